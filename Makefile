@@ -1,0 +1,27 @@
+# Two commands for a newcomer:  `make demo` (the whole job) and `make test` (the suite).
+# Both create .venv with Python 3.10 and the pinned packages when it is missing or stale.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nrf-installed
+DEMO_DIR ?= build/demo
+
+.PHONY: demo test lint bench clean-venv
+$(STAMP): pyproject.toml setup.py
+	@bash scripts/bootstrap.sh $(VENV)
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/nrf-deploy demo -o $(DEMO_DIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check nrf_deploy targets exporters tests examples benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

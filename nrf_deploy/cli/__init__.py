@@ -1,0 +1,64 @@
+"""``nrf-deploy`` command line. Each command lives in its own module exposing
+``add_parser(subparsers)`` and ``run(args) -> int``; COMMANDS lists them in help order."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+import warnings
+
+from nrf_deploy import __version__
+from nrf_deploy.errors import NrfError
+
+COMMANDS = ["demo", "train", "inspect", "run", "export", "verify", "report", "targets"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nrf-deploy",
+        description="Deploy spiking networks from NIR to neuromorphic chips, verified bit for bit.",
+        epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
+    parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"nrf_deploy.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"nrf_deploy.cli.{name}":
+                continue  # command not part of this build yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``nrf-deploy`` console script; returns the exit code."""
+    warnings.filterwarnings("ignore")
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        return int(args.func(args) or 0)
+    except NrfError as exc:
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in nrf-deploy, not the user's input
+        if os.environ.get("NRF_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
+              "re-run with NRF_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""``nrf-deploy export MODEL.nir --target T -o OUT_DIR``: quantise, map and write artefacts."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nrf_deploy.errors import NrfError
+from nrf_deploy.fileio import atomic_dir
+from nrf_deploy.targets import get_target, target_names
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="lower a NIR model to a target and write its artefacts",
+        description="Quantise MODEL.nir to the target's number format, map it onto the chip and write "
+                    "the deployment (deploy.json sidecar, quantised NIR, target files) to OUT_DIR. "
+                    "The directory appears complete or not at all. Target-specific options: "
+                    "'nrf-deploy targets'.")
+    p.add_argument("model", help="path to a .nir file")
+    p.add_argument("--target", required=True, choices=target_names(), help="hardware target")
+    p.add_argument("-o", "--output", required=True, help="output directory (replaced if it exists)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="timestep in seconds (default: the graph's metadata, else 1e-3)")
+    p.add_argument("--timesteps", type=int, default=None,
+                   help="timesteps of the generated verification inputs (default 20)")
+    p.set_defaults(func=run, accepts_extra=True)
+
+
+def parse_target_options(target, extra: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog=f"nrf-deploy export --target {target.name}", add_help=False)
+    target.add_export_arguments(parser)
+    try:
+        ns, unknown = parser.parse_known_args(extra)
+    except SystemExit:
+        raise NrfError(f"invalid option for target '{target.name}'", " ".join(extra),
+                       "see 'nrf-deploy targets' for this target's options") from None
+    if unknown:
+        raise NrfError(f"unrecognized option(s) for target '{target.name}': {' '.join(unknown)}",
+                       "command line", "see 'nrf-deploy targets' for this target's options")
+    return vars(ns)
+
+
+def export(model: str, target_name: str, out_dir: str | Path, options: dict | None = None):
+    """Library entry: export `model` to `target_name` into `out_dir` atomically; return the Deployment."""
+    from nrf_deploy.ir import load_graph
+
+    target = get_target(target_name)
+    graph = load_graph(model)
+    deployment = target.build(graph, dict(options or {}))
+    with atomic_dir(out_dir) as tmp:
+        target.write(deployment, Path(tmp))
+    deployment.out_dir = Path(out_dir)
+    return deployment
+
+
+def run(args: argparse.Namespace) -> int:
+    target = get_target(args.target)
+    options = parse_target_options(target, args.extra)
+    options.update({k: v for k, v in (("dt", args.dt), ("timesteps", args.timesteps)) if v is not None})
+    if args.timesteps is not None and args.timesteps < 1:
+        raise NrfError("--timesteps must be at least 1", "--timesteps", "e.g. --timesteps 20")
+    deployment = export(args.model, args.target, args.output, options)
+    res = target.resources(deployment)
+    summary = ", ".join(f"{k} {v}" for k, v in res.items() if isinstance(v, (int, float, str)))
+    print(f"exported {args.model} to {args.target}: {args.output}" + (f" ({summary})" if summary else ""))
+    print(f"next: nrf-deploy verify {args.output}")
+    return 0

@@ -1,0 +1,142 @@
+"""Target-independent lowering: a graph as populations joined by linear projections.
+
+Chips hold neuron *populations* and the *projections* (synapses) between them. A population is the
+Input node or a stateful/spiking node (IF, LIF, LI, CubaLIF, I, Threshold). A projection is the
+chain of stateless nodes (Conv, Affine, Linear, Scale, pooling, Flatten) on one path from a source
+population to a target population or Output. Every target quantises these two things; the
+projection's dense/sparse matrix and constant bias are computed here once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from nrf_deploy.ir.executor import _OPS, _Runner
+from nrf_deploy.ir.graph import STATEFUL_KINDS, Graph, Node
+
+POPULATION_KINDS = STATEFUL_KINDS | {"Input", "Threshold"}
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Stateless path ``source -> ops... -> target``; `delayed` if it closes a recurrent loop."""
+
+    source: str
+    target: str
+    ops: tuple[Node, ...]
+    delayed: bool
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    graph: Graph
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(op.kind for op in self.ops)
+
+    def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Apply the chain to ``x [B, *source_shape]`` in float64 (bias included)."""
+        runner = _chain_runner(self.graph)
+        h = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64)
+        for op in self.ops:
+            h = _OPS[op.kind](runner, op, h)
+        return h
+
+    @cached_property
+    def bias(self) -> np.ndarray:
+        """Constant input per step at the target, float64, shaped like the target (zeros if none)."""
+        zero = np.zeros((1, *self.source_shape))
+        return self.apply(zero)[0].numpy().reshape(self.target_shape)
+
+    @cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """The linear part as a sparse ``[target_size, source_size]`` float64 matrix (bias removed)."""
+        n_src = int(np.prod(self.source_shape))
+        blocks = []
+        for start in range(0, n_src, 512):
+            stop = min(start + 512, n_src)
+            eye = np.zeros((stop - start, n_src))
+            eye[np.arange(stop - start), np.arange(start, stop)] = 1.0
+            cols = self.apply(eye.reshape(-1, *self.source_shape)).numpy().reshape(stop - start, -1)
+            cols -= self.bias.reshape(1, -1)
+            blocks.append(sp.csr_matrix(cols))
+        return sp.vstack(blocks).T.tocsr()
+
+    @property
+    def has_bias(self) -> bool:
+        return bool(np.any(self.bias != 0))
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """Populations in schedule order and every projection between them."""
+
+    graph: Graph
+    populations: tuple[Node, ...]
+    projections: tuple[Projection, ...]
+
+    def into(self, population: str) -> list[Projection]:
+        return [p for p in self.projections if p.target == population]
+
+    def out_of(self, population: str) -> list[Projection]:
+        return [p for p in self.projections if p.source == population]
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """Output node -> population feeding it (only where the path has no stateless ops)."""
+        return {p.target: p.source for p in self.projections
+                if self.graph.nodes[p.target].kind == "Output" and not p.ops}
+
+
+def lower(graph: Graph) -> Lowered:
+    """Split `graph` into populations and projections (every path through stateless nodes)."""
+    pops = tuple(graph.nodes[n] for n in graph.schedule if graph.nodes[n].kind in POPULATION_KINDS)
+    projections: list[Projection] = []
+    ends = [n for n in graph.schedule if graph.nodes[n].kind in POPULATION_KINDS | {"Output"}
+            and graph.nodes[n].kind != "Input"]
+    for end in ends:
+        for source, ops, delayed in _paths_into(graph, end):
+            projections.append(Projection(source, end, tuple(graph.nodes[o] for o in ops), delayed,
+                                          graph.nodes[source].out_shape, graph.nodes[end].in_shape, graph))
+    return Lowered(graph, pops, tuple(projections))
+
+
+def _paths_into(graph: Graph, end: str) -> list[tuple[str, list[str], bool]]:
+    """(source population, stateless nodes in forward order, delayed?) for every path into `end`."""
+    found = []
+
+    def walk(node: str, chain: list[str], delayed: bool) -> None:
+        for u in graph.predecessors(node):
+            d = delayed or graph.is_delayed((u, node))
+            if graph.nodes[u].kind in POPULATION_KINDS:
+                found.append((u, list(reversed(chain)), d))
+            else:
+                walk(u, chain + [u], d)
+
+    walk(end, [], False)
+    return found
+
+
+_RUNNERS: dict[int, _Runner] = {}
+
+
+def _chain_runner(graph: Graph) -> _Runner:
+    """A float64 runner holding the graph's parameters, for applying stateless ops."""
+    key = id(graph)
+    if key not in _RUNNERS:
+        _RUNNERS.clear()
+        _RUNNERS[key] = _Runner(graph, 1.0, _default_semantics(), torch.float64, 1)
+    return _RUNNERS[key]
+
+
+def _default_semantics():
+    from nrf_deploy.ir.executor import Semantics
+
+    return Semantics()
