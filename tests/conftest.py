@@ -1,0 +1,28 @@
+"""Shared fixtures: paths to the external NIR graphs and small graph builders."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("NRF_FIXTURES", REPO.parent / "shared" / "fixtures"))
+CLI = [sys.executable, "-m", "nrf_deploy"]
+
+
+@pytest.fixture(scope="session")
+def fixture_path() -> Path:
+    path = FIXTURES / "cnn_sinabs.nir"
+    if not path.exists():
+        pytest.fail(f"fixture {path} missing: CI expects ../shared/fixtures beside the clone "
+                    "(set NRF_FIXTURES to point elsewhere)")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -1,0 +1,34 @@
+"""Small NIR graphs built in code for tests (independent of any exporter under test)."""
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+
+def lif_chain(n_in: int = 3, n_out: int = 4, tau: float = 0.02, reset: str = "zero",
+              seed: int = 0) -> nir.NIRGraph:
+    """Input -> Affine -> LIF -> Output."""
+    rng = np.random.default_rng(seed)
+    lif = nir.LIF(tau=np.full(n_out, tau), r=np.ones(n_out), v_leak=np.zeros(n_out),
+                  v_threshold=np.ones(n_out))
+    lif.metadata = {"reset": reset}
+    return nir.NIRGraph(
+        nodes={"in": nir.Input({"input": np.array([n_in])}),
+               "fc": nir.Affine(rng.normal(0, 1, (n_out, n_in)), rng.normal(0, 0.1, n_out)),
+               "lif": lif,
+               "out": nir.Output({"output": np.array([n_out])})},
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+
+
+def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
+    """Input -> Affine -> CubaLIF, CubaLIF -> Linear(recurrent) -> CubaLIF -> Output."""
+    rng = np.random.default_rng(seed)
+    neuron = nir.CubaLIF(tau_syn=np.full(n, 0.005), tau_mem=np.full(n, 0.02), r=np.ones(n),
+                         v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.full(n, 2.0))
+    return nir.NIRGraph(
+        nodes={"in": nir.Input({"input": np.array([n_in])}),
+               "fc": nir.Affine(rng.normal(1.5, 3, (n, n_in)), np.zeros(n)),
+               "cuba": neuron,
+               "rec": nir.Linear(rng.normal(0, 0.5, (n, n))),
+               "out": nir.Output({"output": np.array([n])})},
+        edges=[("in", "fc"), ("fc", "cuba"), ("cuba", "rec"), ("rec", "cuba"), ("cuba", "out")])
