@@ -1,0 +1,189 @@
+"""Intel Loihi (Lava 0.10 bit-accurate fixed point): quantiser, integer reference, emulator,
+core mapper and Lava witness. docs/targets/loihi.md describes the format and the artefacts."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+import scipy.sparse as sp
+
+from nrf_deploy.deployment import base_sidecar, read_sidecar
+from nrf_deploy.errors import NrfError
+from nrf_deploy.fileio import atomic_path, dumps_json
+from nrf_deploy.ir import DEFAULT_DT
+from nrf_deploy.ir.graph import Graph
+from nrf_deploy.target import Deployment, Target
+from nrf_deploy.trace import Trace
+from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses
+from nrf_deploy.targets.loihi.mapper import map_cores
+from nrf_deploy.targets.loihi.quantize import quantise
+
+PROGRAM_FILE = "program.npz"
+_POP_FIELDS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+
+
+class LoihiTarget(Target):
+    name = "loihi"
+    summary = "Intel Loihi 1 as Lava 0.10's bit-accurate LIF/Dense models (128 cores x 1024 compartments)"
+    backends = ("reference", "emulator", "lava")
+    witness = "lava"
+
+    def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--loihi-chips", type=int, default=1,
+                            help="chips available (128 cores each; default 1)")
+
+    def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
+        dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
+        program, report = quantise(graph, dt)
+        chips = int(options.get("loihi_chips") or 1)
+        if chips < 1:
+            raise NrfError("--loihi-chips must be at least 1", "--loihi-chips", "e.g. --loihi-chips 2")
+        resources = map_cores(program, chips)
+        sidecar = base_sidecar(self.name, graph, dt, int(options.get("timesteps") or 20), options)
+        sidecar.update({
+            "number_format": "lava-nc 0.10.0 PyLifModelBitAcc / PyDenseModelBitAcc (Loihi 1)",
+            "reset": "zero (Loihi resets v to 0; source graph resets: "
+                     + ", ".join(sorted({f"{n.name}={n.reset}" for n in graph.nodes.values()
+                                         if n.reset != "none"})) + ")",
+            "populations": {n: _describe_population(c, program) for n, c in program.populations.items()},
+            "projections": [_describe_projection(i, s) for i, s in enumerate(program.projections)],
+            "quantisation": report,
+            "resources": {k: v for k, v in resources.items() if k != "per_core"},
+            "core_map": resources["per_core"],
+            "delays": {n: c.delay for n, c in program.populations.items()},
+        })
+        return Deployment(self.name, sidecar, program, extras={"graph": graph})
+
+    def write(self, deployment: Deployment, out_dir: Path) -> None:
+        program: LoihiProgram = deployment.program
+        (out_dir / "deploy.json").write_text(dumps_json(deployment.sidecar))
+        arrays: dict[str, np.ndarray] = {}
+        for name, comp in program.populations.items():
+            for f in _POP_FIELDS:
+                arrays[f"pop/{name}/{f}"] = np.asarray(getattr(comp, f), dtype=np.int64)
+        for i, syn in enumerate(program.projections):
+            w = syn.weights.tocsr()
+            w.sort_indices()
+            arrays.update({f"proj/{i}/data": w.data.astype(np.int64), f"proj/{i}/indices": w.indices.astype(np.int64),
+                           f"proj/{i}/indptr": w.indptr.astype(np.int64), f"proj/{i}/shape": np.array(w.shape)})
+        with open(out_dir / PROGRAM_FILE, "wb") as fh:   # np.savez (not compressed): byte-stable
+            np.savez(fh, **arrays)
+        graph = deployment.extras.get("graph")
+        if graph is not None:
+            nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
+        (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))
+
+    def load(self, out_dir: Path) -> Deployment:
+        sidecar = read_sidecar(out_dir)
+        if sidecar["target"] != self.name:
+            raise NrfError(f"'{out_dir}' is a {sidecar['target']} export, not loihi", str(out_dir),
+                           "use the matching target")
+        try:
+            data = np.load(Path(out_dir) / PROGRAM_FILE)
+            program = _program_from(sidecar, data)
+        except (OSError, KeyError, ValueError) as exc:
+            raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__}: {exc})",
+                           str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
+        return Deployment(self.name, sidecar, program, Path(out_dir))
+
+    def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
+        from nrf_deploy.targets.loihi.reference import check_binary_input, run_reference
+
+        x = check_binary_input(x)
+        if backend == "reference":
+            trace = run_reference(deployment.program, x, record_states)
+        elif backend == "emulator":
+            from nrf_deploy.targets.loihi.emulator import run_emulator
+            trace = run_emulator(deployment.program, x, record_states)
+        elif backend == "lava":
+            from nrf_deploy.targets.loihi.lava_witness import run_lava
+            trace = run_lava(deployment.program, x, record_states)
+        else:
+            raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
+        trace.output_names = tuple(deployment.sidecar["output_names"])
+        out_map = deployment.sidecar.get("output_sources", {})
+        for out_name in trace.output_names:
+            src = out_map.get(out_name) or _output_source(deployment, out_name)
+            if src in trace.outputs:
+                trace.outputs[out_name] = trace.outputs[src]
+        return trace
+
+
+def _output_source(deployment: Deployment, out_name: str) -> str | None:
+    schedule = deployment.sidecar["schedule"]
+    pops = deployment.program.populations
+    idx = schedule.index(out_name)
+    for name in reversed(schedule[:idx]):
+        if name in pops:
+            return name
+    return None
+
+
+def _compact(values: np.ndarray) -> Any:
+    values = np.asarray(values)
+    return int(values.flat[0]) if values.size and np.all(values == values.flat[0]) else values.astype(int).tolist()
+
+
+def _describe_population(comp: Compartments, program: LoihiProgram) -> dict:
+    return {"kind": comp.kind, "shape": list(comp.shape), "scale": comp.scale, "readout": comp.readout,
+            "delay": comp.delay, **{f: _compact(getattr(comp, f)) for f in _POP_FIELDS},
+            "cores": [list(c) for c in program.cores.get(comp.name, [])]}
+
+
+def _describe_projection(i: int, syn: Synapses) -> dict:
+    return {"index": i, "source": syn.source, "target": syn.target, "weight_exp": syn.weight_exp,
+            "sign_mode": syn.sign_mode, "nnz": int(syn.weights.nnz), "error": syn.error,
+            "shape": list(syn.weights.shape)}
+
+
+def _program_from(sidecar: dict, data) -> LoihiProgram:
+    pops = {}
+    for name, d in sidecar["populations"].items():
+        pops[name] = Compartments(name, d["kind"], tuple(d["shape"]),
+                                  *(data[f"pop/{name}/{f}"] for f in _POP_FIELDS),
+                                  scale=d["scale"], readout=d["readout"], delay=d["delay"])
+    projections = []
+    for d in sidecar["projections"]:
+        i = d["index"]
+        w = sp.csr_matrix((data[f"proj/{i}/data"], data[f"proj/{i}/indices"], data[f"proj/{i}/indptr"]),
+                          shape=tuple(data[f"proj/{i}/shape"]))
+        projections.append(Synapses(d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"]))
+    program = LoihiProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections, sidecar["dt"])
+    program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
+    return program
+
+
+def _annotated_nir(graph: Graph, program: LoihiProgram) -> nir.NIRGraph:
+    """The source graph with each population's Loihi integers in its metadata (key 'loihi_*');
+    the exact integer weights are in program.npz."""
+    nodes = {}
+    for name, node in graph.nodes.items():
+        n = dataclasses.replace(node.nir_node)
+        meta = dict(getattr(n, "metadata", {}) or {})
+        if name in program.populations:
+            comp = program.populations[name]
+            meta.update({f"loihi_{f}": np.asarray(getattr(comp, f)).reshape(comp.shape) for f in _POP_FIELDS})
+            meta["loihi_scale"] = comp.scale
+        n.metadata = meta
+        nodes[name] = n
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges),
+                        metadata={**graph.metadata, "target": "loihi", "dt": program.dt,
+                                  "weights": "exact integer weights in program.npz"})
+
+
+_README = """# Loihi export
+
+* `deploy.json` — every decision: integer neuron parameters per population, weight exponents,
+  scales, delays, core map ({cores_used} cores on {chips} chip(s)), package versions.
+* `program.npz` — exact integers: `pop/<name>/{{du,dv,vth,bias_mant,bias_exp}}` and each
+  projection's 8-bit weights as CSR (`proj/<i>/{{data,indices,indptr,shape}}`).
+* `model.q.nir` — the source graph, each population annotated with its Loihi integers.
+
+Run on Lava (bit-accurate fixed point): `nrf-deploy run THIS_DIR --backend lava --input x.npy -o out.npz`,
+or build the processes in your own code with `nrf_deploy.exporters.lava.build_network`.
+Check: `nrf-deploy verify THIS_DIR`.
+"""

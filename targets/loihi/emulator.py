@@ -1,0 +1,142 @@
+"""Loihi emulator: an independent reading of the chip, core by core, in its execution order.
+
+Each step has the chip's two phases. *Neuron phase*: every core takes the synaptic input that its
+delay buffer collected during the previous step, applies the Dense exponent, and updates its
+compartments (24-bit wrap of u, clip of v, strict threshold, reset to 0). *Spike phase*: every
+spike is an event routed to the cores that hold its targets, where the weight column it addresses
+is added into the delay buffer slot for the next step. Shares no arithmetic with the reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from nrf_deploy.trace import Trace
+from nrf_deploy.targets.loihi.format import (ACT_SHIFT, DECAY_SHIFT, SIGN_EXCITATORY, SIGN_INHIBITORY, SIGN_MIXED,
+                                  UV_BITS, VTH_SHIFT, LoihiProgram)
+
+_UNITY = 2 ** DECAY_SHIFT
+_WRAP = 2 ** UV_BITS
+_HALF = 2 ** (UV_BITS - 1)
+
+
+@dataclass
+class _Synapse:
+    """The rows of one projection that live on one core, column-addressable for events."""
+
+    source: str
+    weight_exp: int
+    columns: sp.csc_matrix      # [core neurons, source neurons], int64
+
+
+class _Core:
+    """Compartments [start, stop) of one population on one core, with its delay buffer."""
+
+    def __init__(self, program: LoihiProgram, population: str, start: int, stop: int, batch: int):
+        comp = program.populations[population]
+        self.population, self.start, self.stop = population, start, stop
+        sl = slice(start, stop)
+        self.decay_u = _UNITY - (comp.du[sl].astype(np.int64) + 1)
+        self.decay_v = _UNITY - comp.dv[sl].astype(np.int64)
+        self.bias = comp.bias_mant[sl].astype(np.int64) * (2 ** comp.bias_exp[sl].astype(np.int64))
+        self.threshold = comp.vth[sl].astype(np.int64) * 2 ** VTH_SHIFT
+        self.synapses = [_Synapse(s.source, s.weight_exp, sp.csc_matrix(_lava_weights(s.weights[sl], s.sign_mode)))
+                         for s in program.into(population)]
+        n = stop - start
+        self.u = np.zeros((batch, n), np.int64)
+        self.v = np.zeros((batch, n), np.int64)
+        # delay buffer: one accumulator per incoming synapse block, filled by the spike phase
+        self.buffer = [np.zeros((batch, n), np.int64) for _ in self.synapses]
+
+    def receive(self, source: str, sample: int, events: np.ndarray) -> None:
+        """Spike phase: add the weight columns addressed by `events` (source neuron ids)."""
+        for k, syn in enumerate(self.synapses):
+            if syn.source != source or events.size == 0:
+                continue
+            cols = syn.columns[:, events]
+            self.buffer[k][sample] += np.asarray(cols.sum(axis=1), dtype=np.int64).reshape(-1)
+
+    def neuron_phase(self) -> np.ndarray:
+        """Update all compartments from the buffered input; return spikes [batch, n] (0/1)."""
+        a_in = np.zeros_like(self.u)
+        for k, syn in enumerate(self.synapses):
+            acc = self.buffer[k]
+            a_in += acc * (2 ** syn.weight_exp) if syn.weight_exp >= 0 else np.floor_divide(acc, 2 ** -syn.weight_exp)
+            self.buffer[k] = np.zeros_like(acc)
+        self.u = _wrap24(_toward_zero(self.u * self.decay_u) + a_in * (2 ** ACT_SHIFT))
+        v = _toward_zero(self.v * self.decay_v) + self.u + self.bias
+        v = np.minimum(np.maximum(v, -(_HALF - 1)), _HALF - 1)
+        fired = v > self.threshold
+        v[fired] = 0
+        self.v = v
+        return fired.astype(np.int64)
+
+
+def _toward_zero(product: np.ndarray) -> np.ndarray:
+    """``sign(p) * (|p| >> 12)``, written as floor division on the magnitude."""
+    magnitude = np.abs(product) // _UNITY
+    return np.where(product < 0, -magnitude, magnitude)
+
+
+def _wrap24(u: np.ndarray) -> np.ndarray:
+    """Lava's u overflow rule: above 2**23 subtract 2**24; at or below -2**23 add 2**24."""
+    out = u.copy()
+    out[u > _HALF] -= _WRAP
+    out[u <= -_HALF] += _WRAP
+    return out
+
+
+def _lava_weights(weights: sp.csr_matrix, sign_mode: str) -> sp.csr_matrix:
+    w = weights.copy().astype(np.int64)
+    if sign_mode == SIGN_MIXED:
+        w.data = (np.clip(w.data, -256, 255) // 2) * 2
+    elif sign_mode == SIGN_EXCITATORY:
+        w.data = np.clip(w.data, 0, 255)
+    elif sign_mode == SIGN_INHIBITORY:
+        w.data = np.clip(w.data, -255, 0)
+    return w
+
+
+def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
+    """Emulate `program` on binary input spikes ``x [T, B, *input_shape]`` (int64 trace)."""
+    steps, batch = x.shape[:2]
+    x = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
+    cores = [_Core(program, pop, start, stop, batch)
+             for pop, chunks in program.cores.items() for (_core_id, start, stop) in chunks]
+    targets: dict[str, list[_Core]] = {}
+    for core in cores:
+        for syn in core.synapses:
+            if core not in targets.setdefault(syn.source, []):
+                targets[syn.source].append(core)
+    pops = program.populations
+    rec: dict[str, list[np.ndarray]] = {n: [] for n in [program.input_name, *pops]}
+    rec_u: dict[str, list[np.ndarray]] = {n: [] for n in pops}
+    rec_v: dict[str, list[np.ndarray]] = {n: [] for n in pops}
+    for t in range(steps):
+        fired = {}
+        for core in cores:                              # neuron phase, core by core
+            fired[core] = core.neuron_phase()
+        for name, comp in pops.items():
+            mine = [c for c in cores if c.population == name]
+            spikes = np.concatenate([fired[c] for c in mine], axis=1)
+            rec[name].append(np.concatenate([c.v for c in mine], axis=1) if comp.readout else spikes)
+            rec_u[name].append(np.concatenate([c.u for c in mine], axis=1))
+            rec_v[name].append(np.concatenate([c.v for c in mine], axis=1))
+        rec[program.input_name].append(x[t])
+        for core in cores:                              # spike phase: route events
+            for sample in range(batch):
+                events = np.flatnonzero(fired[core][sample]) + core.start
+                for target in targets.get(core.population, []):
+                    target.receive(core.population, sample, events)
+        for sample in range(batch):                     # host injects this step's input events
+            events = np.flatnonzero(x[t, sample])
+            for target in targets.get(program.input_name, []):
+                target.receive(program.input_name, sample, events)
+    shapes = {n: c.shape for n, c in pops.items()} | {program.input_name: program.input_shape}
+    outputs = {n: np.stack(r).reshape(steps, batch, *shapes[n]) for n, r in rec.items()}
+    states = ({n: {"u": np.stack(rec_u[n]).reshape(steps, batch, *pops[n].shape),
+                   "v": np.stack(rec_v[n]).reshape(steps, batch, *pops[n].shape)} for n in pops}
+              if record_states else {})
+    return Trace(outputs, states)

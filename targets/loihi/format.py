@@ -1,0 +1,114 @@
+"""Loihi's number format as Lava 0.10's bit-accurate models define it, and the quantised program.
+
+Sources (lava-nc 0.10.0): ``lava/proc/lif/models.py`` (``AbstractPyLifModelFixed``,
+``PyLifModelBitAcc``), ``lava/proc/dense/models.py`` (``AbstractPyDenseModelBitAcc``),
+``lava/utils/weightutils.py`` (``clip_weights``, ``truncate_weights``, ``SignMode``).
+
+Per neuron and timestep (all integers, chip units):
+
+* current   ``c = u * (4096 - (du + 1))``; ``u = sign(c) * (|c| >> 12)``; ``u += a_in << 6``;
+  ``u`` wraps: above ``2**23`` subtract ``2**24``, at or below ``-2**23`` add ``2**24``
+  (``ds_offset = 1``: the current decays by ``du + 1``)
+* voltage   ``d = v * (4096 - dv)``; ``v = sign(d) * (|d| >> 12) + u + (bias_mant << bias_exp)``,
+  clipped to ``±(2**23 - 1)``
+* spike     ``v > vth << 6`` (strict), then ``v = 0``; ``u`` is not reset
+* synapses  ``a_out(t + 1) = (W · s(t)) << weight_exp`` (``>> -weight_exp`` if negative,
+  arithmetic): every Dense adds one timestep of delay. Weights are 8-bit: mixed-sign
+  matrices are clipped to [-256, 255] and their LSB truncated (``(w >> 1) << 1``);
+  excitatory ones to [0, 255], inhibitory ones to [-255, 0].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+UV_BITS = 24
+UV_MAX = 1 << (UV_BITS - 1)            # 2**23: wrap point of u, (UV_MAX - 1) clip of v
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT         # 4096
+DU_MAX = DV_MAX = DECAY_UNITY - 1      # 12-bit unsigned
+VTH_SHIFT = ACT_SHIFT = 6
+VTH_MAX = (1 << 17) - 1                # 17-bit unsigned
+BIAS_MANT_RANGE = (-(1 << 12), (1 << 12) - 1)   # 13-bit signed
+BIAS_EXP_RANGE = (0, 7)                 # 3-bit
+WEIGHT_EXP_RANGE = (-8, 7)              # Loihi 1 weight exponent
+WEIGHT_BITS = 8
+CORES_PER_CHIP = 128
+COMPARTMENTS_PER_CORE = 1024
+SYNAPSES_PER_CORE = 64 * 1024           # 8-bit weights in 128 KiB synaptic memory (with indices)
+FAN_IN_AXONS_PER_CORE = 4096
+
+SIGN_MIXED, SIGN_EXCITATORY, SIGN_INHIBITORY = "mixed", "excitatory", "inhibitory"
+
+
+@dataclass
+class Compartments:
+    """One population: per-neuron integer configuration (flat arrays of length `size`)."""
+
+    name: str
+    kind: str                   # NIR kind it came from: IF, LIF, LI, CubaLIF, I
+    shape: tuple[int, ...]
+    du: np.ndarray              # uint12
+    dv: np.ndarray              # uint12
+    vth: np.ndarray             # uint17
+    bias_mant: np.ndarray       # int13
+    bias_exp: np.ndarray        # uint3
+    scale: float                # v_int ≈ scale * 64 * v_float  (chip units per model unit, before <<6)
+    readout: bool = False       # membrane is read by the host (LI / Integrator); never meant to fire
+    delay: int = 0              # timesteps by which this population lags the float executor
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class Synapses:
+    """One projection (a Lava Dense): integer weights [n_target, n_source] and their exponent."""
+
+    source: str
+    target: str
+    weights: sp.csr_matrix      # int64 values, already valid 8-bit weights for their sign mode
+    weight_exp: int
+    sign_mode: str
+    error: float = 0.0          # relative RMS quantisation error of the effective weights
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+@dataclass
+class LoihiProgram:
+    """The whole quantised network in chip units."""
+
+    input_name: str
+    input_shape: tuple[int, ...]
+    populations: dict[str, Compartments]
+    projections: list[Synapses]
+    dt: float
+    cores: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
+    """population -> [(core id, first neuron, stop neuron)] from the mapper."""
+
+    @property
+    def input_size(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    def into(self, name: str) -> list[Synapses]:
+        return [p for p in self.projections if p.target == name]
+
+
+def sign_mode_of(weights: np.ndarray) -> str:
+    """Lava's ``determine_sign_mode``: excitatory if no negative weight, inhibitory if no positive."""
+    if weights.size == 0 or np.min(weights) >= 0:
+        return SIGN_EXCITATORY
+    if np.max(weights) <= 0:
+        return SIGN_INHIBITORY
+    return SIGN_MIXED
+
+
+def weight_limits(sign_mode: str) -> tuple[int, int]:
+    """Largest magnitudes an 8-bit weight can take after Lava's clip+truncate, per sign mode."""
+    return {SIGN_MIXED: (-256, 254), SIGN_EXCITATORY: (0, 255), SIGN_INHIBITORY: (-255, 0)}[sign_mode]

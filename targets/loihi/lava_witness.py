@@ -1,0 +1,51 @@
+"""Lava witness: the quantised program as Lava processes, run with Lava's bit-accurate models.
+
+Populations become ``LIF`` processes, one per distinct (du, dv, vth) since Lava holds those as
+scalars; projections become ``Dense`` blocks between them with the program's 8-bit weights and
+``weight_exp``. Input spikes come from a ``RingBuffer`` source. Runs with
+``Loihi2SimCfg(select_tag="fixed_pt")`` (in lava-nc 0.10.0 that is the Loihi 1 bit-accurate model),
+step by step, reading u and v after each step and spikes from sink ring buffers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nrf_deploy.trace import Trace
+from nrf_deploy.exporters.lava import build_network
+from nrf_deploy.targets.loihi.format import LoihiProgram
+
+
+def run_lava(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
+    """Run every sample of ``x [T, B, *input_shape]`` through Lava (one network per sample)."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    steps, batch = x.shape[:2]
+    flat = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
+    pops = program.populations
+    out = {n: np.zeros((steps, batch, c.size), np.int64) for n, c in pops.items()}
+    us = {n: np.zeros((steps, batch, c.size), np.int64) for n, c in pops.items()}
+    vs = {n: np.zeros((steps, batch, c.size), np.int64) for n, c in pops.items()}
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    for b in range(batch):
+        source, groups, _ = build_network(program, flat[:, b])
+        try:
+            for t in range(steps):
+                source.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+                for name, parts in groups.items():
+                    for idx, lif, _ in parts:
+                        us[name][t, b, idx] = np.asarray(lif.u.get()).astype(np.int64)
+                        vs[name][t, b, idx] = np.asarray(lif.v.get()).astype(np.int64)
+            for name, parts in groups.items():
+                for idx, _, sink in parts:
+                    out[name][:, b, idx] = np.asarray(sink.data.get()).T.astype(np.int64)
+        finally:
+            source.stop()
+    outputs = {}
+    for name, comp in pops.items():
+        data = vs[name] if comp.readout else out[name]
+        outputs[name] = data.reshape(steps, batch, *comp.shape)
+    outputs[program.input_name] = flat.reshape(steps, batch, *program.input_shape)
+    states = ({n: {"u": us[n].reshape(steps, batch, *c.shape), "v": vs[n].reshape(steps, batch, *c.shape)}
+               for n, c in pops.items()} if record_states else {})
+    return Trace(outputs, states)

@@ -1,0 +1,217 @@
+"""Float NIR graph -> Loihi integers (:class:`LoihiProgram`), refusing what does not fit.
+
+Every population P gets one scale ``λ_P`` (chip units per model unit): ``v_int ≈ 64 λ_P v``.
+Per neuron, the float update is matched term by term (dt in seconds, forward Euler as in
+docs/semantics.md):
+
+=========  ======================  ===========================  ==============================
+kind       du (+1 offset)          dv                           weight factor g (a = λ g W s)
+=========  ======================  ===========================  ==============================
+IF, I      4095 (u = a<<6)         0                            r
+LIF, LI    4095                    round(4096 dt/τ)             r dt/τ
+CubaLIF    round(4096 dt/τs) - 1   round(4096 dt/τm)            r w_in dt²/(τm τs)
+=========  ======================  ===========================  ==============================
+
+Thresholds become ``vth = round(λ θ)``; LI and I are read-out compartments whose ``vth`` is the
+17-bit maximum. Constant inputs (``v_leak``, projection biases) become ``bias_mant << bias_exp``.
+Each projection's effective weights ``λ g W`` get one exponent and 8-bit mantissas (the finest
+exponent that does not clip). Nothing is silently clipped: values beyond the format raise
+:class:`~nrf_deploy.errors.RangeError`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from nrf_deploy.errors import GraphError, RangeError
+from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.lowering import Lowered, Projection, lower
+from nrf_deploy.quant import relative_error, round_half_away
+from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
+                                  VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
+                                  sign_mode_of, weight_limits)
+
+SPIKING = {"IF", "LIF", "CubaLIF"}
+READOUT = {"LI", "I"}
+V_TARGET = 2.0 ** 14        # threshold in vth units: v at threshold ≈ 2**20, 8x headroom below 2**23
+READOUT_TARGET = 2.0 ** 16  # bound of a read-out membrane in vth units (v ≈ 2**22)
+MAX_EFFECTIVE_WEIGHT = 254 * 2 ** WEIGHT_EXP_RANGE[1]
+
+
+def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
+    """Quantise `graph` for timestep `dt` (seconds); return the program and per-layer errors."""
+    lowered = lower(graph)
+    _check_structure(lowered)
+    populations: dict[str, Compartments] = {}
+    projections: list[Synapses] = []
+    report: dict[str, dict] = {}
+    for node in lowered.populations:
+        if node.kind == "Input":
+            continue
+        incoming = [p for p in lowered.into(node.name)]
+        comp, syn, info = _quantise_population(node, incoming, dt, populations)
+        populations[node.name] = comp
+        projections.extend(syn)
+        report[node.name] = info
+    program = LoihiProgram(graph.input_name, graph.input_shape, populations, projections, dt)
+    return program, report
+
+
+def _check_structure(lowered: Lowered) -> None:
+    graph = lowered.graph
+    for node in lowered.populations:
+        if node.kind == "Threshold":
+            raise GraphError(f"node '{node.name}' is a Threshold, which Loihi cannot express",
+                             f"node '{node.name}'", "replace it by an IF/LIF neuron")
+    for proj in lowered.projections:
+        src, tgt = graph.nodes[proj.source], graph.nodes[proj.target]
+        if tgt.kind == "Output":
+            if proj.ops:
+                raise GraphError(f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: Loihi "
+                                 "outputs are neuron spikes or read-out membranes", f"node '{tgt.name}'",
+                                 "end the graph with a neuron (LIF, or LI for a read-out)")
+            continue
+        if src.kind in READOUT:
+            raise GraphError(f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
+                             "Loihi sends only spikes between cores", f"edge from '{src.name}'",
+                             "use LI/Integrator only as the final read-out")
+
+
+def _row_factor(node: Node, dt: float) -> np.ndarray:
+    """g per neuron: model input -> a_in (before λ)."""
+    p = {k: node.param(k).reshape(-1) for k in _PARAMS[node.kind]}
+    if node.kind in ("IF", "I"):
+        return p["r"]
+    if node.kind in ("LIF", "LI"):
+        return p["r"] * dt / p["tau"]
+    return p["r"] * p["w_in"] * dt * dt / (p["tau_mem"] * p["tau_syn"])
+
+
+def _bias_factor(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """(constant term, multiplier of the projection bias) of v per step in model units."""
+    p = {k: node.param(k).reshape(-1) for k in _PARAMS[node.kind]}
+    if node.kind in ("IF", "I"):
+        return np.zeros_like(p["r"]), p["r"]
+    if node.kind in ("LIF", "LI"):
+        return p["v_leak"] * dt / p["tau"], p["r"] * dt / p["tau"]
+    # CubaLIF: a constant input b settles the current at w_in*b; its v term is applied as a bias
+    return p["v_leak"] * dt / p["tau_mem"], p["r"] * p["w_in"] * dt / p["tau_mem"]
+
+
+_PARAMS = {"IF": ("r", "v_threshold"), "I": ("r",), "LI": ("tau", "r", "v_leak"),
+           "LIF": ("tau", "r", "v_leak", "v_threshold"),
+           "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")}
+
+
+def _decays(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    n = int(np.prod(node.out_shape))
+    where = f"node '{node.name}' ({node.kind})"
+    if node.kind in ("IF", "I"):
+        return np.full(n, DV_MAX, np.int64), np.zeros(n, np.int64)
+    tau_v = node.param("tau" if node.kind in ("LIF", "LI") else "tau_mem").reshape(-1)
+    ratio_v = dt / tau_v
+    if np.any(ratio_v > 1):
+        raise RangeError(f"membrane time constant {tau_v.min():g} s is shorter than dt = {dt:g} s: the "
+                         "12-bit decay cannot express it", f"{where}, field 'tau'",
+                         "export with a smaller --dt or use a longer tau")
+    dv = np.minimum(round_half_away(DECAY_UNITY * ratio_v), DV_MAX)
+    if node.kind != "CubaLIF":
+        return np.full(n, DV_MAX, np.int64), dv
+    ratio_u = dt / node.param("tau_syn").reshape(-1)
+    if np.any(ratio_u > 1):
+        raise RangeError(f"synaptic time constant {node.param('tau_syn').min():g} s is shorter than dt",
+                         f"{where}, field 'tau_syn'", "export with a smaller --dt or a longer tau_syn")
+    du = np.clip(round_half_away(DECAY_UNITY * ratio_u) - 1, 0, DV_MAX)
+    return du, dv
+
+
+def _quantise_population(node: Node, incoming: list[Projection], dt: float,
+                         done: dict[str, Compartments]) -> tuple[Compartments, list[Synapses], dict]:
+    where = f"node '{node.name}' ({node.kind})"
+    g = _row_factor(node, dt)
+    leak_term, bias_mult = _bias_factor(node, dt)
+    proj_bias = sum((p.bias.reshape(-1) for p in incoming), np.zeros(g.size))
+    scaled = [sp.diags(g) @ p.matrix for p in incoming]
+    max_w = max((float(abs(m).max()) if m.nnz else 0.0) for m in scaled) if scaled else 0.0
+    limits = [MAX_EFFECTIVE_WEIGHT / max_w] if max_w > 0 else []
+    if node.kind in SPIKING:
+        theta = node.param("v_threshold").reshape(-1)
+        if np.any(theta <= 0):
+            raise RangeError("Loihi thresholds must be positive", f"{where}, field 'v_threshold'",
+                             "use v_threshold > 0")
+        limits += [V_TARGET / theta.max(), VTH_MAX / theta.max()]
+    else:
+        bound = _readout_bound(node, scaled, leak_term, bias_mult * proj_bias, dt)
+        limits.append(READOUT_TARGET / bound if bound > 0 else V_TARGET)
+    lam = float(min(limits))
+    synapses = [_quantise_weights(p, lam * m, where) for p, m in zip(incoming, scaled)]
+    vth = (np.full(g.size, VTH_MAX, np.int64) if node.kind in READOUT
+           else round_half_away(lam * node.param("v_threshold").reshape(-1)))
+    if np.any(vth < 1):
+        raise RangeError(f"threshold rounds to 0 at scale {lam:g}", f"{where}, field 'v_threshold'",
+                         "the weights are too large relative to the threshold; rescale the layer")
+    bias_mant, bias_exp = _quantise_bias(64 * lam * (leak_term + bias_mult * proj_bias), where)
+    du, dv = _decays(node, dt)
+    delay = 1 + min((done[p.source].delay if p.source in done else 0)
+                    for p in incoming if not p.delayed) if any(not p.delayed for p in incoming) else 1
+    comp = Compartments(node.name, node.kind, node.out_shape, du, dv, vth, bias_mant, bias_exp, lam,
+                        readout=node.kind in READOUT, delay=int(delay))
+    info = {"scale": lam, "weight_error": {s.name: s.error for s in synapses},
+            "weight_exp": {s.name: s.weight_exp for s in synapses},
+            "threshold_error": (0.0 if node.kind in READOUT else
+                                relative_error(lam * node.param("v_threshold").reshape(-1), vth)),
+            "decay_error": _decay_error(node, dt, dv), "delay": int(delay)}
+    return comp, synapses, info
+
+
+def _readout_bound(node: Node, scaled: list[sp.csr_matrix], leak: np.ndarray, bias: np.ndarray,
+                   dt: float) -> float:
+    """Largest |v| (model units) a read-out membrane can reach with binary inputs: the per-step
+    increment divided by the decay fraction dt/τ (64 steps of full drive for an integrator)."""
+    drive = sum((np.asarray(abs(m).sum(axis=1)).reshape(-1) for m in scaled), np.zeros(leak.size))
+    per_step = float(np.max(drive + np.abs(leak) + np.abs(bias))) if leak.size else 0.0
+    if node.kind == "I":
+        return 64.0 * per_step          # an integrator: allow 64 steps of full drive
+    return per_step / float(np.min(dt / node.param("tau").reshape(-1)))
+
+
+def _quantise_weights(proj: Projection, effective: sp.csr_matrix, where: str) -> Synapses:
+    values = effective.data
+    if values.size == 0 or not np.any(values):
+        w = sp.csr_matrix(effective.shape, dtype=np.int64)
+        return Synapses(proj.source, proj.target, w, 0, sign_mode_of(np.zeros(0)))
+    mode = sign_mode_of(values)
+    lo, hi = weight_limits(mode)
+    limit = hi if mode != "inhibitory" else -lo
+    max_abs = float(np.max(np.abs(values)))
+    exp = int(np.ceil(np.log2(max_abs / limit))) if max_abs > 0 else 0
+    exp = int(np.clip(exp, *WEIGHT_EXP_RANGE))
+    if max_abs / 2.0 ** exp > limit + 0.5:
+        raise RangeError(f"weights of {proj.name} need {max_abs:.4g} chip units, beyond 8 bits x 2^7",
+                         f"{where}, projection {proj.name}", "reduce the weights or the thresholds' ratio")
+    step = 2 if mode == SIGN_MIXED else 1
+    ints = round_half_away(values / (2.0 ** exp * step)) * step
+    ints = np.clip(ints, lo, hi)
+    error = relative_error(values, ints * 2.0 ** exp)
+    q = sp.csr_matrix((ints.copy(), effective.indices.copy(), effective.indptr.copy()),
+                      shape=effective.shape, dtype=np.int64)
+    q.eliminate_zeros()
+    return Synapses(proj.source, proj.target, q, exp, sign_mode_of(q.data), error)
+
+
+def _quantise_bias(bias: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = BIAS_MANT_RANGE
+    mags = np.abs(bias)
+    exp = np.where(mags > hi, np.ceil(np.log2(np.maximum(mags, 1) / hi)), 0).astype(np.int64)
+    if np.any(exp > BIAS_EXP_RANGE[1]):
+        raise RangeError(f"bias of {mags.max():.4g} chip units exceeds 13 bits x 2^7", f"{where}, bias/v_leak",
+                         "reduce v_leak or the layer bias relative to the threshold")
+    mant = np.clip(round_half_away(bias / 2.0 ** exp), lo, hi)
+    return mant.astype(np.int64), exp
+
+
+def _decay_error(node: Node, dt: float, dv: np.ndarray) -> float:
+    if node.kind in ("IF", "I"):
+        return 0.0
+    tau = node.param("tau" if node.kind in ("LIF", "LI") else "tau_mem").reshape(-1)
+    return relative_error(dt / tau, dv / DECAY_UNITY)
