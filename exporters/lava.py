@@ -32,6 +32,7 @@ def build_network(program, x: np.ndarray):
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
+    from lava.utils.weightutils import SignMode
 
     steps = x.shape[0]
     source = Source(data=x.T.astype(np.int32))
@@ -55,8 +56,10 @@ def build_network(program, x: np.ndarray):
                 block = dense_w[np.ix_(tgt_idx, src_idx)]
                 if not np.any(block):
                     continue
+                # the projection's sign mode, not the block's: Lava would otherwise derive it per
+                # block and clip an all-negative block of a mixed projection to [-255, 0]
                 dense = Dense(weights=block.astype(np.int32), weight_exp=int(syn.weight_exp),
-                              num_message_bits=0)
+                              num_message_bits=0, sign_mode=SignMode[syn.sign_mode.upper()])
                 src_proc.s_out.connect(dense.s_in)
                 dense.a_out.connect(tgt_lif.a_in)
                 denses.append(dense)

@@ -15,8 +15,19 @@ from nrf_deploy.exporters.lava import build_network
 from nrf_deploy.targets.loihi.format import LoihiProgram
 
 
+def _allow_lava_start_method() -> None:
+    """Lava calls ``multiprocessing.set_start_method('fork')`` at import and fails if anything
+    (a tqdm lock, torch) already fixed the context; reset it (Linux's default is fork anyway)."""
+    import multiprocessing
+    import sys
+
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules:
+        multiprocessing.set_start_method(None, force=True)
+
+
 def run_lava(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
     """Run every sample of ``x [T, B, *input_shape]`` through Lava (one network per sample)."""
+    _allow_lava_start_method()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 

@@ -36,6 +36,7 @@ READOUT = {"LI", "I"}
 V_TARGET = 2.0 ** 14        # threshold in vth units: v at threshold ≈ 2**20, 8x headroom below 2**23
 READOUT_TARGET = 2.0 ** 16  # bound of a read-out membrane in vth units (v ≈ 2**22)
 MAX_EFFECTIVE_WEIGHT = 254 * 2 ** WEIGHT_EXP_RANGE[1]
+MAX_BIAS = BIAS_MANT_RANGE[1] * 2 ** BIAS_EXP_RANGE[1]
 
 
 def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
@@ -134,6 +135,9 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
     scaled = [sp.diags(g) @ p.matrix for p in incoming]
     max_w = max((float(abs(m).max()) if m.nnz else 0.0) for m in scaled) if scaled else 0.0
     limits = [MAX_EFFECTIVE_WEIGHT / max_w] if max_w > 0 else []
+    max_bias = float(np.max(np.abs(leak_term + bias_mult * proj_bias))) if g.size else 0.0
+    if max_bias > 0:
+        limits.append(MAX_BIAS / (64 * max_bias))
     if node.kind in SPIKING:
         theta = node.param("v_threshold").reshape(-1)
         if np.any(theta <= 0):

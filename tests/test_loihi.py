@@ -1,0 +1,177 @@
+"""Loihi: integer reference == per-core emulator == Lava bit-accurate models, bit for bit."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import CLI
+from graphs import recurrent_cubalif
+from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError, RangeError
+from nrf_deploy.inputs import random_events
+from nrf_deploy.ir import load_graph
+from nrf_deploy.targets.loihi import LoihiTarget
+from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses, sign_mode_of
+from nrf_deploy.targets.loihi.mapper import map_cores
+from nrf_deploy.verify import compare
+
+TARGET = LoihiTarget()
+
+
+def _agree(deployment, x, backends=("emulator",)) -> None:
+    ref = TARGET.run(deployment, "reference", x)
+    for name in backends:
+        other = TARGET.run(deployment, name, x)
+        c = compare(ref, other, "reference", name, list(deployment.sidecar["schedule"]))
+        assert c.ok, f"{name}: {c.mismatches} mismatches, first {c.first.describe()}"
+        assert c.compared_values > 0
+
+
+def _random_graph(seed: int, kind: str, n_in: int, n_hidden: int, weight_scale: float, tau_steps: float,
+                  readout: bool) -> nir.NIRGraph:
+    rng = np.random.default_rng(seed)
+    dt = 1e-3
+    h = n_hidden
+    if kind == "IF":
+        neuron = nir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
+    elif kind == "LIF":
+        neuron = nir.LIF(np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h))
+        neuron.metadata = {"reset": "zero"}
+    else:
+        neuron = nir.CubaLIF(np.full(h, max(0.5 * tau_steps, 1.0) * dt), np.full(h, tau_steps * dt), np.ones(h),
+                             np.zeros(h), rng.uniform(0.3, 2.0, h), w_in=np.full(h, 1.0))
+    nodes = {"in": nir.Input({"input": np.array([n_in])}),
+             "fc": nir.Affine(rng.normal(0, weight_scale, (h, n_in)), rng.normal(0, 0.1 * weight_scale, h)),
+             "hidden": neuron}
+    edges = [("in", "fc"), ("fc", "hidden")]
+    if readout:
+        nodes["fc2"] = nir.Affine(rng.normal(0, 1, (3, h)), np.zeros(3))
+        nodes["ro"] = nir.LI(np.full(3, 2 * tau_steps * dt), np.ones(3), np.zeros(3))
+        edges += [("hidden", "fc2"), ("fc2", "ro"), ("ro", "out")]
+        nodes["out"] = nir.Output({"output": np.array([3])})
+    else:
+        nodes["out"] = nir.Output({"output": np.array([h])})
+        edges.append(("hidden", "out"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt})
+
+
+graph_params = st.tuples(st.integers(0, 10_000), st.sampled_from(["IF", "LIF", "CubaLIF"]),
+                         st.integers(1, 12), st.integers(1, 20), st.sampled_from([0.05, 1.0, 8.0, 200.0]),
+                         st.sampled_from([1.0, 1.5, 4.0, 40.0, 3000.0]), st.booleans())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=graph_params, rate=st.sampled_from([0.05, 0.5, 1.0]), steps=st.integers(1, 60))
+def test_reference_equals_emulator_on_random_graphs(params, rate, steps):
+    deployment = TARGET.build(load_graph(_random_graph(*params)), {})
+    x = random_events(deployment.input_shape, steps, 3, rate, seed=params[0])
+    _agree(deployment, x)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=graph_params, rate=st.sampled_from([0.2, 1.0]))
+def test_lava_equals_reference_on_random_graphs(params, rate):
+    deployment = TARGET.build(load_graph(_random_graph(*params)), {})
+    x = random_events(deployment.input_shape, 12, 1, rate, seed=params[0])
+    _agree(deployment, x, ("emulator", "lava"))
+
+
+def _extreme_program(du: int, dv: int, weight: int, weight_exp: int, bias_mant: int) -> LoihiProgram:
+    """Hand-built program at the format's limits: u wraps at 2**23, v saturates."""
+    n_in, n = 4, 3
+    comp = Compartments("p", "CubaLIF", (n,), np.full(n, du), np.full(n, dv), np.array([131071, 5, 1000]),
+                        np.full(n, bias_mant), np.full(n, 7), 1.0)
+    w = sp.csr_matrix(np.array([[weight] * n_in, [-weight] * n_in, [weight, -weight, weight, 0]]))
+    syn = Synapses("in", "p", w, weight_exp, sign_mode_of(w.data))
+    program = LoihiProgram("in", (n_in,), {"p": comp}, [syn], 1e-3)
+    map_cores(program)
+    return program
+
+
+@pytest.mark.parametrize("du,dv,weight,weight_exp,bias", [(0, 0, 254, 7, 4095), (0, 4095, -256, 7, -4096),
+                                                           (4095, 1, 254, -8, 0), (17, 0, 254, 7, 0)])
+def test_wrap_and_saturation_agree_with_lava(du, dv, weight, weight_exp, bias):
+    from nrf_deploy.target import Deployment
+
+    program = _extreme_program(du, dv, weight, weight_exp, bias)
+    deployment = Deployment("loihi", {"schedule": ["in", "p"], "output_names": []}, program)
+    x = np.ones((40, 1, 4), dtype=np.int64)
+    ref = TARGET.run(deployment, "reference", x)
+    if du == 0 and weight_exp == 7:
+        assert np.abs(ref.states["p"]["u"]).max() > 2 ** 22, "the test must drive u near the wrap"
+    _agree(deployment, x, ("emulator", "lava"))
+
+
+def test_recurrent_cubalif_graph_agrees():
+    deployment = TARGET.build(load_graph(recurrent_cubalif(n_in=3, n=5)), {"dt": 1e-3})
+    x = random_events(deployment.input_shape, 30, 2, 0.4, seed=1)
+    _agree(deployment, x, ("emulator", "lava"))
+
+
+def test_a_corrupted_emulator_is_detected(monkeypatch):
+    import nrf_deploy.targets.loihi.emulator as emulator
+
+    deployment = TARGET.build(load_graph(_random_graph(3, "LIF", 6, 8, 1.0, 4.0, True)), {})
+    x = random_events(deployment.input_shape, 30, 2, 0.5, seed=3)
+    ref = TARGET.run(deployment, "reference", x)
+    monkeypatch.setattr(emulator, "_toward_zero", lambda p: np.floor_divide(p, 4096))  # floor, not trunc
+    bad = TARGET.run(deployment, "emulator", x)
+    c = compare(ref, bad, "reference", "emulator", list(deployment.sidecar["schedule"]))
+    assert not c.ok and c.first is not None and c.first.variable in ("u", "v", "out")
+
+
+def _cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_path):
+    out = tmp_path / "loihi"
+    proc = _cli("export", fixture_path, "--target", "loihi", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    assert {"deploy.json", "program.npz", "model.q.nir", "README.md"} <= {p.name for p in out.iterdir()}
+    proc = _cli("verify", out, "--samples", "24", "--lava-samples", "1", "--timesteps", "8")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lava vs reference: OK" in proc.stdout and "emulator vs reference: OK" in proc.stdout
+    np.save(tmp_path / "x.npy", random_events((2, 34, 34), 5, 2, 0.2, 9))
+    proc = _cli("run", out, "--backend", "emulator", "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npz", "--states")
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(tmp_path / "o.npz")["state/1/v"].shape == (5, 2, 16, 16, 16)
+
+
+def test_exports_are_byte_identical(fixture_path, tmp_path):
+    from nrf_deploy.cli.export import export
+
+    for name in ("a", "b"):
+        export(fixture_path, "loihi", tmp_path / name)
+    for f in (tmp_path / "a").iterdir():
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+
+
+def test_unrepresentable_models_are_refused():
+    g = _random_graph(1, "LIF", 3, 4, 1.0, 0.5, False)     # tau = dt/2
+    with pytest.raises(RangeError, match="shorter than dt"):
+        TARGET.build(load_graph(g), {})
+    g = nir.NIRGraph(nodes={"in": nir.Input({"input": np.array([2])}), "fc": nir.Linear(np.eye(2)),
+                            "th": nir.Threshold(np.ones(2)), "out": nir.Output({"output": np.array([2])})},
+                     edges=[("in", "fc"), ("fc", "th"), ("th", "out")])
+    with pytest.raises(GraphError, match="Threshold"):
+        TARGET.build(load_graph(g), {})
+
+
+def test_graph_too_big_lists_the_violation():
+    g = _random_graph(2, "IF", 4, 200_000, 1.0, 4.0, False)
+    with pytest.raises(DoesNotFitError) as info:
+        TARGET.build(load_graph(g), {})
+    assert "cores" in info.value.format() and "--loihi-chips" in info.value.format()
+
+
+def test_non_binary_input_is_refused(fixture_path):
+    deployment = TARGET.build(load_graph(_random_graph(1, "IF", 3, 4, 1.0, 4.0, False)), {})
+    with pytest.raises(NrfError, match="binary spikes"):
+        TARGET.run(deployment, "reference", np.full((2, 1, 3), 3))
