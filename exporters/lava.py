@@ -21,9 +21,10 @@ import numpy as np
 
 def _groups(comp) -> list[np.ndarray]:
     """Neuron indices sharing (du, dv, vth): one Lava LIF process each."""
-    keys = np.stack([comp.du, comp.dv, comp.vth], axis=1)
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
-    return [np.flatnonzero(inverse.reshape(-1) == g) for g in range(inverse.max() + 1)]
+    from nrf_deploy.targets.loihi.format import neuron_groups
+
+    group = neuron_groups(comp)
+    return [np.flatnonzero(group == g) for g in np.unique(group)]
 
 
 def build_network(program, x: np.ndarray):

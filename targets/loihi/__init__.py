@@ -70,6 +70,8 @@ class LoihiTarget(Target):
             w.sort_indices()
             arrays.update({f"proj/{i}/data": w.data.astype(np.int64), f"proj/{i}/indices": w.indices.astype(np.int64),
                            f"proj/{i}/indptr": w.indptr.astype(np.int64), f"proj/{i}/shape": np.array(w.shape)})
+            if syn.column_group is not None:
+                arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
         with open(out_dir / PROGRAM_FILE, "wb") as fh:   # np.savez (not compressed): byte-stable
             np.savez(fh, **arrays)
         graph = deployment.extras.get("graph")
@@ -151,7 +153,8 @@ def _program_from(sidecar: dict, data) -> LoihiProgram:
         i = d["index"]
         w = sp.csr_matrix((data[f"proj/{i}/data"], data[f"proj/{i}/indices"], data[f"proj/{i}/indptr"]),
                           shape=tuple(data[f"proj/{i}/shape"]))
-        projections.append(Synapses(d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"]))
+        group = data[f"proj/{i}/column_group"] if f"proj/{i}/column_group" in data.files else None
+        projections.append(Synapses(d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"], group))
     program = LoihiProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections, sidecar["dt"])
     program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
     return program

@@ -29,6 +29,8 @@ class _Synapse:
     source: str
     weight_exp: int
     columns: sp.csc_matrix      # [core neurons, source neurons], int64
+    block_of: np.ndarray        # Lava Dense block id of every source neuron
+    blocks: int
 
 
 class _Core:
@@ -42,29 +44,36 @@ class _Core:
         self.decay_v = _UNITY - comp.dv[sl].astype(np.int64)
         self.bias = comp.bias_mant[sl].astype(np.int64) * (2 ** comp.bias_exp[sl].astype(np.int64))
         self.threshold = comp.vth[sl].astype(np.int64) * 2 ** VTH_SHIFT
-        self.synapses = [_Synapse(s.source, s.weight_exp, sp.csc_matrix(_lava_weights(s.weights[sl], s.sign_mode)))
-                         for s in program.into(population)]
+        self.synapses = []
+        for s in program.into(population):
+            group = (np.zeros(s.weights.shape[1], np.int64) if s.column_group is None
+                     else np.unique(s.column_group, return_inverse=True)[1].reshape(-1))
+            self.synapses.append(_Synapse(s.source, s.weight_exp,
+                                          sp.csc_matrix(_lava_weights(s.weights[sl], s.sign_mode)),
+                                          group, int(group.max()) + 1 if group.size else 1))
         n = stop - start
         self.u = np.zeros((batch, n), np.int64)
         self.v = np.zeros((batch, n), np.int64)
-        # delay buffer: one accumulator per incoming synapse block, filled by the spike phase
-        self.buffer = [np.zeros((batch, n), np.int64) for _ in self.synapses]
+        # delay buffer: one accumulator per incoming Dense block, filled by the spike phase
+        self.buffer = [np.zeros((syn.blocks, batch, n), np.int64) for syn in self.synapses]
 
     def receive(self, source: str, sample: int, events: np.ndarray) -> None:
         """Spike phase: add the weight columns addressed by `events` (source neuron ids)."""
         for k, syn in enumerate(self.synapses):
             if syn.source != source or events.size == 0:
                 continue
-            cols = syn.columns[:, events]
-            self.buffer[k][sample] += np.asarray(cols.sum(axis=1), dtype=np.int64).reshape(-1)
+            blocks = syn.block_of[events]
+            for block in np.unique(blocks):   # the events of each Dense block, gathered by column
+                cols = syn.columns[:, events[blocks == block]]
+                self.buffer[k][block, sample] += np.asarray(cols.sum(axis=1), dtype=np.int64).reshape(-1)
 
     def neuron_phase(self) -> np.ndarray:
         """Update all compartments from the buffered input; return spikes [batch, n] (0/1)."""
         a_in = np.zeros_like(self.u)
         for k, syn in enumerate(self.synapses):
-            acc = self.buffer[k]
-            a_in += acc * (2 ** syn.weight_exp) if syn.weight_exp >= 0 else np.floor_divide(acc, 2 ** -syn.weight_exp)
-            self.buffer[k] = np.zeros_like(acc)
+            for acc in self.buffer[k]:   # each Dense block's sum is shifted on its own
+                a_in += acc * (2 ** syn.weight_exp) if syn.weight_exp >= 0 else np.floor_divide(acc, 2 ** -syn.weight_exp)
+            self.buffer[k][:] = 0
         self.u = _wrap24(_toward_zero(self.u * self.decay_u) + a_in * (2 ** ACT_SHIFT))
         v = _toward_zero(self.v * self.decay_v) + self.u + self.bias
         v = np.minimum(np.maximum(v, -(_HALF - 1)), _HALF - 1)

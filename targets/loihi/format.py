@@ -74,6 +74,15 @@ class Synapses:
     weight_exp: int
     sign_mode: str
     error: float = 0.0          # relative RMS quantisation error of the effective weights
+    column_group: np.ndarray | None = None
+    """Lava Dense block of each source neuron (the source's LIF process). The exponent shift is
+    applied to each block's sum separately, as Lava does; None: one block."""
+
+    def blocks(self) -> list[np.ndarray]:
+        """Source-neuron indices of each Dense block."""
+        n = self.weights.shape[1]
+        group = np.zeros(n, np.int64) if self.column_group is None else self.column_group
+        return [np.flatnonzero(group == g) for g in np.unique(group)]
 
     @property
     def name(self) -> str:
@@ -98,6 +107,13 @@ class LoihiProgram:
 
     def into(self, name: str) -> list[Synapses]:
         return [p for p in self.projections if p.target == name]
+
+
+def neuron_groups(comp: Compartments) -> np.ndarray:
+    """Group id per neuron: neurons sharing (du, dv, vth) form one Lava LIF process."""
+    keys = np.stack([comp.du, comp.dv, comp.vth], axis=1)
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64)
 
 
 def sign_mode_of(weights: np.ndarray) -> str:

@@ -33,11 +33,14 @@ def map_cores(program: LoihiProgram, max_chips: int = 1) -> dict:
             table.append({"core": next_core, "population": name, "neurons": stop - start,
                           "synapses": int(per_row_syn[start:stop].sum()), "axons_in": axons})
             next_core += 1
+    chips_needed = -(-next_core // CORES_PER_CHIP)
     if next_core > max_chips * CORES_PER_CHIP:
-        violations.append(f"needs {next_core} cores, {max_chips} chip(s) hold {max_chips * CORES_PER_CHIP}")
+        violations.append(f"needs {next_core} cores ({chips_needed} chips), {max_chips} chip(s) hold "
+                          f"{max_chips * CORES_PER_CHIP}")
     if violations:
-        raise DoesNotFitError("the network does not fit Loihi", violations, "loihi mapper",
-                              "reduce layer sizes or fan-in, or allow more chips with --loihi-chips N")
+        hint = (f"allow more chips with --loihi-chips {chips_needed}, or reduce layer sizes and fan-in "
+                f"(each core takes at most {FAN_IN_AXONS_PER_CORE} input axons)")
+        raise DoesNotFitError("the network does not fit Loihi", violations, "loihi mapper", hint)
     program.cores = cores
     return {"cores_used": next_core, "chips": max(1, -(-next_core // CORES_PER_CHIP)),
             "cores_available": max_chips * CORES_PER_CHIP,
@@ -57,13 +60,13 @@ def _chunks(fan_in: sp.csr_matrix, per_row_syn: np.ndarray) -> list[tuple[int, i
     chunks, start, syn, axons = [], 0, 0, set()
     for row in range(fan_in.shape[0]):
         cols = fan_in.indices[fan_in.indptr[row]:fan_in.indptr[row + 1]]
-        new_axons = axons.union(cols.tolist())
+        fresh = [c for c in cols.tolist() if c not in axons]
         full = (row - start >= COMPARTMENTS_PER_CORE or syn + per_row_syn[row] > SYNAPSES_PER_CORE
-                or len(new_axons) > FAN_IN_AXONS_PER_CORE)
+                or len(axons) + len(fresh) > FAN_IN_AXONS_PER_CORE)
         if full and row > start:
             chunks.append((start, row))
-            start, syn, new_axons = row, 0, set(cols.tolist())
+            start, syn, axons, fresh = row, 0, set(), cols.tolist()
         syn += int(per_row_syn[row])
-        axons = new_axons
+        axons.update(fresh)
     chunks.append((start, fan_in.shape[0]))
     return chunks

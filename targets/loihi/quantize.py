@@ -29,7 +29,7 @@ from nrf_deploy.lowering import Lowered, Projection, lower
 from nrf_deploy.quant import relative_error, round_half_away
 from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
                                   VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
-                                  sign_mode_of, weight_limits)
+                                  neuron_groups, sign_mode_of, weight_limits)
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
 READOUT = {"LI", "I"}
@@ -54,6 +54,9 @@ def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
         populations[node.name] = comp
         projections.extend(syn)
         report[node.name] = info
+    for syn in projections:
+        if syn.source in populations:
+            syn.column_group = neuron_groups(populations[syn.source])
     program = LoihiProgram(graph.input_name, graph.input_shape, populations, projections, dt)
     return program, report
 

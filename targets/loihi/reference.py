@@ -39,12 +39,15 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
     flat_in = torch.as_tensor(x.reshape(steps, batch, -1))
-    mats = []
+    mats = []   # per projection: [(source columns, sparse block)] — one per Lava Dense block
     for syn in program.projections:
-        coo = syn.weights.tocoo()
-        w = lava_effective_weights(torch.as_tensor(coo.data, dtype=torch.int64), syn.sign_mode)
-        dense_idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
-        mats.append(torch.sparse_coo_tensor(dense_idx, w.double(), coo.shape).coalesce())
+        blocks = []
+        for cols in syn.blocks():
+            coo = syn.weights[:, cols].tocoo()
+            w = lava_effective_weights(torch.as_tensor(coo.data, dtype=torch.int64), syn.sign_mode)
+            idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
+            blocks.append((torch.as_tensor(cols), torch.sparse_coo_tensor(idx, w.double(), coo.shape).coalesce()))
+        mats.append(blocks)
     pops = program.populations
     params = {n: {k: torch.as_tensor(getattr(c, k), dtype=torch.int64)
                   for k in ("du", "dv", "vth", "bias_mant", "bias_exp")} for n, c in pops.items()}
@@ -58,10 +61,11 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
     for t in range(steps):
         previous = spikes
         activations = {n: torch.zeros(batch, c.size, dtype=torch.int64) for n, c in pops.items()}
-        for syn, mat in zip(program.projections, mats):
-            acc = torch.sparse.mm(mat, previous[syn.source].T.double()).T.round().long()
-            activations[syn.target] += (torch.bitwise_left_shift(acc, syn.weight_exp) if syn.weight_exp >= 0
-                                        else torch.bitwise_right_shift(acc, -syn.weight_exp))
+        for syn, blocks in zip(program.projections, mats):
+            for cols, mat in blocks:   # the exponent shifts each block's sum (Lava Dense semantics)
+                acc = torch.sparse.mm(mat, previous[syn.source][:, cols].T.double()).T.round().long()
+                activations[syn.target] += (torch.bitwise_left_shift(acc, syn.weight_exp) if syn.weight_exp >= 0
+                                            else torch.bitwise_right_shift(acc, -syn.weight_exp))
         spikes = {program.input_name: flat_in[t]}
         for name, comp in pops.items():
             p = params[name]
