@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import shutil
+
+import nir
+
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_dir
 from nrf_deploy.targets import get_target, target_names
@@ -24,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timesteps", type=int, default=None,
                    help="timesteps of the generated verification inputs (default 20)")
     p.set_defaults(func=run, accepts_extra=True)
+
+
+SOURCE_FILE = "source.nir"
 
 
 def parse_target_options(target, extra: list[str]) -> dict:
@@ -49,6 +56,10 @@ def export(model: str, target_name: str, out_dir: str | Path, options: dict | No
     deployment = target.build(graph, dict(options or {}))
     with atomic_dir(out_dir) as tmp:
         target.write(deployment, Path(tmp))
+        if not isinstance(model, nir.NIRGraph):
+            shutil.copyfile(model, Path(tmp) / SOURCE_FILE)  # the float model, for reports
+        else:
+            nir.write(Path(tmp) / SOURCE_FILE, model)
     deployment.out_dir = Path(out_dir)
     return deployment
 

@@ -55,6 +55,7 @@ class LoihiTarget(Target):
             "resources": {k: v for k, v in resources.items() if k != "per_core"},
             "core_map": resources["per_core"],
             "delays": {n: c.delay for n, c in program.populations.items()},
+            "output_scale": {n: 64.0 * c.scale for n, c in program.populations.items() if c.readout},
         })
         return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
