@@ -1,7 +1,7 @@
 """Lava lowering of a Loihi export: the quantised program as Lava processes.
 
 Populations become ``LIF`` processes, one per distinct (du, dv, vth) since Lava holds those as
-scalars; projections become ``Dense`` blocks between them with the program's 8-bit weights and
+scalars; projections become ``Dense`` (or, when sparse, ``Sparse``) blocks between them with the program's 8-bit weights and
 ``weight_exp``; input spikes come from a ``RingBuffer`` source; each LIF's spikes go to a sink
 ring buffer. Use it from your own Lava code::
 
@@ -33,6 +33,7 @@ def build_network(program, x: np.ndarray):
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
+    from lava.proc.sparse.process import Sparse
     from lava.utils.weightutils import SignMode
 
     steps = x.shape[0]
@@ -51,16 +52,19 @@ def build_network(program, x: np.ndarray):
     for syn in program.projections:
         src_groups = ([(np.arange(program.input_size), source)] if syn.source == program.input_name
                       else [(idx, lif) for idx, lif, _ in groups[syn.source]])
-        dense_w = syn.weights.toarray()
+        weights = syn.weights.tocsr()
         for tgt_idx, tgt_lif, _ in groups[syn.target]:
             for src_idx, src_proc in src_groups:
-                block = dense_w[np.ix_(tgt_idx, src_idx)]
-                if not np.any(block):
+                block = weights[tgt_idx][:, src_idx]
+                if block.nnz == 0:
                     continue
                 # the projection's sign mode, not the block's: Lava would otherwise derive it per
-                # block and clip an all-negative block of a mixed projection to [-255, 0]
-                dense = Dense(weights=block.astype(np.int32), weight_exp=int(syn.weight_exp),
-                              num_message_bits=0, sign_mode=SignMode[syn.sign_mode.upper()])
+                # block and clip an all-negative block of a mixed projection to [-255, 0].
+                # Sparse (same bit-accurate arithmetic) keeps big convolutions affordable.
+                kind = Sparse if block.nnz < 0.25 * block.shape[0] * block.shape[1] else Dense
+                w = block.astype(np.int32) if kind is Sparse else block.toarray().astype(np.int32)
+                dense = kind(weights=w, weight_exp=int(syn.weight_exp), num_message_bits=0,
+                             sign_mode=SignMode[syn.sign_mode.upper()])
                 src_proc.s_out.connect(dense.s_in)
                 dense.a_out.connect(tgt_lif.a_in)
                 denses.append(dense)
