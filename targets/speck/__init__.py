@@ -100,8 +100,8 @@ class SpeckTarget(Target):
         graph_shapes = {n["name"]: tuple(n["shape"]) for n in deployment.sidecar["layers"]}
         for name in shapes:   # back to the graph's shapes (e.g. (256,) for a linear layer)
             trace.outputs[name] = trace.outputs[name].reshape(trace.outputs[name].shape[:2] + graph_shapes[name])
-            if name in trace.states:
-                trace.states[name]["v"] = trace.states[name]["v"].reshape(trace.outputs[name].shape)
+            for var in trace.states.get(name, {}):
+                trace.states[name][var] = trace.states[name][var].reshape(trace.outputs[name].shape)
         trace.output_names = tuple(deployment.sidecar["output_names"])
         for out in trace.output_names:
             idx = deployment.sidecar["schedule"].index(out)

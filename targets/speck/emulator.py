@@ -49,6 +49,7 @@ def run_emulator(program: SpeckProgram, x: np.ndarray, record_states: bool = Tru
     v = {L.name: np.zeros((batch, *L.out_shape), np.int64) for L in program.layers}
     out = {L.name: np.zeros((steps, batch, *L.out_shape), np.int64) for L in program.layers}
     rec = {L.name: np.zeros((steps, batch, *L.out_shape), np.int64) for L in program.layers}
+    saturated = {L.name: np.zeros((steps, batch, *L.out_shape), np.int64) for L in program.layers}
     for t in range(steps):
         for b in range(batch):
             sent = {program.input_name: x[t, b]}
@@ -57,6 +58,7 @@ def run_emulator(program: SpeckProgram, x: np.ndarray, record_states: bool = Tru
                 src = src if src.ndim == 3 else src.reshape(-1, 1, 1)
                 events = _sum_pool(src, L.input_pool).reshape(L.in_shape)
                 state = v[L.name][b] + _scatter(L, events) + L.bias[:, None, None]
+                saturated[L.name][t, b] = (state < _LO) | (state > _HI)
                 state = np.minimum(np.maximum(state, _LO), _HI)             # 16-bit saturation
                 spikes = np.where(state > 0, np.abs(state) // L.threshold_high, 0)
                 state = np.where(spikes > 0, 0, state) if L.return_to_zero else state - spikes * L.threshold_high
@@ -66,4 +68,5 @@ def run_emulator(program: SpeckProgram, x: np.ndarray, record_states: bool = Tru
                 rec[L.name][t, b] = state
                 sent[L.name] = spikes
     outputs = {**out, program.input_name: x}
-    return Trace(outputs, {n: {"v": r} for n, r in rec.items()} if record_states else {})
+    states = {n: {"v": r, "saturated": saturated[n]} for n, r in rec.items()}
+    return Trace(outputs, states if record_states else {})
