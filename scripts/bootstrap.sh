@@ -24,3 +24,11 @@ echo "bootstrap: installing nrf-deploy and its pinned dependencies into $venv (t
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "pip<25" 2>/dev/null || true
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 "$venv/bin/python" -m pip check
+
+# The HTML report test renders in headless Chromium (Debian's package). Install it when missing and
+# allowed (root with apt); otherwise that one test reports what is missing.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's chromium for the report test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "bootstrap: could not install chromium (the HTML render test will fail until it is installed)"
+fi

@@ -42,6 +42,7 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     chip = target.run(deployment, target.backends[0], x, record_states=False)
     floating = run_float(graph, x, dt=sidecar.get("dt"))
     counts = activity_counts(graph, chip, sidecar)
+    counts["dt"] = float(sidecar.get("dt", 1e-3))
     resources = target.resources(deployment)
     entry: dict[str, Any] = {"target": target.name, "export_dir": str(export_dir), "counts": counts,
                              "resources": resources, "accuracy": output_agreement(graph, floating, chip, sidecar, labels),
