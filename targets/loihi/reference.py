@@ -39,15 +39,7 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
     flat_in = torch.as_tensor(x.reshape(steps, batch, -1))
-    mats = []   # per projection: [(source columns, sparse block)] — one per Lava Dense block
-    for syn in program.projections:
-        blocks = []
-        for cols in syn.blocks():
-            coo = syn.weights[:, cols].tocoo()
-            w = lava_effective_weights(torch.as_tensor(coo.data, dtype=torch.int64), syn.sign_mode)
-            idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
-            blocks.append((torch.as_tensor(cols), torch.sparse_coo_tensor(idx, w.double(), coo.shape).coalesce()))
-        mats.append(blocks)
+    mats = _compiled(program)
     pops = program.populations
     params = {n: {k: torch.as_tensor(getattr(c, k), dtype=torch.int64)
                   for k in ("du", "dv", "vth", "bias_mant", "bias_exp")} for n, c in pops.items()}
@@ -63,7 +55,7 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
         activations = {n: torch.zeros(batch, c.size, dtype=torch.int64) for n, c in pops.items()}
         for syn, blocks in zip(program.projections, mats):
             for cols, mat in blocks:   # the exponent shifts each block's sum (Lava Dense semantics)
-                acc = torch.sparse.mm(mat, previous[syn.source][:, cols].T.double()).T.round().long()
+                acc = (mat @ previous[syn.source][:, cols].T.double()).T.round().long()
                 activations[syn.target] += (torch.bitwise_left_shift(acc, syn.weight_exp) if syn.weight_exp >= 0
                                             else torch.bitwise_right_shift(acc, -syn.weight_exp))
         spikes = {program.input_name: flat_in[t]}
@@ -83,6 +75,26 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
                       "v": torch.stack(rec_v[n]).reshape(steps, batch, *pops[n].shape).numpy()}
                   for n in pops}
     return Trace(outputs, states)
+
+
+def _compiled(program: LoihiProgram) -> list:
+    """Per projection: [(source columns, sparse CSR block)] — one per Lava Dense block. Built once
+    per program and cached on it (verify calls the reference batch after batch)."""
+    cached = getattr(program, "_reference_blocks", None)
+    if cached is not None:
+        return cached
+    mats = []
+    for syn in program.projections:
+        blocks = []
+        for cols in syn.blocks():
+            coo = syn.weights[:, cols].tocoo()
+            w = lava_effective_weights(torch.as_tensor(coo.data, dtype=torch.int64), syn.sign_mode)
+            idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
+            mat = torch.sparse_coo_tensor(idx, w.double(), coo.shape, check_invariants=False).coalesce()
+            blocks.append((torch.as_tensor(cols), mat.to_sparse_csr()))
+        mats.append(blocks)
+    program._reference_blocks = mats
+    return mats
 
 
 def _lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, p: dict[str, torch.Tensor]):
