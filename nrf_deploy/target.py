@@ -79,6 +79,30 @@ class Target(abc.ABC):
         """State variables per node that must agree between backends (None: all recorded)."""
         return None
 
+    def read_own_sidecar(self, out_dir: Path) -> dict[str, Any]:
+        """``deploy.json`` of `out_dir`, refusing an export made for another target."""
+        from nrf_deploy.deployment import read_sidecar
+        from nrf_deploy.errors import NrfError
+
+        sidecar = read_sidecar(out_dir)
+        if sidecar["target"] != self.name:
+            raise NrfError(f"'{out_dir}' is a {sidecar['target']} export, not {self.name}", str(out_dir),
+                           f"use the export made with --target {self.name}")
+        return sidecar
+
+    @staticmethod
+    def alias_outputs(trace: Trace, sidecar: dict[str, Any]) -> Trace:
+        """Give each Output node the recording of the population feeding it (the latest node before
+        it in the schedule that the backend recorded), and set ``trace.output_names``."""
+        trace.output_names = tuple(sidecar["output_names"])
+        schedule = sidecar["schedule"]
+        for out in trace.output_names:
+            before = schedule[:schedule.index(out)]
+            source = next((n for n in reversed(before) if n in trace.outputs), None)
+            if source is not None:
+                trace.outputs[out] = trace.outputs[source]
+        return trace
+
     def resources(self, deployment: Deployment) -> dict[str, Any]:
         """Resource usage (cores, memory used vs available); default: the sidecar's record."""
         return dict(deployment.sidecar.get("resources", {}))

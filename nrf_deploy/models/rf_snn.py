@@ -14,7 +14,7 @@ reproduces the model spike for spike.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +105,7 @@ class RFSNN(torch.nn.Module):
     def __init__(self, cfg: RFConfig):
         super().__init__()
         self.cfg = cfg
-        c, k = cfg.spatial_channels, cfg.temporal_channels
+        c = cfg.spatial_channels
         self.conv = torch.nn.Conv2d(2, c, cfg.kernel, cfg.stride, cfg.kernel // 2)
         if cfg.init == "rf":
             with torch.no_grad():

@@ -11,9 +11,9 @@ import nir
 import numpy as np
 import scipy.sparse as sp
 
-from nrf_deploy.deployment import base_sidecar, read_sidecar
+from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import atomic_path, dumps_json
+from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Deployment, Target
@@ -81,10 +81,7 @@ class LoihiTarget(Target):
         (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))
 
     def load(self, out_dir: Path) -> Deployment:
-        sidecar = read_sidecar(out_dir)
-        if sidecar["target"] != self.name:
-            raise NrfError(f"'{out_dir}' is a {sidecar['target']} export, not loihi", str(out_dir),
-                           "use the matching target")
+        sidecar = self.read_own_sidecar(out_dir)
         try:
             data = np.load(Path(out_dir) / PROGRAM_FILE)
             program = _program_from(sidecar, data)
@@ -107,23 +104,7 @@ class LoihiTarget(Target):
             trace = run_lava(deployment.program, x, record_states)
         else:
             raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
-        trace.output_names = tuple(deployment.sidecar["output_names"])
-        out_map = deployment.sidecar.get("output_sources", {})
-        for out_name in trace.output_names:
-            src = out_map.get(out_name) or _output_source(deployment, out_name)
-            if src in trace.outputs:
-                trace.outputs[out_name] = trace.outputs[src]
-        return trace
-
-
-def _output_source(deployment: Deployment, out_name: str) -> str | None:
-    schedule = deployment.sidecar["schedule"]
-    pops = deployment.program.populations
-    idx = schedule.index(out_name)
-    for name in reversed(schedule[:idx]):
-        if name in pops:
-            return name
-    return None
+        return self.alias_outputs(trace, deployment.sidecar)
 
 
 def _compact(values: np.ndarray) -> Any:

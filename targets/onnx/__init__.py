@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nrf_deploy.deployment import base_sidecar, read_sidecar
+from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT, load_graph, run_float
@@ -55,9 +55,7 @@ class OnnxTarget(Target):
     def load(self, out_dir: Path) -> Deployment:
         import onnx
 
-        sidecar = read_sidecar(out_dir)
-        if sidecar["target"] != self.name:
-            raise NrfError(f"'{out_dir}' is a {sidecar['target']} export, not onnx", str(out_dir), "use the matching target")
+        sidecar = self.read_own_sidecar(out_dir)
         try:
             model = onnx.load(str(Path(out_dir) / MODEL_FILE))
             graph = load_graph(Path(out_dir) / "source.nir")

@@ -4,13 +4,12 @@ docs/targets/speck.md describes the format, what bit-exact means here and the ar
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nrf_deploy.deployment import base_sidecar, read_sidecar
+from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
@@ -67,9 +66,7 @@ class SpeckTarget(Target):
         (out_dir / "resources.md").write_text(_resource_table(deployment.sidecar))
 
     def load(self, out_dir: Path) -> Deployment:
-        sidecar = read_sidecar(out_dir)
-        if sidecar["target"] != self.name:
-            raise NrfError(f"'{out_dir}' is a {sidecar['target']} export, not speck", str(out_dir), "use the matching target")
+        sidecar = self.read_own_sidecar(out_dir)
         try:
             data = np.load(Path(out_dir) / PROGRAM_FILE)
             layers = [SpeckLayer(**{**{k: d[k] for k in _SCALARS}, "in_shape": tuple(d["in_shape"]),
@@ -102,12 +99,7 @@ class SpeckTarget(Target):
             trace.outputs[name] = trace.outputs[name].reshape(trace.outputs[name].shape[:2] + graph_shapes[name])
             for var in trace.states.get(name, {}):
                 trace.states[name][var] = trace.states[name][var].reshape(trace.outputs[name].shape)
-        trace.output_names = tuple(deployment.sidecar["output_names"])
-        for out in trace.output_names:
-            idx = deployment.sidecar["schedule"].index(out)
-            src = next(n for n in reversed(deployment.sidecar["schedule"][:idx]) if n in shapes)
-            trace.outputs[out] = trace.outputs[src]
-        return trace
+        return self.alias_outputs(trace, deployment.sidecar)
 
 
 def _describe(L: SpeckLayer) -> dict:
