@@ -6,6 +6,8 @@ second reading it is checked against.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -91,7 +93,9 @@ def _compiled(program: LoihiProgram) -> list:
             w = lava_effective_weights(torch.as_tensor(coo.data, dtype=torch.int64), syn.sign_mode)
             idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
             mat = torch.sparse_coo_tensor(idx, w.double(), coo.shape, check_invariants=False).coalesce()
-            blocks.append((torch.as_tensor(cols), mat.to_sparse_csr()))
+            with warnings.catch_warnings():   # torch warns that CSR invariant checks are off
+                warnings.simplefilter("ignore", UserWarning)
+                blocks.append((torch.as_tensor(cols), mat.to_sparse_csr()))
         mats.append(blocks)
     program._reference_blocks = mats
     return mats
