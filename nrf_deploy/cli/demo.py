@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--config", default="small", choices=["tiny", "small"], help="training preset")
     p.add_argument("--model", default=None, help="skip training and deploy this .nir instead")
-    p.add_argument("--samples", type=int, default=16, help="verification samples per target")
+    p.add_argument("--samples", type=int, default=8, help="verification samples per target")
     p.add_argument("--witness-samples", type=int, default=1, help="samples also run on vendor simulators")
-    p.add_argument("--timesteps", type=int, default=8, help="timesteps of the verification inputs")
+    p.add_argument("--timesteps", type=int, default=4, help="timesteps of the verification inputs")
     p.set_defaults(func=run)
 
 
