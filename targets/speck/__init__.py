@@ -1,6 +1,11 @@
-"""SynSense Speck / DYNAP-CNN: 9 convolutional IAF cores. Quantiser, core mapper, integer
-reference, event-scatter emulator, sinabs witness, samna-style chip configuration.
-docs/targets/speck.md describes the format, what bit-exact means here and the artefacts."""
+"""SynSense Speck / DYNAP-CNN: 9 convolutional cores of integrate-and-fire neurons.
+
+format.py (number format, limits, program), quantize.py (float NIR -> integer layers), mapper.py
+(limits, memory formulas, core matching), reference.py (batched torch), emulator.py (per core,
+event by event), sinabs_witness.py (sinabs layers), qnir.py (quantised NIR) and
+``nrf_deploy.exporters.speck_config`` (samna-shaped chip configuration). docs/targets/speck.md
+describes the format, what bit-exact means here and the artefacts.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,21 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from nrf_deploy.targets.speck.format import Source, SpeckLayer, SpeckProgram, Violation
+from nrf_deploy.targets.speck.mapper import assign_cores
+from nrf_deploy.targets.speck.quantize import THRESHOLD_LOW_MODES, QuantOptions, quantise
 
 from nrf_deploy.deployment import base_sidecar
-from nrf_deploy.errors import NrfError
+from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Deployment, Target
 from nrf_deploy.trace import Trace
-from nrf_deploy.targets.speck.format import SpeckLayer, SpeckProgram
-from nrf_deploy.targets.speck.mapper import assign_cores
-from nrf_deploy.targets.speck.quantize import quantise
 
 PROGRAM_FILE = "program.npz"
-_SCALARS = ("name", "source", "in_shape", "stride", "padding", "threshold_high", "threshold_low",
-            "return_to_zero", "pool", "destinations", "scale", "weight_error", "core", "input_pool")
+CONFIG_FILE = "chip_config.json"
+QNIR_FILE = "model.q.nir"
+RESOURCES_FILE = "resources.md"
+COST_SAMPLES = 8
 
 
 class SpeckTarget(Target):
@@ -33,56 +40,87 @@ class SpeckTarget(Target):
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--speck-lif-as-if", action="store_true",
-                            help="approximate LIF neurons by IF (drops the leak; the report states the cost)")
-        parser.add_argument("--speck-threshold-low", type=int, default=None,
-                            help="lower membrane bound in chip units (default: -threshold, as sinabs.from_nir)")
+                            help="approximate LIF neurons by IF: drop the leak, keep dt/tau as input gain "
+                                 "(the export records the accuracy cost; verify and report state it)")
+        parser.add_argument("--speck-threshold-low", choices=THRESHOLD_LOW_MODES, default="threshold",
+                            help="lower membrane bound: 'threshold' = -threshold_high (sinabs.from_nir, "
+                                 "default) or 'min' = -2**15 (the chip's default)")
+        parser.add_argument("--speck-host-readout", action="store_true",
+                            help="compute terminal LI/Integrator read-outs (and the conv/pooling into them) "
+                                 "on the host, in float, from the spikes of the chip layer feeding them")
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
-        program, report = quantise(graph, bool(options.get("speck_lif_as_if")), options.get("speck_threshold_low"))
-        resources = assign_cores(program)
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
-        sidecar = base_sidecar(self.name, graph, dt, int(options.get("timesteps") or 20), options)
+        qopts = QuantOptions(dt, bool(options.get("speck_lif_as_if")),
+                             options.get("speck_threshold_low") or "threshold", bool(options.get("speck_host_readout")))
+        program, report, problems, approximations = quantise(graph, qopts)
+        resources, limits = assign_cores(program)
+        _raise_all(graph, problems + limits, resources)
+        timesteps = int(options.get("timesteps") or 20)
+        sidecar = base_sidecar(self.name, graph, dt, timesteps, options)
         sidecar.update({
-            "number_format": "8-bit weights, 16-bit saturating state, MultiSpike, one scale per conv+IAF",
-            "approximations": (["LIF leak dropped (--speck-lif-as-if)"] if options.get("speck_lif_as_if") else []),
-            "layers": [{**_describe(L), "shape": list(graph.nodes[L.name].out_shape)} for L in program.layers],
+            "number_format": "8-bit signed weights and biases, 16-bit saturating state, one scale per "
+                             "conv + IAF pair; MultiSpike (v > 0) * trunc(v / threshold_high)",
+            "semantics": "sinabs (MultiSpike, spike when v >= threshold, clamp at threshold_low); "
+                         "time-stepped model of the event-driven chip (docs/targets/speck.md)",
+            "executor_semantics": "sinabs",     # Semantics.named(...) of the float executor the chip follows
+            "layers": [_describe(L, graph.nodes[L.name].out_shape) for L in program.layers],
             "quantisation": report,
+            "approximations": [],
             "resources": {k: v for k, v in resources.items() if k != "per_core"},
-            "core_map": resources["per_core"], "delays": {L.name: 0 for L in program.layers}})
-        return Deployment(self.name, sidecar, program, extras={"graph": graph})
+            "core_map": resources["per_core"],
+            "delays": {L.name: 0 for L in program.layers},
+            "host_readout": [{"node": h.name, "source": h.source, "file": f"host_{i}.nir"}
+                             for i, h in enumerate(program.host)],
+        })
+        sidecar["outputs"] = _output_layers(sidecar)
+        deployment = Deployment(self.name, sidecar, program, extras={"graph": graph})
+        if approximations:
+            cost = approximation_cost(self, deployment, graph, dt)
+            sidecar["approximation_cost"] = cost
+            sidecar["approximations"] = [_approximation_text(a, cost) for a in approximations]
+        return deployment
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
+        import nir
         from nrf_deploy.exporters.speck_config import chip_config
+        from nrf_deploy.targets.speck.qnir import quantised_nir
 
         program: SpeckProgram = deployment.program
-        (out_dir / "deploy.json").write_text(dumps_json(deployment.sidecar))
+        sidecar = deployment.sidecar
+        (out_dir / "deploy.json").write_text(dumps_json(sidecar))
         arrays = {}
         for i, L in enumerate(program.layers):
             arrays[f"layer/{i}/weight"] = L.weight.astype(np.int64)
             arrays[f"layer/{i}/bias"] = L.bias.astype(np.int64)
-        with open(out_dir / PROGRAM_FILE, "wb") as fh:
+        with open(out_dir / PROGRAM_FILE, "wb") as fh:        # np.savez (not compressed): byte-stable
             np.savez(fh, **arrays)
-        (out_dir / "chip_config.json").write_text(dumps_json(chip_config(program)))
-        (out_dir / "resources.md").write_text(_resource_table(deployment.sidecar))
+        for h, d in zip(program.host, sidecar["host_readout"]):
+            nir.write(out_dir / d["file"], h.nir_graph)
+        outputs = sidecar["outputs"]
+        (out_dir / CONFIG_FILE).write_text(dumps_json(chip_config(program, outputs, sidecar["dt"],
+                                                                  sidecar["host_readout"])))
+        shapes = {d["name"]: tuple(d["shape"]) for d in sidecar["layers"]}
+        nir.write(out_dir / QNIR_FILE, quantised_nir(program, shapes, outputs,
+                                                     {"target": "speck", "dt": sidecar["dt"], "units": "chip"}))
+        (out_dir / RESOURCES_FILE).write_text(resource_table_md(sidecar))
 
     def load(self, out_dir: Path) -> Deployment:
         sidecar = self.read_own_sidecar(out_dir)
+        path = Path(out_dir) / PROGRAM_FILE
         try:
-            data = np.load(Path(out_dir) / PROGRAM_FILE)
-            layers = [SpeckLayer(**{**{k: d[k] for k in _SCALARS}, "in_shape": tuple(d["in_shape"]),
-                                    "weight": data[f"layer/{i}/weight"], "bias": data[f"layer/{i}/bias"]})
+            data = np.load(path)
+            layers = [_layer_from(d, data[f"layer/{i}/weight"], data[f"layer/{i}/bias"])
                       for i, d in enumerate(sidecar["layers"])]
-        except (OSError, KeyError, ValueError) as exc:
-            raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__})",
-                           str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
-        program = SpeckProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), layers)
+            host = [_host_from(Path(out_dir), d) for d in sidecar.get("host_readout", [])]
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise NrfError(f"{PROGRAM_FILE}, a host_*.nir or deploy.json is missing or corrupt "
+                           f"({type(exc).__name__}: {exc})", str(out_dir), "re-run nrf-deploy export") from None
+        program = SpeckProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), layers, host)
         return Deployment(self.name, sidecar, program, Path(out_dir))
 
     def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
-        x = np.asarray(x)
-        if x.size and (x.min() < 0 or not np.all(np.mod(x, 1) == 0)):
-            raise NrfError("Speck inputs are event counts (non-negative integers)", "input array",
-                           "pass event counts per pixel and timestep")
+        x = _check_events(x)
         if backend == "reference":
             from nrf_deploy.targets.speck.reference import run_reference as fn
         elif backend == "emulator":
@@ -91,27 +129,170 @@ class SpeckTarget(Target):
             from nrf_deploy.targets.speck.sinabs_witness import run_sinabs as fn
         else:
             raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
-        trace = fn(deployment.program, x.astype(np.int64), record_states)
-        program = deployment.program
-        shapes = {L.name: L.out_shape for L in program.layers}
-        graph_shapes = {n["name"]: tuple(n["shape"]) for n in deployment.sidecar["layers"]}
-        for name in shapes:   # back to the graph's shapes (e.g. (256,) for a linear layer)
-            trace.outputs[name] = trace.outputs[name].reshape(trace.outputs[name].shape[:2] + graph_shapes[name])
+        trace = fn(deployment.program, x, record_states)
+        shapes = {d["name"]: tuple(d["shape"]) for d in deployment.sidecar["layers"]}
+        for name, shape in shapes.items():      # back to the graph's shapes, e.g. (256,) for a linear layer
+            lead = trace.outputs[name].shape[:2]
+            trace.outputs[name] = trace.outputs[name].reshape(lead + shape)
             for var in trace.states.get(name, {}):
-                trace.states[name][var] = trace.states[name][var].reshape(trace.outputs[name].shape)
+                trace.states[name][var] = trace.states[name][var].reshape(lead + shape)
+        for h in deployment.program.host:     # read-outs on the host, from this backend's spikes
+            from nrf_deploy.targets.speck.host import run_host
+
+            part = run_host(h, trace.outputs[h.source], deployment.sidecar["dt"], record_states)
+            trace.outputs[h.name] = part.outputs[h.name]
+            if record_states and h.name in part.states:
+                trace.states[h.name] = part.states[h.name]
         return self.alias_outputs(trace, deployment.sidecar)
 
 
-def _describe(L: SpeckLayer) -> dict:
-    d = {k: getattr(L, k) for k in _SCALARS}
-    d["in_shape"] = list(L.in_shape)
-    d["out_shape"] = list(L.out_shape)
-    d["kernel"] = int(L.weight.shape[-1])
-    return d
+# --- helpers ----------------------------------------------------------------------------------
+
+def _raise_all(graph: Graph, problems: list[Violation], resources: dict) -> None:
+    """One error listing every problem, unsupported features first."""
+    if not problems:
+        return
+    order = {"unsupported": 0, "range": 1, "limit": 2}
+    problems = sorted(dict.fromkeys(problems), key=lambda v: order.get(v.kind, 3))
+    name = graph.metadata.get("name") or "the graph"
+    what = f"{name} cannot run on Speck ({len(problems)} problem{'s' if len(problems) > 1 else ''})"
+    hint = "fix every line (each ends with what to change); limits: docs/targets/speck.md"
+    if all(v.kind == "unsupported" for v in problems) and resources["cores_used"]:
+        hint += (f". Apart from these, the layers fit: {resources['cores_used']} of "
+                 f"{resources['cores_available']} cores")
+    if any(v.kind == "limit" for v in problems):
+        raise DoesNotFitError(what, [str(v) for v in problems], "speck mapper", hint)
+    raise GraphError(what + "".join(f"\n    - {v}" for v in problems), "speck quantiser", hint)
 
 
-def _resource_table(sidecar: dict) -> str:
-    lines = ["| core | layer | kernel memory used / available | neuron memory used / available |", "|---|---|---|---|"]
-    lines += [f"| {r['core']} | {r['layer']} | {r['kernel_memory']} / {r['kernel_memory_available']} | "
-              f"{r['neuron_memory']} / {r['neuron_memory_available']} |" for r in sidecar["core_map"]]
-    return "# Speck resources (entries)\n\n" + "\n".join(lines) + "\n"
+def _check_events(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype == np.bool_:
+        return x.astype(np.int64)
+    if not np.issubdtype(x.dtype, np.number) or (x.size and (not np.all(np.isfinite(x)) or x.min() < 0
+                                                             or not np.all(np.mod(x, 1) == 0))):
+        raise NrfError("Speck inputs are event counts: non-negative integers per pixel and timestep",
+                       "input array", "pass event counts (e.g. binned DVS events), not normalised frames")
+    if x.size and x.max() > 2 ** 31:
+        raise NrfError(f"an input count of {x.max():g} events in one pixel and step is not plausible",
+                       "input array", "bin the events over shorter timesteps")
+    return x.astype(np.int64)
+
+
+def _describe(L: SpeckLayer, graph_shape: tuple[int, ...]) -> dict:
+    return {"name": L.name, "sources": [{"name": s.name, "pool": s.pool} for s in L.sources],
+            "in_shape": list(L.in_shape), "out_shape": list(L.out_shape), "shape": list(graph_shape),
+            "kernel": L.kernel, "stride": list(L.stride), "padding": list(L.padding),
+            "threshold_high": L.threshold_high, "threshold_low": L.threshold_low,
+            "return_to_zero": L.return_to_zero, "destinations": list(L.destinations), "core": L.core,
+            "scale": L.scale, "weight_error": L.weight_error}
+
+
+def _layer_from(d: dict, weight: np.ndarray, bias: np.ndarray) -> SpeckLayer:
+    return SpeckLayer(d["name"], tuple(Source(s["name"], int(s["pool"])) for s in d["sources"]),
+                      tuple(d["in_shape"]), weight.astype(np.int64), bias.astype(np.int64),
+                      tuple(d["stride"]), tuple(d["padding"]), int(d["threshold_high"]), int(d["threshold_low"]),
+                      bool(d["return_to_zero"]), list(d["destinations"]), int(d["core"]), float(d["scale"]),
+                      float(d["weight_error"]))
+
+
+def _output_layers(sidecar: dict) -> dict[str, str]:
+    """Output node -> the chip layer whose spikes leave the chip for it (the latest layer or host
+    read-out before it in the schedule; a host read-out stands for its source layer)."""
+    names = {d["name"] for d in sidecar["layers"]}
+    host = {d["node"]: d["source"] for d in sidecar.get("host_readout", [])}
+    schedule = sidecar["schedule"]
+    found = {out: next(n for n in reversed(schedule[:schedule.index(out)]) if n in names or n in host)
+             for out in sidecar["output_names"]}
+    return {out: host.get(n, n) for out, n in found.items()}
+
+
+def _host_from(out_dir: Path, d: dict):
+    import nir
+    from nrf_deploy.targets.speck.host import HostReadout
+
+    return HostReadout(d["node"], d["source"], nir.read(out_dir / d["file"]))
+
+
+def resource_table_md(sidecar: dict) -> str:
+    """Markdown table: kernel/neuron/bias memory used vs available per core, pooling, destinations."""
+    layers = {d["name"]: d for d in sidecar["layers"]}
+    core_of = {d["name"]: d["core"] for d in sidecar["layers"]}
+    header = ("| core | layer | kernel memory | neuron memory | bias memory | neurons (f x h x w) | "
+              "destinations (core, pooling) |")
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    for r in sidecar["core_map"]:
+        d = layers.get(r["layer"])
+        if d is None:
+            lines.append(f"| {r['core']} | (free) | 0 / {r['kernel_memory_available']} | 0 / "
+                         f"{r['neuron_memory_available']} | 0 / {r['bias_memory_available']} | | |")
+            continue
+        dests = ", ".join(f"{core_of[n]} (x{next(s['pool'] for s in layers[n]['sources'] if s['name'] == d['name'])})"
+                          for n in d["destinations"]) or "monitor (output)"
+        lines.append(f"| {r['core']} | {d['name']} | {r['kernel_memory']} / {r['kernel_memory_available']} | "
+                     f"{r['neuron_memory']} / {r['neuron_memory_available']} | {r['bias_memory']} / "
+                     f"{r['bias_memory_available']} | {' x '.join(map(str, d['out_shape']))} | {dests} |")
+    res = sidecar["resources"]
+    return ("# Speck resources (memory in entries)\n\n" + "\n".join(lines) +
+            f"\n\nCores used: {res['cores_used']} of {res['cores_available']}. Kernel memory "
+            f"{res['kernel_memory_used']} / {res['kernel_memory_available']}, neuron memory "
+            f"{res['neuron_memory_used']} / {res['neuron_memory_available']} (formulas: docs/targets/speck.md).\n")
+
+
+def _approximation_text(approximation: dict, cost: dict) -> str:
+    """One line for deploy.json / verify / report: what was approximated and what it costs."""
+    def summary(m: dict) -> str:
+        keys = ("prediction_agreement", "count_correlation", "relative_rms_error", "correlation",
+                "decoded_difference_px")
+        return ", ".join(f"{k.replace('_', ' ')} {m[k]:.3g}" for k in keys if isinstance(m.get(k), float))
+
+    nodes = ", ".join(repr(n) for n in approximation["nodes"])
+    parts = [f"float model vs chip {summary(cost['float_model_vs_chip'])}"]
+    if "float_model_vs_float_if" in cost:
+        parts.append(f"approximation alone (float) {summary(cost['float_model_vs_float_if'])}")
+    return f"{approximation['detail']} on {nodes}; measured on {cost['inputs']}: " + "; ".join(parts)
+
+
+def output_agreement(a: Trace, b: Trace, output: str) -> dict:
+    """How far trace `b`'s output is from `a`'s. Spikes (integer outputs): how often the most active
+    neuron over the run (the prediction) agrees and the correlation of spike counts; a read-out
+    membrane (host read-out): relative RMS error and correlation over every step."""
+    xa, xb = a.outputs[output].astype(np.float64), b.outputs[output].astype(np.float64)
+
+    def corr(p: np.ndarray, q: np.ndarray) -> float | None:
+        return float(np.corrcoef(p.ravel(), q.ravel())[0, 1]) if p.std() > 0 and q.std() > 0 else None
+
+    if np.all(np.mod(xa, 1) == 0) and np.all(np.mod(xb, 1) == 0):
+        ca, cb = xa.sum(axis=0).reshape(xa.shape[1], -1), xb.sum(axis=0).reshape(xb.shape[1], -1)
+        return {"prediction_agreement": float(np.mean(ca.argmax(1) == cb.argmax(1))),
+                "count_correlation": corr(ca, cb),
+                "spikes_per_sample": [float(ca.sum() / len(ca)), float(cb.sum() / len(cb))]}
+    rms = float(np.sqrt(np.mean((xa - xb) ** 2)) / max(float(np.sqrt(np.mean(xa ** 2))), 1e-12))
+    return {"relative_rms_error": rms, "correlation": corr(xa, xb)}
+
+
+def approximation_cost(target: SpeckTarget, deployment: Deployment, graph: Graph, dt: float) -> dict:
+    """Output agreement on random events: float model as given (NIR semantics) vs the deployed
+    integer reference (approximation + quantisation + the chip's MultiSpike), and vs the float
+    model with the approximation alone (when LIF has no v_leak)."""
+    import nir
+
+    from nrf_deploy.inputs import random_events
+    from nrf_deploy.ir import load_graph, run_float
+
+    x = random_events(graph.input_shape, deployment.timesteps, COST_SAMPLES, 0.1, seed=0)
+    out = graph.output_names[0]
+    floating = run_float(graph, x, dt=dt)
+    chip = target.run(deployment, "reference", x, record_states=False)
+    cost = {"inputs": f"{COST_SAMPLES} random event samples x {deployment.timesteps} steps, rate 0.1",
+            "output": out, "float_model_vs_chip": output_agreement(floating, chip, out)}
+    if all(not np.any(n.param("v_leak")) for n in graph.nodes.values() if n.kind == "LIF"):
+        nodes = {n: node.nir_node for n, node in graph.nodes.items()}
+        for name, node in graph.nodes.items():
+            if node.kind == "LIF":
+                nodes[name] = nir.IF(r=node.param("r") * dt / node.param("tau"),
+                                     v_threshold=node.param("v_threshold"))
+                nodes[name].metadata = {"reset": node.reset}
+        as_if = load_graph(nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata)))
+        cost["float_model_vs_float_if"] = output_agreement(floating, run_float(as_if, x, dt=dt), out)
+    return cost
