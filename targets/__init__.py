@@ -13,6 +13,7 @@ from nrf_deploy.errors import NrfError
 REGISTRY: dict[str, str] = {
     "loihi": "nrf_deploy.targets.loihi:LoihiTarget",
     "speck": "nrf_deploy.targets.speck:SpeckTarget",
+    "spinnaker": "nrf_deploy.targets.spinnaker:SpiNNakerTarget",
     "onnx": "nrf_deploy.targets.onnx:OnnxTarget",
 }
 

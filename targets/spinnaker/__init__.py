@@ -1,0 +1,248 @@
+"""SpiNNaker 1 as sPyNNaker runs it: s16.15 quantiser, core partitioning, integer reference,
+per-core emulator and a PyNN description. docs/targets/spinnaker.md describes the format, what
+bit-exact means here and the artefacts."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+import scipy.sparse as sp
+from nrf_deploy.targets.spinnaker.format import (
+    DEFAULT_CHIPS,
+    DEFAULT_NEURONS_PER_CORE,
+    ONE,
+    Population,
+    Projection,
+    SpiNNakerProgram,
+)
+from nrf_deploy.targets.spinnaker.mapper import partition
+from nrf_deploy.targets.spinnaker.quantize import quantise
+
+from nrf_deploy.deployment import base_sidecar
+from nrf_deploy.errors import NrfError
+from nrf_deploy.fileio import dumps_json
+from nrf_deploy.ir import DEFAULT_DT
+from nrf_deploy.ir.graph import Graph
+from nrf_deploy.target import Deployment, Target
+from nrf_deploy.trace import Trace
+
+PROGRAM_FILE = "program.npz"
+PARTITION_FILE = "partition.json"
+_WORDS = ("exp_tc", "r_membrane", "v_rest", "i_offset", "v_reset", "v_thresh", "t_refract")
+_SYN_WORDS = ("syn_decay", "syn_init")
+
+
+class SpiNNakerTarget(Target):
+    name = "spinnaker"
+    summary = ("SpiNNaker 1 as sPyNNaker runs it: s16.15 LIF (IF_curr_delta/IF_curr_exp) on ARM cores, "
+               "16 per chip, 16-bit ring buffers")
+    backends = ("reference", "emulator")
+    witness = None
+
+    def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--spinnaker-neurons-per-core", type=int, default=DEFAULT_NEURONS_PER_CORE,
+                            help=f"neurons per core (1-256; default {DEFAULT_NEURONS_PER_CORE}, as sPyNNaker)")
+        parser.add_argument("--spinnaker-chips", type=int, default=DEFAULT_CHIPS,
+                            help=f"chips available (16 application cores each; default {DEFAULT_CHIPS}, a SpiNN-5 board)")
+        parser.add_argument("--spinnaker-t-refrac", type=float, default=0.0,
+                            help="refractory period of spiking neurons in seconds (default 0: NIR has none)")
+
+    def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
+        dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
+        timesteps = int(options.get("timesteps") or 20)
+        program, report = quantise(graph, dt, float(_option(options, "spinnaker_t_refrac", 0.0)))
+        resources = partition(program, int(_option(options, "spinnaker_neurons_per_core", DEFAULT_NEURONS_PER_CORE)),
+                              int(_option(options, "spinnaker_chips", DEFAULT_CHIPS)), timesteps)
+        sidecar = base_sidecar(self.name, graph, dt, timesteps, options)
+        resets = sorted({f"{n.name}={n.reset}" for n in graph.nodes.values() if n.reset != "none"})
+        sidecar.update({
+            "number_format": "s16.15 accum (sPyNNaker REAL), round-to-nearest multiplication, 16-bit ring buffers",
+            "reset": "to V_reset = 0 (sPyNNaker's LIF; source graph resets: " + ", ".join(resets) + ")",
+            "approximations": _approximations(program),
+            "neurons_per_core": program.neurons_per_core,
+            "populations": {n: _describe_population(p, program) for n, p in program.populations.items()},
+            "projections": [_describe_projection(i, p) for i, p in enumerate(program.projections)],
+            "input_cores": [list(c) for c in program.cores[program.input_name]],
+            "quantisation": report,
+            "resources": {k: v for k, v in resources.items() if k != "per_core"},
+            "core_map": resources["per_core"],
+            "delays": {n: p.lag for n, p in program.populations.items()},
+            "output_scale": {n: p.scale * ONE for n, p in program.populations.items() if p.readout},
+        })
+        return Deployment(self.name, sidecar, program, extras={"graph": graph})
+
+    def write(self, deployment: Deployment, out_dir: Path) -> None:
+        from nrf_deploy.exporters.pynn import (
+            CONNECTIONS_FILE,
+            NETWORK_FILE,
+            SCRIPT_FILE,
+            connection_arrays,
+            network_description,
+            pynn_script,
+        )
+
+        program: SpiNNakerProgram = deployment.program
+        sidecar = deployment.sidecar
+        (out_dir / "deploy.json").write_text(dumps_json(sidecar))
+        _write_npz(out_dir / PROGRAM_FILE, _program_arrays(program))
+        description = network_description(program, sidecar["timesteps"], sidecar["source"].get("name", ""))
+        (out_dir / NETWORK_FILE).write_text(dumps_json(description))
+        _write_npz(out_dir / CONNECTIONS_FILE, connection_arrays(program))
+        (out_dir / SCRIPT_FILE).write_text(pynn_script(description))
+        (out_dir / PARTITION_FILE).write_text(dumps_json({"resources": sidecar["resources"],
+                                                          "cores": sidecar["core_map"]}))
+        graph = deployment.extras.get("graph")
+        if graph is not None:
+            nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
+        (out_dir / "README.md").write_text(_readme(sidecar))
+
+    def load(self, out_dir: Path) -> Deployment:
+        sidecar = self.read_own_sidecar(out_dir)
+        try:
+            with np.load(Path(out_dir) / PROGRAM_FILE) as data:
+                program = _program_from(sidecar, {k: data[k] for k in data.files})
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__}: {exc})",
+                           str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
+        return Deployment(self.name, sidecar, program, Path(out_dir))
+
+    def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
+        from nrf_deploy.targets.spinnaker.reference import check_binary_input
+
+        x = check_binary_input(x)
+        if backend == "reference":
+            from nrf_deploy.targets.spinnaker.reference import run_reference as fn
+        elif backend == "emulator":
+            from nrf_deploy.targets.spinnaker.emulator import run_emulator as fn
+        else:
+            raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
+        return self.alias_outputs(fn(deployment.program, x, record_states), deployment.sidecar)
+
+
+def _option(options: dict[str, Any], key: str, default: Any) -> Any:
+    value = options.get(key)
+    return default if value is None else value
+
+
+def _approximations(program: SpiNNakerProgram) -> list[str]:
+    notes = ["every synapse delays by >= 1 timestep: population p lags the float model by delays[p] steps",
+             "the reset is to V_reset = 0 (a NIR 'subtract' reset is not available in sPyNNaker's LIF)"]
+    kinds = {p.kind for p in program.populations.values()}
+    if kinds & {"IF", "I"}:
+        notes.append("IF/Integrator run as a LIF with exp_TC = 1 - 2^-15 and R = 2^15: the membrane leaks "
+                     "2^-15 of its value per step")
+    if "CubaLIF" in kinds:
+        notes.append("a CubaLIF's constant (bias) input enters as I_offset, i.e. at its steady state")
+    return notes
+
+
+def _compact(values: np.ndarray) -> Any:
+    values = np.asarray(values)
+    return int(values.flat[0]) if values.size and np.all(values == values.flat[0]) else "per neuron (program.npz)"
+
+
+def _describe_population(pop: Population, program: SpiNNakerProgram) -> dict:
+    words = {k: _compact(getattr(pop, k)) for k in _WORDS}
+    if pop.exponential:
+        words |= {k: _compact(getattr(pop, k)) for k in _SYN_WORDS}
+    return {"kind": pop.kind, "model": pop.model, "shape": list(pop.shape), "scale": pop.scale,
+            "shifts": list(pop.shifts), "readout": pop.readout, "lag": pop.lag, "words": words,
+            "cores": [list(c) for c in program.cores.get(pop.name, [])]}
+
+
+def _describe_projection(i: int, proj: Projection) -> dict:
+    return {"index": i, "source": proj.source, "target": proj.target, "delay": proj.delay,
+            "excitatory": int(proj.excitatory.nnz), "inhibitory": int(proj.inhibitory.nnz),
+            "shape": list(proj.excitatory.shape)}
+
+
+def _program_arrays(program: SpiNNakerProgram) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for name, pop in program.populations.items():
+        for k in _WORDS + (_SYN_WORDS if pop.exponential else ()):
+            arrays[f"pop/{name}/{k}"] = np.asarray(getattr(pop, k), dtype=np.int64)
+    for i, proj in enumerate(program.projections):
+        for kind, m in (("excitatory", proj.excitatory), ("inhibitory", proj.inhibitory)):
+            m = m.tocsr()
+            m.sort_indices()
+            arrays.update({f"proj/{i}/{kind}/data": m.data.astype(np.int64),
+                           f"proj/{i}/{kind}/indices": m.indices.astype(np.int64),
+                           f"proj/{i}/{kind}/indptr": m.indptr.astype(np.int64)})
+    return arrays
+
+
+def _program_from(sidecar: dict, data: dict[str, np.ndarray]) -> SpiNNakerProgram:
+    pops = {}
+    for name, d in sidecar["populations"].items():
+        exp = d["model"] == "IF_curr_exp"
+        words = {k: data[f"pop/{name}/{k}"] for k in _WORDS + (_SYN_WORDS if exp else ())}
+        pops[name] = Population(name, d["kind"], d["model"], tuple(d["shape"]), **words,
+                                shifts=tuple(d["shifts"]), scale=d["scale"], readout=d["readout"], lag=d["lag"])
+    projections = []
+    for d in sidecar["projections"]:
+        i, shape = d["index"], tuple(d["shape"])
+        mats = [sp.csr_matrix((data[f"proj/{i}/{k}/data"], data[f"proj/{i}/{k}/indices"],
+                               data[f"proj/{i}/{k}/indptr"]), shape=shape) for k in ("excitatory", "inhibitory")]
+        projections.append(Projection(d["source"], d["target"], mats[0], mats[1], d["delay"]))
+    program = SpiNNakerProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections,
+                               sidecar["dt"], sidecar["neurons_per_core"])
+    program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
+    program.cores = {program.input_name: [tuple(c) for c in sidecar["input_cores"]], **program.cores}
+    return program
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An .npz numpy reads, with fixed zip timestamps (np.savez stamps the current time): the same
+    program gives the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+
+
+def _annotated_nir(graph: Graph, program: SpiNNakerProgram) -> nir.NIRGraph:
+    """The source graph with each population's s16.15 words in its metadata (keys 'spinnaker_*');
+    the exact uint16 weights are in program.npz."""
+    nodes = {}
+    for name, node in graph.nodes.items():
+        n = dataclasses.replace(node.nir_node)
+        meta = dict(getattr(n, "metadata", {}) or {})
+        if name in program.populations:
+            pop = program.populations[name]
+            for k in _WORDS + (_SYN_WORDS if pop.exponential else ()):
+                meta[f"spinnaker_{k}"] = np.asarray(getattr(pop, k)).reshape(pop.shape)
+            meta.update({"spinnaker_model": pop.model, "spinnaker_scale": pop.scale,
+                         "spinnaker_shifts": np.asarray(pop.shifts)})
+        n.metadata = meta
+        nodes[name] = n
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges),
+                        metadata={**graph.metadata, "target": "spinnaker", "dt": program.dt,
+                                  "weights": "exact uint16 ring-buffer weights in program.npz"})
+
+
+def _readme(sidecar: dict) -> str:
+    r = sidecar["resources"]
+    return f"""# SpiNNaker export
+
+* `deploy.json` — every decision: s16.15 words per population, scales, ring-buffer shifts, delays,
+  quantisation losses, the core map ({r['cores_used']} cores on {r['chips']} chip(s)), package versions.
+* `program.npz` — exact integers: `pop/<name>/<word>` (accum bit patterns; `syn_decay`/`syn_init`
+  unsigned 0.32) and each projection's uint16 weights per synapse type as CSR.
+* `network.json` + `connections.npz` — the PyNN network (units ms, mV, nA; connection rows
+  `(pre, post, weight, delay)`), `run_pynn.py` — a PyNN script for sPyNNaker:
+  `python run_pynn.py --input x.npy` on a machine with sPyNNaker and a SpiNNaker board.
+* `partition.json` — per core: chip, population slice, synaptic rows, DTCM and SDRAM bytes.
+* `model.q.nir` — the source graph annotated with each population's s16.15 words; `source.nir`.
+
+Check: `nrf-deploy verify THIS_DIR`; run one backend: `nrf-deploy run THIS_DIR --backend emulator
+--input x.npy -o out.npz`.
+"""
