@@ -1,43 +1,83 @@
-"""Write the receptive-field SNN as an explicit NIR graph (norse 1.1.0's ``to_nir`` is broken for
-real models: Flatten/pooling become None nodes, dt bug norse#411, scalar shapes fail nir.read)."""
+"""Write the receptive-field SNN as an explicit NIR graph.
+
+norse 1.1.0's ``to_nir`` is broken for this model (Flatten/pooling become None nodes, the dt bug
+norse#411, scalar parameter shapes fail ``nir.read``), so the graph is built node by node:
+
+    input -> conv (Conv2d) -> lif (LIF; "li", an LI node, for the LI variant) -> pool (SumPool2d)
+          -> readout_conv (Conv2d) -> readout (LI) -> output
+
+Every neuron parameter is a per-neuron array (time constants in **seconds**); the graph metadata
+records ``dt`` (seconds per timestep), the host-side decoder (``"dsnt"``) and the input
+``image_size`` (pixels); spiking nodes carry ``metadata["reset"] = "zero"`` (norse's reset).
+"""
 from __future__ import annotations
 
-import numpy as np
-import nir
+import json
+import os
 
+import nir
+import numpy as np
+import torch
+
+from nrf_deploy.errors import NrfError
+from nrf_deploy.fileio import atomic_path
 from nrf_deploy.models.rf_snn import RFSNN
 
+def node_order(neuron: str = "lif") -> tuple[str, ...]:
+    """Node names of the exported graph, input to output."""
+    return ("input", "conv", neuron, "pool", "readout_conv", "readout", "output")
 
-def _np(t) -> np.ndarray:
+
+def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy()
 
 
-def export_rf_snn(model: RFSNN) -> nir.NIRGraph:
-    """The deployable graph. Time constants in seconds; ``metadata["dt"]`` is the timestep (s)."""
+def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
+    """The deployable NIR graph of an :class:`RFSNN` (LIF or LI hidden layer).
+
+    Raises :class:`NrfError` for models with operations NIR cannot express (the ReLU baseline)."""
+    if not isinstance(model, RFSNN):
+        raise NrfError(f"{type(model).__name__} cannot be exported to NIR", "export_rf_snn",
+                       "only the RF-SNN (kinds rf and uniform) is deployable; the ANN uses ReLU")
     cfg = model.cfg
     w1, b1 = model.hidden_weights()
     w2, b2 = model.readout_weights()
-    hidden = (w1.shape[0], cfg.hidden_size, cfg.hidden_size)
+    hidden = (cfg.hidden_channels, cfg.hidden_size, cfg.hidden_size)
     maps = (3, cfg.map_size, cfg.map_size)
-    ones = np.ones(hidden)
-    lif = nir.LIF(tau=np.broadcast_to(_np(model.tau), hidden).copy(), r=ones, v_leak=np.zeros(hidden),
-                  v_threshold=np.full(hidden, float(model.theta)))
-    lif.metadata = {"reset": "zero"}
-    li = nir.LI(tau=np.full(maps, float(model.tau_readout)), r=np.ones(maps), v_leak=np.zeros(maps))
+    tau = np.broadcast_to(_np(model.tau), hidden).copy()
+    if cfg.neuron == "lif":
+        neuron = nir.LIF(tau=tau, r=np.ones(hidden), v_leak=np.zeros(hidden),
+                         v_threshold=np.full(hidden, float(model.threshold)), metadata={"reset": "zero"})
+    else:
+        neuron = nir.LI(tau=tau, r=np.ones(hidden), v_leak=np.zeros(hidden))
+    readout = nir.LI(tau=np.full(maps, float(model.tau_readout)), r=np.ones(maps), v_leak=np.zeros(maps))
+    pool = nir.SumPool2d(kernel_size=np.array([cfg.pool] * 2), stride=np.array([cfg.pool] * 2),
+                         padding=np.array([0, 0]))
+    pool.input_type = {"input": np.array(hidden)}
+    pool.output_type = {"output": np.array((cfg.hidden_channels, cfg.map_size, cfg.map_size))}
     nodes = {
         "input": nir.Input({"input": np.array([2, cfg.size, cfg.size])}),
         "conv": nir.Conv2d(input_shape=(cfg.size, cfg.size), weight=_np(w1), stride=cfg.stride,
                            padding=cfg.kernel // 2, dilation=1, groups=1, bias=_np(b1)),
-        "lif": lif,
-        "pool": nir.SumPool2d(kernel_size=np.array([cfg.pool] * 2), stride=np.array([cfg.pool] * 2),
-                              padding=np.array([0, 0])),
-        "readout_conv": nir.Conv2d(input_shape=(cfg.hidden_size // cfg.pool,) * 2, weight=_np(w2), stride=1,
+        cfg.neuron: neuron,
+        "pool": pool,
+        "readout_conv": nir.Conv2d(input_shape=(cfg.map_size, cfg.map_size), weight=_np(w2), stride=1,
                                    padding=cfg.readout_kernel // 2, dilation=1, groups=1, bias=_np(b2)),
-        "readout": li,
+        "readout": readout,
         "output": nir.Output({"output": np.array(maps)}),
     }
-    edges = [("input", "conv"), ("conv", "lif"), ("lif", "pool"), ("pool", "readout_conv"),
-             ("readout_conv", "readout"), ("readout", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges,
-                        metadata={"dt": cfg.dt, "name": "rf-snn", "decoder": "dsnt",
-                                  "image_size": cfg.size, "source": "nrf-deploy RF-SNN"})
+    order = node_order(cfg.neuron)
+    edges = list(zip(order[:-1], order[1:]))
+    metadata = {"dt": float(cfg.dt), "name": f"rf-snn-{cfg.neuron}", "decoder": "dsnt",
+                "image_size": int(cfg.size), "outputs": "circle,square,triangle heat maps (LI membrane)",
+                "source": "nrf-deploy RF-SNN (exporters/nir.py)",
+                "rf_config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def write_rf_snn(model: torch.nn.Module, path: str | os.PathLike) -> nir.NIRGraph:
+    """Export `model` and write it to `path` atomically; returns the graph."""
+    graph = export_rf_snn(model)
+    with atomic_path(path) as tmp:
+        nir.write(tmp, graph)
+    return graph

@@ -1,4 +1,8 @@
-"""Receptive-field SNN (Pedersen, Conradt & Lindeberg, Nat. Commun. 16:8231, 2025) and baselines."""
-from nrf_deploy.models.rf_snn import CONFIGS, ANNBaseline, RFConfig, RFSNN, dsnt, build_model
+"""Receptive-field SNN (Pedersen, Conradt & Lindeberg, Nat. Commun. 16:8231, 2025) and baselines.
 
-__all__ = ["CONFIGS", "ANNBaseline", "RFConfig", "RFSNN", "build_model", "dsnt"]
+See :mod:`nrf_deploy.models.rf_snn` and docs/model.md (what runs on chip, what on the host)."""
+from nrf_deploy.models.rf_snn import (CONFIGS, INITS, KINDS, NEURONS, ANNBaseline, RFConfig, RFSNN, build_model,
+                                      dsnt, rf_kernels)
+
+__all__ = ["CONFIGS", "INITS", "KINDS", "NEURONS", "ANNBaseline", "RFConfig", "RFSNN", "build_model", "dsnt",
+           "rf_kernels"]
