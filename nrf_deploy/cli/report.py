@@ -2,21 +2,34 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from nrf_deploy.cli.common import load_array
+from nrf_deploy.errors import NrfError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="latency, energy, resources and accuracy of one or more exports",
-                       description="Run each export's reference on the same inputs, count synaptic operations "
-                                   "and spikes (NeuroBench definitions), apply each chip's published constants "
-                                   "and write a self-contained HTML report plus report.json beside it.")
+                       description="Run each export's reference (and, on a few samples, its emulator) and the "
+                                   "float model on the same inputs, count synaptic operations and spikes "
+                                   "(NeuroBench definitions), cost them with each chip's published constants "
+                                   "(every figure names its source) and write a self-contained HTML report plus "
+                                   "report.json beside it. Several exports are compared side by side; an ONNX "
+                                   "export gives the CPU baseline.")
     p.add_argument("exports", nargs="+", help="directories written by 'nrf-deploy export'")
     p.add_argument("-o", "--output", default="report.html", help="HTML file (report.json goes next to it)")
     p.add_argument("--input", default=None, help=".npy inputs [T, B, *input_shape] (default: random events)")
+    p.add_argument("--labels", default=None,
+                   help=".npy labels for --input: class per sample [B], or RF-SNN centres [T, B, 3, 2]")
     p.add_argument("--samples", type=int, default=8, help="random input samples (default 8)")
+    p.add_argument("--timesteps", type=int, default=None,
+                   help="timesteps of random inputs (default: the export's own)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--emulator-samples", type=int, default=None,
+                   help="samples also run on the emulator for the accuracy comparison (default: all; 0 skips)")
     p.add_argument("--energy-constant", action="append", default=[], metavar="CHIP.NAME=VALUE",
-                   help="supply or override a constant, e.g. loihi.barrier_sync_ns=500 (repeatable)")
+                   help="supply or override a constant in the unit the report lists, e.g. loihi2.sop_pj=10 or "
+                        "loihi1.barrier_ns=500 (repeatable; the report labels it 'user')")
     p.set_defaults(func=run)
 
 
@@ -24,9 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from nrf_deploy.profile import parse_overrides
     from nrf_deploy.report import build_report, summary_table
 
+    for d in args.exports:
+        if not (Path(d) / "deploy.json").is_file():
+            raise NrfError(f"'{d}' is not an export directory (no deploy.json)", d,
+                           "pass directories written by 'nrf-deploy export'")
+    if args.samples < 1:
+        raise NrfError("--samples must be at least 1", "--samples", "give a positive number")
+    overrides = parse_overrides(args.energy_constant)
     x = load_array(args.input) if args.input else None
-    report = build_report(args.exports, args.output, x=x, samples=args.samples,
-                          overrides=parse_overrides(args.energy_constant))
+    labels = load_array(args.labels) if args.labels else None
+    if labels is not None and x is None:
+        raise NrfError("--labels needs --input", "--labels", "pass the inputs the labels belong to")
+    report = build_report(args.exports, args.output, x=x, labels=labels, samples=args.samples,
+                          timesteps=args.timesteps, emulator_samples=args.emulator_samples, overrides=overrides,
+                          input_source=f"--input {args.input}" if args.input else None)
     print(summary_table(report))
-    print(f"wrote {args.output} and report.json")
+    print(f"wrote {args.output} and {Path(args.output).with_name('report.json')}")
     return 0

@@ -1,43 +1,73 @@
-"""Loihi 1 cost model. Constants: Davies et al., "Loihi: a neuromorphic manycore processor with
-on-chip learning", IEEE Micro 38(1), 2018, Table 2 — pre-silicon circuit simulation."""
+"""Loihi cost models: Loihi 1 from published pre-silicon figures, Loihi 2 from user-supplied ones.
+
+Loihi 1: Davies et al., "Loihi: a neuromorphic manycore processor with on-chip learning",
+IEEE Micro 38(1):82-99, 2018, Table 2 — figures from pre-silicon circuit simulation, hence
+``simulated``. Loihi 2: Intel has published no per-operation energy or timing, so every Loihi 2
+constant is ``unpublished`` and the report shows "not available" until
+the user supplies values (``--energy-constant loihi2.sop_pj=...``).
+
+Counts (per inference, NeuroBench definitions, see nrf_deploy/report/metrics.py):
+effective synaptic ops, neuron updates split into active (the neuron received a synaptic event or
+spiked in that step) and inactive ones, spikes sent. Assumption stated in docs/energy.md: Davies et
+al.'s "active"/"inactive" neuron update is read as "had input or fired this step" / "did not".
+"""
 from __future__ import annotations
 
-from nrf_deploy.profile import Constant, HardwareProfile
+from typing import Any
 
-_SRC = "Davies et al., IEEE Micro 2018, Table 2 (pre-silicon simulation)"
-CONSTANTS = {
-    "sop_energy_pj": Constant("synaptic op energy (min)", 23.6, "pJ", _SRC, "simulated"),
-    "sop_time_ns": Constant("synaptic op time (max)", 3.5, "ns", _SRC, "simulated"),
-    "update_inactive_pj": Constant("neuron update, inactive", 52.0, "pJ", _SRC, "simulated"),
-    "update_active_pj": Constant("neuron update, active", 81.0, "pJ", _SRC, "simulated"),
-    "spike_tile_pj": Constant("spike within tile", 1.7, "pJ", _SRC, "simulated"),
-    "barrier_sync_ns": Constant("barrier synchronisation per step", None, "ns",
-                                "no published per-step figure; supply one with --energy-constant loihi.barrier_sync_ns=...",
-                                "unpublished"),
+from nrf_deploy.profile import Constant, HardwareProfile, Ledger, timestepped_latency
+
+_DAVIES = "Davies et al., IEEE Micro 38(1), 2018, Table 2 (pre-silicon circuit simulation)"
+_UNSET = ("not among the figures nrf-deploy has taken from a primary source (DESIGN §6); "
+          "supply one with --energy-constant loihi1.{key}=VALUE")
+_LOIHI2 = ("Intel has published no per-operation figure for Loihi 2; "
+           "supply one with --energy-constant loihi2.{key}=VALUE")
+
+LOIHI1 = {
+    "sop_pj": Constant(23.6, "pJ", "energy per synaptic op (minimum)", _DAVIES, "simulated"),
+    "sop_ns": Constant(3.5, "ns", "time per synaptic op (at most)", _DAVIES, "simulated"),
+    "update_active_pj": Constant(81.0, "pJ", "neuron update, active", _DAVIES, "simulated"),
+    "update_inactive_pj": Constant(52.0, "pJ", "neuron update, inactive", _DAVIES, "simulated"),
+    "spike_pj": Constant(1.7, "pJ", "spike delivered within a tile", _DAVIES, "simulated"),
+    "update_ns": Constant(None, "ns", "time per neuron update", _UNSET.format(key="update_ns"), "unset"),
+    "barrier_ns": Constant(None, "ns", "barrier synchronisation per timestep", _UNSET.format(key="barrier_ns"),
+                           "unset"),
+}
+
+LOIHI2 = {
+    "sop_pj": Constant(None, "pJ", "energy per synaptic op", _LOIHI2.format(key="sop_pj"), "unpublished"),
+    "update_pj": Constant(None, "pJ", "energy per neuron update", _LOIHI2.format(key="update_pj"), "unpublished"),
+    "sop_ns": Constant(None, "ns", "time per synaptic op", _LOIHI2.format(key="sop_ns"), "unpublished"),
+    "update_ns": Constant(None, "ns", "time per neuron update", _LOIHI2.format(key="update_ns"), "unpublished"),
+    "barrier_ns": Constant(None, "ns", "barrier synchronisation per timestep", _LOIHI2.format(key="barrier_ns"),
+                           "unpublished"),
 }
 
 
-def estimate(counts: dict, resources: dict, c: dict) -> dict:
-    """Energy per inference (J) and latency (s) from effective synaptic ops, neuron updates and
-    spikes. Latency per step: the slowest core's SOPs x t_sop (+ barrier sync if supplied)."""
-    sops, updates, spikes = counts["effective_sops"], counts["neuron_updates"], counts["spikes"]
-    active = spikes
-    inactive = max(updates - active, 0)
-    parts = {"synaptic ops": sops * c["sop_energy_pj"].value * 1e-12,
-             "neuron updates (active)": active * c["update_active_pj"].value * 1e-12,
-             "neuron updates (inactive)": inactive * c["update_inactive_pj"].value * 1e-12,
-             "spike routing": spikes * c["spike_tile_pj"].value * 1e-12}
-    cores = max(int(resources.get("cores_used", 1)), 1)
-    step = counts["busiest_core_sops_per_step"] * c["sop_time_ns"].value * 1e-9
-    sync = c["barrier_sync_ns"].value
-    if sync is not None:
-        step += sync * 1e-9
-    return {"energy_j": sum(parts.values()), "energy_breakdown_j": parts,
-            "latency_s": step * counts["timesteps"], "latency_per_step_s": step,
-            "latency_note": ("slowest core's synaptic ops x 3.5 ns per step; barrier sync "
-                             + ("included" if sync is not None else "not included (unpublished)")),
-            "cores": cores}
+def loihi1_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:
+    """Energy: SOPs x 23.6 pJ + active/inactive neuron updates x 81/52 pJ + spikes x 1.7 pJ.
+    Latency: per step, the busiest core's SOPs x 3.5 ns (+ update time, barrier sync if supplied)."""
+    updates, active = counts["neuron_updates"], counts["active_updates"]
+    ledger.energy("synaptic ops", "effective_sops", counts["effective_sops"], "sop_pj")
+    ledger.energy("neuron updates, active", "active_updates", active, "update_active_pj")
+    ledger.energy("neuron updates, inactive", "inactive_updates", updates - active, "update_inactive_pj")
+    ledger.energy("spikes (within-tile delivery; hops between tiles cost more)", "spikes", counts["spikes"],
+                  "spike_pj")
+    timestepped_latency(ledger, counts, "sop_ns", "update_ns", "barrier_ns")
 
 
-PROFILE = HardwareProfile("loihi", CONSTANTS, estimate,
-                          "Loihi 1 figures; Loihi 2 has no published per-op energy (supply values to use it).")
+def loihi2_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:
+    """Same counts as Loihi 1, costed with user-supplied Loihi 2 figures (none are published)."""
+    ledger.energy("synaptic ops", "effective_sops", counts["effective_sops"], "sop_pj")
+    ledger.energy("neuron updates", "neuron_updates", counts["neuron_updates"], "update_pj")
+    timestepped_latency(ledger, counts, "sop_ns", "update_ns", "barrier_ns")
+    ledger.notes.append("the deployment's number format is Loihi 1's (Lava 0.10 bit-accurate models); "
+                        "Loihi 2 costs assume the same operations")
+
+
+PROFILES = (
+    HardwareProfile("loihi1", "Intel Loihi (1)", LOIHI1, loihi1_model,
+                    "Loihi 1 figures are pre-silicon simulation (Davies et al. 2018)"),
+    HardwareProfile("loihi2", "Intel Loihi 2", LOIHI2, loihi2_model,
+                    "no published per-operation energy or timing: supply values to cost Loihi 2"),
+)

@@ -1,31 +1,41 @@
-"""Speck cost model. Published: 3.36 us per event through 9 layers and 0.42 mW resting power
-(Richter et al. 2023; Yao et al., Nat. Commun. 15:4464, 2024). No per-synaptic-op energy is
-published: that constant stays unset unless the user supplies it."""
+"""Speck cost model: an event-driven chip, costed from its two published system figures.
+
+Published (measured on the chip): 3.36 us latency for an event through the 9-layer pipeline and
+0.42 mW resting power (Richter et al., "Speck: a smart event-based vision sensor with a low
+latency 327K neuron convolutional neuronal network processing pipeline", 2023; Yao et al.,
+Nat. Commun. 15:4464, 2024). No energy per synaptic operation is published: that constant stays
+unset unless the user supplies it, and the energy is then marked partial (resting power only).
+"""
 from __future__ import annotations
 
-from nrf_deploy.profile import Constant, HardwareProfile
+from typing import Any
 
-_SRC = "Richter et al. 2023; Yao et al., Nat. Commun. 2024"
-CONSTANTS = {
-    "event_latency_us": Constant("latency per event through 9 layers", 3.36, "us", _SRC, "measured"),
-    "resting_power_mw": Constant("resting power", 0.42, "mW", _SRC, "measured"),
-    "sop_energy_pj": Constant("energy per synaptic op", None, "pJ",
-                              "no published figure; supply with --energy-constant speck.sop_energy_pj=...",
-                              "unpublished"),
+from nrf_deploy.profile import Constant, HardwareProfile, Ledger
+
+_SRC = "Richter et al. 2023 (Speck); Yao et al., Nat. Commun. 15:4464, 2024 — measured on the chip"
+SPECK = {
+    "event_latency_us": Constant(3.36, "us", "latency of one event through the 9-layer pipeline", _SRC, "measured"),
+    "resting_mw": Constant(0.42, "mW", "resting power", _SRC, "measured"),
+    "sop_pj": Constant(None, "pJ", "energy per synaptic op",
+                       "no published per-operation figure; supply one with --energy-constant speck.sop_pj=VALUE",
+                       "unpublished"),
 }
 
 
-def estimate(counts: dict, resources: dict, c: dict) -> dict:
-    """Event-driven chip running in real time: inference lasts T x dt; energy is resting power over
-    that time (derived) plus synaptic ops only if the user supplied a per-op figure."""
-    duration = counts["timesteps"] * counts.get("dt", 1e-3)
-    parts = {"resting power x duration (derived)": c["resting_power_mw"].value * 1e-3 * duration}
-    if c["sop_energy_pj"].value is not None:
-        parts["synaptic ops"] = counts["effective_sops"] * c["sop_energy_pj"].value * 1e-12
-    return {"energy_j": sum(parts.values()), "energy_breakdown_j": parts, "latency_s": duration,
-            "first_output_latency_s": c["event_latency_us"].value * 1e-6,
-            "latency_note": "real-time event processing: T x dt per inference; 3.36 us pipeline latency per event"}
+def speck_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:
+    """Energy: resting power over the input's real-time duration T x dt (derived) + SOPs x a
+    user-supplied per-op energy. Latency: per-event pipeline latency (the output follows the last
+    input event by 3.36 us); events arrive in real time over T x dt, reported separately."""
+    duration = counts["timesteps"] * counts["dt"]
+    ledger.energy("resting power x input duration (T x dt, s)", "input_duration_s", duration, "resting_mw")
+    ledger.energy("synaptic ops", "effective_sops", counts["effective_sops"], "sop_pj", required=False)
+    ledger.latency("pipeline latency of the last input event", "pipeline_passes", 1, "event_latency_us")
+    ledger.latency_model = ("event-driven: output follows each input event by the pipeline latency; "
+                            f"the input itself lasts T x dt = {duration:g} s in real time")
+    ledger.info["input_duration_s"] = duration
+    ledger.latency_basis = f"per-event pipeline (input lasts {duration:g} s)"
 
 
-PROFILE = HardwareProfile("speck", CONSTANTS, estimate, "bit-exact against the discretised model; the chip "
-                          "itself has stochastic elements and may drop events")
+PROFILES = (HardwareProfile("speck", "SynSense Speck", SPECK, speck_model,
+                            "bit-exact against the discretised model; the chip itself has stochastic elements "
+                            "and may drop events"),)
