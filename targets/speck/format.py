@@ -1,82 +1,150 @@
-"""Speck / DYNAP-CNN number format and the quantised program (sinabs 3.1.3 ``backend/dynapcnn``,
-read as documentation; never imported: it imports samna).
+"""Speck / DYNAP-CNN number format, limits and the quantised program.
 
-A *layer* is what one of the 9 cores runs: a convolution (Affine layers become convolutions whose
-kernel covers the whole input, as sinabs' DynapcnnNetwork does), integrate-and-fire neurons and an
-optional sum pooling of the spikes it sends on. Per timestep, in chip units (integers):
+Sources: sinabs 3.1.3 ``backend/dynapcnn`` (``discretize.py``, ``dynapcnn_layer.py``,
+``chips/dynapcnn.py``, ``mapping.py``) and ``sinabs/validate_memory_speck.py``, read as
+documentation and never imported (the package imports samna); samna's Speck 2e/2f feature list
+(max input 128x128, max output feature map 64x64, 1024 features, kernel <= 16x16, stride
+{1,2,4,8} and padding 0..7 independently in x and y, pooling 1/2/4, fan-out 2).
 
-* ``v += conv(input events) + bias``, then ``v`` saturates to the 16-bit range [-2**15, 2**15-1]
-* ``spikes = (v > 0) * trunc(v / threshold_high)`` (MultiSpike: several events per step)
-* reset by subtraction ``v -= spikes * threshold_high`` (or to zero, ``return_to_zero``)
-* ``v = max(v, threshold_low)``
-* the core sends ``sum_pool(spikes)`` to at most two destination layers.
+A *layer* is what one of the 9 cores runs: a convolution (an Affine layer is a convolution whose
+kernel covers its whole input, as sinabs' ``convert_linear_to_conv``), integrate-and-fire neurons,
+and sum pooling of the spikes on the way to each of at most two destination cores. Per timestep,
+in chip units (integers), the *discretised model* every backend implements is::
 
-Weights are 8-bit signed, one scale per conv + IAF pair (threshold, bias and weights share it).
+    v  = v + sum_sources conv(sum_pool(source events)) + bias
+    v  = clip(v, -2**15, 2**15 - 1)                    # 16-bit state saturates
+    z  = (v > 0) * trunc(v / threshold_high)           # MultiSpike: several events per step
+    v  = v - z * threshold_high   (or v = 0 where z > 0 with return_to_zero)
+    v  = max(v, threshold_low)
+
+Weights are 8-bit signed and share one scale with the bias and thresholds of their conv + IAF
+pair; sinabs' discretisation also holds biases to the 8-bit weight precision, and so do we.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 WEIGHT_BITS = 8
+WEIGHT_MIN, WEIGHT_MAX = -(1 << 7), (1 << 7) - 1
+BIAS_MIN, BIAS_MAX = WEIGHT_MIN, WEIGHT_MAX          # sinabs discretises biases at weight precision
 STATE_BITS = 16
 STATE_MIN, STATE_MAX = -(1 << 15), (1 << 15) - 1
+
 CORES = 9
-KERNEL_MEMORY = [16, 16, 16, 32, 32, 64, 64, 16, 16]        # Ki entries per core
-NEURON_MEMORY = [64, 64, 64, 32, 32, 16, 16, 16, 16]        # Ki entries per core
-BIAS_MEMORY = 1                                              # Ki entries per core
+KI = 1024
+KERNEL_MEMORY = (16, 16, 16, 32, 32, 64, 64, 16, 16)   # Ki entries per core
+NEURON_MEMORY = (64, 64, 64, 32, 32, 16, 16, 16, 16)   # Ki entries per core
+BIAS_MEMORY = (1,) * CORES                              # Ki entries per core
 MAX_KERNEL = 16
 POOL_SIZES = (1, 2, 4)
 STRIDES = (1, 2, 4, 8)
 MAX_PADDING = 7
-MAX_INPUT = 128
-MAX_CHANNELS = 1024
+MAX_INPUT = 128            # input feature map of a core, per axis
+MAX_OUTPUT = 64            # output feature map (neurons) of a core, per axis
+MAX_FEATURES = 1024        # input and output channels of a core
 MAX_DESTINATIONS = 2
+DVS_CHANNELS = 2           # the DVS layer (the only place the chip pools its input) has 2 polarities
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason a graph cannot run on Speck: which layer, what, the limit, the value, what to do."""
+
+    layer: str
+    what: str
+    limit: str
+    value: str
+    hint: str
+    kind: str = "limit"       # "limit" (does not fit) or "unsupported" (cannot be represented)
+
+    def __str__(self) -> str:
+        return f"layer '{self.layer}': {self.what} is {self.value} (limit: {self.limit}) — {self.hint}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input of a layer: a population (layer name or the graph input) and the sum pooling
+    (1, 2 or 4 per axis) its events pass through on the way (the source core's destination pooling)."""
+
+    name: str
+    pool: int = 1
+
+
+def _ceil_log2(n: int) -> int:
+    return int(np.ceil(np.log2(n))) if n > 1 else 0
 
 
 @dataclass
 class SpeckLayer:
-    """One core's program: integer conv, IAF parameters and output pooling."""
+    """One core's program, integers in chip units. Shapes are (channels, height, width)."""
 
-    name: str                        # the neuron population's node name
-    source: str                      # input population (or the Input node)
-    in_shape: tuple[int, int, int]   # channels, height, width seen by the conv
-    weight: np.ndarray               # int64 [out, in, k, k]
-    bias: np.ndarray                 # int64 [out]
-    stride: int
-    padding: int
+    name: str                           # the neuron node of the graph
+    sources: tuple[Source, ...]
+    in_shape: tuple[int, int, int]
+    weight: np.ndarray                  # int64 [out, in, k, k], 8-bit signed values
+    bias: np.ndarray                    # int64 [out], added once per timestep (the chip's leak clock)
+    stride: tuple[int, int]             # (y, x)
+    padding: tuple[int, int]            # (y, x)
     threshold_high: int
     threshold_low: int
     return_to_zero: bool
-    pool: int = 1                    # sum pooling applied to the spikes this layer sends
     destinations: list[str] = field(default_factory=list)
-    scale: float = 1.0               # chip units per model unit
-    weight_error: float = 0.0
     core: int = -1
-    input_pool: int = 1              # pooling of the source's spikes before this conv (source's core)
+    scale: float = 1.0                  # chip units per model unit
+    weight_error: float = 0.0           # relative error of the 8-bit weights (model units)
+
+    @property
+    def kernel(self) -> int:
+        return int(self.weight.shape[-1])
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.in_shape
-        k = self.weight.shape[-1]
-        return (self.weight.shape[0], (h + 2 * self.padding - k) // self.stride + 1,
-                (w + 2 * self.padding - k) // self.stride + 1)
+        _, h, w = self.in_shape
+        k = self.kernel
+        return (int(self.weight.shape[0]), (h + 2 * self.padding[0] - k) // self.stride[0] + 1,
+                (w + 2 * self.padding[1] - k) // self.stride[1] + 1)
 
     def kernel_memory(self) -> int:
-        c_in, f = self.weight.shape[1], self.weight.shape[0]
-        k = self.weight.shape[-1]
-        return c_in * 2 ** (int(np.ceil(np.log2(k * k))) + int(np.ceil(np.log2(f))))
+        """Kernel memory entries: ``c * 2**(ceil(log2(k*k)) + ceil(log2(f)))`` (sinabs)."""
+        f, c = int(self.weight.shape[0]), int(self.weight.shape[1])
+        return c * 2 ** (_ceil_log2(self.kernel * self.kernel) + _ceil_log2(f))
 
     def neuron_memory(self) -> int:
+        """Neuron memory entries: ``f * 2**(ceil(log2(fy)) + ceil(log2(fx)))`` (sinabs)."""
         f, fy, fx = self.out_shape
-        return f * 2 ** (int(np.ceil(np.log2(fy))) + int(np.ceil(np.log2(fx))))
+        return f * 2 ** (_ceil_log2(max(fy, 1)) + _ceil_log2(max(fx, 1)))
+
+    def bias_memory(self) -> int:
+        """Bias memory entries: one per output feature when the layer has a bias (sinabs)."""
+        return int(self.weight.shape[0]) if np.any(self.bias) else 0
 
 
 @dataclass
 class SpeckProgram:
+    """The quantised network: layers in pipeline (schedule) order, fed by the graph input."""
+
     input_name: str
-    input_shape: tuple[int, ...]
-    layers: list[SpeckLayer]          # in schedule order
-    flatten_before: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    """layer -> the pooled source shape that a Flatten collapsed (Affine-as-conv layers)."""
+    input_shape: tuple[int, ...]        # the graph's input shape
+    layers: list[SpeckLayer]
+    host: list[Any] = field(default_factory=list)
+    """Read-outs computed on the host from chip spikes (``host.HostReadout``, --speck-host-readout)."""
+
+    @property
+    def input_chw(self) -> tuple[int, int, int]:
+        """The input as (channels, height, width): a flat input of N values is (N, 1, 1)."""
+        s = tuple(self.input_shape)
+        return s if len(s) == 3 else (int(np.prod(s)), 1, 1)  # type: ignore[return-value]
+
+    def layer(self, name: str) -> SpeckLayer:
+        return next(L for L in self.layers if L.name == name)
+
+    def source_shape(self, name: str) -> tuple[int, int, int]:
+        """(c, h, w) of what population `name` sends (before pooling)."""
+        return self.input_chw if name == self.input_name else self.layer(name).out_shape
+
+    def input_destinations(self) -> list[tuple[str, int]]:
+        """(layer, pooling) of every layer the graph input feeds."""
+        return [(L.name, s.pool) for L in self.layers for s in L.sources if s.name == self.input_name]
