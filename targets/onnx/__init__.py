@@ -1,138 +1,210 @@
-"""ONNX on a CPU: the conventional-hardware baseline. The float NIR graph as an ONNX step model
-(exporters/onnx.py) run by onnxruntime, checked against the float executor (|error| <= 1e-5,
-identical spikes), and timed for the report's CPU baseline."""
+"""ONNX on a CPU: the conventional-hardware baseline (docs/targets/onnx.md).
+
+A float NIR graph becomes an ONNX step model (exporters/onnx.py, opset 17) that onnxruntime runs;
+``verify`` compares it with the float executor (|error| <= 1e-5, identical spikes). With
+``--onnx-integer-from SPECK_EXPORT`` the model is instead the integer reference of a Speck export
+(int64 chip units), verified exactly against that export's own integer reference.
+
+Backends: ``("float", "onnxruntime")`` for float exports; an integer export's reference is its
+source target's integer reference, so :meth:`OnnxTarget.build` / :meth:`OnnxTarget.load` set this
+instance's ``backends`` to ``("speck-reference", "onnxruntime")`` for such an export.
+"""
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nrf_deploy.deployment import base_sidecar
+from nrf_deploy.deployment import base_sidecar, graph_fingerprint, read_sidecar
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
-from nrf_deploy.ir import DEFAULT_DT, load_graph, run_float
+from nrf_deploy.ir import DEFAULT_DT, Semantics, load_graph, run_float
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Deployment, Target
+from nrf_deploy.targets.onnx.runtime import (MODEL_FILE, UNROLLED_FILE, measure_cpu_baseline, prepare_input,
+                                             run_steps, session)
 from nrf_deploy.trace import Trace
 
-MODEL_FILE = "model.onnx"
+__all__ = ["OnnxTarget", "measure_cpu_baseline"]
+
+FLOAT_BACKENDS = ("float", "onnxruntime")
+INTEGER_SOURCES = ("speck",)
+SEMANTICS = ("nir", "sinabs")
+SOURCE_DIR = "integer_source"
+_NOT_COPIED = ("verify-report.json", "verify-diff.npz")
 
 
 class OnnxTarget(Target):
     name = "onnx"
     summary = "ONNX step model on onnxruntime (CPU): the conventional-hardware baseline"
-    backends = ("float", "onnxruntime")
+    backends = FLOAT_BACKENDS
     tolerance = 1e-5
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--onnx-unroll", type=int, default=None,
-                            help="also write model_unrolled.onnx covering this many timesteps")
+        parser.add_argument("--onnx-unroll", type=int, default=None, metavar="T",
+                            help="also write model_unrolled.onnx covering T timesteps (x [T, B, ...])")
+        parser.add_argument("--onnx-semantics", default="nir", metavar="NAME",
+                            help="float conventions: nir (v > threshold, one spike) or sinabs (>=, multi-spike, "
+                                 "IF clamp at -threshold)")
+        parser.add_argument("--onnx-integer-from", default=None, metavar="DIR",
+                            help="export the integer reference of this Speck export of the same model instead "
+                                 "of the float model (int64 chip units, verified exactly)")
+
+    # ------------------------------------------------------------------ export
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
-        from nrf_deploy.exporters.onnx import OPSET, export_onnx, reported_nodes, state_layout
+        from nrf_deploy.exporters.onnx import OPSET, export_float, export_speck_integer, read_interface
 
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
-        model = export_onnx(graph, dt)
-        unrolled = export_onnx(graph, dt, int(options["onnx_unroll"])) if options.get("onnx_unroll") else None
+        unroll = options.get("onnx_unroll")
         sidecar = base_sidecar(self.name, graph, dt, int(options.get("timesteps") or 20), options)
-        sidecar.update({"opset": OPSET, "outputs": [f"out.{n}" for n in reported_nodes(graph)],
-                        "state_layout": [{"name": k, "shape": list(s)} for k, s in state_layout(graph)],
-                        "dense_macs_per_step": int(sum(n.synapses for n in graph.nodes.values())),
-                        "resources": {"dense_macs_per_step": int(sum(n.synapses for n in graph.nodes.values()))}})
-        return Deployment(self.name, sidecar, {"graph": graph, "model": model, "unrolled": unrolled},
-                          extras={"graph": graph})
+        source_dir = options.get("onnx_integer_from")
+        if source_dir:
+            if options.get("onnx_semantics", "nir") != "nir":
+                raise NrfError("--onnx-semantics applies to float exports only", "--onnx-semantics",
+                               "drop it: the integer model follows the source export's number format")
+            source = _load_source(Path(source_dir), graph)
+            shapes = {layer["name"]: tuple(layer["shape"]) for layer in source.sidecar["layers"]}
+            model = export_speck_integer(source.program, shapes)
+            unrolled = export_speck_integer(source.program, shapes, int(unroll)) if unroll is not None else None
+            sidecar["integer_source"] = {"target": source.target, "dir": SOURCE_DIR,
+                                         "fingerprint": source.sidecar["source"]["fingerprint"]}
+            sidecar["number_format"] = f"int64 chip units of the {source.target} export (exact)"
+        else:
+            name = options.get("onnx_semantics") or "nir"
+            if name not in SEMANTICS:
+                raise NrfError(f"unknown --onnx-semantics '{name}'", "--onnx-semantics",
+                               f"choose one of: {', '.join(SEMANTICS)} (docs/semantics.md)")
+            semantics = Semantics.named(name)
+            model = export_float(graph, dt, None, semantics)
+            unrolled = export_float(graph, dt, int(unroll), semantics) if unroll is not None else None
+            sidecar["semantics"] = name
+            sidecar["number_format"] = "float32"
+            source = None
+        interface = read_interface(model)
+        meta = {p.key: p.value for p in model.metadata_props}
+        macs = int(meta["nrf_deploy.dense_macs_per_step"])
+        sidecar.update({"opset": OPSET, "mode": interface.mode, "files": [MODEL_FILE] + ([UNROLLED_FILE] if unrolled else []),
+                        "unroll": int(unroll) if unroll is not None else None,
+                        "interface": interface.to_json(), "dense_macs_per_step": macs,
+                        "max_input_count": _max_count(meta), "resources": {"dense_macs_per_step": macs}})
+        self._set_backends(sidecar)
+        program = {"graph": graph, "model": model, "unrolled": unrolled, "source": source,
+                   "source_dir": Path(source_dir) if source_dir else None}
+        return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
+        program = deployment.program
         (out_dir / "deploy.json").write_text(dumps_json(deployment.sidecar))
-        (out_dir / MODEL_FILE).write_bytes(deployment.program["model"].SerializeToString())
-        if deployment.program.get("unrolled") is not None:
-            (out_dir / "model_unrolled.onnx").write_bytes(deployment.program["unrolled"].SerializeToString())
+        (out_dir / MODEL_FILE).write_bytes(program["model"].SerializeToString())
+        if program.get("unrolled") is not None:
+            (out_dir / UNROLLED_FILE).write_bytes(program["unrolled"].SerializeToString())
+        if program.get("source_dir") is not None:   # the integer reference travels with the export
+            shutil.copytree(program["source_dir"], out_dir / SOURCE_DIR, ignore=shutil.ignore_patterns(*_NOT_COPIED))
 
     def load(self, out_dir: Path) -> Deployment:
         import onnx
 
+        from nrf_deploy.exporters.onnx import StepInterface, read_interface
+
+        out_dir = Path(out_dir)
         sidecar = self.read_own_sidecar(out_dir)
         try:
-            model = onnx.load(str(Path(out_dir) / MODEL_FILE))
-            graph = load_graph(Path(out_dir) / "source.nir")
+            model = onnx.load(str(out_dir / MODEL_FILE))
+            onnx.checker.check_model(model)
+            interface = read_interface(model)
+        except NrfError:
+            raise
         except Exception as exc:  # onnx raises assorted errors for damaged files
-            raise NrfError(f"{MODEL_FILE} or source.nir is missing or corrupt ({type(exc).__name__})", str(out_dir),
+            raise NrfError(f"{MODEL_FILE} is missing or corrupt ({type(exc).__name__})", str(out_dir / MODEL_FILE),
                            "re-run nrf-deploy export --target onnx") from None
-        return Deployment(self.name, sidecar, {"graph": graph, "model": model}, Path(out_dir))
+        if "interface" not in sidecar or interface != StepInterface.from_json(sidecar["interface"]):
+            raise NrfError(f"{MODEL_FILE} does not match deploy.json (inputs, states or outputs differ)", str(out_dir),
+                           "re-run nrf-deploy export --target onnx; do not mix files of different exports")
+        self._set_backends(sidecar)
+        program: dict[str, Any] = {"model": model, "graph": None, "source": None}
+        if "integer_source" in sidecar:
+            program["source"] = _load_source(out_dir / SOURCE_DIR, None, sidecar["integer_source"]["fingerprint"])
+        else:
+            program["graph"] = _load_float_graph(out_dir)
+        return Deployment(self.name, sidecar, program, out_dir)
+
+    # ------------------------------------------------------------------ execution
 
     def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
-        graph: Graph = deployment.program["graph"]
-        if backend == "float":
-            trace = run_float(graph, x, dt=deployment.sidecar["dt"], record_states=record_states)
-        elif backend == "onnxruntime":
-            trace = run_onnxruntime(deployment, np.asarray(x, np.float32))
-        else:
-            raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
-        trace.output_names = tuple(deployment.sidecar["output_names"])
+        sidecar, program = deployment.sidecar, deployment.program
+        backends = _backends_of(sidecar)
+        if backend not in backends:
+            raise NrfError(f"this onnx export has no backend '{backend}'", "--backend", f"choose one of {', '.join(backends)}")
+        if backend == "onnxruntime":
+            from nrf_deploy.exporters.onnx import StepInterface
+
+            interface = StepInterface.from_json(sidecar["interface"])
+            sess = deployment.extras.get("session")
+            if sess is None:
+                sess = deployment.extras["session"] = session(program["model"])
+            trace = run_steps(sess, interface, prepare_input(interface, x, sidecar.get("max_input_count")), record_states)
+        elif backend == "float":
+            semantics = Semantics.named(sidecar.get("semantics", "nir"))
+            trace = run_float(program["graph"], x, dt=sidecar["dt"], record_states=record_states, semantics=semantics)
+        else:  # "<source>-reference": the source target's own integer reference
+            from nrf_deploy.targets import get_target
+
+            source: Deployment = program["source"]
+            trace = get_target(source.target).run(source, "reference", x, record_states)
+        if sidecar.get("mode") == "integer":
+            return self.alias_outputs(trace, sidecar)
+        trace.output_names = tuple(sidecar["output_names"])
         return trace
 
     def resources(self, deployment: Deployment) -> dict[str, Any]:
+        """Dense MACs per step and the measured onnxruntime latency at batch 1 (one thread)."""
         res = dict(deployment.sidecar.get("resources", {}))
-        res.update(measure_cpu_baseline(deployment, timesteps=deployment.timesteps, batch_sizes=(1,), repeats=3)["batch_1"])
+        figures = measure_cpu_baseline(deployment, timesteps=deployment.timesteps, batch_sizes=(1,), repeats=3)
+        res.update({k: v for k, v in figures["batch_1"].items() if k.startswith("cpu_latency_per")})
         return res
 
-
-def _session(model):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    def _set_backends(self, sidecar: dict[str, Any]) -> None:
+        self.backends = _backends_of(sidecar)
 
 
-def run_onnxruntime(deployment: Deployment, x: np.ndarray) -> Trace:
-    """Step the ONNX model over ``x [T, B, ...]``, feeding the next states back."""
-    session = _session(deployment.program["model"])
-    steps, batch = x.shape[:2]
-    layout = deployment.sidecar["state_layout"]
-    feeds = {s["name"]: np.zeros((batch, *s["shape"]), np.float32) for s in layout}
-    names = [o.name for o in session.get_outputs()]
-    outs = {n: [] for n in names if n.startswith("out.")}
-    states = {s["name"]: [] for s in layout if s["name"].startswith("state.")}
-    for t in range(steps):
-        result = dict(zip(names, session.run(names, {"x": x[t], **feeds})))
-        for n in outs:
-            outs[n].append(result[n])
-        feeds = {s["name"]: result[f"next.{s['name']}"] for s in layout}
-        for k in states:
-            states[k].append(feeds[k])
-    trace_states: dict[str, dict[str, np.ndarray]] = {}
-    for k, v in states.items():
-        node, var = k[len("state."):].rsplit(".", 1)
-        trace_states.setdefault(node, {})[var] = np.stack(v)
-    return Trace({n[len("out."):]: np.stack(v) for n, v in outs.items()}, trace_states)
+def _backends_of(sidecar: dict[str, Any]) -> tuple[str, ...]:
+    if "integer_source" in sidecar:
+        return (f"{sidecar['integer_source']['target']}-reference", "onnxruntime")
+    return FLOAT_BACKENDS
 
 
-def measure_cpu_baseline(deployment: Deployment, timesteps: int = 20, batch_sizes: tuple[int, ...] = (1, 32),
-                         repeats: int = 5) -> dict[str, Any]:
-    """onnxruntime latency per timestep and per inference (medians over `repeats` runs, one thread)."""
-    session = _session(deployment.program["model"])
-    layout = deployment.sidecar["state_layout"]
-    shape = tuple(deployment.sidecar["input_shape"])
-    result: dict[str, Any] = {}
-    for batch in batch_sizes:
-        x = (np.random.default_rng(0).random((timesteps, batch, *shape)) < 0.1).astype(np.float32)
-        per_inference = []
-        for _ in range(repeats):
-            feeds = {s["name"]: np.zeros((batch, *s["shape"]), np.float32) for s in layout}
-            start = time.perf_counter()
-            for t in range(timesteps):
-                out = session.run(None, {"x": x[t], **feeds})
-                named = dict(zip([o.name for o in session.get_outputs()], out))
-                feeds = {s["name"]: named[f"next.{s['name']}"] for s in layout}
-            per_inference.append(time.perf_counter() - start)
-        med = statistics.median(per_inference)
-        result[f"batch_{batch}"] = {"cpu_latency_per_inference_s": med, "cpu_latency_per_step_s": med / timesteps,
-                                    "batch": batch, "timesteps": timesteps}
-    result["dense_macs_per_step"] = deployment.sidecar["dense_macs_per_step"]
-    return result
+def _max_count(meta: dict[str, str]) -> int | None:
+    value = meta.get("nrf_deploy.max_input_count")
+    return int(value) if value is not None else None
+
+
+def _load_float_graph(out_dir: Path) -> Graph:
+    path = out_dir / "source.nir"
+    if not path.is_file():
+        raise NrfError(f"{out_dir} has no source.nir (the float model the executor runs)", str(out_dir),
+                       "re-run nrf-deploy export --target onnx")
+    return load_graph(path)
+
+
+def _load_source(source_dir: Path, graph: Graph | None, fingerprint: str | None = None) -> Deployment:
+    """The quantised export whose integer reference becomes the model, checked against `graph`."""
+    from nrf_deploy.targets import get_target
+
+    sidecar = read_sidecar(source_dir)
+    if sidecar["target"] not in INTEGER_SOURCES:
+        why = {"loihi": "Loihi's format needs 24-bit wrap-around, per-block weight exponents and one step of "
+                        "delay per Dense block, and onnxruntime has no integer convolution for its "
+                        "projections (dense int64 matrices of a conv network are too large)"}.get(
+            sidecar["target"], "no integer ONNX mapping exists for it")
+        raise NrfError(f"'{source_dir}' is a {sidecar['target']} export; integer ONNX models are written for "
+                       f"{', '.join(INTEGER_SOURCES)} exports only ({why})", "--onnx-integer-from",
+                       "pass a Speck export directory, or omit the option to export the float model")
+    expected = fingerprint or graph_fingerprint(graph)
+    if sidecar["source"]["fingerprint"] != expected:
+        raise NrfError(f"'{source_dir}' was exported from a different model than the one given", "--onnx-integer-from",
+                       "export MODEL.nir to speck first and pass that directory with the same MODEL.nir")
+    return get_target(sidecar["target"]).load(source_dir)
