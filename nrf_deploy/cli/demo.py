@@ -4,7 +4,7 @@
    ``--model PATH``, which deploys an existing .nir instead);
 2. export the model to every registered target; a target that refuses it gets its message in the
    report instead of stopping the demo. When a target refuses the plain export and documents an
-   option for that case (more Loihi chips, Speck's ``--speck-lif-as-if`` approximation), the demo
+   opt-in for that case (Speck's ``--speck-host-readout`` and ``--speck-lif-as-if``), the demo
    retries with it; the export's sidecar and the report record what was used;
 3. verify each export bit for bit on held-out data (reference vs emulator vs, on fewer samples,
    the vendor simulator) and write its ``verify-report.json``;
@@ -25,12 +25,15 @@ import numpy as np
 from nrf_deploy.cli.common import progress_enabled
 from nrf_deploy.errors import NrfError, VerificationFailed
 
-FALLBACK_OPTIONS: dict[str, list[dict[str, Any]]] = {
-    "loihi": [{"loihi_chips": 4}],             # the small RF-SNN needs 3 chips (4096 input axons per core)
-    "speck": [{"speck_lif_as_if": True}],      # documented opt-in: LIF leak dropped, the report shows the cost
-    "spinnaker": [{"spinnaker_chips": 48 * 4}],
+EXPORT_ATTEMPTS: dict[str, list[dict[str, Any]]] = {
+    # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
+    "loihi": [{"loihi_chips": 4}],
+    # Speck's documented opt-ins for leaky models, least approximate first; the report states the cost
+    "speck": [{}, {"speck_host_readout": True}, {"speck_lif_as_if": True},
+              {"speck_lif_as_if": True, "speck_host_readout": True}],
 }
-"""Options tried, in order, after a target refuses the plain export (only those its exporter declares)."""
+"""Export options tried in order until one is accepted (default: the plain export). Options the
+target's exporter does not declare are skipped."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -141,8 +144,7 @@ def _model_and_data(args: argparse.Namespace, out: Path, show: bool
 
 
 def _export(model: Path, name: str, out_dir: Path) -> str | None:
-    """Export plainly, then with each fallback the target declares; None on success, else the
-    refusal message(s)."""
+    """Export with each of the target's attempts in turn; None on success, else every refusal."""
     from nrf_deploy.cli.export import export
     from nrf_deploy.targets import get_target
 
@@ -153,7 +155,7 @@ def _export(model: Path, name: str, out_dir: Path) -> str | None:
     parser = argparse.ArgumentParser(add_help=False)
     target.add_export_arguments(parser)
     known = {a.dest for a in parser._actions}
-    attempts = [{}] + [o for o in FALLBACK_OPTIONS.get(name, []) if o and set(o) <= known]
+    attempts = [o for o in EXPORT_ATTEMPTS.get(name, [{}]) if set(o) <= known] or [{}]
     messages = []
     for options in attempts:
         try:

@@ -50,9 +50,13 @@ def run(args: argparse.Namespace) -> int:
     witness = min(args.witness_samples, x.shape[1])
     result = _verify_with_progress(target, deployment, x, witness, args.batch_size)
     report = Path(args.report) if args.report else Path(args.export_dir) / "verify-report.json"
+    approximations = [str(a) for a in sidecar.get("approximations") or []]
     write_json(report, {**result.to_dict(), "inputs": {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
-                                                      "source": args.input or f"random events rate {args.rate} seed {args.seed}"}})
+                                                      "source": args.input or f"random events rate {args.rate} seed {args.seed}"},
+                        "approximations": approximations})
     print(result.summary())
+    for note in approximations:   # opt-in approximations the export made: bit-exact to the approximated model
+        print(f"note: this export approximates the model: {note}")
     if not result.ok:
         diff = report.with_name("verify-diff.npz")
         _write_diff(result, diff)
