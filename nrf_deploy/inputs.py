@@ -34,3 +34,16 @@ def check_input_shape(x: np.ndarray, input_shape: tuple[int, ...], source: str) 
         raise NrfError(f"input array has non-numeric dtype {x.dtype}", source,
                        "save a numeric array (event counts or spikes)")
     return x
+
+
+def check_binary_spikes(x: np.ndarray, chip: str, why: str) -> np.ndarray:
+    """Refuse anything but 0/1 events (no silent clipping) for chips whose inputs are spikes;
+    returns `x` as int64. `why` says what sends the spikes on `chip` (for the message)."""
+    from nrf_deploy.errors import NrfError
+
+    x = np.asarray(x)
+    if x.dtype != np.bool_ and x.size and np.any((x != 0) & (x != 1)):
+        raise NrfError(f"{chip} inputs are binary spikes ({why}); this input has values in "
+                       f"[{x.min()}, {x.max()}]", "input array",
+                       "binarise the events (x > 0) or spread counts over timesteps")
+    return x.astype(np.int64, copy=False)

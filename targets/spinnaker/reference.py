@@ -19,7 +19,7 @@ from nrf_deploy.targets.spinnaker.format import (
     SpiNNakerProgram,
 )
 
-from nrf_deploy.errors import NrfError
+from nrf_deploy.inputs import check_binary_spikes
 from nrf_deploy.trace import Trace
 
 _ROUND = 1 << (FRAC_BITS - 1)
@@ -42,12 +42,7 @@ def wrap32(x: torch.Tensor) -> torch.Tensor:
 
 def check_binary_input(x: np.ndarray) -> np.ndarray:
     """Spike sources send at most one spike per neuron and timestep."""
-    x = np.asarray(x)
-    if x.size and (x.min() < 0 or x.max() > 1 or not np.all(np.equal(np.mod(x, 1), 0))):
-        raise NrfError(f"SpiNNaker inputs are binary spikes (a SpikeSourceArray sends at most one spike per "
-                       f"neuron and timestep); this input has values in [{x.min()}, {x.max()}]",
-                       "input array", "binarise the events (x > 0) or spread counts over timesteps")
-    return x.astype(np.int64)
+    return check_binary_spikes(x, "SpiNNaker", "a SpikeSourceArray sends at most one spike per neuron and timestep")
 
 
 def run_reference(program: SpiNNakerProgram, x: np.ndarray, record_states: bool = True) -> Trace:
