@@ -114,6 +114,17 @@ def test_recurrent_cubalif_graph_agrees():
     _agree(deployment, x, ("emulator", "lava"))
 
 
+def test_lava_run_in_one_call_equals_the_reference():
+    """Without recorded states Lava runs every step in one call (the benchmark's path)."""
+    deployment = TARGET.build(load_graph(_random_graph(11, "CubaLIF", 5, 7, 1.0, 4.0, False)), {})
+    x = random_events(deployment.input_shape, 25, 1, 0.5, seed=11)
+    ref = TARGET.run(deployment, "reference", x, record_states=False)
+    whole = TARGET.run(deployment, "lava", x, record_states=False)
+    assert whole.states == {} and ref.outputs["hidden"].sum() > 0
+    for name, values in ref.outputs.items():
+        np.testing.assert_array_equal(whole.outputs[name], values, err_msg=name)
+
+
 def test_a_corrupted_emulator_is_detected(monkeypatch):
     import nrf_deploy.targets.loihi.emulator as emulator
 

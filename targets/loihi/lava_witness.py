@@ -26,7 +26,9 @@ def _allow_lava_start_method() -> None:
 
 
 def run_lava(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run every sample of ``x [T, B, *input_shape]`` through Lava (one network per sample)."""
+    """Run every sample of ``x [T, B, *input_shape]`` through Lava (one network per sample).
+
+    With ``record_states=False`` and no read-out population, all timesteps run in one Lava call."""
     _allow_lava_start_method()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -38,15 +40,21 @@ def run_lava(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -
     us = {n: np.zeros((steps, batch, c.size), np.int64) for n, c in pops.items()}
     vs = {n: np.zeros((steps, batch, c.size), np.int64) for n, c in pops.items()}
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    # voltages are read after every step when states are recorded or a read-out population's
+    # output is its membrane; otherwise Lava runs all steps in one call (its own throughput)
+    per_step = record_states or any(c.readout for c in pops.values())
     for b in range(batch):
         source, groups, _ = build_network(program, flat[:, b])
         try:
-            for t in range(steps):
-                source.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
-                for name, parts in groups.items():
-                    for idx, lif, _ in parts:
-                        us[name][t, b, idx] = np.asarray(lif.u.get()).astype(np.int64)
-                        vs[name][t, b, idx] = np.asarray(lif.v.get()).astype(np.int64)
+            if per_step:
+                for t in range(steps):
+                    source.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+                    for name, parts in groups.items():
+                        for idx, lif, _ in parts:
+                            us[name][t, b, idx] = np.asarray(lif.u.get()).astype(np.int64)
+                            vs[name][t, b, idx] = np.asarray(lif.v.get()).astype(np.int64)
+            else:
+                source.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
             for name, parts in groups.items():
                 for idx, _, sink in parts:
                     out[name][:, b, idx] = np.asarray(sink.data.get()).T.astype(np.int64)

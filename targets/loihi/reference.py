@@ -1,115 +1,176 @@
 """Integer PyTorch reference: the Loihi format as batched whole-population tensor ops.
 
-The fast statement of :mod:`targets.loihi.format`: int64 tensors, all samples at once, one sparse
-matrix product per projection. The emulator (:mod:`targets.loihi.emulator`) is the independent
-second reading it is checked against.
+The fast statement of :mod:`targets.loihi.format`: every population is updated at once for all
+samples, with tensors laid out ``[neurons, batch]``, and every Lava Dense block is one sparse
+matrix product. All values are integers, carried in floating point where that is exact:
+
+* products in float32 when every partial sum of a block is provably below ``2**24`` (binary
+  spikes times 8-bit weights: the largest row sum of ``|w|``), float64 otherwise;
+* state in float64: every intermediate is an integer far below ``2**53``, so the chip's
+  ``sign(c) * (|c| >> 12)`` is exactly ``trunc(c / 4096)`` and an arithmetic ``>> k`` of the
+  block sum is exactly ``floor(acc * 2**-k)``.
+
+Recorded values are returned as int64. The emulator (:mod:`targets.loihi.emulator`) is the
+independent, integer-typed second reading it is checked against.
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
-from nrf_deploy.errors import NrfError
+from nrf_deploy.inputs import check_binary_spikes
 from nrf_deploy.trace import Trace
-from nrf_deploy.targets.loihi.format import (ACT_SHIFT, DECAY_SHIFT, DECAY_UNITY, SIGN_EXCITATORY,
-                                  SIGN_INHIBITORY, SIGN_MIXED, UV_MAX, VTH_SHIFT, LoihiProgram)
+from nrf_deploy.targets.loihi.format import (ACT_SHIFT, DECAY_UNITY, SIGN_EXCITATORY, SIGN_INHIBITORY,
+                                             SIGN_MIXED, UV_MAX, VTH_SHIFT, Compartments,
+                                             LoihiProgram)
+
+_FLOAT32_EXACT = 2 ** 24
+_F64 = torch.float64
 
 
-def lava_effective_weights(weights: torch.Tensor, sign_mode: str) -> torch.Tensor:
+def lava_effective_weights(weights: np.ndarray, sign_mode: str) -> np.ndarray:
     """What Lava's Dense does to 8-bit weights before use (``clip_weights`` then
     ``truncate_weights``) — the identity for weights the quantiser produced."""
+    w = np.asarray(weights, dtype=np.int64)
     if sign_mode == SIGN_MIXED:
-        w = weights.clamp(-256, 255)
-        return torch.bitwise_left_shift(torch.bitwise_right_shift(w, 1), 1)
+        return (np.clip(w, -256, 255) >> 1) << 1
     if sign_mode == SIGN_INHIBITORY:
-        return -(-weights).clamp(0, 255)
-    return weights.clamp(0, 255) if sign_mode == SIGN_EXCITATORY else weights
+        return -np.clip(-w, 0, 255)
+    return np.clip(w, 0, 255) if sign_mode == SIGN_EXCITATORY else w
 
 
 def check_binary_input(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
-    if x.size and (x.min() < 0 or x.max() > 1 or not np.all(np.equal(np.mod(x, 1), 0))):
-        raise NrfError(f"Loihi inputs are binary spikes; this input has values in [{x.min()}, {x.max()}]",
-                       "input array", "binarise the events (x > 0) or split counts over timesteps")
-    return x.astype(np.int64)
+    """Loihi's input population sends spikes: refuse anything but 0/1 events."""
+    return check_binary_spikes(x, "Loihi", "the input population sends spikes")
+
+
+@dataclass
+class _Block:
+    """One Lava Dense block as a sparse ``[n_target, n_source]`` matrix (other blocks' columns empty)."""
+
+    source: str
+    target: str
+    matrix: torch.Tensor
+    scale: float                # 2**weight_exp
+    floor: bool                 # negative exponent: arithmetic right shift = floor
+
+
+@dataclass
+class _Population:
+    """Per-neuron constants as float64 ``[n, 1]`` columns (broadcast over the batch)."""
+
+    u_factor: torch.Tensor      # 4096 - (du + 1)
+    v_factor: torch.Tensor      # 4096 - dv
+    bias: torch.Tensor          # bias_mant << bias_exp
+    threshold: torch.Tensor     # vth << 6
+    readout: bool
 
 
 def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run `program` on binary input spikes ``x [T, B, *input_shape]``; int64 trace."""
+    """Run `program` on binary input spikes ``x [T, B, *input_shape]``; int64 trace in chip units."""
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
-    flat_in = torch.as_tensor(x.reshape(steps, batch, -1))
-    mats = _compiled(program)
-    pops = program.populations
-    params = {n: {k: torch.as_tensor(getattr(c, k), dtype=torch.int64)
-                  for k in ("du", "dv", "vth", "bias_mant", "bias_exp")} for n, c in pops.items()}
-    u = {n: torch.zeros(batch, c.size, dtype=torch.int64) for n, c in pops.items()}
-    v = {n: torch.zeros(batch, c.size, dtype=torch.int64) for n, c in pops.items()}
-    spikes = {n: torch.zeros(batch, c.size, dtype=torch.int64) for n, c in pops.items()}
-    spikes[program.input_name] = torch.zeros(batch, program.input_size, dtype=torch.int64)
-    rec_out = {n: [] for n in [program.input_name, *pops]}
-    rec_u = {n: [] for n in pops}
-    rec_v = {n: [] for n in pops}
+    blocks, pops = _compiled(program)
+    inputs = torch.as_tensor(x.reshape(steps, batch, -1), dtype=torch.float32).transpose(1, 2)
+    spikes = {name: torch.zeros(p.bias.shape[0], batch) for name, p in pops.items()}
+    u = {name: torch.zeros(p.bias.shape[0], batch, dtype=_F64) for name, p in pops.items()}
+    v = {name: torch.zeros(p.bias.shape[0], batch, dtype=_F64) for name, p in pops.items()}
+    rec = {name: [] for name in pops}
+    rec_u = {name: [] for name in pops}
+    rec_v = {name: [] for name in pops}
     for t in range(steps):
-        previous = spikes
-        activations = {n: torch.zeros(batch, c.size, dtype=torch.int64) for n, c in pops.items()}
-        for syn, blocks in zip(program.projections, mats):
-            for cols, mat in blocks:   # the exponent shifts each block's sum (Lava Dense semantics)
-                acc = (mat @ previous[syn.source][:, cols].T.double()).T.round().long()
-                activations[syn.target] += (torch.bitwise_left_shift(acc, syn.weight_exp) if syn.weight_exp >= 0
-                                            else torch.bitwise_right_shift(acc, -syn.weight_exp))
-        spikes = {program.input_name: flat_in[t]}
-        for name, comp in pops.items():
-            p = params[name]
-            u[name], v[name], z = _lif_step(u[name], v[name], activations[name], p)
-            spikes[name] = z
-            rec_out[name].append(v[name].clone() if comp.readout else z)
-            rec_u[name].append(u[name].clone())
-            rec_v[name].append(v[name].clone())
-        rec_out[program.input_name].append(flat_in[t])
-    shapes = {n: c.shape for n, c in pops.items()} | {program.input_name: program.input_shape}
-    outputs = {n: torch.stack(r).reshape(steps, batch, *shapes[n]).numpy() for n, r in rec_out.items()}
+        spikes[program.input_name] = inputs[t - 1] if t else torch.zeros_like(inputs[0])
+        a_in = _activations(blocks, spikes)      # spikes of step t-1 arrive at step t
+        for name, pop in pops.items():
+            u[name], v[name], fired = _lif_step(u[name], v[name], a_in.get(name), pop)
+            spikes[name] = fired
+            rec[name].append(v[name] if pop.readout else fired)
+            if record_states:
+                rec_u[name].append(u[name])
+                rec_v[name].append(v[name])
+    return _trace(program, x, rec, rec_u, rec_v, record_states)
+
+
+def _activations(blocks: list[_Block], spikes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each population's ``a_in``: the sum over its Dense blocks of ``(W · s) << weight_exp``."""
+    a_in: dict[str, torch.Tensor] = {}
+    for b in blocks:
+        acc = torch.sparse.mm(b.matrix, spikes[b.source].to(b.matrix.dtype)).to(_F64).mul_(b.scale)
+        if b.floor:
+            acc.floor_()
+        a_in[b.target] = a_in[b.target].add_(acc) if b.target in a_in else acc
+    return a_in
+
+
+def _lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor | None, p: _Population):
+    """One PyLifModelBitAcc step for a whole population (float64 holding integers)."""
+    u = torch.trunc(u * p.u_factor / DECAY_UNITY)
+    if a_in is not None:
+        u = u.add_(a_in, alpha=2 ** ACT_SHIFT)
+        u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
+    v = torch.trunc(v * p.v_factor / DECAY_UNITY).add_(u).add_(p.bias).clamp_(-UV_MAX + 1, UV_MAX - 1)
+    fired = v > p.threshold
+    return u, v.masked_fill_(fired, 0.0), fired.to(torch.float32)
+
+
+def _trace(program: LoihiProgram, x: np.ndarray, rec: dict, rec_u: dict, rec_v: dict,
+           record_states: bool) -> Trace:
+    steps, batch = x.shape[:2]
+    pops = program.populations
+
+    def stacked(values: list[torch.Tensor], shape: tuple[int, ...]) -> np.ndarray:
+        # [T, n, B] -> [T, B, *shape], int64
+        return torch.stack(values).transpose(1, 2).to(torch.int64).reshape(steps, batch, *shape).numpy()
+
+    outputs = {program.input_name: x.reshape(steps, batch, *program.input_shape)}
+    outputs |= {n: stacked(r, pops[n].shape) for n, r in rec.items()}
     states = {}
     if record_states:
-        states = {n: {"u": torch.stack(rec_u[n]).reshape(steps, batch, *pops[n].shape).numpy(),
-                      "v": torch.stack(rec_v[n]).reshape(steps, batch, *pops[n].shape).numpy()}
+        states = {n: {"u": stacked(rec_u[n], pops[n].shape), "v": stacked(rec_v[n], pops[n].shape)}
                   for n in pops}
     return Trace(outputs, states)
 
 
-def _compiled(program: LoihiProgram) -> list:
-    """Per projection: [(source columns, sparse CSR block)] — one per Lava Dense block. Built once
-    per program and cached on it (verify calls the reference batch after batch)."""
-    cached = getattr(program, "_reference_blocks", None)
+def _compiled(program: LoihiProgram) -> tuple[list[_Block], dict[str, _Population]]:
+    """Dense blocks and population constants, built once per program and cached on it (verify
+    calls the reference batch after batch)."""
+    cached = getattr(program, "_reference_compiled", None)
     if cached is not None:
         return cached
-    mats = []
-    for syn in program.projections:
-        blocks = []
-        for cols in syn.blocks():
-            coo = syn.weights[:, cols].tocoo()
-            w = lava_effective_weights(torch.as_tensor(coo.data, dtype=torch.int64), syn.sign_mode)
-            idx = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
-            mat = torch.sparse_coo_tensor(idx, w.double(), coo.shape, check_invariants=False).coalesce()
-            with warnings.catch_warnings():   # torch warns that CSR invariant checks are off
-                warnings.simplefilter("ignore", UserWarning)
-                blocks.append((torch.as_tensor(cols), mat.to_sparse_csr()))
-        mats.append(blocks)
-    program._reference_blocks = mats
-    return mats
+    blocks = [_block(syn.source, syn.target, syn.weights, cols, syn.weight_exp, syn.sign_mode)
+              for syn in program.projections for cols in syn.blocks()]
+    pops = {name: _population(c) for name, c in program.populations.items()}
+    program._reference_compiled = (blocks, pops)
+    return blocks, pops
 
 
-def _lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, p: dict[str, torch.Tensor]):
-    """One PyLifModelBitAcc step for a whole population (int64 tensors)."""
-    c = u * (DECAY_UNITY - (p["du"] + 1))
-    u = torch.sign(c) * torch.bitwise_right_shift(c.abs(), DECAY_SHIFT)
-    u = u + torch.bitwise_left_shift(a_in, ACT_SHIFT)
-    u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
-    d = v * (DECAY_UNITY - p["dv"])
-    bias = torch.bitwise_left_shift(p["bias_mant"], p["bias_exp"])
-    v = torch.sign(d) * torch.bitwise_right_shift(d.abs(), DECAY_SHIFT) + u + bias
-    v = v.clamp(-UV_MAX + 1, UV_MAX - 1)
-    z = (v > torch.bitwise_left_shift(p["vth"], VTH_SHIFT)).long()
-    return u, torch.where(z.bool(), torch.zeros_like(v), v), z
+def _block(source: str, target: str, weights: sp.csr_matrix, cols: np.ndarray, weight_exp: int,
+           sign_mode: str) -> _Block:
+    coo = weights.tocsc()[:, cols].tocoo()
+    data = lava_effective_weights(coo.data, sign_mode)
+    full = sp.csr_matrix((data, (coo.row, cols[coo.col])), shape=weights.shape)
+    full.sort_indices()
+    row_bound = np.abs(full).sum(axis=1).max() if full.nnz else 0
+    dtype = torch.float32 if row_bound < _FLOAT32_EXACT else _F64
+    with warnings.catch_warnings():   # torch warns that sparse CSR support is in beta
+        warnings.simplefilter("ignore", UserWarning)
+        matrix = torch.sparse_csr_tensor(torch.as_tensor(full.indptr, dtype=torch.int64),
+                                         torch.as_tensor(full.indices, dtype=torch.int64),
+                                         torch.as_tensor(full.data, dtype=dtype), size=full.shape)
+    return _Block(source, target, matrix, 2.0 ** weight_exp, weight_exp < 0)
+
+
+def _population(c: Compartments) -> _Population:
+    def column(values: np.ndarray) -> torch.Tensor:
+        flat = np.broadcast_to(np.asarray(values, dtype=np.int64), (c.size,))
+        return torch.as_tensor(flat.astype(np.float64).reshape(-1, 1))
+
+    return _Population(u_factor=column(DECAY_UNITY - (np.asarray(c.du, np.int64) + 1)),
+                       v_factor=column(DECAY_UNITY - np.asarray(c.dv, np.int64)),
+                       bias=column(np.left_shift(np.asarray(c.bias_mant, np.int64), np.asarray(c.bias_exp, np.int64))),
+                       threshold=column(np.left_shift(np.asarray(c.vth, np.int64), VTH_SHIFT)),
+                       readout=c.readout)
