@@ -57,15 +57,26 @@ class _Core:
         # delay buffer: one accumulator per incoming Dense block, filled by the spike phase
         self.buffer = [np.zeros((syn.blocks, batch, n), np.int64) for syn in self.synapses]
 
-    def receive(self, source: str, sample: int, events: np.ndarray) -> None:
-        """Spike phase: add the weight columns addressed by `events` (source neuron ids)."""
+    def receive(self, source: str, spikes: np.ndarray) -> None:
+        """Spike phase: add the weight columns addressed by this step's events of `source`.
+
+        `spikes` is [batch, source neurons] (0/1); only the columns of neurons that fired in some
+        sample are gathered, and each sample's sum is taken over its own events."""
+        fired = np.flatnonzero(spikes.any(axis=0))
+        if fired.size == 0:
+            return
+        events = spikes[:, fired].T                 # [events, batch]
         for k, syn in enumerate(self.synapses):
-            if syn.source != source or events.size == 0:
+            if syn.source != source:
                 continue
-            blocks = syn.block_of[events]
-            for block in np.unique(blocks):   # the events of each Dense block, gathered by column
-                cols = syn.columns[:, events[blocks == block]]
-                self.buffer[k][block, sample] += np.asarray(cols.sum(axis=1), dtype=np.int64).reshape(-1)
+            columns = syn.columns[:, fired]         # the weight columns the events address
+            if syn.blocks == 1:
+                self.buffer[k][0] += np.asarray(columns @ events, dtype=np.int64).T
+                continue
+            blocks = syn.block_of[fired]
+            for block in np.unique(blocks):         # each Dense block accumulates on its own
+                sel = blocks == block
+                self.buffer[k][block] += np.asarray(columns[:, sel] @ events[sel], dtype=np.int64).T
 
     def neuron_phase(self) -> np.ndarray:
         """Update all compartments from the buffered input; return spikes [batch, n] (0/1)."""
@@ -127,22 +138,17 @@ def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = Tru
         fired = {}
         for core in cores:                              # neuron phase, core by core
             fired[core] = core.neuron_phase()
+        spikes = {program.input_name: x[t]}            # host injects this step's input events
         for name, comp in pops.items():
             mine = [c for c in cores if c.population == name]
-            spikes = np.concatenate([fired[c] for c in mine], axis=1)
-            rec[name].append(np.concatenate([c.v for c in mine], axis=1) if comp.readout else spikes)
+            spikes[name] = np.concatenate([fired[c] for c in mine], axis=1)
+            rec[name].append(np.concatenate([c.v for c in mine], axis=1) if comp.readout else spikes[name])
             rec_u[name].append(np.concatenate([c.u for c in mine], axis=1))
             rec_v[name].append(np.concatenate([c.v for c in mine], axis=1))
         rec[program.input_name].append(x[t])
-        for core in cores:                              # spike phase: route events
-            for sample in range(batch):
-                events = np.flatnonzero(fired[core][sample]) + core.start
-                for target in targets.get(core.population, []):
-                    target.receive(core.population, sample, events)
-        for sample in range(batch):                     # host injects this step's input events
-            events = np.flatnonzero(x[t, sample])
-            for target in targets.get(program.input_name, []):
-                target.receive(program.input_name, sample, events)
+        for source, events in spikes.items():          # spike phase: route events to target cores
+            for target in targets.get(source, []):
+                target.receive(source, events)
     shapes = {n: c.shape for n, c in pops.items()} | {program.input_name: program.input_shape}
     outputs = {n: np.stack(r).reshape(steps, batch, *shapes[n]) for n, r in rec.items()}
     states = ({n: {"u": np.stack(rec_u[n]).reshape(steps, batch, *pops[n].shape),
