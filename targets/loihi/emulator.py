@@ -26,17 +26,17 @@ _HALF = 2 ** (UV_BITS - 1)
 class _Synapse:
     """The rows of one projection that live on one core, column-addressable for events."""
 
-    source: str
+    projection: int             # index into program.projections
     weight_exp: int
     columns: sp.csc_matrix      # [core neurons, source neurons], int64
-    block_of: np.ndarray        # Lava Dense block id of every source neuron
-    blocks: int
+    blocks: int                 # Lava Dense blocks the projection is split into
 
 
 class _Core:
     """Compartments [start, stop) of one population on one core, with its delay buffer."""
 
-    def __init__(self, program: LoihiProgram, population: str, start: int, stop: int, batch: int):
+    def __init__(self, program: LoihiProgram, population: str, start: int, stop: int, batch: int,
+                 block_of: dict[int, np.ndarray]):
         comp = program.populations[population]
         self.population, self.start, self.stop = population, start, stop
         sl = slice(start, stop)
@@ -44,39 +44,28 @@ class _Core:
         self.decay_v = _UNITY - comp.dv[sl].astype(np.int64)
         self.bias = comp.bias_mant[sl].astype(np.int64) * (2 ** comp.bias_exp[sl].astype(np.int64))
         self.threshold = comp.vth[sl].astype(np.int64) * 2 ** VTH_SHIFT
-        self.synapses = []
-        for s in program.into(population):
-            group = (np.zeros(s.weights.shape[1], np.int64) if s.column_group is None
-                     else np.unique(s.column_group, return_inverse=True)[1].reshape(-1))
-            self.synapses.append(_Synapse(s.source, s.weight_exp,
-                                          sp.csc_matrix(_lava_weights(s.weights[sl], s.sign_mode)),
-                                          group, int(group.max()) + 1 if group.size else 1))
+        self.synapses = [
+            _Synapse(j, s.weight_exp, sp.csc_matrix(_lava_weights(s.weights[sl], s.sign_mode)),
+                     int(block_of[j].max()) + 1 if block_of[j].size else 1)
+            for j, s in enumerate(program.projections) if s.target == population]
         n = stop - start
         self.u = np.zeros((batch, n), np.int64)
         self.v = np.zeros((batch, n), np.int64)
         # delay buffer: one accumulator per incoming Dense block, filled by the spike phase
         self.buffer = [np.zeros((syn.blocks, batch, n), np.int64) for syn in self.synapses]
 
-    def receive(self, source: str, spikes: np.ndarray) -> None:
-        """Spike phase: add the weight columns addressed by this step's events of `source`.
+    def receive(self, projection: int, events: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        """Spike phase: add the weight columns addressed by this step's events on `projection`.
 
-        `spikes` is [batch, source neurons] (0/1); only the columns of neurons that fired in some
-        sample are gathered, and each sample's sum is taken over its own events."""
-        fired = np.flatnonzero(spikes.any(axis=0))
-        if fired.size == 0:
-            return
-        events = spikes[:, fired].T                 # [events, batch]
+        `events` holds, per Dense block, (block, source neurons that spiked in some sample,
+        [those neurons, batch] 0/1 of who spiked in which sample): each sample sums the columns
+        of its own events."""
         for k, syn in enumerate(self.synapses):
-            if syn.source != source:
+            if syn.projection != projection:
                 continue
-            columns = syn.columns[:, fired]         # the weight columns the events address
-            if syn.blocks == 1:
-                self.buffer[k][0] += np.asarray(columns @ events, dtype=np.int64).T
-                continue
-            blocks = syn.block_of[fired]
-            for block in np.unique(blocks):         # each Dense block accumulates on its own
-                sel = blocks == block
-                self.buffer[k][block] += np.asarray(columns[:, sel] @ events[sel], dtype=np.int64).T
+            for block, fired, spikes in events:
+                columns = syn.columns[:, fired]     # the weight columns the events address
+                self.buffer[k][block] += np.asarray(columns @ spikes, dtype=np.int64).T
 
     def neuron_phase(self) -> np.ndarray:
         """Update all compartments from the buffered input; return spikes [batch, n] (0/1)."""
@@ -108,6 +97,25 @@ def _wrap24(u: np.ndarray) -> np.ndarray:
     return out
 
 
+def _dense_blocks(syn) -> np.ndarray:
+    """Lava Dense block (0, 1, ...) of every source neuron of a projection."""
+    if syn.column_group is None:
+        return np.zeros(syn.weights.shape[1], np.int64)
+    return np.unique(syn.column_group, return_inverse=True)[1].reshape(-1)
+
+
+def _events_by_block(step_spikes: np.ndarray, block_of: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """One step's spikes [batch, neurons] as events per Dense block: (block, neuron ids that
+    spiked in some sample, [those ids, batch] 0/1)."""
+    fired = np.flatnonzero(step_spikes.any(axis=0))
+    blocks = block_of[fired]
+    out = []
+    for block in np.unique(blocks):
+        ids = fired[blocks == block]
+        out.append((int(block), ids, np.ascontiguousarray(step_spikes[:, ids].T)))
+    return out
+
+
 def _lava_weights(weights: sp.csr_matrix, sign_mode: str) -> sp.csr_matrix:
     w = weights.copy().astype(np.int64)
     if sign_mode == SIGN_MIXED:
@@ -123,13 +131,10 @@ def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = Tru
     """Emulate `program` on binary input spikes ``x [T, B, *input_shape]`` (int64 trace)."""
     steps, batch = x.shape[:2]
     x = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
-    cores = [_Core(program, pop, start, stop, batch)
+    block_of = {j: _dense_blocks(syn) for j, syn in enumerate(program.projections)}
+    cores = [_Core(program, pop, start, stop, batch, block_of)
              for pop, chunks in program.cores.items() for (_core_id, start, stop) in chunks]
-    targets: dict[str, list[_Core]] = {}
-    for core in cores:
-        for syn in core.synapses:
-            if core not in targets.setdefault(syn.source, []):
-                targets[syn.source].append(core)
+    targets = {j: [c for c in cores if c.population == syn.target] for j, syn in enumerate(program.projections)}
     pops = program.populations
     rec: dict[str, list[np.ndarray]] = {n: [] for n in [program.input_name, *pops]}
     rec_u: dict[str, list[np.ndarray]] = {n: [] for n in pops}
@@ -146,9 +151,10 @@ def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = Tru
             rec_u[name].append(np.concatenate([c.u for c in mine], axis=1))
             rec_v[name].append(np.concatenate([c.v for c in mine], axis=1))
         rec[program.input_name].append(x[t])
-        for source, events in spikes.items():          # spike phase: route events to target cores
-            for target in targets.get(source, []):
-                target.receive(source, events)
+        for j, syn in enumerate(program.projections):  # spike phase: route events to target cores
+            events = _events_by_block(spikes[syn.source], block_of[j])
+            for target in targets[j] if events else []:
+                target.receive(j, events)
     shapes = {n: c.shape for n, c in pops.items()} | {program.input_name: program.input_shape}
     outputs = {n: np.stack(r).reshape(steps, batch, *shapes[n]) for n, r in rec.items()}
     states = ({n: {"u": np.stack(rec_u[n]).reshape(steps, batch, *pops[n].shape),
