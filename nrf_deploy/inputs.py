@@ -42,7 +42,13 @@ def check_binary_spikes(x: np.ndarray, chip: str, why: str) -> np.ndarray:
     from nrf_deploy.errors import NrfError
 
     x = np.asarray(x)
-    if x.dtype != np.bool_ and x.size and np.any((x != 0) & (x != 1)):
+    if x.dtype == np.bool_ or x.size == 0:
+        bad = False
+    elif np.issubdtype(x.dtype, np.integer):
+        bad = x.min() < 0 or x.max() > 1
+    else:
+        bad = bool(np.any((x != 0) & (x != 1)))
+    if bad:
         raise NrfError(f"{chip} inputs are binary spikes ({why}); this input has values in "
                        f"[{x.min()}, {x.max()}]", "input array",
                        "binarise the events (x > 0) or spread counts over timesteps")

@@ -63,8 +63,8 @@ class _Block:
 class _Population:
     """Per-neuron constants as float64 ``[n, 1]`` columns (broadcast over the batch)."""
 
-    u_factor: torch.Tensor      # 4096 - (du + 1)
-    v_factor: torch.Tensor      # 4096 - dv
+    u_factor: torch.Tensor      # (4096 - (du + 1)) / 4096, exact in float64
+    v_factor: torch.Tensor      # (4096 - dv) / 4096
     bias: torch.Tensor          # bias_mant << bias_exp
     threshold: torch.Tensor     # vth << 6
     readout: bool
@@ -75,7 +75,7 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
     blocks, pops = _compiled(program)
-    inputs = torch.as_tensor(x.reshape(steps, batch, -1), dtype=torch.float32).transpose(1, 2)
+    inputs = torch.as_tensor(x.reshape(steps, batch, -1), dtype=torch.float32).transpose(1, 2).contiguous()
     spikes = {name: torch.zeros(p.bias.shape[0], batch) for name, p in pops.items()}
     u = {name: torch.zeros(p.bias.shape[0], batch, dtype=_F64) for name, p in pops.items()}
     v = {name: torch.zeros(p.bias.shape[0], batch, dtype=_F64) for name, p in pops.items()}
@@ -96,23 +96,30 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
 
 
 def _activations(blocks: list[_Block], spikes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each population's ``a_in``: the sum over its Dense blocks of ``(W · s) << weight_exp``."""
+    """Each population's ``a_in``: the sum over its Dense blocks of ``(W · s) << weight_exp``.
+
+    A block's product is exact in its matrix dtype (float32 only where every row sum stays below
+    2**24), and so is its scaling by a power of two; sums of several blocks are taken in float64."""
     a_in: dict[str, torch.Tensor] = {}
     for b in blocks:
-        acc = torch.sparse.mm(b.matrix, spikes[b.source].to(b.matrix.dtype)).to(_F64).mul_(b.scale)
+        acc = torch.sparse.mm(b.matrix, spikes[b.source].to(b.matrix.dtype))
+        if b.scale != 1.0:
+            acc.mul_(b.scale)
         if b.floor:
             acc.floor_()
-        a_in[b.target] = a_in[b.target].add_(acc) if b.target in a_in else acc
+        a_in[b.target] = a_in[b.target].to(_F64).add_(acc) if b.target in a_in else acc
     return a_in
 
 
 def _lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor | None, p: _Population):
     """One PyLifModelBitAcc step for a whole population (float64 holding integers)."""
-    u = torch.trunc(u * p.u_factor / DECAY_UNITY)
+    u = (u * p.u_factor).trunc_()
     if a_in is not None:
-        u = u.add_(a_in, alpha=2 ** ACT_SHIFT)
-        u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
-    v = torch.trunc(v * p.v_factor / DECAY_UNITY).add_(u).add_(p.bias).clamp_(-UV_MAX + 1, UV_MAX - 1)
+        u.add_(a_in, alpha=2 ** ACT_SHIFT)
+        low, high = torch.aminmax(u)
+        if high > UV_MAX or low <= -UV_MAX:        # 24-bit wrap, rare: only then pay for it
+            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
+    v = (v * p.v_factor).trunc_().add_(u).add_(p.bias).clamp_(-UV_MAX + 1, UV_MAX - 1)
     fired = v > p.threshold
     return u, v.masked_fill_(fired, 0.0), fired.to(torch.float32)
 
@@ -169,8 +176,9 @@ def _population(c: Compartments) -> _Population:
         flat = np.broadcast_to(np.asarray(values, dtype=np.int64), (c.size,))
         return torch.as_tensor(flat.astype(np.float64).reshape(-1, 1))
 
-    return _Population(u_factor=column(DECAY_UNITY - (np.asarray(c.du, np.int64) + 1)),
-                       v_factor=column(DECAY_UNITY - np.asarray(c.dv, np.int64)),
+    # trunc(x * f / 4096) == trunc(x * (f / 4096)): f / 4096 and x * f (< 2**53) are exact
+    return _Population(u_factor=column(DECAY_UNITY - (np.asarray(c.du, np.int64) + 1)) / DECAY_UNITY,
+                       v_factor=column(DECAY_UNITY - np.asarray(c.dv, np.int64)) / DECAY_UNITY,
                        bias=column(np.left_shift(np.asarray(c.bias_mant, np.int64), np.asarray(c.bias_exp, np.int64))),
                        threshold=column(np.left_shift(np.asarray(c.vth, np.int64), VTH_SHIFT)),
                        readout=c.readout)
