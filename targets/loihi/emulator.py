@@ -97,13 +97,6 @@ def _wrap24(u: np.ndarray) -> np.ndarray:
     return out
 
 
-def _dense_blocks(syn) -> np.ndarray:
-    """Lava Dense block (0, 1, ...) of every source neuron of a projection."""
-    if syn.column_group is None:
-        return np.zeros(syn.weights.shape[1], np.int64)
-    return np.unique(syn.column_group, return_inverse=True)[1].reshape(-1)
-
-
 def _events_by_block(step_spikes: np.ndarray, block_of: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """One step's spikes [batch, neurons] as events per Dense block: (block, neuron ids that
     spiked in some sample, [those ids, batch] 0/1)."""
@@ -131,7 +124,7 @@ def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = Tru
     """Emulate `program` on binary input spikes ``x [T, B, *input_shape]`` (int64 trace)."""
     steps, batch = x.shape[:2]
     x = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
-    block_of = {j: _dense_blocks(syn) for j, syn in enumerate(program.projections)}
+    block_of = {j: syn.block_ids() for j, syn in enumerate(program.projections)}
     cores = [_Core(program, pop, start, stop, batch, block_of)
              for pop, chunks in program.cores.items() for (_core_id, start, stop) in chunks]
     targets = {j: [c for c in cores if c.population == syn.target] for j, syn in enumerate(program.projections)}
@@ -147,9 +140,10 @@ def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = Tru
         for name, comp in pops.items():
             mine = [c for c in cores if c.population == name]
             spikes[name] = np.concatenate([fired[c] for c in mine], axis=1)
-            rec[name].append(np.concatenate([c.v for c in mine], axis=1) if comp.readout else spikes[name])
+            v = np.concatenate([c.v for c in mine], axis=1)
+            rec[name].append(v if comp.readout else spikes[name])
             rec_u[name].append(np.concatenate([c.u for c in mine], axis=1))
-            rec_v[name].append(np.concatenate([c.v for c in mine], axis=1))
+            rec_v[name].append(v)
         rec[program.input_name].append(x[t])
         for j, syn in enumerate(program.projections):  # spike phase: route events to target cores
             events = _events_by_block(spikes[syn.source], block_of[j])

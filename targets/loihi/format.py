@@ -78,11 +78,16 @@ class Synapses:
     """Lava Dense block of each source neuron (the source's LIF process). The exponent shift is
     applied to each block's sum separately, as Lava does; None: one block."""
 
+    def block_ids(self) -> np.ndarray:
+        """Dense block (0, 1, ..., in the order of :meth:`blocks`) of every source neuron."""
+        if self.column_group is None:
+            return np.zeros(self.weights.shape[1], np.int64)
+        return np.unique(self.column_group, return_inverse=True)[1].reshape(-1)
+
     def blocks(self) -> list[np.ndarray]:
         """Source-neuron indices of each Dense block."""
-        n = self.weights.shape[1]
-        group = np.zeros(n, np.int64) if self.column_group is None else self.column_group
-        return [np.flatnonzero(group == g) for g in np.unique(group)]
+        ids = self.block_ids()
+        return [np.flatnonzero(ids == b) for b in range(int(ids.max()) + 1 if ids.size else 0)]
 
     @property
     def name(self) -> str:
