@@ -1,5 +1,5 @@
 """Package layout: the user's top-level folders `targets/` and `exporters/` are installed under the
-`nrf_deploy` namespace (`nrf_deploy.targets.loihi`, `nrf_deploy.exporters.onnx`), so nothing
+`nrf_deploy` namespace (`nrf_deploy.targets.loihi`, `nrf_deploy.targets.onnx.model`), so nothing
 generic lands at the top of site-packages. Subpackages are discovered, so a new target is just a
 new folder (plus its registry line in targets/__init__.py)."""
 from setuptools import find_packages, setup

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import abc
 import argparse
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 
@@ -40,17 +41,95 @@ class Deployment:
         return int(self.sidecar.get("timesteps", 20))
 
 
+Role = Literal["reference", "emulator", "vendor", "float", "runtime"]
+ROLES: tuple[str, ...] = ("reference", "emulator", "vendor", "float", "runtime")
+"""reference: the batched integer statement of the number format (every other backend is compared
+with it); emulator: an independent implementation in the chip's execution order; vendor: the vendor's
+simulator (slow: verify runs it on fewer samples); float: the float executor; runtime: a deployment
+runtime such as onnxruntime."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One implementation that runs a deployment (Lava's process *model*: how, not what).
+
+    `runner` is ``"module:function"``, imported only when the backend runs, with the signature
+    ``fn(program, x, record_states) -> Trace`` (``x``: ``[T, B, *input_shape]``, timesteps first)."""
+
+    name: str
+    role: Role
+    runner: str
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"backend '{self.name}': unknown role '{self.role}' (one of {ROLES})")
+
+    def load(self) -> Callable[..., Trace]:
+        module, function = self.runner.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can represent, declared so the core never names a chip."""
+
+    neuron_kinds: frozenset[str]
+    """Stateful NIR kinds it runs (the graph's ``Node.kind``: IF, LIF, CubaLIF, LI, I, ...)."""
+    recurrence: bool = False
+    """Whether a graph with cycles (delayed edges) deploys."""
+    reset_rules: frozenset[str] = frozenset({"subtract", "zero"})
+    """Reset rules it reproduces exactly (others are approximated, recorded, or refused)."""
+    cpu_baseline: bool = False
+    """True for a conventional-hardware target the report uses as the baseline of its ratios."""
+
+
 class Target(abc.ABC):
     """A hardware family. Subclasses set the class variables and implement the abstract methods."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    backends: ClassVar[tuple[str, ...]]
-    """Backend names; ``backends[0]`` is the reference every other backend is compared against."""
-    witness: ClassVar[str | None] = None
-    """The vendor simulator backend (slow; verify runs it on fewer samples)."""
+    backend_table: ClassVar[tuple[Backend, ...]]
+    """Every backend; the first has role ``reference`` (or ``float`` for a float target) and is
+    the one every other backend is compared against."""
+    capabilities: ClassVar[Capabilities] = Capabilities(frozenset())
+    demo_options: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    """Export options the demo tries in order until one is accepted (least approximate first)."""
     tolerance: ClassVar[float] = 0.0
     """Allowed absolute difference between backends (0: bit-exact)."""
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Names of :attr:`backend_table`; ``backends[0]`` is the reference."""
+        return tuple(b.name for b in self.backend_table)
+
+    @property
+    def witness(self) -> str | None:
+        """The vendor-simulator backend, if the target has one."""
+        return next((b.name for b in self.backend_table if b.role == "vendor"), None)
+
+    def backends_for(self, deployment: Deployment) -> tuple[Backend, ...]:
+        """The backends that can run `deployment` (default: the whole table)."""
+        return self.backend_table
+
+    def backend_names(self, deployment: Deployment) -> tuple[str, ...]:
+        """Names of :meth:`backends_for`; the first is the reference."""
+        return tuple(b.name for b in self.backends_for(deployment))
+
+    def witness_for(self, deployment: Deployment) -> str | None:
+        """The vendor-simulator backend that can run `deployment`, if any."""
+        return next((b.name for b in self.backends_for(deployment) if b.role == "vendor"), None)
+
+    def backend(self, deployment: Deployment, name: str) -> Backend:
+        """The backend called `name` for `deployment` (NrfError naming the choices otherwise)."""
+        table = self.backends_for(deployment)
+        for spec in table:
+            if spec.name == name:
+                return spec
+        from nrf_deploy.errors import NrfError
+
+        raise NrfError(f"unknown backend '{name}' for this {self.name} export", "--backend",
+                       f"choose one of: {', '.join(b.name for b in table)}")
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Target-specific ``nrf-deploy export`` flags (the parsed values arrive in ``options``)."""
@@ -68,12 +147,22 @@ class Target(abc.ABC):
     def load(self, out_dir: Path) -> Deployment:
         """Read back what :meth:`write` wrote (raises NrfError on missing/corrupt files)."""
 
-    @abc.abstractmethod
     def run(self, deployment: Deployment, backend: str, x: np.ndarray,
             record_states: bool = True) -> Trace:
         """Run `backend` on input `x` shaped ``[T, B, *input_shape]`` (event counts, integers).
 
         Returns a :class:`Trace` over every node; integer backends report chip units (int64)."""
+        spec = self.backend(deployment, backend)
+        trace = spec.load()(deployment.program, self.check_input(deployment, x), record_states)
+        return self.finish_trace(deployment, trace, record_states)
+
+    def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
+        """Refuse input the chip cannot take (NrfError); default: accept `x` as it is."""
+        return x
+
+    def finish_trace(self, deployment: Deployment, trace: Trace, record_states: bool) -> Trace:
+        """What every backend's trace gets after the run; default: :meth:`alias_outputs`."""
+        return self.alias_outputs(trace, deployment.sidecar)
 
     def compared_variables(self, deployment: Deployment) -> dict[str, tuple[str, ...]] | None:
         """State variables per node that must agree between backends (None: all recorded)."""

@@ -166,7 +166,8 @@ def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, wit
                       progress: Callable[[str, int], None] | None = None) -> VerifyResult:
     """Run the reference and every other backend on `x` (the witness on its first
     `witness_samples` samples) and compare each against the reference."""
-    names = backends or target.backends
+    names = backends or target.backend_names(deployment)
+    witness = target.witness_for(deployment)
     ref_name, others = names[0], [b for b in names[1:]]
     selection = target.compared_variables(deployment)
     order = list(deployment.sidecar.get("schedule", []))
@@ -179,7 +180,7 @@ def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, wit
     traces = {ref_name: ref}
     comparisons = []
     for name in others:
-        n = witness_samples if name == target.witness else x.shape[1]
+        n = witness_samples if name == witness else x.shape[1]
         if n <= 0:
             continue
         trace = run_batched(target, deployment, name, x[:, :n], batch_size, tick(name))

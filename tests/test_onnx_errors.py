@@ -13,7 +13,7 @@ from graphs import lif_chain, recurrent_cubalif
 from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
 from nrf_deploy.errors import NrfError
-from nrf_deploy.exporters.onnx import export_float
+from nrf_deploy.targets.onnx.model import export_float
 from nrf_deploy.ir import load_graph
 from nrf_deploy.targets.onnx import OnnxTarget, measure_cpu_baseline
 

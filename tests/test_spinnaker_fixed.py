@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from nrf_deploy.exporters.pynn import summed_weight_hint
+from nrf_deploy.targets.spinnaker.pynn import summed_weight_hint
 from nrf_deploy.targets.spinnaker import emulator, reference
 from nrf_deploy.targets.spinnaker.format import from_accum, ring_buffer_shift, to_accum
 

@@ -4,7 +4,7 @@
    ``--model PATH``, which deploys an existing .nir instead);
 2. export the model to every registered target; a target that refuses it gets its message in the
    report instead of stopping the demo. When a target refuses the plain export and documents an
-   opt-in for that case (Speck's ``--speck-host-readout`` and ``--speck-lif-as-if``), the demo
+   opt-in for that case (the target's ``demo_options``, e.g. a host read-out), the demo
    retries with it; the export's sidecar and the report record what was used;
 3. verify each export bit for bit on held-out data (reference vs emulator vs, on fewer samples,
    the vendor simulator) and write its ``verify-report.json``;
@@ -25,15 +25,6 @@ import numpy as np
 from nrf_deploy.cli.common import progress_enabled
 from nrf_deploy.errors import NrfError, VerificationFailed
 
-EXPORT_ATTEMPTS: dict[str, list[dict[str, Any]]] = {
-    # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
-    "loihi": [{"loihi_chips": 4}],
-    # Speck's documented opt-ins for leaky models, least approximate first; the report states the cost
-    "speck": [{}, {"speck_host_readout": True}, {"speck_lif_as_if": True},
-              {"speck_lif_as_if": True, "speck_host_readout": True}],
-}
-"""Export options tried in order until one is accepted (default: the plain export). Options the
-target's exporter does not declare are skipped."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -155,7 +146,8 @@ def _export(model: Path, name: str, out_dir: Path) -> str | None:
     parser = argparse.ArgumentParser(add_help=False)
     target.add_export_arguments(parser)
     known = {a.dest for a in parser._actions}
-    attempts = [o for o in EXPORT_ATTEMPTS.get(name, [{}]) if set(o) <= known] or [{}]
+    # each target's demo_options, tried in order; options its exporter does not declare are skipped
+    attempts = [o for o in target.demo_options if set(o) <= known] or [{}]
     messages = []
     for options in attempts:
         try:
@@ -176,8 +168,9 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, sh
 
     target = get_target(name)
     deployment = target.load(export_dir)
-    total = x.shape[1] * (len(target.backends) - (1 if target.witness else 0)) + \
-        (min(witness_samples, x.shape[1]) if target.witness else 0)
+    witness = target.witness_for(deployment)
+    total = x.shape[1] * (len(target.backend_names(deployment)) - (1 if witness else 0)) + \
+        (min(witness_samples, x.shape[1]) if witness else 0)
     bar = tqdm(total=total, desc=f"verify {name}", unit="sample", leave=False, disable=not show, position=1)
     result = verify_deployment(target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n))
     bar.close()

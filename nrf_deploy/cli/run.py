@@ -60,9 +60,6 @@ def _run_export(args: argparse.Namespace, x: np.ndarray):
 
     target = get_target(read_sidecar(args.model)["target"])
     deployment = target.load(args.model)
-    backend = args.backend or target.backends[0]
-    if backend not in target.backends:
-        raise NrfError(f"target '{target.name}' has no backend '{backend}'", "--backend",
-                       f"choose one of: {', '.join(target.backends)}")
+    backend = target.backend(deployment, args.backend or target.backend_names(deployment)[0]).name
     x = check_input_shape(x, deployment.input_shape, args.input)
     return target.run(deployment, backend, x, record_states=args.states), f"{target.name}/{backend}"

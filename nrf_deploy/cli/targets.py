@@ -20,8 +20,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: unavailable ({exc.what})\n")
             continue
         print(f"{name}: {target.summary}")
-        print(f"  backends: {', '.join(target.backends)} (reference: {target.backends[0]}"
-              + (f", vendor simulator: {target.witness})" if target.witness else ")"))
+        for b in target.backend_table:
+            print(f"  backend {b.name} ({b.role}): {b.summary}")
         parser = argparse.ArgumentParser(prog=f"nrf-deploy export MODEL --target {name}", add_help=False)
         target.add_export_arguments(parser)
         options = parser.format_help().split("\n", 2)[-1].strip()

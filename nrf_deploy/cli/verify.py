@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
 def _verify_with_progress(target, deployment, x: np.ndarray, witness: int, batch: int) -> VerifyResult:
     from tqdm import tqdm
 
-    backends = target.backends
-    total = sum(witness if b == target.witness else x.shape[1] for b in backends)
+    backends = target.backend_names(deployment)
+    total = sum(witness if b == target.witness_for(deployment) else x.shape[1] for b in backends)
     with tqdm(total=total, desc=f"verify {target.name}", unit="sample",
               disable=not progress_enabled()) as bar:
         def tick(name: str, n: int) -> None:

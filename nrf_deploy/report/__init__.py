@@ -72,9 +72,10 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
         from nrf_deploy.inputs import check_input_shape
 
         x = check_input_shape(x, deployment.input_shape, "--input")
+    names = target.backend_names(deployment)
     entry.update({"inputs": {"timesteps": int(x.shape[0]), "samples": int(x.shape[1]),
                              "source": input_source or "user-supplied array"},
-                  "backends": list(target.backends), "reference_backend": target.backends[0],
+                  "backends": list(names), "reference_backend": names[0],
                   "number_format": sidecar.get("number_format", "not recorded"),
                   "approximations": list(sidecar.get("approximations") or []),
                   "quantisation": sidecar.get("quantisation") or {}, "dt": sidecar.get("dt")})
@@ -82,14 +83,14 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     done = dict(traces or {})
     started = time.perf_counter()
     try:
-        reference = done.get(target.backends[0]) or target.run(deployment, target.backends[0], x,
+        reference = done.get(names[0]) or target.run(deployment, names[0], x,
                                                                 record_states=False)
     except Exception as exc:  # noqa: BLE001 — NrfError or a target bug: report the others
         text = exc.format() if isinstance(exc, NrfError) else f"{type(exc).__name__}: {exc}"
         return {**entry, "status": "not available", "error": f"the reference backend failed: {text}"}
     entry["seconds"]["reference"] = round(time.perf_counter() - started, 3)
-    traces = {target.backends[0]: reference}
-    emulator = next((b for b in target.backends[1:] if b != target.witness), None)
+    traces = {names[0]: reference}
+    emulator = next((b.name for b in target.backends_for(deployment)[1:] if b.role != "vendor"), None)
     if emulator_samples is None:
         emulator_samples = int(x.shape[1])
     if emulator and emulator in done:
@@ -114,7 +115,7 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(entry["target"], counts, entry["resources"], overrides or {}, entry)
     entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, sidecar,
-                                                                               labels, warmup, target.backends[0],
+                                                                               labels, warmup, names[0],
                                                                                window)) or {}
     entry["verification"] = _verification(export_dir)
     entry["raster"] = _raster(graph, reference, x)
@@ -254,7 +255,7 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
     from nrf_deploy.targets import target_names
 
     overrides = overrides or {}
-    check_overrides(overrides, sorted(set(target_names()) | {"spinnaker"} |
+    check_overrides(overrides, sorted(set(target_names()) |
                                       {_target_of(d) for d in export_dirs} - {None}))
     window = _common_window(export_dirs, x, timesteps)
     entries = []

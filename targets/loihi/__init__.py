@@ -16,7 +16,7 @@ from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
-from nrf_deploy.target import Deployment, Target
+from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses
 from nrf_deploy.targets.loihi.mapper import map_cores
@@ -29,8 +29,18 @@ _POP_FIELDS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 class LoihiTarget(Target):
     name = "loihi"
     summary = "Intel Loihi 1 as Lava 0.10's bit-accurate LIF/Dense models (128 cores x 1024 compartments)"
-    backends = ("reference", "emulator", "lava")
-    witness = "lava"
+    backend_table = (
+        Backend("reference", "reference", "nrf_deploy.targets.loihi.reference:run_reference",
+                "batched integer PyTorch statement of Lava's bit-accurate LIF/Dense"),
+        Backend("emulator", "emulator", "nrf_deploy.targets.loihi.emulator:run_emulator",
+                "per-core event routing with Dense delay, 24-bit wrap"),
+        Backend("lava", "vendor", "nrf_deploy.targets.loihi.lava_witness:run_lava",
+                "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt)"),
+    )
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
+                                reset_rules=frozenset({"zero"}))
+    # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
+    demo_options = ({"loihi_chips": 4},)
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--loihi-chips", type=int, default=1,
@@ -90,21 +100,10 @@ class LoihiTarget(Target):
                            str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
         return Deployment(self.name, sidecar, program, Path(out_dir))
 
-    def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
-        from nrf_deploy.targets.loihi.reference import check_binary_input, run_reference
+    def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
+        from nrf_deploy.targets.loihi.reference import check_binary_input
 
-        x = check_binary_input(x)
-        if backend == "reference":
-            trace = run_reference(deployment.program, x, record_states)
-        elif backend == "emulator":
-            from nrf_deploy.targets.loihi.emulator import run_emulator
-            trace = run_emulator(deployment.program, x, record_states)
-        elif backend == "lava":
-            from nrf_deploy.targets.loihi.lava_witness import run_lava
-            trace = run_lava(deployment.program, x, record_states)
-        else:
-            raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
-        return self.alias_outputs(trace, deployment.sidecar)
+        return check_binary_input(x)
 
 
 def _compact(values: np.ndarray) -> Any:
@@ -169,6 +168,6 @@ _README = """# Loihi export
 * `model.q.nir` — the source graph, each population annotated with its Loihi integers.
 
 Run on Lava (bit-accurate fixed point): `nrf-deploy run THIS_DIR --backend lava --input x.npy -o out.npz`,
-or build the processes in your own code with `nrf_deploy.exporters.lava.build_network`.
+or build the processes in your own code with `nrf_deploy.targets.loihi.lava_network.build_network`.
 Check: `nrf-deploy verify THIS_DIR`.
 """

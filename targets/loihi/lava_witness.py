@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from nrf_deploy.trace import Trace
-from nrf_deploy.exporters.lava import build_network
+from nrf_deploy.targets.loihi.lava_network import build_network
 from nrf_deploy.targets.loihi.format import LoihiProgram
 
 

@@ -1,13 +1,13 @@
 """ONNX on a CPU: the conventional-hardware baseline (docs/targets/onnx.md).
 
-A float NIR graph becomes an ONNX step model (exporters/onnx.py, opset 17) that onnxruntime runs;
+A float NIR graph becomes an ONNX step model (targets/onnx/model.py, opset 17) that onnxruntime runs;
 ``verify`` compares it with the float executor (|error| <= 1e-5, identical spikes). With
 ``--onnx-integer-from SPECK_EXPORT`` the model is instead the integer reference of a Speck export
 (int64 chip units), verified exactly against that export's own integer reference.
 
-Backends: ``("float", "onnxruntime")`` for float exports; an integer export's reference is its
-source target's integer reference, so :meth:`OnnxTarget.build` / :meth:`OnnxTarget.load` set this
-instance's ``backends`` to ``("speck-reference", "onnxruntime")`` for such an export.
+Backends: ``float`` (the float executor) and ``onnxruntime`` for float exports; an integer export's
+reference is its source target's integer reference (``<source>-reference``, run through the
+registry), see :meth:`OnnxTarget.backends_for`.
 """
 from __future__ import annotations
 
@@ -21,16 +21,18 @@ import numpy as np
 from nrf_deploy.deployment import base_sidecar, graph_fingerprint, read_sidecar
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
-from nrf_deploy.ir import DEFAULT_DT, Semantics, load_graph, run_float
+from nrf_deploy.ir import DEFAULT_DT, Semantics, load_graph
 from nrf_deploy.ir.graph import Graph
-from nrf_deploy.target import Deployment, Target
-from nrf_deploy.targets.onnx.runtime import (MODEL_FILE, UNROLLED_FILE, measure_cpu_baseline, prepare_input,
-                                             run_steps, session)
+from nrf_deploy.target import Backend, Capabilities, Deployment, Target
+from nrf_deploy.targets.onnx.runtime import MODEL_FILE, UNROLLED_FILE, measure_cpu_baseline
 from nrf_deploy.trace import Trace
 
 __all__ = ["OnnxTarget", "measure_cpu_baseline"]
 
-FLOAT_BACKENDS = ("float", "onnxruntime")
+_RUNTIME = Backend("onnxruntime", "runtime", "nrf_deploy.targets.onnx.backends:run_onnxruntime",
+                   "the exported model on onnxruntime (CPU)")
+FLOAT_BACKENDS = (Backend("float", "float", "nrf_deploy.targets.onnx.backends:run_float",
+                          "nrf-deploy's float executor on source.nir"), _RUNTIME)
 INTEGER_SOURCES = ("speck",)
 SEMANTICS = ("nir", "sinabs")
 SOURCE_DIR = "integer_source"
@@ -40,7 +42,9 @@ _NOT_COPIED = ("verify-report.json", "verify-diff.npz")
 class OnnxTarget(Target):
     name = "onnx"
     summary = "ONNX step model on onnxruntime (CPU): the conventional-hardware baseline"
-    backends = FLOAT_BACKENDS
+    backend_table = FLOAT_BACKENDS
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
+                                reset_rules=frozenset({"subtract", "zero"}), cpu_baseline=True)
     tolerance = 1e-5
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -56,7 +60,7 @@ class OnnxTarget(Target):
     # ------------------------------------------------------------------ export
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
-        from nrf_deploy.exporters.onnx import OPSET, export_float, export_speck_integer, read_interface
+        from nrf_deploy.targets.onnx.model import OPSET, export_float, export_speck_integer, read_interface
 
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
         unroll = options.get("onnx_unroll")
@@ -91,9 +95,8 @@ class OnnxTarget(Target):
                         "unroll": int(unroll) if unroll is not None else None,
                         "interface": interface.to_json(), "dense_macs_per_step": macs,
                         "max_input_count": _max_count(meta), "resources": {"dense_macs_per_step": macs}})
-        self._set_backends(sidecar)
         program = {"graph": graph, "model": model, "unrolled": unrolled, "source": source,
-                   "source_dir": Path(source_dir) if source_dir else None}
+                   "source_dir": Path(source_dir) if source_dir else None, "sidecar": sidecar}
         return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
@@ -108,7 +111,7 @@ class OnnxTarget(Target):
     def load(self, out_dir: Path) -> Deployment:
         import onnx
 
-        from nrf_deploy.exporters.onnx import StepInterface, read_interface
+        from nrf_deploy.targets.onnx.model import StepInterface, read_interface
 
         out_dir = Path(out_dir)
         sidecar = self.read_own_sidecar(out_dir)
@@ -124,8 +127,7 @@ class OnnxTarget(Target):
         if "interface" not in sidecar or interface != StepInterface.from_json(sidecar["interface"]):
             raise NrfError(f"{MODEL_FILE} does not match deploy.json (inputs, states or outputs differ)", str(out_dir),
                            "re-run nrf-deploy export --target onnx; do not mix files of different exports")
-        self._set_backends(sidecar)
-        program: dict[str, Any] = {"model": model, "graph": None, "source": None}
+        program: dict[str, Any] = {"model": model, "graph": None, "source": None, "sidecar": sidecar}
         if "integer_source" in sidecar:
             program["source"] = _load_source(out_dir / SOURCE_DIR, None, sidecar["integer_source"]["fingerprint"])
         else:
@@ -134,30 +136,18 @@ class OnnxTarget(Target):
 
     # ------------------------------------------------------------------ execution
 
-    def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
-        sidecar, program = deployment.sidecar, deployment.program
-        backends = _backends_of(sidecar)
-        if backend not in backends:
-            raise NrfError(f"this onnx export has no backend '{backend}'", "--backend", f"choose one of {', '.join(backends)}")
-        if backend == "onnxruntime":
-            from nrf_deploy.exporters.onnx import StepInterface
+    def backends_for(self, deployment: Deployment) -> tuple[Backend, ...]:
+        source = deployment.sidecar.get("integer_source")
+        if source is None:
+            return FLOAT_BACKENDS
+        return (Backend(f"{source['target']}-reference", "reference",
+                        "nrf_deploy.targets.onnx.backends:run_source_reference",
+                        f"the integer reference of the {source['target']} export"), _RUNTIME)
 
-            interface = StepInterface.from_json(sidecar["interface"])
-            sess = deployment.extras.get("session")
-            if sess is None:
-                sess = deployment.extras["session"] = session(program["model"])
-            trace = run_steps(sess, interface, prepare_input(interface, x, sidecar.get("max_input_count")), record_states)
-        elif backend == "float":
-            semantics = Semantics.named(sidecar.get("semantics", "nir"))
-            trace = run_float(program["graph"], x, dt=sidecar["dt"], record_states=record_states, semantics=semantics)
-        else:  # "<source>-reference": the source target's own integer reference
-            from nrf_deploy.targets import get_target
-
-            source: Deployment = program["source"]
-            trace = get_target(source.target).run(source, "reference", x, record_states)
-        if sidecar.get("mode") == "integer":
-            return self.alias_outputs(trace, sidecar)
-        trace.output_names = tuple(sidecar["output_names"])
+    def finish_trace(self, deployment: Deployment, trace: Trace, record_states: bool) -> Trace:
+        if deployment.sidecar.get("mode") == "integer":
+            return self.alias_outputs(trace, deployment.sidecar)
+        trace.output_names = tuple(deployment.sidecar["output_names"])
         return trace
 
     def resources(self, deployment: Deployment) -> dict[str, Any]:
@@ -167,14 +157,6 @@ class OnnxTarget(Target):
         res.update({k: v for k, v in figures["batch_1"].items() if k.startswith("cpu_latency_per")})
         return res
 
-    def _set_backends(self, sidecar: dict[str, Any]) -> None:
-        self.backends = _backends_of(sidecar)
-
-
-def _backends_of(sidecar: dict[str, Any]) -> tuple[str, ...]:
-    if "integer_source" in sidecar:
-        return (f"{sidecar['integer_source']['target']}-reference", "onnxruntime")
-    return FLOAT_BACKENDS
 
 
 def _max_count(meta: dict[str, str]) -> int | None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.exporters.onnx import StepInterface, model_metadata, read_interface
+from nrf_deploy.targets.onnx.model import StepInterface, model_metadata, read_interface
 from nrf_deploy.trace import Trace
 
 MODEL_FILE = "model.onnx"

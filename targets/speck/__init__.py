@@ -3,7 +3,7 @@
 format.py (number format, limits, program), quantize.py (float NIR -> integer layers), mapper.py
 (limits, memory formulas, core matching), reference.py (batched torch), emulator.py (per core,
 event by event), sinabs_witness.py (sinabs layers), qnir.py (quantised NIR) and
-``nrf_deploy.exporters.speck_config`` (samna-shaped chip configuration). docs/targets/speck.md
+``nrf_deploy.targets.speck.chip_config`` (samna-shaped chip configuration). docs/targets/speck.md
 describes the format, what bit-exact means here and the artefacts.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
-from nrf_deploy.target import Deployment, Target
+from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 
 PROGRAM_FILE = "program.npz"
@@ -35,8 +35,18 @@ COST_SAMPLES = 8
 class SpeckTarget(Target):
     name = "speck"
     summary = "SynSense Speck / DYNAP-CNN: 9 conv cores of IAF neurons, 8-bit weights, 16-bit state"
-    backends = ("reference", "emulator", "sinabs")
-    witness = "sinabs"
+    backend_table = (
+        Backend("reference", "reference", "nrf_deploy.targets.speck.reference:run_reference",
+                "batched integer convolutions, 16-bit saturation, MultiSpike"),
+        Backend("emulator", "emulator", "nrf_deploy.targets.speck.emulator:run_emulator",
+                "event-by-event scatter through the 9 cores' address map"),
+        Backend("sinabs", "vendor", "nrf_deploy.targets.speck.sinabs_witness:run_sinabs",
+                "sinabs 3.1.3 IAF layers with the export's integer weights"),
+    )
+    capabilities = Capabilities(frozenset({"IF"}), recurrence=False)
+    # documented opt-ins for leaky models, least approximate first; the report states the cost
+    demo_options = ({}, {"speck_host_readout": True}, {"speck_lif_as_if": True},
+                    {"speck_lif_as_if": True, "speck_host_readout": True})
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--speck-lif-as-if", action="store_true",
@@ -83,7 +93,7 @@ class SpeckTarget(Target):
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
         import nir
-        from nrf_deploy.exporters.speck_config import chip_config
+        from nrf_deploy.targets.speck.chip_config import chip_config
         from nrf_deploy.targets.speck.qnir import quantised_nir
 
         program: SpeckProgram = deployment.program
@@ -119,17 +129,10 @@ class SpeckTarget(Target):
         program = SpeckProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), layers, host)
         return Deployment(self.name, sidecar, program, Path(out_dir))
 
-    def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
-        x = _check_events(x)
-        if backend == "reference":
-            from nrf_deploy.targets.speck.reference import run_reference as fn
-        elif backend == "emulator":
-            from nrf_deploy.targets.speck.emulator import run_emulator as fn
-        elif backend == "sinabs":
-            from nrf_deploy.targets.speck.sinabs_witness import run_sinabs as fn
-        else:
-            raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
-        trace = fn(deployment.program, x, record_states)
+    def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
+        return _check_events(x)
+
+    def finish_trace(self, deployment: Deployment, trace: Trace, record_states: bool) -> Trace:
         shapes = {d["name"]: tuple(d["shape"]) for d in deployment.sidecar["layers"]}
         for name, shape in shapes.items():      # back to the graph's shapes, e.g. (256,) for a linear layer
             lead = trace.outputs[name].shape[:2]

@@ -29,7 +29,7 @@ from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
-from nrf_deploy.target import Deployment, Target
+from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 
 PROGRAM_FILE = "program.npz"
@@ -42,8 +42,14 @@ class SpiNNakerTarget(Target):
     name = "spinnaker"
     summary = ("SpiNNaker 1 as sPyNNaker runs it: s16.15 LIF (IF_curr_delta/IF_curr_exp) on ARM cores, "
                "16 per chip, 16-bit ring buffers")
-    backends = ("reference", "emulator")
-    witness = None
+    backend_table = (
+        Backend("reference", "reference", "nrf_deploy.targets.spinnaker.reference:run_reference",
+                "batched integer PyTorch statement of sPyNNaker's s16.15 LIF"),
+        Backend("emulator", "emulator", "nrf_deploy.targets.spinnaker.emulator:run_emulator",
+                "per-core event-driven ring buffers, as the ARM cores run it"),
+    )
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
+                                reset_rules=frozenset({"zero"}))
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--spinnaker-neurons-per-core", type=int, default=DEFAULT_NEURONS_PER_CORE,
@@ -78,7 +84,7 @@ class SpiNNakerTarget(Target):
         return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
-        from nrf_deploy.exporters.pynn import (
+        from nrf_deploy.targets.spinnaker.pynn import (
             CONNECTIONS_FILE,
             NETWORK_FILE,
             SCRIPT_FILE,
@@ -112,17 +118,10 @@ class SpiNNakerTarget(Target):
                            str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
         return Deployment(self.name, sidecar, program, Path(out_dir))
 
-    def run(self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True) -> Trace:
+    def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         from nrf_deploy.targets.spinnaker.reference import check_binary_input
 
-        x = check_binary_input(x)
-        if backend == "reference":
-            from nrf_deploy.targets.spinnaker.reference import run_reference as fn
-        elif backend == "emulator":
-            from nrf_deploy.targets.spinnaker.emulator import run_emulator as fn
-        else:
-            raise NrfError(f"unknown backend '{backend}'", "--backend", f"choose one of {', '.join(self.backends)}")
-        return self.alias_outputs(fn(deployment.program, x, record_states), deployment.sidecar)
+        return check_binary_input(x)
 
 
 def _option(options: dict[str, Any], key: str, default: Any) -> Any:

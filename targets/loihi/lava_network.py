@@ -6,7 +6,7 @@ scalars; projections become ``Dense`` (or, when sparse, ``Sparse``) blocks betwe
 ring buffer. Use it from your own Lava code::
 
     from nrf_deploy.targets.loihi import LoihiTarget
-    from nrf_deploy.exporters.lava import build_network
+    from nrf_deploy.targets.loihi.lava_network import build_network
     program = LoihiTarget().load("build/loihi").program
     source, groups, denses = build_network(program, x)   # x: [T, n_inputs] binary spikes
     source.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
