@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import nir
 import numpy as np
@@ -19,6 +19,7 @@ from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses
+from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.targets.loihi.quantize import quantise
 
@@ -32,11 +33,14 @@ class LoihiTarget(Target):
     backend_table = (
         Backend("reference", "reference", "nrf_deploy.targets.loihi.reference:run_reference",
                 "batched integer PyTorch statement of Lava's bit-accurate LIF/Dense"),
-        Backend("emulator", "emulator", "nrf_deploy.targets.loihi.emulator:run_emulator",
-                "per-core event routing with Dense delay, 24-bit wrap"),
-        Backend("lava", "vendor", "nrf_deploy.targets.loihi.lava_witness:run_lava",
-                "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt)"),
+        Backend("emulator", "emulator", "nrf_deploy.targets.loihi.chip_files:run_emulator",
+                "per-core event routing with Dense delay, 24-bit wrap (from lava_network.*)",
+                reads="chip_files"),
+        Backend("lava", "vendor", "nrf_deploy.targets.loihi.chip_files:run_lava",
+                "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt) built from lava_network.*",
+                reads="chip_files"),
     )
+    chip_file_names = NETWORK_FILES
     capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
                                 reset_rules=frozenset({"zero"}))
     # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
@@ -85,6 +89,7 @@ class LoihiTarget(Target):
                 arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
         with open(out_dir / PROGRAM_FILE, "wb") as fh:   # np.savez (not compressed): byte-stable
             np.savez(fh, **arrays)
+        self.write_chip_files(deployment, out_dir)
         graph = deployment.extras.get("graph")
         if graph is not None:
             nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
@@ -98,7 +103,16 @@ class LoihiTarget(Target):
         except (OSError, KeyError, ValueError) as exc:
             raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__}: {exc})",
                            str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
-        return Deployment(self.name, sidecar, program, Path(out_dir))
+        return Deployment(self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir))
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """``lava_network.json`` + ``lava_network.npz``: the Lava processes (lava_network.py)."""
+        return network_files(lava_network(deployment.program))
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment):
+        from nrf_deploy.targets.loihi.chip_files import read_chip_files
+
+        return read_chip_files(files)
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         from nrf_deploy.targets.loihi.reference import check_binary_input
@@ -165,6 +179,8 @@ _README = """# Loihi export
   scales, delays, core map ({cores_used} cores on {chips} chip(s)), package versions.
 * `program.npz` — exact integers: `pop/<name>/{{du,dv,vth,bias_mant,bias_exp}}` and each
   projection's 8-bit weights as CSR (`proj/<i>/{{data,indices,indptr,shape}}`).
+* `lava_network.json` + `lava_network.npz` — the Lava network: LIF processes (du, dv, vth, biases)
+  and Dense/Sparse connections (8-bit weights, weight_exp); the emulator and Lava run these files.
 * `model.q.nir` — the source graph, each population annotated with its Loihi integers.
 
 Run on Lava (bit-accurate fixed point): `nrf-deploy run THIS_DIR --backend lava --input x.npy -o out.npz`,

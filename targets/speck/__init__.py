@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from nrf_deploy.targets.speck.format import Source, SpeckLayer, SpeckProgram, Violation
@@ -39,10 +39,12 @@ class SpeckTarget(Target):
         Backend("reference", "reference", "nrf_deploy.targets.speck.reference:run_reference",
                 "batched integer convolutions, 16-bit saturation, MultiSpike"),
         Backend("emulator", "emulator", "nrf_deploy.targets.speck.emulator:run_emulator",
-                "event-by-event scatter through the 9 cores' address map"),
+                "event-by-event scatter through the 9 cores' address map (from chip_config.json)",
+                reads="chip_files"),
         Backend("sinabs", "vendor", "nrf_deploy.targets.speck.sinabs_witness:run_sinabs",
-                "sinabs 3.1.3 IAF layers with the export's integer weights"),
+                "sinabs 3.1.3 IAF layers with chip_config.json's integer weights", reads="chip_files"),
     )
+    chip_file_names = (CONFIG_FILE,)
     capabilities = Capabilities(frozenset({"IF"}), recurrence=False)
     # documented opt-ins for leaky models, least approximate first; the report states the cost
     demo_options = ({}, {"speck_host_readout": True}, {"speck_lif_as_if": True},
@@ -93,7 +95,6 @@ class SpeckTarget(Target):
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
         import nir
-        from nrf_deploy.targets.speck.chip_config import chip_config
         from nrf_deploy.targets.speck.qnir import quantised_nir
 
         program: SpeckProgram = deployment.program
@@ -108,8 +109,7 @@ class SpeckTarget(Target):
         for h, d in zip(program.host, sidecar["host_readout"]):
             nir.write(out_dir / d["file"], h.nir_graph)
         outputs = sidecar["outputs"]
-        (out_dir / CONFIG_FILE).write_text(dumps_json(chip_config(program, outputs, sidecar["dt"],
-                                                                  sidecar["host_readout"])))
+        self.write_chip_files(deployment, out_dir)
         shapes = {d["name"]: tuple(d["shape"]) for d in sidecar["layers"]}
         nir.write(out_dir / QNIR_FILE, quantised_nir(program, shapes, outputs,
                                                      {"target": "speck", "dt": sidecar["dt"], "units": "chip"}))
@@ -127,7 +127,21 @@ class SpeckTarget(Target):
             raise NrfError(f"{PROGRAM_FILE}, a host_*.nir or deploy.json is missing or corrupt "
                            f"({type(exc).__name__}: {exc})", str(out_dir), "re-run nrf-deploy export") from None
         program = SpeckProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), layers, host)
-        return Deployment(self.name, sidecar, program, Path(out_dir))
+        return Deployment(self.name, sidecar, program, Path(out_dir),
+                          chip_files=self.load_chip_files(out_dir))
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """``chip_config.json``: samna's configuration of every core (chip_config.py)."""
+        from nrf_deploy.targets.speck.chip_config import chip_config
+
+        sidecar = deployment.sidecar
+        config = chip_config(deployment.program, sidecar["outputs"], sidecar["dt"], sidecar["host_readout"])
+        return {CONFIG_FILE: dumps_json(config).encode()}
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment) -> SpeckProgram:
+        from nrf_deploy.targets.speck.chip_files import read_chip_files
+
+        return read_chip_files(files, deployment.sidecar["input_name"])
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         return _check_events(x)

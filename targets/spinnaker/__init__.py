@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
+import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import nir
 import numpy as np
@@ -26,7 +26,7 @@ from nrf_deploy.targets.spinnaker.quantize import quantise
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import dumps_json
+from nrf_deploy.fileio import dumps_json, npz_bytes
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
@@ -46,8 +46,10 @@ class SpiNNakerTarget(Target):
         Backend("reference", "reference", "nrf_deploy.targets.spinnaker.reference:run_reference",
                 "batched integer PyTorch statement of sPyNNaker's s16.15 LIF"),
         Backend("emulator", "emulator", "nrf_deploy.targets.spinnaker.emulator:run_emulator",
-                "per-core event-driven ring buffers, as the ARM cores run it"),
+                "per-core event-driven ring buffers, as the ARM cores run it (from network.json + "
+                "connections.npz)", reads="chip_files"),
     )
+    chip_file_names = ("network.json", "connections.npz")
     capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
                                 reset_rules=frozenset({"zero"}))
 
@@ -84,22 +86,14 @@ class SpiNNakerTarget(Target):
         return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
-        from nrf_deploy.targets.spinnaker.pynn import (
-            CONNECTIONS_FILE,
-            NETWORK_FILE,
-            SCRIPT_FILE,
-            connection_arrays,
-            network_description,
-            pynn_script,
-        )
+        from nrf_deploy.targets.spinnaker.pynn import NETWORK_FILE, SCRIPT_FILE, pynn_script
 
         program: SpiNNakerProgram = deployment.program
         sidecar = deployment.sidecar
         (out_dir / "deploy.json").write_text(dumps_json(sidecar))
-        _write_npz(out_dir / PROGRAM_FILE, _program_arrays(program))
-        description = network_description(program, sidecar["timesteps"], sidecar["source"].get("name", ""))
-        (out_dir / NETWORK_FILE).write_text(dumps_json(description))
-        _write_npz(out_dir / CONNECTIONS_FILE, connection_arrays(program))
+        (out_dir / PROGRAM_FILE).write_bytes(npz_bytes(_program_arrays(program)))
+        self.write_chip_files(deployment, out_dir)
+        description = json.loads(self.chip_files_of(deployment)[NETWORK_FILE])
         (out_dir / SCRIPT_FILE).write_text(pynn_script(description))
         (out_dir / PARTITION_FILE).write_text(dumps_json({"resources": sidecar["resources"],
                                                           "cores": sidecar["core_map"]}))
@@ -116,7 +110,27 @@ class SpiNNakerTarget(Target):
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__}: {exc})",
                            str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
-        return Deployment(self.name, sidecar, program, Path(out_dir))
+        return Deployment(self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir))
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """``network.json`` + ``connections.npz``: the PyNN network run_pynn.py loads (pynn.py)."""
+        from nrf_deploy.targets.spinnaker.pynn import (
+            CONNECTIONS_FILE,
+            NETWORK_FILE,
+            connection_arrays,
+            network_description,
+        )
+
+        program, sidecar = deployment.program, deployment.sidecar
+        description = network_description(program, sidecar.get("timesteps", 20),
+                                           sidecar.get("source", {}).get("name", ""))
+        return {NETWORK_FILE: dumps_json(description).encode(),
+                CONNECTIONS_FILE: npz_bytes(connection_arrays(program))}
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment) -> SpiNNakerProgram:
+        from nrf_deploy.targets.spinnaker.chip_files import read_chip_files
+
+        return read_chip_files(files)
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         from nrf_deploy.targets.spinnaker.reference import check_binary_input
@@ -194,18 +208,6 @@ def _program_from(sidecar: dict, data: dict[str, np.ndarray]) -> SpiNNakerProgra
     program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
     program.cores = {program.input_name: [tuple(c) for c in sidecar["input_cores"]], **program.cores}
     return program
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An .npz numpy reads, with fixed zip timestamps (np.savez stamps the current time): the same
-    program gives the same bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
 
 
 def _annotated_nir(graph: Graph, program: SpiNNakerProgram) -> nir.NIRGraph:
