@@ -12,12 +12,15 @@ import argparse
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
 import numpy as np
 
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.trace import Trace
+
+if TYPE_CHECKING:
+    from nrf_deploy.deployment import DeploymentRecord
 
 
 @dataclass
@@ -35,6 +38,14 @@ class Deployment:
     after ``load``; made from `program` on first use after ``build`` (the bytes ``write`` writes)."""
     chip_program: Any = None
     """`chip_files` parsed back (:meth:`Target.read_chip_files`): what chip-file backends run."""
+
+    @property
+    def record(self) -> "DeploymentRecord":
+        """The typed record the core reads (read from the sidecar on each access: the same after
+        ``build`` and after ``load``)."""
+        from nrf_deploy.deployment import DeploymentRecord
+
+        return DeploymentRecord.from_json(self.sidecar)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -226,6 +237,37 @@ class Target(abc.ABC):
     def compared_variables(self, deployment: Deployment) -> dict[str, tuple[str, ...]] | None:
         """State variables per node that must agree between backends (None: all recorded)."""
         return None
+
+    program_file: ClassVar[str] = "program.npz"
+    program_type: ClassVar[Any] = None
+    """The program's class: ``to_arrays()`` and ``from_arrays(sidecar, arrays)`` (None: the target
+    writes no program.npz and does not use :meth:`write_program` / :meth:`read_program`)."""
+
+    def write_program(self, deployment: Deployment, out_dir: Path) -> None:
+        """``deploy.json`` (the sidecar) and ``program.npz`` (``program.to_arrays()``), both
+        deterministic: sorted keys, fixed zip timestamps."""
+        from nrf_deploy.deployment import SIDECAR
+        from nrf_deploy.fileio import dumps_json, npz_bytes
+
+        (Path(out_dir) / SIDECAR).write_text(dumps_json(deployment.sidecar))
+        (Path(out_dir) / self.program_file).write_bytes(npz_bytes(deployment.program.to_arrays()))
+
+    def read_program(self, out_dir: Path) -> tuple[dict[str, Any], Any]:
+        """(sidecar, program) of an export written by :meth:`write_program` (NrfError naming the
+        file when it is missing or does not match deploy.json)."""
+        import zipfile
+
+        from nrf_deploy.errors import NrfError
+        from nrf_deploy.fileio import read_npz_bytes
+
+        sidecar = self.read_own_sidecar(out_dir)
+        path = Path(out_dir) / self.program_file
+        try:
+            program = self.program_type.from_arrays(sidecar, read_npz_bytes(path.read_bytes()))
+        except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+            raise NrfError(f"{self.program_file} is missing or corrupt, or does not match deploy.json "
+                           f"({type(exc).__name__}: {exc})", str(path), "re-run nrf-deploy export") from None
+        return sidecar, program
 
     def read_own_sidecar(self, out_dir: Path) -> dict[str, Any]:
         """``deploy.json`` of `out_dir`, refusing an export made for another target."""

@@ -73,12 +73,12 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
 
         x = check_input_shape(x, deployment.input_shape, "--input")
     names = target.backend_names(deployment)
+    record = deployment.record
     entry.update({"inputs": {"timesteps": int(x.shape[0]), "samples": int(x.shape[1]),
                              "source": input_source or "user-supplied array"},
                   "backends": list(names), "reference_backend": names[0],
-                  "number_format": sidecar.get("number_format", "not recorded"),
-                  "approximations": list(sidecar.get("approximations") or []),
-                  "quantisation": sidecar.get("quantisation") or {}, "dt": sidecar.get("dt")})
+                  "number_format": record.number_format, "approximations": list(record.approximations),
+                  "quantisation": record.quantisation, "dt": sidecar.get("dt")})
 
     done = dict(traces or {})
     started = time.perf_counter()
@@ -110,11 +110,11 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     started = time.perf_counter()
     floating = run_float(graph, x, dt=sidecar.get("dt"), record_states=False)
     entry["seconds"]["float model"] = round(time.perf_counter() - started, 3)
-    counts = activity_counts(graph, reference, x, sidecar)
+    counts = activity_counts(graph, reference, x, record)
     entry["counts"] = counts
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(entry["target"], counts, entry["resources"], overrides or {}, entry)
-    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, sidecar,
+    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, record,
                                                                                labels, warmup, names[0],
                                                                                window)) or {}
     entry["verification"] = _verification(export_dir)

@@ -11,15 +11,15 @@ either side is a mismatch in ``verify``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import scipy.sparse as sp
-
-from nrf_deploy.errors import NrfError
 from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses
 from nrf_deploy.targets.loihi.lava_network import INPUT, NETWORK_JSON, LavaNetwork, read_network
+
+from nrf_deploy.errors import NrfError
 from nrf_deploy.trace import Trace
 
 

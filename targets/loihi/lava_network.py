@@ -26,8 +26,9 @@ or run it directly: ``nrf-deploy run build/loihi --backend lava --input x.npy -o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp

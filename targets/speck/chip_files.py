@@ -13,10 +13,11 @@ file is a mismatch in ``verify``.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
-from nrf_deploy.targets.speck.format import SpeckLayer, SpeckProgram, Source
+from nrf_deploy.targets.speck.format import Source, SpeckLayer, SpeckProgram
 
 from nrf_deploy.errors import NrfError
 

@@ -25,7 +25,8 @@ used, so an edit of ``tau_m``, ``cm`` or ``tau_syn`` changes what the emulator r
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
