@@ -48,6 +48,18 @@ class Deployment:
         return DeploymentRecord.from_json(self.sidecar)
 
     @property
+    def graph(self) -> Graph | None:
+        """The float source graph: the one `build` was given, or the export's ``source.nir``
+        (read once, on first use)."""
+        if "graph" not in self.extras and self.out_dir is not None:
+            path = Path(self.out_dir) / "source.nir"
+            if path.is_file():
+                from nrf_deploy.ir import load_graph
+
+                self.extras["graph"] = load_graph(path)
+        return self.extras.get("graph")
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.sidecar["input_shape"])
 

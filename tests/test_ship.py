@@ -294,6 +294,10 @@ def test_record_and_program_are_the_same_after_build_and_load(exports, target):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     with np.load(exports[target] / "program.npz") as npz:
         assert set(npz.files) == set(a)
+    from nrf_deploy.deployment import graph_fingerprint
+
+    assert "graph" not in loaded.extras and loaded.graph is not None      # source.nir, read on use
+    assert graph_fingerprint(loaded.graph) == graph_fingerprint(built.graph) == record.source_fingerprint
 
 
 def test_record_reads_neuron_slices_and_core_maps():

@@ -76,7 +76,7 @@ class LoihiTarget(Target):
         program: LoihiProgram = deployment.program
         self.write_program(deployment, out_dir)
         self.write_chip_files(deployment, out_dir)
-        graph = deployment.extras.get("graph")
+        graph = deployment.graph
         if graph is not None:
             nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))

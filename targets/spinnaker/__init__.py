@@ -95,7 +95,7 @@ class SpiNNakerTarget(Target):
         (out_dir / SCRIPT_FILE).write_text(pynn_script(description))
         (out_dir / PARTITION_FILE).write_text(dumps_json({"resources": sidecar["resources"],
                                                           "cores": sidecar["core_map"]}))
-        graph = deployment.extras.get("graph")
+        graph = deployment.graph
         if graph is not None:
             nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_readme(sidecar))
