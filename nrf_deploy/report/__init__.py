@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from nrf_deploy.deployment import SIDECAR, DeploymentRecord
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputs import random_events
 
@@ -289,7 +290,7 @@ def _common_window(export_dirs: list[str | Path], x: np.ndarray | None, timestep
     delays = [0]
     for d in export_dirs:
         try:
-            delays += [int(v) for v in (json.loads((Path(d) / "deploy.json").read_text()).get("delays") or {}).values()]
+            delays += list(DeploymentRecord.from_json(json.loads((Path(d) / SIDECAR).read_text())).delays.values())
         except (OSError, ValueError, TypeError, AttributeError):
             continue
     return max(1, steps - max(delays))
@@ -297,7 +298,7 @@ def _common_window(export_dirs: list[str | Path], x: np.ndarray | None, timestep
 
 def _target_of(export_dir: str | Path) -> str | None:
     try:
-        return json.loads((Path(export_dir) / "deploy.json").read_text()).get("target")
+        return json.loads((Path(export_dir) / SIDECAR).read_text()).get("target")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -305,7 +306,7 @@ def _target_of(export_dir: str | Path) -> str | None:
 def _model_of(export_dirs: list[str | Path]) -> str:
     for d in export_dirs:
         try:
-            src = json.loads((Path(d) / "deploy.json").read_text()).get("source") or {}
+            src = json.loads((Path(d) / SIDECAR).read_text()).get("source") or {}
             return f"{src.get('name') or 'source.nir'} (fingerprint {str(src.get('fingerprint', '?'))[:12]})"
         except (OSError, ValueError, AttributeError):
             continue
