@@ -32,3 +32,29 @@ def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
                "rec": nir.Linear(rng.normal(0, 0.5, (n, n))),
                "out": nir.Output({"output": np.array([n])})},
         edges=[("in", "fc"), ("fc", "cuba"), ("cuba", "rec"), ("rec", "cuba"), ("cuba", "out")])
+
+
+def braille_cubalif(reset: str = "subtract", seed: int = 0, n_in: int = 12, n_hidden: int = 38,
+                    n_out: int = 7, dt: float = 1e-4) -> nir.NIRGraph:
+    """The NIR paper's braille network shape: Input(12) -> Affine -> CubaLIF(38) with a recurrent
+    Affine -> Affine -> CubaLIF(7) -> Output, dt = 1e-4 s (time constants of a few ms)."""
+    rng = np.random.default_rng(seed)
+
+    def cuba(n: int) -> nir.CubaLIF:
+        node = nir.CubaLIF(tau_syn=rng.uniform(3e-4, 1.5e-3, n), tau_mem=rng.uniform(8e-4, 4e-3, n),
+                           r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.ones(n))
+        node.metadata = {"reset": reset}
+        return node
+
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input({"input": np.array([n_in])}),
+               "fc1": nir.Affine(rng.normal(0.6, 1.2, (n_hidden, n_in)), rng.normal(0, 0.05, n_hidden)),
+               "lif1": cuba(n_hidden),
+               "rec": nir.Affine(rng.normal(0, 0.4, (n_hidden, n_hidden)), np.zeros(n_hidden)),
+               "fc2": nir.Affine(rng.normal(0.1, 0.8, (n_out, n_hidden)), np.zeros(n_out)),
+               "lif2": cuba(n_out),
+               "output": nir.Output({"output": np.array([n_out])})},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "rec"), ("rec", "lif1"), ("lif1", "fc2"),
+               ("fc2", "lif2"), ("lif2", "output")])
+    graph.metadata = {"dt": dt, "name": f"braille-{reset}"}
+    return graph
