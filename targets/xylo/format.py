@@ -194,16 +194,18 @@ def layer_trace(program: XyloProgram, x: np.ndarray, rec: dict, record_states: b
     states: dict[str, dict[str, np.ndarray]] = {}
     for g in program.groups:
         key = "h" if g.layer == "hidden" else "o"
-        sl = slice(g.first, g.stop)
-
-        def take(name: str, syn: int | None = None) -> np.ndarray:
-            arr = np.asarray(rec[f"{name}_{key}"])
-            arr = arr[:, :, sl] if syn is None else arr[:, :, sl, syn]
-            return arr.astype(np.int64).reshape(steps, batch, *g.shape)
-
-        outputs[g.name] = take("v") if g.readout else take("s")
+        outputs[g.name] = _take(rec, "v" if g.readout else "s", key, g, steps, batch)
         if record_states:
-            states[g.name] = {"v": take("v"), "i": take("i", 0)}
+            states[g.name] = {"v": _take(rec, "v", key, g, steps, batch),
+                              "i": _take(rec, "i", key, g, steps, batch, 0)}
             if key == "h" and program.n_syn > 1:
-                states[g.name]["i2"] = take("i", 1)
+                states[g.name]["i2"] = _take(rec, "i", key, g, steps, batch, 1)
     return Trace(outputs, states)
+
+
+def _take(rec: dict, name: str, layer: str, g: Group, steps: int, batch: int,
+          syn: int | None = None) -> np.ndarray:
+    """Group `g`'s slice of one layer recording, shaped ``[T, B, *g.shape]``."""
+    arr = np.asarray(rec[f"{name}_{layer}"])
+    arr = arr[:, :, g.first:g.stop] if syn is None else arr[:, :, g.first:g.stop, syn]
+    return arr.astype(np.int64).reshape(steps, batch, *g.shape)

@@ -229,8 +229,9 @@ def _report(g: Group, p: dict, gain: dict, program: XyloProgram, shifts: dict) -
 
 
 def _approximations(graph: Graph, placed: Plan) -> list[str]:
-    notes = ["spiking populations fire on V >= Θ with Θ = floor(λθ) + 1 and subtract Θ; hidden neurons "
-             "may fire up to 31 times per step (read-out neurons once), the float model at most once",
+    notes = [("spiking populations fire on V >= Θ with Θ = floor(λθ) + 1 and subtract Θ; hidden "
+              "neurons may fire up to 31 times per step (read-out neurons once), the float model at "
+              "most once"),
              "time constants are bit-shift decays 1 - 2^-dash (decay errors per population in quantisation)"]
     kinds = {g.kind for g in placed.groups}
     zero = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "zero")
