@@ -42,13 +42,15 @@ def braille_cubalif(reset: str = "subtract", seed: int = 0, n_in: int = 12, n_hi
 
     def cuba(n: int) -> nir.CubaLIF:
         node = nir.CubaLIF(tau_syn=rng.uniform(3e-4, 1.5e-3, n), tau_mem=rng.uniform(8e-4, 4e-3, n),
-                           r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.ones(n))
+                           r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                           w_in=np.ones(n))
         node.metadata = {"reset": reset}
         return node
 
     graph = nir.NIRGraph(
         nodes={"input": nir.Input({"input": np.array([n_in])}),
-               "fc1": nir.Affine(rng.normal(0.6, 1.2, (n_hidden, n_in)), rng.normal(0, 0.05, n_hidden)),
+               "fc1": nir.Affine(rng.normal(0.6, 1.2, (n_hidden, n_in)),
+                                 rng.normal(0, 0.05, n_hidden)),
                "lif1": cuba(n_hidden),
                "rec": nir.Affine(rng.normal(0, 0.4, (n_hidden, n_hidden)), np.zeros(n_hidden)),
                "fc2": nir.Affine(rng.normal(0.5, 1.0, (n_out, n_hidden)), np.zeros(n_out)),
@@ -70,8 +72,9 @@ def two_recurrent_layers(kind: str = "CubaLIF", readout: str = "LI", reset: str 
 
     def neuron(k: str, n: int):
         if k == "CubaLIF":
-            node = nir.CubaLIF(tau_syn=rng.uniform(2, 6, n) * dt, tau_mem=rng.uniform(5, 30, n) * dt,
-                               r=np.ones(n), v_leak=rng.normal(0, 0.05, n), v_threshold=rng.uniform(0.5, 1.5, n),
+            node = nir.CubaLIF(tau_syn=rng.uniform(2, 6, n) * dt,
+                               tau_mem=rng.uniform(5, 30, n) * dt, r=np.ones(n),
+                               v_leak=rng.normal(0, 0.05, n), v_threshold=rng.uniform(0.5, 1.5, n),
                                w_in=rng.uniform(0.8, 1.5, n))
         elif k == "LIF":
             node = nir.LIF(tau=rng.uniform(5, 30, n) * dt, r=np.ones(n), v_leak=np.zeros(n),
@@ -97,7 +100,8 @@ def two_recurrent_layers(kind: str = "CubaLIF", readout: str = "LI", reset: str 
                "readout": neuron(readout, n_out),
                "out": nir.Output({"output": np.array([n_out])})},
         edges=[("in", "fc_a"), ("fc_a", "a"), ("a", "rec_a"), ("rec_a", "a"), ("a", "fc_b"),
-               ("fc_b", "b"), ("b", "rec_b"), ("rec_b", "b"), ("b", "fc_out"), ("fc_out", "readout"),
+               ("fc_b", "b"), ("b", "rec_b"), ("rec_b", "b"), ("b", "fc_out"),
+               ("fc_out", "readout"),
                ("readout", "out")])
     graph.metadata = {"dt": dt, "name": f"two-recurrent-{kind}-{readout}"}
     return graph

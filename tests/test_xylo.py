@@ -1,5 +1,6 @@
 """Xylo: integer reference == event-by-event emulator == SynSense's xylosim, bit for bit (outputs,
 Vmem, Isyn); the quantised model tracks the float executor; artefacts, tampering and refusals."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,13 @@ def _agree(deployment, x) -> list:
     ref = TARGET.run(deployment, "reference", x)
     out = []
     for name in BACKENDS:
-        c = compare(ref, TARGET.run(deployment, name, x), "reference", name,
-                    list(deployment.sidecar["schedule"]))
+        c = compare(
+            ref,
+            TARGET.run(deployment, name, x),
+            "reference",
+            name,
+            list(deployment.sidecar["schedule"]),
+        )
         assert c.ok, f"{name}: {c.mismatches} mismatches, first {c.first.describe()}"
         out.append(c)
     return out
@@ -48,10 +54,36 @@ def test_braille_graph_verifies_with_zero_mismatches(reset, tmp_path, capsys):
     """The NIR paper's braille shape exported and verified through the CLI: 16 samples on every
     backend, outputs, Vmem and Isyn of both populations compared."""
     out = tmp_path / "xylo"
-    assert main(["export", str(_written(braille_cubalif(reset), tmp_path)), "--target", "xylo",
-                 "-o", str(out)]) == 0
-    assert main(["verify", str(out), "--samples", "16", "--witness-samples", "16", "--timesteps", "40",
-                 "--rate", "0.3"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(_written(braille_cubalif(reset), tmp_path)),
+                "--target",
+                "xylo",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "verify",
+                str(out),
+                "--samples",
+                "16",
+                "--witness-samples",
+                "16",
+                "--timesteps",
+                "40",
+                "--rate",
+                "0.3",
+            ]
+        )
+        == 0
+    )
     assert "0 mismatches" in capsys.readouterr().out
     report = json.loads((out / "verify-report.json").read_text())
     assert [c["other"] for c in report["comparisons"]] == list(BACKENDS)
@@ -60,12 +92,21 @@ def test_braille_graph_verifies_with_zero_mismatches(reset, tmp_path, capsys):
         # input echo (12), lif1 (38) and lif2 (7) outputs, the Output alias of lif2 (7), v and i
         assert c["compared_values"] == 40 * 16 * (12 + 38 + 7 + 7 + 2 * (38 + 7))
     trace = TARGET.run(TARGET.load(out), "reference", random_events((12,), 40, 16, 0.3, 0))
-    assert trace.outputs["lif1"].sum() > 0 and trace.outputs["lif2"].sum() > 0   # both layers fire
-    assert np.abs(trace.states["lif1"]["i"]).max() > 0 and np.abs(trace.states["lif2"]["v"]).max() > 0
+    assert trace.outputs["lif1"].sum() > 0 and trace.outputs["lif2"].sum() > 0  # both layers fire
+    assert (
+        np.abs(trace.states["lif1"]["i"]).max() > 0 and np.abs(trace.states["lif2"]["v"]).max() > 0
+    )
 
 
-@pytest.mark.parametrize("kind,readout,reset", [("CubaLIF", "LI", "subtract"), ("CubaLIF", "CubaLIF", "zero"),
-                                                ("LIF", "I", "zero"), ("IF", "LIF", "subtract")])
+@pytest.mark.parametrize(
+    "kind,readout,reset",
+    [
+        ("CubaLIF", "LI", "subtract"),
+        ("CubaLIF", "CubaLIF", "zero"),
+        ("LIF", "I", "zero"),
+        ("IF", "LIF", "subtract"),
+    ],
+)
 def test_recurrent_graphs_agree_on_every_backend(kind, readout, reset):
     graph = load_graph(two_recurrent_layers(kind, readout, reset, seed=len(kind) + len(readout)))
     deployment = TARGET.build(graph, {})
@@ -88,8 +129,10 @@ def test_quantised_model_tracks_the_float_model():
         g.nodes[name].tau_syn = 1e-4 * 2.0 ** rng.integers(1, 4, n)
     graph = load_graph(g)
     deployment = TARGET.build(graph, {})
-    assert all(q["decay_error_mem"] == 0 and q["decay_error_syn"] == 0
-               for q in deployment.sidecar["quantisation"].values())
+    assert all(
+        q["decay_error_mem"] == 0 and q["decay_error_syn"] == 0
+        for q in deployment.sidecar["quantisation"].values()
+    )
     x = random_events((12,), 150, 8, 0.3, 0)
     chip, model = TARGET.run(deployment, "reference", x), run_float(graph, x.astype(float))
     for name in ("lif1", "lif2"):
@@ -100,6 +143,7 @@ def test_quantised_model_tracks_the_float_model():
 
 # ---------------------------------------------------------------- property tests on raw programs
 
+
 @st.composite
 def programs(draw):
     """Random Xylo-sized specifications: full int8 weights, every dash (0 included), small and
@@ -107,7 +151,7 @@ def programs(draw):
     steps happen often."""
     n_in, n_hid, n_out = draw(st.integers(1, 16)), draw(st.integers(1, 24)), draw(st.integers(1, 8))
     n_syn = draw(st.integers(1, 2))
-    seed = draw(st.integers(0, 2 ** 31))
+    seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     density = draw(st.floats(0.1, 0.9))
 
@@ -119,14 +163,30 @@ def programs(draw):
 
     use_bias = draw(st.booleans())
     prog = XyloProgram(
-        "in", (n_in,), weights(n_in, n_hid, n_syn), weights(n_hid, n_hid, n_syn), weights(n_hid, n_out),
-        rng.integers(0, 16, n_hid), rng.integers(0, 16, n_out), rng.integers(0, 16, n_hid),
-        rng.integers(0, 16, n_hid), rng.integers(0, 16, n_out), thresholds(n_hid), thresholds(n_out),
-        rng.integers(-3000, 3000, n_hid) * use_bias, rng.integers(-3000, 3000, n_out) * use_bias,
-        *(int(s) for s in rng.integers(0, 9, 3)), aliases=[[] for _ in range(n_hid)],
-        groups=[Group("hid", "CubaLIF", "hidden", 0, n_hid, (n_hid,)),
-                Group("out", "CubaLIF", "output", 0, n_out, (n_out,))])
-    x = (rng.random((draw(st.integers(1, 12)), 3, n_in)) < draw(st.floats(0.05, 0.9))).astype(np.int64)
+        "in",
+        (n_in,),
+        weights(n_in, n_hid, n_syn),
+        weights(n_hid, n_hid, n_syn),
+        weights(n_hid, n_out),
+        rng.integers(0, 16, n_hid),
+        rng.integers(0, 16, n_out),
+        rng.integers(0, 16, n_hid),
+        rng.integers(0, 16, n_hid),
+        rng.integers(0, 16, n_out),
+        thresholds(n_hid),
+        thresholds(n_out),
+        rng.integers(-3000, 3000, n_hid) * use_bias,
+        rng.integers(-3000, 3000, n_out) * use_bias,
+        *(int(s) for s in rng.integers(0, 9, 3)),
+        aliases=[[] for _ in range(n_hid)],
+        groups=[
+            Group("hid", "CubaLIF", "hidden", 0, n_hid, (n_hid,)),
+            Group("out", "CubaLIF", "output", 0, n_out, (n_out,)),
+        ],
+    )
+    x = (rng.random((draw(st.integers(1, 12)), 3, n_in)) < draw(st.floats(0.05, 0.9))).astype(
+        np.int64
+    )
     return prog, x
 
 
@@ -140,7 +200,8 @@ def _traces_equal(prog: XyloProgram, x: np.ndarray) -> None:
         c = compare(ref, fn(prog, x), "reference", name, ["in", "hid", "out"])
         assert c.ok, f"{name}: {c.per_variable}, first {c.first.describe()}"
         expected = {"hid/out", "hid/v", "hid/i", "out/out", "out/v", "out/i"} | (
-            {"hid/i2"} if prog.n_syn == 2 else set())
+            {"hid/i2"} if prog.n_syn == 2 else set()
+        )
         assert c.compared_values >= x.shape[0] * x.shape[1] * (3 * prog.n_hidden + 3 * prog.n_out)
         assert not set(c.per_variable) - expected
 
@@ -157,12 +218,30 @@ def test_saturating_program_takes_the_ordered_path():
     n_in, n_hid = 4, 3
     w_in = np.zeros((n_in, n_hid, 1), np.int64)
     w_in[:, 0, 0] = [127, 127, -128, 5]
-    prog = XyloProgram("in", (n_in,), w_in, np.zeros((n_hid, n_hid, 1), np.int64), np.ones((n_hid, 1), np.int64),
-                       np.full(n_hid, 15), np.array([1]), np.full(n_hid, 1), np.zeros(n_hid, np.int64),
-                       np.array([1]), np.full(n_hid, 32767), np.array([5]), np.zeros(n_hid, np.int64),
-                       np.zeros(1, np.int64), 8, 0, 0, aliases=[[] for _ in range(n_hid)],
-                       groups=[Group("hid", "CubaLIF", "hidden", 0, n_hid, (n_hid,)),
-                               Group("out", "CubaLIF", "output", 0, 1, (1,))])
+    prog = XyloProgram(
+        "in",
+        (n_in,),
+        w_in,
+        np.zeros((n_hid, n_hid, 1), np.int64),
+        np.ones((n_hid, 1), np.int64),
+        np.full(n_hid, 15),
+        np.array([1]),
+        np.full(n_hid, 1),
+        np.zeros(n_hid, np.int64),
+        np.array([1]),
+        np.full(n_hid, 32767),
+        np.array([5]),
+        np.zeros(n_hid, np.int64),
+        np.zeros(1, np.int64),
+        8,
+        0,
+        0,
+        aliases=[[] for _ in range(n_hid)],
+        groups=[
+            Group("hid", "CubaLIF", "hidden", 0, n_hid, (n_hid,)),
+            Group("out", "CubaLIF", "output", 0, 1, (1,)),
+        ],
+    )
     x = np.zeros((3, 1, n_in), np.int64)
     x[:, 0, :] = 1
     _traces_equal(prog, x)
@@ -175,19 +254,30 @@ def test_saturating_program_takes_the_ordered_path():
 
 # ---------------------------------------------------------------- each check can fail
 
+
 def _mutated(monkeypatch, module: str, attr: str, replacement) -> None:
     import importlib
 
     monkeypatch.setattr(importlib.import_module(module), attr, replacement)
 
 
-@pytest.mark.parametrize("module,attr,mutant", [
-    # the emulator forgets the minimum decay of one unit
-    ("nrf_deploy.targets.xylo.emulator", "_decrement", lambda v, d: np.floor_divide(v, 2 ** int(d))),
-    # the emulator's add wraps instead of saturating
-    ("nrf_deploy.targets.xylo.emulator", "_safe_add",
-     lambda x, y: ((x + y + 0x8000) % 0x10000) - 0x8000),
-])
+@pytest.mark.parametrize(
+    "module,attr,mutant",
+    [
+        # the emulator forgets the minimum decay of one unit
+        (
+            "nrf_deploy.targets.xylo.emulator",
+            "_decrement",
+            lambda v, d: np.floor_divide(v, 2 ** int(d)),
+        ),
+        # the emulator's add wraps instead of saturating
+        (
+            "nrf_deploy.targets.xylo.emulator",
+            "_safe_add",
+            lambda x, y: ((x + y + 0x8000) % 0x10000) - 0x8000,
+        ),
+    ],
+)
 def test_emulator_mutants_are_caught(module, attr, mutant, monkeypatch):
     prog, x = _stress_case()
     _mutated(monkeypatch, module, attr, mutant)
@@ -221,20 +311,37 @@ def test_reference_decay_mutant_is_caught(monkeypatch):
 def _stress_case() -> tuple[XyloProgram, np.ndarray]:
     rng = np.random.default_rng(7)
     n_in, n_hid, n_out = 8, 12, 3
-    prog = XyloProgram("in", (n_in,), rng.integers(-128, 128, (n_in, n_hid, 2)),
-                       rng.integers(-128, 128, (n_hid, n_hid, 2)), rng.integers(-128, 128, (n_hid, n_out)),
-                       rng.integers(1, 6, n_hid), rng.integers(1, 6, n_out), rng.integers(1, 6, n_hid),
-                       rng.integers(1, 6, n_hid), rng.integers(1, 6, n_out), rng.integers(50, 3000, n_hid),
-                       rng.integers(50, 3000, n_out), rng.integers(-50, 50, n_hid), rng.integers(-50, 50, n_out),
-                       8, 6, 6, aliases=[[] for _ in range(n_hid)],
-                       groups=[Group("hid", "CubaLIF", "hidden", 0, n_hid, (n_hid,)),
-                               Group("out", "CubaLIF", "output", 0, n_out, (n_out,))])
+    prog = XyloProgram(
+        "in",
+        (n_in,),
+        rng.integers(-128, 128, (n_in, n_hid, 2)),
+        rng.integers(-128, 128, (n_hid, n_hid, 2)),
+        rng.integers(-128, 128, (n_hid, n_out)),
+        rng.integers(1, 6, n_hid),
+        rng.integers(1, 6, n_out),
+        rng.integers(1, 6, n_hid),
+        rng.integers(1, 6, n_hid),
+        rng.integers(1, 6, n_out),
+        rng.integers(50, 3000, n_hid),
+        rng.integers(50, 3000, n_out),
+        rng.integers(-50, 50, n_hid),
+        rng.integers(-50, 50, n_out),
+        8,
+        6,
+        6,
+        aliases=[[] for _ in range(n_hid)],
+        groups=[
+            Group("hid", "CubaLIF", "hidden", 0, n_hid, (n_hid,)),
+            Group("out", "CubaLIF", "output", 0, n_out, (n_out,)),
+        ],
+    )
     x = (rng.random((12, 3, n_in)) < 0.5).astype(np.int64)
-    _traces_equal(prog, x)          # the unmutated implementations agree on it
+    _traces_equal(prog, x)  # the unmutated implementations agree on it
     return prog, x
 
 
 # ---------------------------------------------------------------- artefacts, tampering, refusals
+
 
 def test_export_is_deterministic_and_loads_back(tmp_path):
     path = _written(braille_cubalif(), tmp_path)
@@ -246,8 +353,15 @@ def test_export_is_deterministic_and_loads_back(tmp_path):
     assert np.asarray(spec["weights_in"]).shape == (12, 38, 1)
     assert np.asarray(spec["weights_rec"]).shape == (38, 38, 1)
     assert np.asarray(spec["weights_out"]).shape == (38, 7)
-    assert len(spec["aliases"]) == 38 and set(spec) >= {"dash_mem", "dash_syn", "dash_syn_2", "threshold",
-                                                        "bias", "weight_shift_in", "threshold_out"}
+    assert len(spec["aliases"]) == 38 and set(spec) >= {
+        "dash_mem",
+        "dash_syn",
+        "dash_syn_2",
+        "threshold",
+        "bias",
+        "weight_shift_in",
+        "threshold_out",
+    }
     loaded = TARGET.load(tmp_path / "a")
     built = TARGET.build(load_graph(braille_cubalif()), {})
     assert np.array_equal(loaded.program.weights_rec, built.program.weights_rec)
@@ -267,7 +381,9 @@ def test_tampered_chip_file_is_refused(tmp_path):
 
 
 def _refused(graph: nir.NIRGraph, tmp_path, capsys, *messages: str) -> None:
-    code = main(["export", str(_written(graph, tmp_path)), "--target", "xylo", "-o", str(tmp_path / "o")])
+    code = main(
+        ["export", str(_written(graph, tmp_path)), "--target", "xylo", "-o", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and "Traceback" not in err, err
     for m in messages:
@@ -276,13 +392,25 @@ def _refused(graph: nir.NIRGraph, tmp_path, capsys, *messages: str) -> None:
 
 
 def test_too_many_neurons_and_inputs_one_message(tmp_path, capsys):
-    _refused(braille_cubalif(n_in=20, n_hidden=1001, n_out=9), tmp_path, capsys, "3 problems",
-             "20 channels", "1001 hidden neurons", "9 read-out neurons")
+    _refused(
+        braille_cubalif(n_in=20, n_hidden=1001, n_out=9),
+        tmp_path,
+        capsys,
+        "3 problems",
+        "20 channels",
+        "1001 hidden neurons",
+        "9 read-out neurons",
+    )
 
 
 def test_unsupported_structure_lists_every_violation(tmp_path, capsys):
-    _refused(recurrent_cubalif(), tmp_path, capsys, "the input feeds read-out population 'cuba'",
-             "'cuba' feeds Output and population 'cuba'")
+    _refused(
+        recurrent_cubalif(),
+        tmp_path,
+        capsys,
+        "the input feeds read-out population 'cuba'",
+        "'cuba' feeds Output and population 'cuba'",
+    )
     graph = braille_cubalif()
     graph.nodes["lif2"] = nir.Threshold(np.ones(7))
     (tmp_path / "t").mkdir()
@@ -291,7 +419,19 @@ def test_unsupported_structure_lists_every_violation(tmp_path, capsys):
 
 def test_non_binary_input_is_refused(tmp_path, capsys):
     out = tmp_path / "x"
-    assert main(["export", str(_written(braille_cubalif(), tmp_path)), "--target", "xylo", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(_written(braille_cubalif(), tmp_path)),
+                "--target",
+                "xylo",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     np.save(tmp_path / "x.npy", np.full((5, 2, 12), 2, np.int64))
     assert main(["verify", str(out), "--input", str(tmp_path / "x.npy")]) == 2
     err = capsys.readouterr().err
@@ -310,43 +450,58 @@ from nrf_deploy.targets.xylo.format import Group, XyloProgram
 from nrf_deploy.targets.xylo.xylosim_witness import run_xylosim
 one = np.ones((1, 1, 1), np.int64)
 prog = XyloProgram("in", (1,), one, 0 * one, one[0], *[np.ones(1, np.int64)] * 9,
-                   groups=[Group("h", "LIF", "hidden", 0, 1, (1,)), Group("o", "LIF", "output", 0, 1, (1,))],
+                   groups=[Group("h", "LIF", "hidden", 0, 1, (1,)),
+                           Group("o", "LIF", "output", 0, 1, (1,))],
                    aliases=[[]])
 assert run_xylosim(prog, np.ones((3, 1, 1), np.int64)).outputs["h"].shape == (3, 1, 1)
-bad = sorted(m for m in sys.modules if m.startswith("rockpool.devices") or m.split(".")[0] == "samna")
+bad = sorted(m for m in sys.modules
+             if m.startswith("rockpool.devices") or m.split(".")[0] == "samna")
 print("IMPORTED:", bad)
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
     assert proc.returncode == 0 and "IMPORTED: []" in proc.stdout, proc.stdout + proc.stderr
     from pathlib import Path
 
     folder = Path(__file__).resolve().parents[1] / "targets" / "xylo"
-    assert not [p for p in folder.glob("*.py") if "import rockpool" in p.read_text()
-                or "from rockpool" in p.read_text()]
+    assert not [
+        p
+        for p in folder.glob("*.py")
+        if "import rockpool" in p.read_text() or "from rockpool" in p.read_text()
+    ]
 
 
 def test_profile_terms_are_count_times_sourced_constant():
     from nrf_deploy.targets.xylo.profile import PROFILES, cycles_per_step
 
-    # rockpool's cycles_model by hand for Nin=2, Nhid=3, Nout=1, fan-out 1, every event probability 1:
-    # inputs 2*(3*3.5+1)=23, hidden Isyn 3*(7+3)=30, output Isyn 3*(1+8)=27, hidden spikes 3*(19+3)=66,
+    # rockpool's cycles_model by hand for Nin=2, Nhid=3, Nout=1, fan-out 1, event probability 1:
+    # inputs 2*(3*3.5+1)=23, hidden Isyn 3*(7+3)=30, output Isyn 3*(1+8)=27,
+    # hidden spikes 3*(19+3)=66,
     # output spikes 12
     assert cycles_per_step(2, 3, 1, 1.0, 1.0, 1.0, 1.0) == 23 + 30 + 27 + 66 + 12
     profile = PROFILES[0]
     assert profile.constants["inference_power_mw"].value == 0.291
     assert profile.constants["kws_inference_uj"].value == 6.6
     assert profile.constants["cycle_ns"].value is None and profile.constants["sop_pj"].value is None
-    layers = {"in": {"kind": "Input", "neurons": 2, "spikes": 20.0},
-              "h": {"kind": "CubaLIF", "neurons": 3, "spikes": 30.0}, "o": {"kind": "CubaLIF", "neurons": 1,
-                                                                         "spikes": 0.0}}
+    layers = {
+        "in": {"kind": "Input", "neurons": 2, "spikes": 20.0},
+        "h": {"kind": "CubaLIF", "neurons": 3, "spikes": 30.0},
+        "o": {"kind": "CubaLIF", "neurons": 1, "spikes": 0.0},
+    }
     counts = {"timesteps": 10, "dt": 1e-4, "effective_sops": 50.0, "layers": layers}
-    resources = {"input_channels": 2, "hidden_neurons": 3, "output_neurons": 1, "mean_recurrent_fanout": 1.0,
-                 "groups": {"hidden": ["h"], "output": ["o"]}}
+    resources = {
+        "input_channels": 2,
+        "hidden_neurons": 3,
+        "output_neurons": 1,
+        "mean_recurrent_fanout": 1.0,
+        "groups": {"hidden": ["h"], "output": ["o"]},
+    }
     result = profile.evaluate(counts, resources)
-    assert result["energy_j"] == pytest.approx(0.291e-3 * 10 * 1e-4) and result["energy_status"] == "partial"
+    assert (
+        result["energy_j"] == pytest.approx(0.291e-3 * 10 * 1e-4)
+        and result["energy_status"] == "partial"
+    )
     assert result["latency_s"] is None and "xylo2.cycle_ns" in result["missing_constants"]
     timed = profile.with_overrides({"cycle_ns": 100.0}).evaluate(counts, resources)
-    assert timed["latency_s"] == pytest.approx(10 * 158 * 100e-9)     # p = 1 everywhere here
-
-
+    assert timed["latency_s"] == pytest.approx(10 * 158 * 100e-9)  # p = 1 everywhere here

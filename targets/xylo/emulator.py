@@ -11,6 +11,7 @@ decay, integrate, bias, the firing loop ``while v >= v_th``), then each read-out
 Shares no code with the reference: plain numpy over the batch axis, its own saturating add,
 decay by floor division, the firing loop spelled out, no matrix products.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def _decrement(v: np.ndarray, dash: int) -> np.ndarray:
 class _Synapse:
     target: int
     synapse: int
-    weight: int                       # already shifted and stored as int16 (receiveSpike's argument)
+    weight: int  # already shifted and stored as int16 (receiveSpike's argument)
 
 
 def _fanout_lists(weights: np.ndarray, shift: int) -> list[list[_Synapse]]:
@@ -61,7 +62,9 @@ def _fanout_lists(weights: np.ndarray, shift: int) -> list[list[_Synapse]]:
         entries = []
         for syn in range(row.shape[1]):
             for target in np.flatnonzero(row[:, syn]):
-                entries.append(_Synapse(int(target), syn, _as_int16(int(row[target, syn]) << shift)))
+                entries.append(
+                    _Synapse(int(target), syn, _as_int16(int(row[target, syn]) << shift))
+                )
         lists.append(entries)
     return lists
 
@@ -69,8 +72,16 @@ def _fanout_lists(weights: np.ndarray, shift: int) -> list[list[_Synapse]]:
 class _Neurons:
     """One layer's neuron words and states, states shaped ``[neuron, synapse, batch]``."""
 
-    def __init__(self, dash_mem, dash_syn: np.ndarray, threshold, bias, use_bias: bool,
-                 max_spikes: int, batch: int):
+    def __init__(
+        self,
+        dash_mem,
+        dash_syn: np.ndarray,
+        threshold,
+        bias,
+        use_bias: bool,
+        max_spikes: int,
+        batch: int,
+    ):
         self.dash_mem = [int(d) for d in dash_mem]
         self.dash_syn = [[int(d) for d in row] for row in dash_syn]
         self.threshold = [int(t) for t in threshold]
@@ -114,17 +125,26 @@ class _Neurons:
 
 
 def run_emulator(program: XyloProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run `program` on binary input events ``x [T, B, *input_shape]``; int64 trace in chip units."""
+    """Run `program` on binary input events ``x [T, B, *input_shape]``; int64 trace (chip units)."""
     x = check_binary_spikes(x, "Xylo", "each input channel carries spikes of the float model")
     steps, batch = x.shape[:2]
     p = program
     lists_in = _fanout_lists(np.asarray(p.weights_in), p.weight_shift_in)
     lists_rec = _fanout_lists(np.asarray(p.weights_rec), p.weight_shift_rec)
     lists_out = _fanout_lists(np.asarray(p.weights_out)[:, :, None], p.weight_shift_out)
-    dash_syn = np.stack([p.dash_syn, p.dash_syn_2], axis=1)[:, :p.n_syn]
-    hidden = _Neurons(p.dash_mem, dash_syn, p.threshold, p.bias, p.has_bias, MAX_HIDDEN_SPIKES, batch)
-    output = _Neurons(p.dash_mem_out, np.asarray(p.dash_syn_out)[:, None], p.threshold_out, p.bias_out,
-                      p.has_bias, MAX_OUTPUT_SPIKES, batch)
+    dash_syn = np.stack([p.dash_syn, p.dash_syn_2], axis=1)[:, : p.n_syn]
+    hidden = _Neurons(
+        p.dash_mem, dash_syn, p.threshold, p.bias, p.has_bias, MAX_HIDDEN_SPIKES, batch
+    )
+    output = _Neurons(
+        p.dash_mem_out,
+        np.asarray(p.dash_syn_out)[:, None],
+        p.threshold_out,
+        p.bias_out,
+        p.has_bias,
+        MAX_OUTPUT_SPIKES,
+        batch,
+    )
     frames = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
     rec: dict[str, list[np.ndarray]] = {k: [] for k in ("s_h", "v_h", "i_h", "s_o", "v_o", "i_o")}
     for t in range(steps):

@@ -28,6 +28,7 @@ Sources (read, not copied):
 Everything here is in chip units: weights int8, states/thresholds/biases int16, dashes are
 bit-shift exponents (decay factor ``1 - 2**-dash`` per timestep), shifts are left shifts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,9 +41,9 @@ STATE_BITS = 16
 STATE_MIN, STATE_MAX = -(1 << 15), (1 << 15) - 1
 WEIGHT_BITS = 8
 WEIGHT_MIN, WEIGHT_MAX = -(1 << 7), (1 << 7) - 1
-DASH_MAX = 15                          # 4-bit decay exponents
-MAX_WEIGHT_SHIFT = 8                   # nrf-deploy's bound: int8 << 8 still fits the int16 add
-THRESHOLD_MIN = 1                      # v_th <= 0 would make the spike loop subtract upwards
+DASH_MAX = 15  # 4-bit decay exponents
+MAX_WEIGHT_SHIFT = 8  # nrf-deploy's bound: int8 << 8 still fits the int16 add
+THRESHOLD_MIN = 1  # v_th <= 0 would make the spike loop subtract upwards
 MAX_INPUT_SPIKES = 15
 MAX_HIDDEN_SPIKES = 31
 MAX_OUTPUT_SPIKES = 1
@@ -50,12 +51,24 @@ MAX_OUTPUT_SPIKES = 1
 MAX_INPUTS = 16
 MAX_HIDDEN = 1000
 MAX_OUTPUTS = 8
-MAX_SYNAPSES = 2                       # synaptic states per hidden neuron (output neurons: 1)
-MAX_FANOUT = 64                        # recurrent targets per hidden neuron (rockpool docs)
-MAX_RECURRENT_ENTRIES = 32000          # RFORAM / RWTRAM words
+MAX_SYNAPSES = 2  # synaptic states per hidden neuron (output neurons: 1)
+MAX_FANOUT = 64  # recurrent targets per hidden neuron (rockpool docs)
+MAX_RECURRENT_ENTRIES = 32000  # RFORAM / RWTRAM words
 
-SPEC_ARRAYS = ("weights_in", "weights_rec", "weights_out", "dash_mem", "dash_mem_out", "dash_syn",
-               "dash_syn_2", "dash_syn_out", "threshold", "threshold_out", "bias", "bias_out")
+SPEC_ARRAYS = (
+    "weights_in",
+    "weights_rec",
+    "weights_out",
+    "dash_mem",
+    "dash_mem_out",
+    "dash_syn",
+    "dash_syn_2",
+    "dash_syn_out",
+    "threshold",
+    "threshold_out",
+    "bias",
+    "bias_out",
+)
 """The array fields of rockpool's Xylo specification (``config_from_specification``)."""
 
 
@@ -64,14 +77,14 @@ class Group:
     """A NIR population placed on the chip: hidden ids ``[first, stop)`` or output ids."""
 
     name: str
-    kind: str                          # NIR kind: IF, LIF, CubaLIF, LI, I
-    layer: str                         # "hidden" or "output"
+    kind: str  # NIR kind: IF, LIF, CubaLIF, LI, I
+    layer: str  # "hidden" or "output"
     first: int
     stop: int
     shape: tuple[int, ...]
-    readout: bool = False              # LI / I: the membrane is the output (never meant to spike)
-    scale: float = 1.0                 # λ: chip units of v per model unit
-    lag: int = 0                       # timesteps by which this population lags the float model
+    readout: bool = False  # LI / I: the membrane is the output (never meant to spike)
+    scale: float = 1.0  # λ: chip units of v per model unit
+    lag: int = 0  # timesteps by which this population lags the float model
 
     @property
     def size(self) -> int:
@@ -131,9 +144,12 @@ class XyloProgram:
     def spec(self) -> dict:
         """The specification as rockpool's ``config_from_specification`` takes it."""
         out = {k: np.asarray(getattr(self, k)) for k in SPEC_ARRAYS}
-        out.update(weight_shift_in=self.weight_shift_in, weight_shift_rec=self.weight_shift_rec,
-                   weight_shift_out=self.weight_shift_out,
-                   aliases=[list(a) for a in self.aliases])
+        out.update(
+            weight_shift_in=self.weight_shift_in,
+            weight_shift_rec=self.weight_shift_rec,
+            weight_shift_out=self.weight_shift_out,
+            aliases=[list(a) for a in self.aliases],
+        )
         return out
 
 
@@ -148,22 +164,39 @@ def check_program(program: XyloProgram) -> list[str]:
     p = program
     problems: list[str] = []
     nin, nhid, nout, nsyn = p.n_in, p.n_hidden, p.n_out, p.n_syn
-    shapes = {"weights_in": (nin, nhid, nsyn), "weights_rec": (nhid, nhid, nsyn),
-              "weights_out": (nhid, nout), "dash_mem": (nhid,), "dash_syn": (nhid,),
-              "dash_syn_2": (nhid,), "threshold": (nhid,), "bias": (nhid,),
-              "dash_mem_out": (nout,), "dash_syn_out": (nout,), "threshold_out": (nout,),
-              "bias_out": (nout,)}
+    shapes = {
+        "weights_in": (nin, nhid, nsyn),
+        "weights_rec": (nhid, nhid, nsyn),
+        "weights_out": (nhid, nout),
+        "dash_mem": (nhid,),
+        "dash_syn": (nhid,),
+        "dash_syn_2": (nhid,),
+        "threshold": (nhid,),
+        "bias": (nhid,),
+        "dash_mem_out": (nout,),
+        "dash_syn_out": (nout,),
+        "threshold_out": (nout,),
+        "bias_out": (nout,),
+    }
     for key, shape in shapes.items():
         if tuple(np.shape(getattr(p, key))) != shape:
             problems.append(f"{key} has shape {np.shape(getattr(p, key))}, expected {shape}")
     if problems:
         return problems
-    for n, limit, what in ((nin, MAX_INPUTS, "input channels"), (nhid, MAX_HIDDEN, "hidden neurons"),
-                           (nout, MAX_OUTPUTS, "output neurons"), (nsyn, MAX_SYNAPSES, "synapses")):
+    for n, limit, what in (
+        (nin, MAX_INPUTS, "input channels"),
+        (nhid, MAX_HIDDEN, "hidden neurons"),
+        (nout, MAX_OUTPUTS, "output neurons"),
+        (nsyn, MAX_SYNAPSES, "synapses"),
+    ):
         if n > limit:
             problems.append(f"{n} {what}, Xylo Audio 2 has {limit}")
-    bounds = {"weights": (WEIGHT_MIN, WEIGHT_MAX), "dash": (0, DASH_MAX),
-              "threshold": (THRESHOLD_MIN, STATE_MAX), "bias": (STATE_MIN, STATE_MAX)}
+    bounds = {
+        "weights": (WEIGHT_MIN, WEIGHT_MAX),
+        "dash": (0, DASH_MAX),
+        "threshold": (THRESHOLD_MIN, STATE_MAX),
+        "bias": (STATE_MIN, STATE_MAX),
+    }
     for key in SPEC_ARRAYS:
         lo, hi = bounds[next(b for b in bounds if key.startswith(b))]
         arr = np.asarray(getattr(p, key))
@@ -176,18 +209,23 @@ def check_program(program: XyloProgram) -> list[str]:
         problems.append("aliases are set: nrf-deploy's backends do not model alias spikes")
     fo = fanout(p) if nhid else np.zeros(0, int)
     if fo.size and fo.max() > MAX_FANOUT:
-        problems.append(f"hidden neuron {int(fo.argmax())} has a fan-out of {int(fo.max())}, "
-                        f"Xylo Audio 2 allows {MAX_FANOUT}")
+        problems.append(
+            f"hidden neuron {int(fo.argmax())} has a fan-out of {int(fo.max())}, "
+            f"Xylo Audio 2 allows {MAX_FANOUT}"
+        )
     entries = int(np.any(p.weights_rec != 0, axis=2).sum()) if nhid else 0
     if entries > MAX_RECURRENT_ENTRIES:
-        problems.append(f"{entries} recurrent synapses, the recurrent weight memory holds "
-                        f"{MAX_RECURRENT_ENTRIES}")
+        problems.append(
+            f"{entries} recurrent synapses, the recurrent weight memory holds "
+            f"{MAX_RECURRENT_ENTRIES}"
+        )
     return problems
 
 
 def layer_trace(program: XyloProgram, x: np.ndarray, rec: dict, record_states: bool) -> Trace:
     """Per-population trace from whole-layer recordings ``s_h, v_h [T, B, Nhid]``, ``i_h [T, B,
-    Nhid, Nsyn]`` and the same for the output layer (``_o``). Shared by every backend (placement only,
+    Nhid, Nsyn]`` and the same for the output layer (``_o``). Shared by every backend (placement
+    only,
     no arithmetic)."""
     steps, batch = x.shape[:2]
     outputs = {program.input_name: np.asarray(x, dtype=np.int64)}
@@ -196,16 +234,19 @@ def layer_trace(program: XyloProgram, x: np.ndarray, rec: dict, record_states: b
         key = "h" if g.layer == "hidden" else "o"
         outputs[g.name] = _take(rec, "v" if g.readout else "s", key, g, steps, batch)
         if record_states:
-            states[g.name] = {"v": _take(rec, "v", key, g, steps, batch),
-                              "i": _take(rec, "i", key, g, steps, batch, 0)}
+            states[g.name] = {
+                "v": _take(rec, "v", key, g, steps, batch),
+                "i": _take(rec, "i", key, g, steps, batch, 0),
+            }
             if key == "h" and program.n_syn > 1:
                 states[g.name]["i2"] = _take(rec, "i", key, g, steps, batch, 1)
     return Trace(outputs, states)
 
 
-def _take(rec: dict, name: str, layer: str, g: Group, steps: int, batch: int,
-          syn: int | None = None) -> np.ndarray:
+def _take(
+    rec: dict, name: str, layer: str, g: Group, steps: int, batch: int, syn: int | None = None
+) -> np.ndarray:
     """Group `g`'s slice of one layer recording, shaped ``[T, B, *g.shape]``."""
     arr = np.asarray(rec[f"{name}_{layer}"])
-    arr = arr[:, :, g.first:g.stop] if syn is None else arr[:, :, g.first:g.stop, syn]
+    arr = arr[:, :, g.first : g.stop] if syn is None else arr[:, :, g.first : g.stop, syn]
     return arr.astype(np.int64).reshape(steps, batch, *g.shape)

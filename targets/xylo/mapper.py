@@ -9,6 +9,7 @@ timestep later (xylosim ``XyloLayer::evolve`` delivers last step's hidden spikes
 :func:`plan` finds every violation at once (the target raises them together), assigns hidden and
 output neuron ids in schedule order, and computes each population's lag behind the float model.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,38 +42,60 @@ def plan(lowered: Lowered) -> Plan:
     graph, result = lowered.graph, Plan()
     n_in = int(np.prod(graph.input_shape))
     if n_in > MAX_INPUTS:
-        result.problems.append(f"the input has {n_in} channels ({'x'.join(map(str, graph.input_shape))}); "
-                               f"Xylo Audio 2 has {MAX_INPUTS} input channels — reduce the input")
+        result.problems.append(
+            f"the input has {n_in} channels ({'x'.join(map(str, graph.input_shape))}); "
+            f"Xylo Audio 2 has {MAX_INPUTS} input channels — reduce the input"
+        )
     pops = [p for p in lowered.populations if p.kind != "Input"]
     feeds_output = {p.source for p in lowered.projections if graph.nodes[p.target].kind == "Output"}
     outputs = [p for p in pops if p.name in feeds_output]
     hidden = [p for p in pops if p.name not in feeds_output]
     for node in pops:
         if node.kind not in SUPPORTED:
-            result.problems.append(f"node '{node.name}' is a {node.kind}: Xylo runs IF/LIF/CubaLIF neurons "
-                                   "(and LI/Integrator read-outs) — replace it")
+            result.problems.append(
+                f"node '{node.name}' is a {node.kind}: Xylo runs IF/LIF/CubaLIF neurons "
+                "(and LI/Integrator read-outs) — replace it"
+            )
     for proj in lowered.projections:
         _check_projection(lowered, proj, set(feeds_output), result.problems)
     for node in hidden:
         if node.kind in READOUT:
-            result.problems.append(f"non-spiking population '{node.name}' ({node.kind}) feeds other neurons: "
-                                   "Xylo's hidden neurons send spikes — use LI/Integrator only as read-out")
+            result.problems.append(
+                f"non-spiking population '{node.name}' ({node.kind}) feeds other neurons: "
+                "Xylo's hidden neurons send spikes — use LI/Integrator only as read-out"
+            )
     sizes = {p.name: int(np.prod(p.out_shape)) for p in pops}
     n_hid, n_out = sum(sizes[p.name] for p in hidden), sum(sizes[p.name] for p in outputs)
     if n_hid > MAX_HIDDEN:
-        result.problems.append(f"{n_hid} hidden neurons ({', '.join(f'{p.name}: {sizes[p.name]}' for p in hidden)}); "
-                               f"Xylo Audio 2 has {MAX_HIDDEN} — shrink the hidden layers")
+        result.problems.append(
+            f"{n_hid} hidden neurons ({', '.join(f'{p.name}: {sizes[p.name]}' for p in hidden)}); "
+            f"Xylo Audio 2 has {MAX_HIDDEN} — shrink the hidden layers"
+        )
     if n_out > MAX_OUTPUTS:
-        result.problems.append(f"{n_out} read-out neurons ({', '.join(f'{p.name}: {sizes[p.name]}' for p in outputs)}); "
-                               f"Xylo Audio 2 has {MAX_OUTPUTS} — reduce the outputs")
+        result.problems.append(
+            f"{n_out} read-out neurons "
+            f"({', '.join(f'{p.name}: {sizes[p.name]}' for p in outputs)}); "
+            f"Xylo Audio 2 has {MAX_OUTPUTS} — reduce the outputs"
+        )
     lags = _lags(lowered)
     first = {"hidden": 0, "output": 0}
     for layer, nodes in (("hidden", hidden), ("output", outputs)):
         for node in nodes:
             start = first[layer]
             first[layer] += sizes[node.name]
-            result.groups.append(Group(node.name, node.kind, layer, start, first[layer], node.out_shape,
-                                       node.kind in READOUT, 1.0, lags.get(node.name, 0)))
+            result.groups.append(
+                Group(
+                    node.name,
+                    node.kind,
+                    layer,
+                    start,
+                    first[layer],
+                    node.out_shape,
+                    node.kind in READOUT,
+                    1.0,
+                    lags.get(node.name, 0),
+                )
+            )
     result.timing = _timing(lowered, lags)
     return result
 
@@ -82,17 +105,25 @@ def _check_projection(lowered: Lowered, proj, outputs: set[str], problems: list[
     src, tgt = graph.nodes[proj.source], graph.nodes[proj.target]
     if tgt.kind == "Output":
         if proj.ops:
-            problems.append(f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: Xylo's outputs "
-                            "are neurons — end the graph with a neuron (LIF/CubaLIF, or LI for a read-out)")
+            problems.append(
+                f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: Xylo's outputs "
+                "are neurons — end the graph with a neuron (LIF/CubaLIF, or LI for a read-out)"
+            )
         elif src.kind == "Input":
-            problems.append(f"Output '{tgt.name}' reads the input directly — put neurons in between")
+            problems.append(
+                f"Output '{tgt.name}' reads the input directly — put neurons in between"
+            )
         return
     if src.name in outputs:
-        problems.append(f"'{src.name}' feeds Output and population '{tgt.name}': Xylo's read-out neurons "
-                        "feed nothing — read the output from a population that only feeds Output")
+        problems.append(
+            f"'{src.name}' feeds Output and population '{tgt.name}': Xylo's read-out neurons "
+            "feed nothing — read the output from a population that only feeds Output"
+        )
     if src.kind == "Input" and tgt.name in outputs:
-        problems.append(f"the input feeds read-out population '{tgt.name}' directly: Xylo's input weights "
-                        "reach hidden neurons only — add a hidden layer")
+        problems.append(
+            f"the input feeds read-out population '{tgt.name}' directly: Xylo's input weights "
+            "reach hidden neurons only — add a hidden layer"
+        )
 
 
 def _lags(lowered: Lowered) -> dict[str, int]:
@@ -125,6 +156,8 @@ def _timing(lowered: Lowered, lags: dict[str, int]) -> list[str]:
         chip = _chip_delay(lowered, p)
         wanted = lags[p.target] - lags[p.source] + (1 if p.delayed else 0)
         if chip != wanted:
-            notes.append(f"{p.name} arrives after {chip} step(s) on the chip; aligned with the float "
-                         f"model it would need {wanted}")
+            notes.append(
+                f"{p.name} arrives after {chip} step(s) on the chip; aligned with the float "
+                f"model it would need {wanted}"
+            )
     return notes

@@ -1,4 +1,5 @@
-"""Float NIR graph -> rockpool's Xylo specification (:class:`XyloProgram`), refusing what does not fit.
+"""Float NIR graph -> rockpool's Xylo specification (:class:`XyloProgram`), refusing what does
+not fit.
 
 The chip's step (format.py) for a hidden/read-out neuron, with ``α = 2**-dash``:
 
@@ -25,6 +26,7 @@ steady-state drive below 2**14; each layer (input, recurrent, output) gets the s
 left shift for which its largest weight fits int8, and λ is lowered where even shift 8 is not
 enough. Losses are reported per population (weight error, decay errors, λ, dashes).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +46,8 @@ from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.lowering import Lowered, lower
 from nrf_deploy.quant import relative_error
 
-THRESHOLD_TARGET = 2.0 ** 12
-READOUT_LIMIT = 2.0 ** 14
+THRESHOLD_TARGET = 2.0**12
+READOUT_LIMIT = 2.0**14
 LEAKLESS = ("IF", "I")
 LAYERS = ("in", "rec", "out")
 
@@ -63,14 +65,18 @@ def quantise(graph: Graph, dt: float) -> tuple[XyloProgram, dict, list[str], lis
     for g in placed.groups:
         theta = params[g.name]["theta"]
         if not g.readout and np.any(theta < 0):
-            problems.append(f"'{g.name}' has a negative threshold ({theta.min():g}): Xylo thresholds are "
-                            "positive — shift v_leak/bias instead")
+            problems.append(
+                f"'{g.name}' has a negative threshold ({theta.min():g}): Xylo thresholds are "
+                "positive — shift v_leak/bias instead"
+            )
     caps = {g.name: _lambda_cap(g, params[g.name], gains[g.name]) for g in placed.groups}
     shifts = _layer_shifts(placed, gains, caps)
     for g in placed.groups:
         g.scale = _lambda(g, gains[g.name], caps[g.name], shifts)
     program = _assemble(graph, dt, placed, params, gains, shifts, problems)
-    report = {g.name: _report(g, params[g.name], gains[g.name], program, shifts) for g in placed.groups}
+    report = {
+        g.name: _report(g, params[g.name], gains[g.name], program, shifts) for g in placed.groups
+    }
     return program, report, problems, _approximations(graph, placed)
 
 
@@ -79,30 +85,39 @@ def _neuron_params(node: Node, dt: float) -> dict[str, np.ndarray]:
     n = int(np.prod(node.out_shape))
 
     def get(name: str, default: float) -> np.ndarray:
-        return (node.param(name).reshape(-1) if hasattr(node.nir_node, name)
-                else np.full(n, default)) * np.ones(n)
+        return (
+            node.param(name).reshape(-1) if hasattr(node.nir_node, name) else np.full(n, default)
+        ) * np.ones(n)
 
     kind = node.kind
     tau_m = get("tau_mem" if kind == "CubaLIF" else "tau", np.inf)
     tau_s = get("tau_syn", 0.0) if kind == "CubaLIF" else np.zeros(n)
     dash_mem = np.full(n, DASH_MAX) if kind in LEAKLESS else _dash(tau_m, dt, 0)
     dash_syn = _dash(tau_s, dt, 1) if kind == "CubaLIF" else np.ones(n, np.int64)
-    alpha_m, alpha_s = 2.0 ** -dash_mem, 2.0 ** -dash_syn
-    drive = np.ones(n) if kind in LEAKLESS else alpha_m          # membrane gain per step
+    alpha_m, alpha_s = 2.0**-dash_mem, 2.0**-dash_syn
+    drive = np.ones(n) if kind in LEAKLESS else alpha_m  # membrane gain per step
     w_in = get("w_in", 1.0)
     syn_gain = alpha_s / (1 - alpha_s) if kind == "CubaLIF" else np.ones(n)
-    return {"tau_m": tau_m, "tau_s": tau_s, "dash_mem": dash_mem, "dash_syn": dash_syn,
-            "gain": drive * get("r", 1.0) * w_in * syn_gain, "dc": drive * get("r", 1.0) * w_in,
-            "leak": drive * get("v_leak", 0.0) if kind not in LEAKLESS else np.zeros(n),
-            "theta": get("v_threshold", np.inf) if kind not in READOUT else np.full(n, np.inf),
-            "alpha_m": alpha_m}
+    return {
+        "tau_m": tau_m,
+        "tau_s": tau_s,
+        "dash_mem": dash_mem,
+        "dash_syn": dash_syn,
+        "gain": drive * get("r", 1.0) * w_in * syn_gain,
+        "dc": drive * get("r", 1.0) * w_in,
+        "leak": drive * get("v_leak", 0.0) if kind not in LEAKLESS else np.zeros(n),
+        "theta": get("v_threshold", np.inf) if kind not in READOUT else np.full(n, np.inf),
+        "alpha_m": alpha_m,
+    }
 
 
 def _dash(tau: np.ndarray, dt: float, lowest: int) -> np.ndarray:
     """rockpool's ``log2(τ/dt)``, rounded and clipped to the 4-bit range (``lowest`` .. 15)."""
     with np.errstate(divide="ignore"):
         exact = np.log2(np.maximum(tau, 1e-300) / dt)
-    return np.clip(np.round(np.nan_to_num(exact, posinf=DASH_MAX, neginf=0)), lowest, DASH_MAX).astype(np.int64)
+    return np.clip(
+        np.round(np.nan_to_num(exact, posinf=DASH_MAX, neginf=0)), lowest, DASH_MAX
+    ).astype(np.int64)
 
 
 def _layer_of(lowered: Lowered, proj, group: Group) -> str:
@@ -149,7 +164,9 @@ def _layer_shifts(placed: Plan, gains: dict, caps: dict) -> dict[str, int]:
         need = 0.0
         for g in placed.groups:
             need = max(need, caps[g.name] * _max_weight(gains[g.name], layer) / WEIGHT_MAX)
-        shifts[layer] = int(min(max(np.ceil(np.log2(need)) if need > 0 else 0, 0), MAX_WEIGHT_SHIFT))
+        shifts[layer] = int(
+            min(max(np.ceil(np.log2(need)) if need > 0 else 0, 0), MAX_WEIGHT_SHIFT)
+        )
     return shifts
 
 
@@ -162,8 +179,15 @@ def _lambda(group: Group, gain: dict, cap: float, shifts: dict[str, int]) -> flo
     return float(lam)
 
 
-def _assemble(graph: Graph, dt: float, placed: Plan, params: dict, gains: dict, shifts: dict,
-              problems: list[str]) -> XyloProgram:
+def _assemble(
+    graph: Graph,
+    dt: float,
+    placed: Plan,
+    params: dict,
+    gains: dict,
+    shifts: dict,
+    problems: list[str],
+) -> XyloProgram:
     hidden = [g for g in placed.groups if g.layer == "hidden"]
     outputs = [g for g in placed.groups if g.layer == "output"]
     n_in, n_hid = int(np.prod(graph.input_shape)), sum(g.size for g in hidden)
@@ -176,23 +200,27 @@ def _assemble(graph: Graph, dt: float, placed: Plan, params: dict, gains: dict, 
         suffix = "" if g.layer == "hidden" else "_out"
         getattr(prog, "dash_mem" + suffix)[sl] = p["dash_mem"]
         getattr(prog, "dash_syn" + suffix)[sl] = p["dash_syn"]
-        theta = np.floor(lam * p["theta"]) + 1 if not g.readout else np.full(g.size, float(STATE_MAX))
+        theta = (
+            np.floor(lam * p["theta"]) + 1 if not g.readout else np.full(g.size, float(STATE_MAX))
+        )
         getattr(prog, "threshold" + suffix)[sl] = np.clip(theta, 1, STATE_MAX).astype(np.int64)
         if not g.readout and np.any(lam * p["theta"] >= STATE_MAX):
             problems.append(f"'{g.name}': threshold x scale exceeds the 16-bit state")
         bias = np.round(lam * gains[g.name]["bias"])
         if bias.size and (bias.min() < STATE_MIN or bias.max() > STATE_MAX):
-            problems.append(f"'{g.name}': bias/v_leak needs {bias.min():.0f}..{bias.max():.0f} chip units, "
-                            "the 16-bit bias holds -32768..32767 — reduce v_leak or the layer bias")
+            problems.append(
+                f"'{g.name}': bias/v_leak needs {bias.min():.0f}..{bias.max():.0f} chip units, "
+                "the 16-bit bias holds -32768..32767 — reduce v_leak or the layer bias"
+            )
         getattr(prog, "bias" + suffix)[sl] = np.clip(bias, STATE_MIN, STATE_MAX).astype(np.int64)
         for layer, source, w, _ in gains[g.name]["parts"]:
             q = _integer(w * lam / 2.0 ** shifts[layer])
             if layer == "in":
                 prog.weights_in[:, sl, 0] += q.T
             elif layer == "rec":
-                prog.weights_rec[source.first:source.stop, sl, 0] += q.T
+                prog.weights_rec[source.first : source.stop, sl, 0] += q.T
             else:
-                prog.weights_out[source.first:source.stop, sl] += q.T
+                prog.weights_out[source.first : source.stop, sl] += q.T
     return prog
 
 
@@ -203,46 +231,83 @@ def _integer(w: sp.csr_matrix) -> np.ndarray:
 
 def _empty(graph: Graph, dt: float, n_in: int = 0, n_hid: int = 0, n_out: int = 0) -> XyloProgram:
     z = np.zeros
-    return XyloProgram(graph.input_name, graph.input_shape, z((n_in, n_hid, 1), np.int64),
-                       z((n_hid, n_hid, 1), np.int64), z((n_hid, n_out), np.int64),
-                       z(n_hid, np.int64), z(n_out, np.int64), z(n_hid, np.int64), z(n_hid, np.int64),
-                       z(n_out, np.int64), z(n_hid, np.int64), z(n_out, np.int64), z(n_hid, np.int64),
-                       z(n_out, np.int64), aliases=[[] for _ in range(n_hid)], dt=dt)
+    return XyloProgram(
+        graph.input_name,
+        graph.input_shape,
+        z((n_in, n_hid, 1), np.int64),
+        z((n_hid, n_hid, 1), np.int64),
+        z((n_hid, n_out), np.int64),
+        z(n_hid, np.int64),
+        z(n_out, np.int64),
+        z(n_hid, np.int64),
+        z(n_hid, np.int64),
+        z(n_out, np.int64),
+        z(n_hid, np.int64),
+        z(n_out, np.int64),
+        z(n_hid, np.int64),
+        z(n_out, np.int64),
+        aliases=[[] for _ in range(n_hid)],
+        dt=dt,
+    )
 
 
 def _report(g: Group, p: dict, gain: dict, program: XyloProgram, shifts: dict) -> dict:
     """What quantisation cost this population (errors relative, dimensionless)."""
     errors = []
-    for layer, source, w, _ in gain["parts"]:
+    for layer, _source, w, _ in gain["parts"]:
         exact = np.asarray(w.todense()) * g.scale / 2.0 ** shifts[layer]
         errors.append(relative_error(exact, np.clip(np.round(exact), -WEIGHT_MAX - 1, WEIGHT_MAX)))
     dt = program.dt
     finite = np.isfinite(p["tau_m"])
-    mem_err = relative_error(dt / p["tau_m"][finite], 2.0 ** -p["dash_mem"][finite]) if finite.any() else 0.0
-    syn_err = (relative_error(dt / p["tau_s"], 2.0 ** -p["dash_syn"]) if g.kind == "CubaLIF" else None)
-    return {"kind": g.kind, "layer": g.layer, "neurons": [g.first, g.stop], "scale": g.scale,
-            "weight_error": float(max(errors, default=0.0)),
-            "dash_mem": sorted({int(d) for d in p["dash_mem"]}),
-            "dash_syn": sorted({int(d) for d in p["dash_syn"]}),
-            "decay_error_mem": None if g.kind in LEAKLESS else float(mem_err),
-            "decay_error_syn": None if syn_err is None else float(syn_err), "lag": g.lag}
+    mem_err = (
+        relative_error(dt / p["tau_m"][finite], 2.0 ** -p["dash_mem"][finite])
+        if finite.any()
+        else 0.0
+    )
+    syn_err = (
+        relative_error(dt / p["tau_s"], 2.0 ** -p["dash_syn"]) if g.kind == "CubaLIF" else None
+    )
+    return {
+        "kind": g.kind,
+        "layer": g.layer,
+        "neurons": [g.first, g.stop],
+        "scale": g.scale,
+        "weight_error": float(max(errors, default=0.0)),
+        "dash_mem": sorted({int(d) for d in p["dash_mem"]}),
+        "dash_syn": sorted({int(d) for d in p["dash_syn"]}),
+        "decay_error_mem": None if g.kind in LEAKLESS else float(mem_err),
+        "decay_error_syn": None if syn_err is None else float(syn_err),
+        "lag": g.lag,
+    }
 
 
 def _approximations(graph: Graph, placed: Plan) -> list[str]:
-    notes = [("spiking populations fire on V >= Θ with Θ = floor(λθ) + 1 and subtract Θ; hidden "
-              "neurons may fire up to 31 times per step (read-out neurons once), the float model at "
-              "most once"),
-             "time constants are bit-shift decays 1 - 2^-dash (decay errors per population in quantisation)"]
+    notes = [
+        (
+            "spiking populations fire on V >= Θ with Θ = floor(λθ) + 1 and subtract Θ; hidden "
+            "neurons may fire up to 31 times per step (read-out neurons once), the float model at "
+            "most once"
+        ),
+        "time constants are bit-shift decays 1 - 2^-dash (decay errors per population in "
+        "quantisation)",
+    ]
     kinds = {g.kind for g in placed.groups}
     zero = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "zero")
     if zero:
         notes.append(f"reset to zero ({', '.join(zero)}) runs as Xylo's subtractive reset")
     if kinds & {"LIF", "LI", "IF", "I"}:
-        notes.append("LIF/IF/LI/Integrator inputs pass a synaptic state with dash_syn = 1: each input is "
-                     "spread over the following steps (half, quarter, ...), same total")
+        notes.append(
+            "LIF/IF/LI/Integrator inputs pass a synaptic state with dash_syn = 1: each input is "
+            "spread over the following steps (half, quarter, ...), same total"
+        )
     if kinds & {"IF", "I"}:
-        notes.append("IF/Integrator membranes leak 1 unit per step (dash_mem = 15, the smallest leak)")
+        notes.append(
+            "IF/Integrator membranes leak 1 unit per step (dash_mem = 15, the smallest leak)"
+        )
     if any(g.readout for g in placed.groups):
-        notes.append("LI/Integrator read-outs have threshold 32767: they fire (and subtract) only at saturation")
+        notes.append(
+            "LI/Integrator read-outs have threshold 32767: they fire (and subtract) only at "
+            "saturation"
+        )
     notes += placed.timing
     return notes

@@ -8,6 +8,7 @@ order (input channels, then hidden sources, each ascending; a source's ``k`` spi
 weight ``k`` times, i.e. one clamp of ``k·w`` since the sign does not change). The emulator
 (:mod:`targets.xylo.emulator`) is the independent second reading it is checked against.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,11 +49,13 @@ def wrap16(x: torch.Tensor) -> torch.Tensor:
 class _Layer:
     """One neuron layer: its incoming weight blocks (already shifted) and its neuron words."""
 
-    def __init__(self, blocks: list[torch.Tensor], dash_mem, dash_syn, threshold, bias, max_spikes: int):
-        self.weights = torch.cat(blocks, dim=0)                       # [J, N, S] chip order
+    def __init__(
+        self, blocks: list[torch.Tensor], dash_mem, dash_syn, threshold, bias, max_spikes: int
+    ):
+        self.weights = torch.cat(blocks, dim=0)  # [J, N, S] chip order
         self.flat = self.weights.reshape(self.weights.shape[0], -1)
         self.pos, self.neg = self.flat.clamp(min=0), self.flat.clamp(max=0)
-        self.dash_mem, self.dash_syn = dash_mem, dash_syn             # [N], [N, S]
+        self.dash_mem, self.dash_syn = dash_mem, dash_syn  # [N], [N, S]
         self.threshold, self.bias, self.max_spikes = threshold, bias, max_spikes
 
     def receive(self, i_syn: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -76,7 +79,9 @@ class _Layer:
         dv = wrap16(-decay(v, self.dash_mem))
         dv = sat16(sat16(dv + i_syn.sum(dim=2)) + self.bias)
         v = sat16(v + dv)
-        spikes = torch.clamp(torch.div(v, self.threshold, rounding_mode="floor"), 0, self.max_spikes)
+        spikes = torch.clamp(
+            torch.div(v, self.threshold, rounding_mode="floor"), 0, self.max_spikes
+        )
         return i_syn, v - spikes * self.threshold, spikes
 
 
@@ -89,16 +94,28 @@ def _layers(program: XyloProgram) -> tuple[_Layer, _Layer]:
     w_in = _tensor(p.weights_in) << p.weight_shift_in
     w_rec = _tensor(p.weights_rec) << p.weight_shift_rec
     w_out = (_tensor(p.weights_out) << p.weight_shift_out)[:, :, None]
-    syn = torch.stack([_tensor(p.dash_syn), _tensor(p.dash_syn_2)], dim=1)[:, :p.n_syn]
-    hidden = _Layer([w_in, w_rec], _tensor(p.dash_mem), syn, _tensor(p.threshold), _tensor(p.bias),
-                    MAX_HIDDEN_SPIKES)
-    output = _Layer([w_out], _tensor(p.dash_mem_out), _tensor(p.dash_syn_out)[:, None],
-                    _tensor(p.threshold_out), _tensor(p.bias_out), MAX_OUTPUT_SPIKES)
+    syn = torch.stack([_tensor(p.dash_syn), _tensor(p.dash_syn_2)], dim=1)[:, : p.n_syn]
+    hidden = _Layer(
+        [w_in, w_rec],
+        _tensor(p.dash_mem),
+        syn,
+        _tensor(p.threshold),
+        _tensor(p.bias),
+        MAX_HIDDEN_SPIKES,
+    )
+    output = _Layer(
+        [w_out],
+        _tensor(p.dash_mem_out),
+        _tensor(p.dash_syn_out)[:, None],
+        _tensor(p.threshold_out),
+        _tensor(p.bias_out),
+        MAX_OUTPUT_SPIKES,
+    )
     return hidden, output
 
 
 def run_reference(program: XyloProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run `program` on binary input events ``x [T, B, *input_shape]``; int64 trace in chip units."""
+    """Run `program` on binary input events ``x [T, B, *input_shape]``; int64 trace (chip units)."""
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
     hidden, output = _layers(program)
@@ -115,8 +132,14 @@ def run_reference(program: XyloProgram, x: np.ndarray, record_states: bool = Tru
         i_o = output.receive(i_o, s_h)
         i_h, v_h, s_h = hidden.evolve(i_h, v_h)
         i_o, v_o, s_o = output.evolve(i_o, v_o)
-        for key, value in (("s_h", s_h), ("v_h", v_h), ("i_h", i_h), ("s_o", s_o), ("v_o", v_o),
-                           ("i_o", i_o)):
+        for key, value in (
+            ("s_h", s_h),
+            ("v_h", v_h),
+            ("i_h", i_h),
+            ("s_o", s_o),
+            ("v_o", v_o),
+            ("i_o", i_o),
+        ):
             rec[key].append(value)
     stacked = {k: torch.stack(v).numpy() if v else None for k, v in rec.items()}
     return layer_trace(program, x, stacked, record_states)

@@ -8,6 +8,7 @@ nonzero — without importing ``rockpool.devices`` (its package import loads sam
 runs from ``reset_all()``; the recordings ``rec_v_mem``, ``rec_i_syn(2)``, ``rec_recurrent_spikes``
 and their ``_out`` twins are the trace.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,12 @@ def _synapse_lists(weights: np.ndarray):
     from xylosim.v2 import XyloSynapse
 
     lists = []
-    for row in weights:                       # row: [target, synapse]
+    for row in weights:  # row: [target, synapse]
         entries = []
         for syn in range(row.shape[1]):
-            entries += [XyloSynapse(int(t), syn, int(row[t, syn])) for t in np.flatnonzero(row[:, syn])]
+            entries += [
+                XyloSynapse(int(t), syn, int(row[t, syn])) for t in np.flatnonzero(row[:, syn])
+            ]
         lists.append(entries)
     return lists
 
@@ -35,19 +38,31 @@ def build_layer(program: XyloProgram) -> tuple:
     from xylosim.v2 import XyloLayer
 
     p = program
-    dash_syns = [[int(a), int(b)][:p.n_syn] for a, b in zip(p.dash_syn, p.dash_syn_2)]
-    synapses = (_synapse_lists(np.asarray(p.weights_in)), _synapse_lists(np.asarray(p.weights_rec)),
-                _synapse_lists(np.asarray(p.weights_out)[:, :, None]))
+    dash_syns = [[int(a), int(b)][: p.n_syn] for a, b in zip(p.dash_syn, p.dash_syn_2, strict=True)]
+    synapses = (
+        _synapse_lists(np.asarray(p.weights_in)),
+        _synapse_lists(np.asarray(p.weights_rec)),
+        _synapse_lists(np.asarray(p.weights_out)[:, :, None]),
+    )
     return XyloLayer(
-        synapses_in=synapses[0], synapses_rec=synapses[1], synapses_out=synapses[2],
+        synapses_in=synapses[0],
+        synapses_rec=synapses[1],
+        synapses_out=synapses[2],
         aliases=[list(map(int, a)) for a in p.aliases] or [[] for _ in range(p.n_hidden)],
-        threshold=[int(v) for v in p.threshold], threshold_out=[int(v) for v in p.threshold_out],
-        has_bias=p.has_bias, bias=[int(v) for v in p.bias], bias_out=[int(v) for v in p.bias_out],
-        weight_shift_inp=int(p.weight_shift_in), weight_shift_rec=int(p.weight_shift_rec),
+        threshold=[int(v) for v in p.threshold],
+        threshold_out=[int(v) for v in p.threshold_out],
+        has_bias=p.has_bias,
+        bias=[int(v) for v in p.bias],
+        bias_out=[int(v) for v in p.bias_out],
+        weight_shift_inp=int(p.weight_shift_in),
+        weight_shift_rec=int(p.weight_shift_rec),
         weight_shift_out=int(p.weight_shift_out),
-        dash_mem=[int(v) for v in p.dash_mem], dash_mem_out=[int(v) for v in p.dash_mem_out],
-        dash_syns=dash_syns, dash_syns_out=[[int(v)] for v in p.dash_syn_out],
-        name="nrf-deploy"), synapses
+        dash_mem=[int(v) for v in p.dash_mem],
+        dash_mem_out=[int(v) for v in p.dash_mem_out],
+        dash_syns=dash_syns,
+        dash_syns_out=[[int(v)] for v in p.dash_syn_out],
+        name="nrf-deploy",
+    ), synapses
 
 
 def run_xylosim(program: XyloProgram, x: np.ndarray, record_states: bool = True) -> Trace:
@@ -70,8 +85,8 @@ def run_xylosim(program: XyloProgram, x: np.ndarray, record_states: bool = True)
             syn.append(_neuron_major(layer.rec_i_syn2, steps, nh))
         rec["i_h"].append(np.stack(syn, axis=-1))
         rec["i_o"].append(_neuron_major(layer.rec_i_syn_out, steps, no)[..., None])
-    del layer, synapses                                                # the layer first
-    stacked = {k: np.stack(v, axis=1) for k, v in rec.items()}      # [T, B, ...]
+    del layer, synapses  # the layer first
+    stacked = {k: np.stack(v, axis=1) for k, v in rec.items()}  # [T, B, ...]
     return layer_trace(program, x, stacked, record_states)
 
 
