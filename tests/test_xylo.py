@@ -212,6 +212,36 @@ def test_random_programs_reference_emulator_xylosim_agree(case):
     _traces_equal(*case)
 
 
+@st.composite
+def recurrent_graphs(draw):
+    """Random Xylo-sized NIR graphs: Input -> Affine -> recurrent hidden (CubaLIF/LIF/IF) ->
+    Affine -> read-out (CubaLIF/LIF/LI/I), random sizes, time constants, weights, resets."""
+    n_in, n_hid, n_out = draw(st.integers(1, 16)), draw(st.integers(1, 60)), draw(st.integers(1, 8))
+    kind = draw(st.sampled_from(["CubaLIF", "CubaLIF", "LIF", "IF"]))
+    readout = draw(st.sampled_from(["CubaLIF", "LIF", "LI", "I"]))
+    reset = draw(st.sampled_from(["subtract", "zero"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 31)))
+    scale = draw(st.floats(0.2, 5.0))
+    graph = two_recurrent_layers(kind, readout, reset, seed=int(rng.integers(1 << 30)),
+                                 sizes=(n_in, n_hid, 1, n_out))
+    graph.nodes.pop("b"), graph.nodes.pop("rec_b"), graph.nodes.pop("fc_b")
+    graph.nodes["fc_out"] = nir.Affine(rng.normal(0.3, scale, (n_out, n_hid)), rng.normal(0, 0.1, n_out))
+    graph.nodes["rec_a"] = nir.Affine(rng.normal(0, 0.3 * scale, (n_hid, n_hid))
+                                      * (rng.random((n_hid, n_hid)) < 0.5), np.zeros(n_hid))
+    graph.edges = [e for e in graph.edges if "b" not in e and "fc_b" not in e and "rec_b" not in e]
+    graph.edges.append(("a", "fc_out"))
+    return graph, draw(st.floats(0.05, 0.6))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(recurrent_graphs())
+def test_random_recurrent_graphs_agree_on_every_backend(case):
+    graph, rate = case
+    deployment = TARGET.build(load_graph(graph), {})
+    comparisons = _agree(deployment, random_events(deployment.input_shape, 15, 3, rate, 0))
+    assert all(c.compared_values > 0 for c in comparisons)
+
+
 def test_saturating_program_takes_the_ordered_path():
     """A program whose currents saturate mid-delivery: the chip's event order decides the result,
     and the three implementations still agree (the reference falls back to the ordered scan)."""
