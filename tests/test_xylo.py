@@ -225,7 +225,8 @@ def recurrent_graphs(draw):
     graph = two_recurrent_layers(kind, readout, reset, seed=int(rng.integers(1 << 30)),
                                  sizes=(n_in, n_hid, 1, n_out))
     graph.nodes.pop("b"), graph.nodes.pop("rec_b"), graph.nodes.pop("fc_b")
-    graph.nodes["fc_out"] = nir.Affine(rng.normal(0.3, scale, (n_out, n_hid)), rng.normal(0, 0.1, n_out))
+    graph.nodes["fc_out"] = nir.Affine(rng.normal(0.3, scale, (n_out, n_hid)),
+                                       rng.normal(0, 0.1, n_out))
     graph.nodes["rec_a"] = nir.Affine(rng.normal(0, 0.3 * scale, (n_hid, n_hid))
                                       * (rng.random((n_hid, n_hid)) < 0.5), np.zeros(n_hid))
     graph.edges = [e for e in graph.edges if "b" not in e and "fc_b" not in e and "rec_b" not in e]
