@@ -409,6 +409,13 @@ def test_tampered_chip_file_is_refused(tmp_path):
     with pytest.raises(NrfError, match="disagree on weights_rec"):
         TARGET.load(out)
     assert main(["verify", str(out), "--samples", "2", "--witness-samples", "0"]) == 2
+    # both chip files changed the same way: every backend would agree, but the export no longer
+    # encodes the trained model (source.nir), and load says so
+    arrays = dict(np.load(out / "xylo_spec.npz"))
+    arrays["weights_rec"][3, 5, 0] += 1
+    np.savez(out / "xylo_spec.npz", **arrays)
+    with pytest.raises(NrfError, match="does not encode source.nir: weights_rec differ"):
+        TARGET.load(out)
 
 
 def _refused(graph: nir.NIRGraph, tmp_path, capsys, *messages: str) -> None:

@@ -119,6 +119,7 @@ class XyloTarget(Target):
             ) from None
         program = _program_from(sidecar, arrays, out_dir)
         _check_same(program, spec, out_dir)
+        _check_encodes_source(program, sidecar, Path(out_dir))
         problems = check_program(program)
         if problems:
             raise NrfError(
@@ -246,6 +247,31 @@ def _check_same(program: XyloProgram, spec: dict, out_dir: Path) -> None:
             str(out_dir),
             "the export was modified: re-run nrf-deploy export",
         )
+
+
+def _check_encodes_source(program: XyloProgram, sidecar: dict, out_dir: Path) -> None:
+    """What the user trained must be what the chip files encode: re-quantise ``source.nir`` (the
+    float model the export copied) and refuse a specification that differs from it."""
+    from nrf_deploy.deployment import graph_fingerprint
+    from nrf_deploy.ir import load_graph
+
+    source = out_dir / "source.nir"
+    if not source.is_file():
+        return
+    graph = load_graph(source)
+    where = str(out_dir / SPEC_NPZ)
+    if graph_fingerprint(graph) != sidecar["source"]["fingerprint"]:
+        raise NrfError("source.nir is not the model this export was made from (fingerprint differs)",
+                       str(source), "re-run nrf-deploy export")
+    expected, _, problems, _ = quantise(graph, float(sidecar["dt"]))
+    if problems:
+        raise NrfError("source.nir no longer quantises for Xylo", where, "re-run nrf-deploy export")
+    differ = [k for k in (*SPEC_ARRAYS, *SHIFTS)
+              if not np.array_equal(np.asarray(getattr(expected, k)), np.asarray(getattr(program, k)))]
+    differ += ["populations"] * ([_describe(g) for g in expected.groups] != sidecar["groups"])
+    if differ:
+        raise NrfError(f"{SPEC_NPZ} does not encode source.nir: {', '.join(differ)} differ", where,
+                       "the export was modified: re-run nrf-deploy export")
 
 
 def _same_array(listed: Any, exact: np.ndarray) -> bool:
