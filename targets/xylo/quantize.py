@@ -288,8 +288,8 @@ def _approximations(graph: Graph, placed: Plan) -> list[str]:
             "neurons may fire up to 31 times per step (read-out neurons once), the float model at "
             "most once"
         ),
-        "time constants are bit-shift decays 1 - 2^-dash (decay errors per population in "
-        "quantisation)",
+        ("time constants are bit-shift decays 1 - 2^-dash (decay errors per population in "
+         "quantisation)"),
     ]
     kinds = {g.kind for g in placed.groups}
     zero = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "zero")
