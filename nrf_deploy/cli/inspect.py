@@ -5,9 +5,10 @@ import argparse
 import json
 from typing import Any
 
-import numpy as np
+from typing import TYPE_CHECKING
 
-from nrf_deploy.ir import Graph, load_graph
+if TYPE_CHECKING:
+    from nrf_deploy.ir import Graph
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def describe(graph: Graph) -> dict[str, Any]:
     """Summary of a graph as plain data (what ``inspect --json`` prints)."""
+    import numpy as np
+
     nodes = []
     for name in graph.schedule:
         node = graph.nodes[name]
@@ -47,6 +50,8 @@ def describe(graph: Graph) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nrf_deploy.ir import load_graph
+
     info = describe(load_graph(args.model))
     if args.json:
         print(json.dumps(info, indent=2))

@@ -23,7 +23,8 @@ import numpy as np
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.trace import Trace
 
-FLOAT = "float model"
+FLOAT = "float"
+"""Key of the float model among the backends (report.json keys have no spaces)."""
 
 
 def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace], sidecar: dict[str, Any],
@@ -69,7 +70,32 @@ def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace],
                 np.count_nonzero(first[:, :n] != arr[:, :n]))
     result["backends"][FLOAT]["samples"] = int(ref.shape[1])
     result["headline"] = _headline(result)
+    if decoder == "dsnt":
+        chips = {name: np.asarray(t.outputs.get(out_name, t.outputs.get(source)), dtype=np.float64)
+                 [delay:delay + steps] / scale for name, t in traces.items()}
+        result["trajectory"] = _trajectory(graph, ref, chips, labels, warmup)
     return result
+
+
+def _trajectory(graph: Graph, ref: np.ndarray, chips: dict[str, np.ndarray], labels: np.ndarray | None,
+                warmup: int, sample: int = 0) -> dict[str, Any]:
+    """Decoded (x, y) per step of one sample, in input pixels: the float model, each backend and
+    the true centres when known; ``[steps][objects][2]`` lists (DSNT runs on the host)."""
+    import torch
+
+    from nrf_deploy.models import dsnt
+
+    size = int(graph.metadata.get("image_size", 64))
+
+    def decode(arr: np.ndarray) -> list:
+        return dsnt(torch.as_tensor(arr[:, sample]), size).numpy().round(3).tolist()
+
+    out: dict[str, Any] = {"sample": sample, "warmup_steps": warmup, "image_size": size,
+                           "decoded": {FLOAT: decode(ref)}}
+    out["decoded"].update({name: decode(arr) for name, arr in chips.items() if arr.shape[1] > sample})
+    if labels is not None and np.asarray(labels).ndim >= 3:
+        out["truth"] = np.asarray(labels, dtype=np.float64)[:ref.shape[0], sample].round(3).tolist()
+    return out
 
 
 def _metrics(graph: Graph, ref: np.ndarray, out: np.ndarray, labels: np.ndarray | None, decoder: Any,
@@ -106,14 +132,14 @@ def _metrics(graph: Graph, ref: np.ndarray, out: np.ndarray, labels: np.ndarray 
 def _headline(result: dict[str, Any]) -> dict[str, str]:
     """The one error metric the summary and the plot show, with a readable name."""
     metrics = next(iter(result["backends"].values()))
-    for key, label in (("median_l2_px", "median l2 error vs true centres (px)"),
-                       ("accuracy", "accuracy vs labels"),
-                       ("decoded_difference_px", "decoded distance to the float model (px)"),
-                       ("count_correlation", "spike-count correlation with the float model"),
-                       ("relative_rms_error", "relative RMS error vs the float model")):
+    from nrf_deploy.report.fmt import label
+
+    for key in ("median_l2_px", "accuracy", "decoded_difference_px", "count_correlation",
+                "relative_rms_error"):
         if key in metrics:
-            return {"key": key, "label": label}
-    return {"key": "", "label": ""}
+            return {"key": key, "label": label(key),
+                    "better": "higher" if key in ("accuracy", "count_correlation") else "lower"}
+    return {"key": "", "label": "", "better": ""}
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
