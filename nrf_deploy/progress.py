@@ -98,10 +98,10 @@ class LogBar:
         self._closed.set()
         self._print("done")
 
-    def __enter__(self) -> LogBar:
+    def __enter__(self) -> LogBar:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -117,10 +117,10 @@ class _Silent:
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> _Silent:
+    def __enter__(self) -> _Silent:  # noqa: PYI034
         return self
 
-    def __exit__(self, *exc: Any) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def progress_bar(total: int | None, desc: str, unit: str = "item", enabled: bool = True,

@@ -20,10 +20,10 @@ import nir
 import numpy as np
 import pytest
 import torch
+from nrf_deploy.exporters.nir import export_rf_snn
 
 from nrf_deploy.cli.export import export
 from nrf_deploy.data import generate
-from nrf_deploy.exporters.nir import export_rf_snn
 from nrf_deploy.models import CONFIGS, RFSNN
 from nrf_deploy.report import build_report, summary_table
 from nrf_deploy.training import shapes_config

@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="small", choices=["tiny", "small"],
                    help="training preset (small: the RF-SNN of the report; tiny: a smoke test)")
     p.add_argument("--model", default=None, help="skip training and deploy this .nir file instead")
-    p.add_argument("--samples", type=int, default=8, help="held-out samples verified on every target (default 8)")
+    p.add_argument("--samples", type=int, default=8, help="held-out samples run on every target (default 8): verification and every figure of "
+                        "the report use them")
     p.add_argument("--witness-samples", type=int, default=1,
                    help="of those, samples also run on the vendor simulators (Lava, sinabs; default 1)")
     p.add_argument("--timesteps", type=int, default=None,
@@ -176,8 +177,8 @@ def _export(model: Path, name: str, out_dir: Path) -> str | None:
 
 def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, source: str):
     from nrf_deploy.fileio import write_json
-    from nrf_deploy.targets import get_target
     from nrf_deploy.progress import progress_bar
+    from nrf_deploy.targets import get_target
     from nrf_deploy.verify import verify_deployment
 
     target = get_target(name)

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import nir
 

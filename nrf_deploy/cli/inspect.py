@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nrf_deploy.ir import Graph
@@ -60,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for n in info["nodes"]:
-        print(f"{n['name']:<16} {n['type']:<10} {str(tuple(n['in_shape'])):<16} "
-              f"{str(tuple(n['out_shape'])):<16} {n['neurons']:>9} {n['synapses']:>11} {n['parameters']:>9}")
+        print(f"{n['name']:<16} {n['type']:<10} {tuple(n['in_shape'])!s:<16} "
+              f"{tuple(n['out_shape'])!s:<16} {n['neurons']:>9,} {n['synapses']:>11,} {n['parameters']:>9,}")
     t = info["totals"]
     print("-" * len(header))
-    print(f"{'total':<60} {t['neurons']:>9} {t['synapses']:>11} {t['parameters']:>9}")
+    print(f"{'total':<60} {t['neurons']:>9,} {t['synapses']:>11,} {t['parameters']:>9,}")
     rec = info["recurrent_edges"]
     dt = f"dt = {info['dt']} s" if info["dt"] is not None else "dt not recorded (default 1 ms)"
     print(f"\ngraph check: OK — {len(info['nodes'])} nodes, {len(info['edges'])} edges, "

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(len(args.exports), "report", "export") as bar:
         report = build_report(args.exports, args.output, x=x, labels=labels, samples=args.samples,
                               timesteps=args.timesteps, emulator_samples=args.emulator_samples,
-                              overrides=overrides, semantics=args.semantics,
+                              overrides=overrides, semantics=args.semantics, seed=args.seed,
                               input_source=f"--input {args.input}" if args.input else None,
                               progress=lambda _target: bar.update())
     print(summary_table(report))

@@ -7,7 +7,6 @@ import argparse
 from nrf_deploy.cli.common import DefaultsHelpFormatter
 
 
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train the receptive-field SNN on generated events and export model.nir",

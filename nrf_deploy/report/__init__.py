@@ -257,7 +257,8 @@ def _histograms(graph, trace, x: np.ndarray, bins: int = 20) -> list[dict[str, A
             continue
         per_neuron = np.abs(np.asarray(act, dtype=np.float64)).sum(axis=0)   # [B, n]
         top = float(per_neuron.max()) if per_neuron.size else 0.0
-        edges = np.linspace(0, max(top, 1.0), bins + 1)
+        edges = (np.arange(0, top + 2) - 0.5 if top <= 2 * bins        # one bar per spike count
+                 else np.linspace(0, top, bins + 1))
         hist = np.stack([np.histogram(s, edges)[0] for s in per_neuron]).mean(axis=0)
         out.append({"population": name, "kind": graph.nodes[name].kind, "neurons": int(per_neuron.shape[1]),
                     "bin_edges": edges.round(4).tolist(), "neurons_per_bin": hist.round(3).tolist(),
@@ -356,7 +357,8 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
                  emulator_samples: int | None = None, model_name: str = "", input_source: str | None = None,
                  overrides: dict[str, dict[str, float]] | None = None,
                  failures: dict[str, str] | None = None, traces: dict[str, dict[str, Any]] | None = None,
-                 warmup: int | None = None, progress=None, semantics: str = "nir") -> dict[str, Any]:
+                 warmup: int | None = None, progress=None, semantics: str = "nir",
+                 seed: int = 0) -> dict[str, Any]:
     """Analyse every export, write ``out_html`` and ``NAME.json`` beside it (atomically; NAME
     from ``out_html``), and return the report. `failures` lists targets that refused the model
     (target -> message); `traces` maps an export dir (as given) to runs already made on `x`
@@ -372,7 +374,8 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
     window = _common_window(export_dirs, x, timesteps)
     entries = []
     for d in export_dirs:
-        entries.append(analyse_export(d, x, labels, samples, timesteps=timesteps, emulator_samples=emulator_samples,
+        entries.append(analyse_export(d, x, labels, samples, seed=seed, timesteps=timesteps,
+                                      emulator_samples=emulator_samples,
                                       overrides=overrides, input_source=input_source,
                                       traces=(traces or {}).get(str(d)), warmup=warmup, window=window,
                                       semantics=semantics))
@@ -493,7 +496,8 @@ def summary_table(report: dict[str, Any]) -> str:
         energy = si(r["energy_j"], "J", r.get("energy_status")).replace(NOT_AVAILABLE, "n/a")
         latency = si(r["latency_s"], "s", r.get("latency_status")).replace(NOT_AVAILABLE, "n/a")
         vs_cpu = ("baseline" if r.get("chip") == BASELINE_CHIP else
-                  ratio(r.get("energy_j"), (report.get("baseline") or {}).get("energy_j")).replace(NOT_AVAILABLE, "-"))
+                  ratio(r.get("energy_j"), (report.get("baseline") or {}).get("energy_j"),
+                        r.get("energy_status")).replace(NOT_AVAILABLE, "-"))
         acc = metric(r.get("accuracy_key") or "", r.get("accuracy_chip")) if r.get("accuracy_key") else "-"
         if len(metrics) > 1 and r.get("accuracy_metric"):
             acc = f"{acc} ({r['accuracy_metric']})"

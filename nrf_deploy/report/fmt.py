@@ -29,7 +29,7 @@ def si(value: float | None, unit: str, status: str | None = None, digits: int = 
     return ("≥ " + text) if status == "partial" else text
 
 
-def count(value: float | int | None, digits: int = 3) -> str:
+def count(value: float | None, digits: int = 3) -> str:
     """A count with thousands separators: ``5761000.0`` -> ``"5,761,000"``; small averages keep
     `digits` significant digits (``2.5`` -> ``"2.5"``)."""
     if value is None:
@@ -42,7 +42,7 @@ def count(value: float | int | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def plural(n: float | int, word: str, words: str | None = None) -> str:
+def plural(n: float, word: str, words: str | None = None) -> str:
     """``plural(1, "sample")`` -> ``"1 sample"``; ``plural(8, "sample")`` -> ``"8 samples"``."""
     return f"{count(n)} {word if n == 1 else (words or word + 's')}"
 
@@ -51,17 +51,21 @@ def percent(value: float | None, digits: int = 3) -> str:
     return NOT_AVAILABLE if value is None else f"{100 * value:.{digits}g} %"
 
 
-def ratio(mine: float | None, baseline: float | None) -> str:
-    """How `mine` compares with `baseline`: ``"3.6× less"``, ``"2,800× more"``, ``"about the same"``."""
+def ratio(mine: float | None, baseline: float | None, status: str | None = None) -> str:
+    """How `mine` compares with `baseline`: ``"3.6× less"``, ``"2,800× more"``, ``"about the same"``.
+    A partial `mine` (a lower bound, ``status == "partial"``) gives ``"up to 3.6× less"`` or
+    ``"≥ 2,800× more"``."""
     if mine is None or not baseline:
         return NOT_AVAILABLE
     if mine == 0:
         return "0 (none)"
     r = mine / baseline
-    if 1 / 1.05 <= r <= 1.05:
+    if 1 / 1.05 <= r <= 1.05 and status != "partial":
         return "about the same"
     factor, word = (1 / r, "less") if r < 1 else (r, "more")
     text = f"{float(f'{factor:.2g}'):,.0f}" if factor >= 100 else f"{factor:.2g}"
+    if status == "partial":
+        return f"up to {text}× less" if word == "less" else f"≥ {text}× more"
     return f"{text}× {word}"
 
 

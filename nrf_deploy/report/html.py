@@ -111,8 +111,8 @@ def _headline_rows(report: dict[str, Any]) -> str:
         if r.get("chip") == "cpu":
             versus = "<span class='small'>the baseline</span>"
         elif baseline:
-            versus = (f"latency {_e(ratio(r.get('latency_s'), baseline.get('latency_s')))}<br>"
-                      f"energy {_e(ratio(r.get('energy_j'), baseline.get('energy_j')))}")
+            versus = (f"latency {_e(ratio(r.get('latency_s'), baseline.get('latency_s'), r.get('latency_status')))}"
+                      f"<br>energy {_e(ratio(r.get('energy_j'), baseline.get('energy_j'), r.get('energy_status')))}")
         else:
             versus = f"<span class='small'>{NOT_AVAILABLE}: no CPU baseline</span>"
         accuracy = _accuracy_cell(r, kinds)
@@ -266,22 +266,22 @@ def plot_energy(hardware: list[dict[str, Any]]) -> str:
     chips = [h for h in hardware if h.get("energy_terms") and h.get("energy_j")]
     if not chips:
         return ""
-    fig, axes = plt.subplots(len(chips), 1, figsize=(FIG_W, 0.5 + 0.75 * len(chips)), squeeze=False)
+    fig, axes = plt.subplots(len(chips), 1, figsize=(FIG_W, 1.5 * len(chips)), squeeze=False)
     for ax, h in zip(axes[:, 0], chips):
         left = 0.0
         total = h["energy_j"]
         for j, t in enumerate(h["energy_terms"]):
             if t["value"] is None:
                 continue
-            ax.barh(0, t["value"] / total * 100, left=left, color=_PALETTE[j % 8],
-                    label=f"{t['label']}: {si(t['value'], 'J')}")
-            left += t["value"] / total * 100
+            share = t["value"] / total * 100
+            ax.barh(0, share, left=left, color=_PALETTE[j % 8], label=f"{t['label']}: {si(t['value'], 'J')}")
+            left += share
         ax.set(xlim=(0, 100), yticks=[])
-        ax.set_title(f"{h.get('title', h['chip'])}: {si(total, 'J', h.get('energy_status'))} per inference",
-                     fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, frameon=False)
-    axes[-1, 0].set_xlabel("share of the energy per inference (%)")
-    fig.tight_layout()
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(f"{h.get('title', h['chip'])}: {si(total, 'J', h.get('energy_status'))} per inference "
+                     "(share of each term, %)", fontsize=9, loc="left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.55), ncol=2, frameon=False)
+    fig.tight_layout(h_pad=0.5)
     return _png(fig, "energy breakdown by term, per chip (terms without a constant are left out)")
 
 
@@ -426,19 +426,22 @@ def _entry_section(e: dict[str, Any], index: int) -> str:
     info = _kv([("export", _Raw(f"<code>{_e(e['export_dir'])}</code>")),
                 ("number format", e.get("number_format")),
                 ("approximations and host work", _Raw(flags)),
-                ("inputs", f"{plural(e['inputs']['samples'], 'sample')} × {plural(e['inputs']['timesteps'], 'step')} "
-                           f"({e['inputs']['source']}), dt = {si(e.get('dt') or c['dt'], 's')}"),
+                ("inputs", (f"{plural(e['inputs']['samples'], 'sample')} × "
+                            f"{plural(e['inputs']['timesteps'], 'step')} ({e['inputs']['source']}), "
+                            f"dt = {si(e.get('dt') or c['dt'], 's')}")),
                 ("backends", f"{', '.join(e['backends'])} (reference: {e['reference_backend']})"),
                 ("verification", _Raw(_verification(e.get("verification")))),
-                ("synaptic ops / inference", f"{count(c['effective_sops'])} effective "
-                                             f"({count(c['acs'])} ACs, {count(c['macs'])} MACs); "
-                                             f"{count(c['dense_sops'])} dense"),
-                ("spikes / inference", f"{count(c['spikes'])} from neurons, {count(c['input_events'])} input events"),
-                ("neuron updates / inference", f"{count(c['neuron_updates'])} ({count(c['active_updates'])} active)"),
-                ("sparsity", f"activation {percent(c['activation_sparsity'])}, "
-                             f"connection {percent(c['connection_sparsity'])}"),
-                ("footprint", f"{count(c['parameters'])} weights and biases; "
-                              f"{si(c['footprint_bytes'], 'B')} of float32 parameters")])
+                ("synaptic ops / inference", (f"{count(c['effective_sops'])} effective "
+                                              f"({count(c['acs'])} ACs, {count(c['macs'])} MACs); "
+                                              f"{count(c['dense_sops'])} dense")),
+                ("spikes / inference", (f"{count(c['spikes'])} from neurons, "
+                                        f"{count(c['input_events'])} input events")),
+                ("neuron updates / inference", (f"{count(c['neuron_updates'])} "
+                                                f"({count(c['active_updates'])} active)")),
+                ("sparsity", (f"activation {percent(c['activation_sparsity'])}, "
+                              f"connection {percent(c['connection_sparsity'])}")),
+                ("footprint", (f"{count(c['parameters'])} weights and biases; "
+                               f"{si(c['footprint_bytes'], 'B')} of float32 parameters"))])
     res_rows = [[label(k), count(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v]
                 for k, v in res.items() if isinstance(v, (int, float, str))]
     parts = [title, info,
@@ -473,7 +476,7 @@ tr.flags td{border-top:none;background:#fffaf0;font-size:12.5px}.flag{margin:.1e
 .mark.ap{color:#a06000}.status{font-weight:bold;white-space:nowrap}
 .bar{display:block;height:6px;background:#1f77b4;margin-top:3px;margin-left:auto}
 .bar.partial{background:repeating-linear-gradient(90deg,#1f77b4 0 3px,#fff 3px 5px)}
-.src{font-size:11.5px}table.terms td:nth-child(5),table.consts td:nth-child(4){max-width:26em}
+.src{font-size:11.5px}table.terms td.num{white-space:nowrap}table.terms td:nth-child(5),table.consts td:nth-child(4){max-width:26em}
 details{margin:.3em 0}summary{cursor:pointer;color:#1f4e79}.legend{font-size:12.5px}"""
 
 
