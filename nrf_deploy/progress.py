@@ -66,7 +66,8 @@ class LogBar:
 
     def _line(self, note: str = "") -> str:
         count = f"{self.n:,}" + (f"/{self.total:,}" if self.total else "")
-        unit = self.unit if self.n == 1 and not self.total else self.unit + "s"
+        plural = self.unit + ("es" if self.unit.endswith(("ch", "sh", "s", "x")) else "s")
+        unit = self.unit if self.n == 1 and not self.total else plural
         elapsed = time.monotonic() - self.started
         extra = f", {self.postfix}" if self.postfix else ""
         return f"{stamp()} {self.desc}: {count} {unit} ({elapsed:.0f} s{extra}){' ' + note if note else ''}"

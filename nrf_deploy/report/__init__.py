@@ -117,9 +117,9 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     entry["counts"] = counts
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(entry["target"], counts, entry["resources"], overrides or {}, entry)
-    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, sidecar,
-                                                                               labels, warmup, names[0],
-                                                                               window)) or {}
+    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(
+        graph, floating, traces, sidecar, labels, warmup, names[0], window,
+        float(getattr(target, "tolerance", 0.0) or 0.0))) or {}
     entry["verification"] = _verification(export_dir)
     entry["raster"] = _raster(graph, reference, x)
     entry["spike_histograms"] = _histograms(graph, reference, x)
@@ -486,7 +486,7 @@ def summary_table(report: dict[str, Any]) -> str:
     metrics = sorted({r.get("accuracy_metric") for r in rows if r.get("accuracy_metric")})
     acc_head = f"accuracy: {metrics[0]}" if len(metrics) == 1 else "accuracy"
     head = (f"{'target':<9} {'chip':<10} {'check':<12} {'latency/inf':>12} {'energy/inf':>12} "
-            f"{'energy vs CPU':>14}  {acc_head}")
+            f"{'energy vs CPU':>16}  {acc_head}")
     lines = [head, "-" * min(len(head), 100)]
     for r in rows:
         if r["status"] != "ok":
@@ -503,7 +503,7 @@ def summary_table(report: dict[str, Any]) -> str:
             acc = f"{acc} ({r['accuracy_metric']})"
         marks = "".join(sorted({FLAG_MARKS.get(f["kind"], "!") for f in r.get("flags") or []}))
         lines.append(f"{r['target']:<9} {r['chip']!s:<10} {r['verification_status']:<12} {latency:>12} "
-                     f"{energy:>12} {vs_cpu:>14}  {acc} {marks}".rstrip())
+                     f"{energy:>12} {vs_cpu:>16}  {acc} {marks}".rstrip())
         for f in r.get("flags") or []:
             lines.append(f"{'':<9} {FLAG_MARKS.get(f['kind'], '!')} {f['note']}")
     missing = sorted({m for r in rows for m in r.get("missing_constants") or []})

@@ -29,11 +29,13 @@ FLOAT = "float"
 
 def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace], sidecar: dict[str, Any],
                      labels: np.ndarray | None = None, warmup: int | None = None,
-                     reference: str | None = None, window: int | None = None) -> dict[str, Any]:
+                     reference: str | None = None, window: int | None = None,
+                     tolerance: float = 0.0) -> dict[str, Any]:
     """Agreement of each backend in `traces` with the float model (see the module docstring).
 
     With `reference` (a key of `traces`), every other backend also reports how many output values
-    differ from the reference's on the samples both ran (0 for a bit-exact emulator). `window`
+    differ from the reference's on the samples both ran (0 for a bit-exact emulator; float
+    outputs by more than the target's `tolerance`, as verification counts them). `window`
     caps the compared steps, so that reports of several targets compare the same float steps."""
     out_name = graph.output_names[0]
     source = graph.predecessors(out_name)[0]
@@ -66,8 +68,11 @@ def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace],
         if reference is not None and name != reference:
             first = np.asarray(traces[reference].outputs.get(out_name, traces[reference].outputs.get(source)))
             n = min(first.shape[1], arr.shape[1])
+            a, b = first[:, :n], arr[:, :n]
+            floating = np.issubdtype(np.asarray(a).dtype, np.floating) or np.issubdtype(b.dtype, np.floating)
+            limit = tolerance if floating and not graph.nodes[source].spiking else 0.0
             result["backends"][name]["output_mismatches_vs_reference"] = int(
-                np.count_nonzero(first[:, :n] != arr[:, :n]))
+                np.count_nonzero(np.abs(np.asarray(a, dtype=np.float64) - b) > limit))
     result["backends"][FLOAT]["samples"] = int(ref.shape[1])
     result["headline"] = _headline(result)
     if decoder == "dsnt":

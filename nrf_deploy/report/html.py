@@ -166,33 +166,38 @@ def plot_trajectories(entries: list[dict[str, Any]]) -> str:
               if e.get("status") == "ok" and (e.get("accuracy") or {}).get("trajectory")]
     if not groups:
         return ""
-    cols = min(len(groups), 4)
+    cols = 2 if len(groups) > 1 else 1                      # panels large enough to follow a path
     rows = (len(groups) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(FIG_W, FIG_W / cols * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(FIG_W * (0.75 if cols == 2 else 0.45),
+                                                  FIG_W * 0.36 * rows + 0.5), squeeze=False)
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
     shapes = ("circle", "square", "triangle")
+    styles = {"truth": dict(lw=3.2, alpha=0.3, ls="-"), FLOAT: dict(lw=1.0, ls=":"), "chip": dict(lw=1.3, ls="-")}
     for ax, (target, ref, traj) in zip(axes.flat, groups):
         size = traj["image_size"]
         warm = int(traj.get("warmup_steps", 0))
-        lines = [("truth", traj.get("truth"), "k", "--"), (FLOAT, traj["decoded"].get(FLOAT), "#888888", "-"),
-                 (ref, traj["decoded"].get(ref), "#d62728", "-")]
-        for name, xy, colour, style in lines:
+        for name, xy in (("truth", traj.get("truth")), (FLOAT, traj["decoded"].get(FLOAT)),
+                         ("chip", traj["decoded"].get(ref))):
             if xy is None:
                 continue
             xy = np.asarray(xy)                                    # [T, objects, 2]
             for k in range(xy.shape[1]):
-                ax.plot(xy[warm:, k, 0], xy[warm:, k, 1], style, color=colour, lw=1.4 if name == ref else 1.0,
-                        label=name if k == 0 else None)
-                ax.plot(xy[-1, k, 0], xy[-1, k, 1], "o", color=colour, ms=3)
-                if name == "truth" and xy.shape[1] == 3:
-                    ax.annotate(shapes[k], xy[-1, k], fontsize=7, xytext=(3, 3), textcoords="offset points")
+                colour = _PALETTE[k % 8]
+                ax.plot(xy[warm:, k, 0], xy[warm:, k, 1], color=colour, **styles[name])
+                ax.plot(xy[-1, k, 0], xy[-1, k, 1], "o", color=colour, ms=3 if name != "truth" else 5,
+                        alpha=styles[name].get("alpha", 1.0))
+                if name == "truth" and xy.shape[1] == len(shapes):
+                    ax.annotate(shapes[k], xy[-1, k], fontsize=7, color=colour, xytext=(4, 4),
+                                textcoords="offset points")
         ax.set(xlim=(0, size), ylim=(size, 0), aspect="equal", title=f"{target} ({ref})")
         ax.set_xlabel("x (px)")
         ax.set_ylabel("y (px)")
-    handles, names = axes.flat[0].get_legend_handles_labels()
-    names = [{"truth": "true centre", FLOAT: "float model"}.get(n, f"chip ({n} backend)") for n in names]
-    fig.legend(handles, names, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="#444444", **styles[n]) for n in ("truth", FLOAT, "chip")]
+    fig.legend(handles, ["true centre", "float model", "chip (its reference backend)"], loc="lower center",
+               ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     traj = groups[0][2]
     return _png(fig, f"decoded trajectories of sample {traj['sample']} (DSNT on the host), after "
@@ -266,7 +271,7 @@ def plot_energy(hardware: list[dict[str, Any]]) -> str:
     chips = [h for h in hardware if h.get("energy_terms") and h.get("energy_j")]
     if not chips:
         return ""
-    fig, axes = plt.subplots(len(chips), 1, figsize=(FIG_W, 1.5 * len(chips)), squeeze=False)
+    fig, axes = plt.subplots(len(chips), 1, figsize=(FIG_W, 2.0 * len(chips)), squeeze=False)
     for ax, h in zip(axes[:, 0], chips):
         left = 0.0
         total = h["energy_j"]
@@ -280,7 +285,7 @@ def plot_energy(hardware: list[dict[str, Any]]) -> str:
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(f"{h.get('title', h['chip'])}: {si(total, 'J', h.get('energy_status'))} per inference "
                      "(share of each term, %)", fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.55), ncol=2, frameon=False)
+        ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(0.0, -0.45), ncol=2, frameon=False)
     fig.tight_layout(h_pad=0.5)
     return _png(fig, "energy breakdown by term, per chip (terms without a constant are left out)")
 
