@@ -134,9 +134,9 @@ def model_flags(graph, sidecar: dict[str, Any]) -> list[dict[str, str]]:
     flags = [_approximation_flag(str(a)) for a in sidecar.get("approximations") or []]
     host = sidecar.get("host_readout") or []
     if host:
-        nodes = ", ".join(str(h.get("node", "?")) for h in host if isinstance(h, dict))
-        flags.append({"kind": "host", "note": f"read-out {nodes} runs on the host CPU, not on the chip "
-                                              "(not in the chip's energy or latency)"})
+        nodes = ", ".join(f"'{h.get('node', '?')}'" for h in host if isinstance(h, dict))
+        flags.append({"kind": "host", "note": f"the read-out {nodes} runs on the host CPU, not on the "
+                                              "chip (not in the chip's energy or latency)"})
     reset = sidecar.get("reset")
     if isinstance(reset, str) and reset.split():
         chip_reset = reset.split()[0]
@@ -480,13 +480,17 @@ FLAG_MARKS = {"approximation": "≈", "host": "⇄", "real_time": "!"}
 def summary_table(report: dict[str, Any]) -> str:
     """The terminal summary: one line per target and chip (fits 100 columns), each approximation
     or real-time violation on its own marked line under its row, then which samples were used."""
+    import shutil
+    import textwrap
+
     from nrf_deploy.report.fmt import NOT_AVAILABLE, metric, ratio, si
+
+    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 1
 
     rows = report["summary"]
     metrics = sorted({r.get("accuracy_metric") for r in rows if r.get("accuracy_metric")})
-    acc_head = f"accuracy: {metrics[0]}" if len(metrics) == 1 else "accuracy"
     head = (f"{'target':<9} {'chip':<10} {'check':<12} {'latency/inf':>12} {'energy/inf':>12} "
-            f"{'energy vs CPU':>16}  {acc_head}")
+            f"{'energy vs CPU':>16}  accuracy")
     lines = [head, "-" * min(len(head), 100)]
     for r in rows:
         if r["status"] != "ok":
@@ -505,11 +509,17 @@ def summary_table(report: dict[str, Any]) -> str:
         lines.append(f"{r['target']:<9} {r['chip']!s:<10} {r['verification_status']:<12} {latency:>12} "
                      f"{energy:>12} {vs_cpu:>16}  {acc} {marks}".rstrip())
         for f in r.get("flags") or []:
-            lines.append(f"{'':<9} {FLAG_MARKS.get(f['kind'], '!')} {f['note']}")
+            lines += textwrap.wrap(f["note"], width, initial_indent=f"{'':<10}{FLAG_MARKS.get(f['kind'], '!')} ",
+                                   subsequent_indent=" " * 12)
+    footer = []
     missing = sorted({m for r in rows for m in r.get("missing_constants") or []})
     if missing:
-        lines.append("n/a or ≥ (partial) until supplied: " + ", ".join(missing)
-                     + "  (--energy-constant CHIP.NAME=VALUE)")
+        footer.append("n/a or ≥ (partial) until supplied (--energy-constant CHIP.NAME=VALUE): "
+                      + ", ".join(missing))
+    if len(metrics) == 1:
+        footer.append(f"accuracy: {metrics[0]}, on each chip's arithmetic (its reference backend)")
     if report.get("samples_note"):
-        lines.append(report["samples_note"])
+        footer.append(report["samples_note"])
+    for text in footer:
+        lines += textwrap.wrap(text, width, break_on_hyphens=False)
     return "\n".join(lines)

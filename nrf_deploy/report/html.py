@@ -173,7 +173,8 @@ def plot_trajectories(entries: list[dict[str, Any]]) -> str:
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
     shapes = ("circle", "square", "triangle")
-    styles = {"truth": dict(lw=3.2, alpha=0.3, ls="-"), FLOAT: dict(lw=1.0, ls=":"), "chip": dict(lw=1.3, ls="-")}
+    styles = {"truth": {"lw": 3.2, "alpha": 0.3, "ls": "-"}, FLOAT: {"lw": 1.0, "ls": ":"},
+              "chip": {"lw": 1.3, "ls": "-"}}
     for ax, (target, ref, traj) in zip(axes.flat, groups):
         size = traj["image_size"]
         warm = int(traj.get("warmup_steps", 0))
