@@ -64,7 +64,8 @@ of the held-out samples. Guessing the canvas centre scores {summary['centre_gues
 {rows}
 
 {finding} One seed, one run each: differences between the SNN variants of the order of a few tenths
-of a pixel are within run-to-run variation we have not measured.
+of a pixel are within run-to-run variation we have not measured. Training times are wall-clock on a
+shared 2-core machine and vary with its load.
 
 Deployment of the trained RF-LIF model (`nrf-deploy demo`, README): Loihi, Speck (spiking layers on
 chip, leaky read-out on the host, `--speck-lif-as-if`: an approximation the report states),
