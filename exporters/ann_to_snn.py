@@ -33,7 +33,8 @@ import nir
 import numpy as np
 
 from nrf_deploy.errors import GraphError, NrfError
-from nrf_deploy.exporters.onnx_reader import AvgPool, Chain, Flatten, Linear, Relu, load_onnx, read_chain
+from nrf_deploy.exporters.onnx_reader import (AvgPool, Chain, Flatten, Linear, Relu, load_onnx,
+                                              read_chain)
 
 CODINGS = ("poisson", "deterministic", "direct")
 """Input coding: rate coding with Bernoulli (Poisson) or evenly spaced spikes, or the analog value
@@ -77,7 +78,7 @@ def check_options(options: ConvertOptions) -> None:
         raise NrfError("dt must be positive (seconds)", "--dt", "e.g. --dt 0.001")
 
 
-def forward(chain: Chain, x: np.ndarray | torch.Tensor, record: bool = False):
+def forward(chain: Chain, x: np.ndarray, record: bool = False):
     """Run the chain in float64 on ``x [N, *input_shape]``; with `record` also return the output
     of every ReLU (op index -> array)."""
     import torch
@@ -113,7 +114,8 @@ def check_calibration(calibration: np.ndarray | None, chain: Chain, coding: str)
     if calibration is None:
         raise NrfError("no calibration set: the layer scales are percentiles of activations on "
                        "real data", "--calibration",
-                       f"save a few hundred training inputs shaped [N, {', '.join(map(str, shape))}]"
+                       "save a few hundred training inputs shaped "
+                       f"[N, {', '.join(map(str, shape))}]"
                        " with numpy.save and pass --calibration X.npy")
     x = np.asarray(calibration)
     if x.shape == shape:
@@ -161,7 +163,8 @@ def convert_onnx(path: str | Path, calibration: np.ndarray | None,
     x = check_calibration(calibration, chain, options.coding)
     diff = onnxruntime_check(model, chain, x)
     if diff > 1e-4:
-        raise GraphError(f"the converter's reading of the model differs from onnxruntime by {diff:.2e}"
+        raise GraphError("the converter's reading of the model differs from onnxruntime by "
+                         f"{diff:.2e}"
                          " (relative)", str(path), "this is a bug in the converter: report it with "
                          "the ONNX file")
     scales = _scales(chain, x, options)
@@ -252,7 +255,8 @@ def build_graph(chain: Chain, scales: dict[str, float], options: ConvertOptions,
                                  zip(shape[1:], op.padding, op.kernel, op.stride)))
         else:
             name = f"flatten{layer}"
-            nodes[name] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
+            nodes[name] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0,
+                                      end_dim=-1)
             order.append(name)
             shape = (int(np.prod(shape)),)
     nodes["output"] = nir.Output({"output": np.array(shape)})

@@ -95,7 +95,8 @@ def load_onnx(path: str | Path) -> "onnx.ModelProto":  # noqa: F821
     except Exception as exc:
         raise NrfError(f"'{path}' is not a valid ONNX model ({type(exc).__name__}: "
                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''})", "MODEL",
-                       "export the network with torch.onnx.export (or another ONNX writer)") from None
+                       "export the network with torch.onnx.export (or another ONNX writer)"
+                       ) from None
     return model
 
 
@@ -155,8 +156,8 @@ def _add_op(chain: Chain, node, consts: dict[str, np.ndarray]) -> None:
     elif op == "Gemm":
         chain.ops.append(_gemm(node, a, consts))
     elif op == "MatMul":
-        w = consts[node.input[1]]
-        if w.ndim != 2:
+        w = consts.get(node.input[1])
+        if w is None or w.ndim != 2:
             raise _refuse("MatMul with a non-2-d weight", node, "use a Linear layer")
         chain.ops.append(Linear(node.name, w.T.copy(), np.zeros(w.shape[1]), conv=False))
     elif op in ("Add", "Sub"):
@@ -242,7 +243,8 @@ def _fold_add(chain: Chain, node, consts: dict[str, np.ndarray], sign: float) ->
     c = np.asarray(const[0])
     out = layer.weight.shape[0]
     if layer.conv:
-        c = c.reshape(-1) if c.size in (1, out) and (c.ndim <= 1 or c.shape[-2:] == (1, 1)) else None
+        per_channel = c.ndim <= 1 or c.shape[-2:] == (1, 1)
+        c = c.reshape(-1) if c.size in (1, out) and per_channel else None
     else:
         c = c.reshape(-1) if c.size in (1, out) else None
     if c is None:

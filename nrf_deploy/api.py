@@ -118,11 +118,12 @@ def convert(model: PathLike, calibration: PathLike | np.ndarray | None, out_nir:
 
     if isinstance(calibration, (str, os.PathLike)):
         from nrf_deploy.cli.common import load_array
+        from nrf_deploy.errors import NrfError
 
         try:
             calibration = load_array(str(calibration))
-        except Exception as exc:
-            raise type(exc)(exc.what, "--calibration", exc.hint) from None
+        except NrfError as exc:
+            raise NrfError(exc.what, "--calibration", exc.hint) from None
     options = ConvertOptions(percentile=percentile, coding=coding, reset=reset, dt=dt)
     conversion = convert_onnx(model, calibration, options)
     load_graph(conversion.graph)          # the written graph must pass nrf-deploy's own checks

@@ -2,8 +2,10 @@
 (docs/conversion.md, "Same task"). Run after scripts/conversion_quality.py and ``nrf-deploy demo``:
 
     nrf-deploy demo -o build/demo
-    (cd build/conversion && for t in "loihi --loihi-chips 4" spinnaker "speck --speck-host-readout" onnx; do
-       set -- $t; nrf-deploy export snn_subtract_p99.9.nir --target $t -o v_$1; done)
+    (cd build/conversion && for t in "loihi --loihi-chips 4" spinnaker \\
+       "speck --speck-host-readout" onnx; do set -- $t;
+       nrf-deploy export snn_subtract_p99.9.nir --target $t -o v_$1;
+       nrf-deploy verify v_$1 --input verify_input.npy; done)
     nrf-deploy report build/conversion/v_{loihi,spinnaker,speck,onnx} \\
         --input build/conversion/verify_input.npy -o build/conversion/report_conv/report.html
     python scripts/conversion_compare.py --conversion build/conversion --demo build/demo
@@ -68,7 +70,8 @@ def rows_of(report: dict) -> dict[str, dict]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--conversion", default="build/conversion")
     p.add_argument("--demo", default="build/demo")
     p.add_argument("--chip-frames", type=int, default=128)

@@ -7,13 +7,15 @@
    the heat maps; DSNT stays on the host) to ONNX with ``torch.onnx.export``.
 2. ``nrf-deploy convert`` it (API: :func:`nrf_deploy.api.convert`) with calibration frames drawn
    from the *training* generator seed, for each variant (reset, percentile).
-3. Run every ``--every``-th held-out frame (frames >= warmup of ``test_data.npz``, never seen in training or
-   calibration) for up to ``--max-timesteps`` steps in the float executor (NIR semantics); decode
-   the read-out membrane / T at each T with DSNT and compare with the ANN's median l2 error (px).
+3. Run every ``--every``-th held-out frame (frames >= warmup of ``test_data.npz``, never seen in
+   training or calibration) for up to ``--max-timesteps`` steps in the float executor (NIR
+   semantics); decode the read-out membrane / T at each T with DSNT and compare with the ANN's
+   median l2 error (px).
 4. Optionally (``--chips``) run the Loihi and SpiNNaker integer references of the default
    conversion on the first ``--chip-frames`` held-out frames.
 
-Writes ``OUT/results.json``, ``OUT/model.onnx``, the ``.nir`` files, and the plot
+Writes ``OUT/results.json``, ``OUT/model.onnx``, the ``.nir`` files, ``OUT/verify_input.npy`` (8
+held-out frames x 32 steps, for ``nrf-deploy verify/report --input``), and the plot
 ``docs/conversion_accuracy.png``; prints the markdown table.
 """
 from __future__ import annotations
@@ -122,14 +124,16 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> int:
     warnings.filterwarnings("ignore")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="run directory of `nrf-deploy train --kind ann`")
     p.add_argument("-o", "--output", default="build/conversion")
     p.add_argument("--max-timesteps", type=int, default=128)
     p.add_argument("--calibration-frames", type=int, default=512)
     p.add_argument("--chunk", type=int, default=32, help="frames per float-executor run")
     p.add_argument("--every", type=int, default=4,
-                   help="score every n-th entry of the (frame, sample) list: with 64 samples and n = 4, samples 0, 4, ... at every frame (CPU time)")
+                   help="score every n-th entry of the (frame, sample) list: with 64 samples "
+                        "and n = 4, samples 0, 4, ... at every frame (CPU time)")
     p.add_argument("--chips", action="store_true", help="also run the Loihi/SpiNNaker references")
     p.add_argument("--chip-frames", type=int, default=128)
     p.add_argument("--chip-timesteps", type=int, default=64)
@@ -149,6 +153,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     test = np.load(Path(args.run_dir) / "test_data.npz")
     x, c = frames(test["events"], test["centres"], tc["warmup"])
+    from nrf_deploy.exporters.ann_to_snn import encode
+
+    np.save(out / "verify_input.npy", encode(x[::97][:8], 32, "deterministic", 1.0))
     x, c = x[::args.every], c[::args.every]
     net = FrameANN(ann).eval()
     with torch.no_grad():
@@ -196,7 +203,8 @@ def table(results: dict) -> str:
     names = list(results["snn"])
     lines = ["| timesteps T | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
     for t in sorted(int(t) for t in results["snn"][names[0]]):
-        lines.append(f"| {t} | " + " | ".join(f"{results['snn'][n][str(t)]:.2f}" for n in names) + " |")
+        cells = " | ".join(f"{results['snn'][n][str(t)]:.2f}" for n in names)
+        lines.append(f"| {t} | {cells} |")
     lines.append(f"| ReLU ANN | {results['ann_median_l2_px']:.2f} |" + " |" * (len(names) - 1))
     return "\n".join(lines)
 

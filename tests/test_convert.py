@@ -92,7 +92,7 @@ def test_converted_graph_verifies_on_targets(converted, target):
     d, _, _ = converted
     x = np.load(d / "x_t.npy")
     assert x.shape == (12, 3, 2, 16, 16) and set(np.unique(x)) <= {0.0, 1.0}
-    nd.export(d / "cnn.nir", target, d / target, **({"loihi_chips": 1} if target == "loihi" else {}))
+    nd.export(d / "cnn.nir", target, d / target)
     result = nd.verify_export(d / target, x=x, witness_samples=1)
     assert result.ok, result.summary()
     assert sum(c.mismatches for c in result.comparisons) == 0 and result.comparisons
@@ -124,7 +124,8 @@ class _Residual(torch.nn.Module):
 @pytest.mark.parametrize("layers, message, node", [
     ([torch.nn.Linear(8, 8), torch.nn.Sigmoid(), torch.nn.Linear(8, 2)], "'Sigmoid' is not a ReLU",
      "Sigmoid"),
-    ([torch.nn.Linear(8, 8), _Abs(), torch.nn.Linear(8, 2)], "operator 'Abs' is not supported", "Abs"),
+    ([torch.nn.Linear(8, 8), _Abs(), torch.nn.Linear(8, 2)], "operator 'Abs' is not supported",
+     "Abs"),
     (None, "not a single chain", "Add"),
     ([torch.nn.Linear(8, 8), torch.nn.Linear(8, 2)], "two weighted layers without a ReLU", "Gemm"),
 ])

@@ -12,9 +12,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Read a ReLU network from ONNX (Conv, Gemm/MatMul, Relu, AveragePool, Flatten, "
                     "BatchNormalization folded), scale each layer by the percentile of its "
                     "activations on the calibration set (Rueckauer et al. 2017), and write an IF "
-                    "network (reset by subtraction) with an integrator read-out as NIR. The read-out "
+                    "network (reset by subtraction) with an integrator read-out as NIR. The "
+                    "read-out "
                     "membrane divided by the number of timesteps approximates the ANN output. "
-                    "MaxPool, non-ReLU activations and branches are refused. See docs/conversion.md.",
+                    "MaxPool, non-ReLU activations and branches are refused. See "
+                    "docs/conversion.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="path to a .onnx file")
     p.add_argument("--calibration", metavar="X.npy", default=None,
@@ -26,10 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(100: max-norm)")
     p.add_argument("--input-coding", choices=CODINGS, default="poisson",
                    help="poisson/deterministic: rate-coded binary spikes (inputs scaled by their "
-                        "calibration maximum); direct: the analog input drives the first layer every "
+                        "calibration maximum); direct: the analog input drives the first layer "
+                        "every "
                         "step (Loihi and SpiNNaker take only binary spikes and refuse it)")
     p.add_argument("--reset", choices=("subtract", "zero"), default="subtract",
-                   help="reset of the IF neurons (subtract: nir 1.0.4's definition, the accurate one)")
+                   help="reset of the IF neurons (subtract: nir 1.0.4's definition, the "
+                        "accurate one)")
     p.add_argument("--dt", type=float, default=DEFAULT_DT, help="seconds per timestep recorded in "
                    "the graph (IF neurons do not depend on it)")
     p.add_argument("--write-input", metavar="X_T.npy", default=None,
