@@ -87,12 +87,15 @@ def test_scales_are_the_percentile_of_nonzero_relu_activations(converted):
     assert graph.nodes["if1"].reset == "subtract" and graph.metadata["input_coding"] == "poisson"
 
 
-@pytest.mark.parametrize("target", ["loihi", "spinnaker", "onnx"])
-def test_converted_graph_verifies_on_targets(converted, target):
+@pytest.mark.parametrize("target, options", [
+    ("loihi", {}), ("spinnaker", {}), ("onnx", {}),
+    ("speck", {"speck_host_readout": True}),      # Speck reads out spikes: the I runs on the host
+])
+def test_converted_graph_verifies_on_targets(converted, target, options):
     d, _, _ = converted
     x = np.load(d / "x_t.npy")
     assert x.shape == (12, 3, 2, 16, 16) and set(np.unique(x)) <= {0.0, 1.0}
-    nd.export(d / "cnn.nir", target, d / target)
+    nd.export(d / "cnn.nir", target, d / target, **options)
     result = nd.verify_export(d / target, x=x, witness_samples=1)
     assert result.ok, result.summary()
     assert sum(c.mismatches for c in result.comparisons) == 0 and result.comparisons
