@@ -12,7 +12,7 @@ import warnings
 from nrf_deploy import __version__
 from nrf_deploy.errors import NrfError
 
-COMMANDS = ["demo", "train", "inspect", "run", "export", "verify", "report", "targets"]
+COMMANDS = ["demo", "train", "convert", "inspect", "run", "export", "verify", "report", "targets"]
 
 
 QUIET_HELP = "no progress bars or progress lines (results and errors still print)"
