@@ -8,7 +8,7 @@ import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import CLI
@@ -76,6 +76,8 @@ def test_reference_equals_emulator_on_random_graphs(params, rate, steps):
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=graph_params, rate=st.sampled_from([0.2, 1.0]))
+# every weight into the LIF quantises to zero: Lava ran no process unconnected to the source
+@example(params=(0, "CubaLIF", 1, 1, 0.05, 3000.0, False), rate=0.2)
 def test_lava_equals_reference_on_random_graphs(params, rate):
     deployment = TARGET.build(load_graph(_random_graph(*params)), {})
     x = random_events(deployment.input_shape, 12, 1, rate, seed=params[0])

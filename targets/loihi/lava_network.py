@@ -234,4 +234,27 @@ def build_network(net: LavaNetwork, x: np.ndarray):
         (source if c.source == INPUT else lifs[c.source]).s_out.connect(dense.s_in)
         dense.a_out.connect(lifs[c.target].a_in)
         denses.append(dense)
+    denses += _tie_to_source(net, source, lifs, x.shape[1])
     return source, groups, denses
+
+
+def _tie_to_source(net: LavaNetwork, source, lifs: list, n_in: int) -> list:
+    """Lava compiles and runs only the processes connected to the one whose ``run`` is called (the
+    source). A LIF process that no connection reaches from the input (e.g. every weight into it
+    quantised to zero) would silently never run, so its bias would never integrate. Give each such
+    process an all-zero Dense from the source: it adds nothing to ``a_in`` and makes Lava run it."""
+    from lava.proc.dense.process import Dense
+
+    reached, frontier = set(), {INPUT}
+    while frontier:
+        nxt = {c.target for c in net.connections if c.source in frontier} - reached
+        reached |= nxt
+        frontier = nxt
+    ties = []
+    for i, lif in enumerate(lifs):
+        if i not in reached:
+            tie = Dense(weights=np.zeros((net.processes[i].neurons.size, n_in), np.int32), num_message_bits=0)
+            source.s_out.connect(tie.s_in)
+            tie.a_out.connect(lif.a_in)
+            ties.append(tie)
+    return ties
