@@ -2,21 +2,28 @@
 exactly what one comparison over all samples gives, whatever the shard order."""
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 
 import nir
 import numpy as np
 import pytest
-
 from faulty_target import FAULT_STEP, FaultySpiNNaker
 from graphs import lif_chain
 
 from nrf_deploy.cli import main
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputset import InputSet
-from nrf_deploy.shard import (Plan, make_plan, merge, merge_comparisons, plan_shards,
-                              shift_samples, verify_inputs)
+from nrf_deploy.shard import (
+    Plan,
+    make_plan,
+    merge,
+    merge_comparisons,
+    plan_shards,
+    shift_samples,
+    verify_inputs,
+)
 from nrf_deploy.trace import Trace
 from nrf_deploy.verify import compare, verify_deployment
 
@@ -92,7 +99,7 @@ def test_plan_covers_every_sample_once():
     shards = plan_shards(103, 16)
     assert [s.size for s in shards] == [16] * 6 + [7]
     assert shards[0].start == 0 and shards[-1].stop == 103
-    assert all(a.stop == b.start for a, b in zip(shards, shards[1:]))
+    assert all(a.stop == b.start for a, b in itertools.pairwise(shards))
 
 
 def _random_trace(rng, t=9, b=24):
