@@ -44,19 +44,15 @@ def import_ray() -> Any:
 class ShardWorker:
     """Body of the Ray actor: the export loaded once, then any number of shards."""
 
-    def __init__(self, export_dir: str, target: Target, device: str = "cpu"):
+    def __init__(self, export_dir: str, target: Target):
         self.target = target
         self.deployment = target.load(Path(export_dir))
-        self.device = device
 
     def pid(self) -> int:
         return os.getpid()
 
     def run(self, x: Any, shard: Shard, plan: Plan) -> list[Comparison]:
-        from nrf_deploy.device import on_device
-
-        with on_device(self.device):
-            return verify_shard(self.target, self.deployment, x, shard, plan)
+        return verify_shard(self.target, self.deployment, x, shard, plan)
 
 
 @dataclass
@@ -74,7 +70,7 @@ class _Pool:
 
 def verify_on_ray(export_dir: str | Path, target: Target, inputs: InputSet, plan: Plan,
                   shard_size: int, address: str | None = None, workers: int | None = None,
-                  device: str = "cpu", progress: Progress | None = None) -> VerifyResult:
+                  progress: Progress | None = None) -> VerifyResult:
     """Verify `inputs` on a Ray cluster: `address` ``None`` starts a local Ray with `workers`
     CPUs (default: this machine's cores) for this run and stops it after; ``"auto"`` or
     ``HOST:PORT`` joins a running cluster (then `workers` defaults to its CPU count)."""
@@ -95,17 +91,17 @@ def verify_on_ray(export_dir: str | Path, target: Target, inputs: InputSet, plan
     try:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         return _run(ray, str(Path(export_dir).resolve()), target, inputs, plan, shard_size,
-                    n, device, progress)
+                    n, progress)
     finally:
         if started:
             ray.shutdown()
 
 
 def _run(ray: Any, export_dir: str, target: Target, inputs: InputSet, plan: Plan,
-         shard_size: int, n_workers: int, device: str, progress: Progress | None
+         shard_size: int, n_workers: int, progress: Progress | None
          ) -> VerifyResult:
     actor_class = ray.remote(num_cpus=1, max_restarts=0)(ShardWorker)
-    pool = _Pool(make=lambda: actor_class.remote(export_dir, target, device))
+    pool = _Pool(make=lambda: actor_class.remote(export_dir, target))
     pool.actors = [pool.make() for _ in range(n_workers)]
     pending = deque(plan_shards(inputs.samples, shard_size))
     failures: dict[Shard, int] = {}

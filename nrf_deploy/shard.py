@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nrf_deploy.device import on_device
 from nrf_deploy.inputset import InputSet
 from nrf_deploy.target import Deployment, Target
 from nrf_deploy.trace import Trace
@@ -42,12 +43,14 @@ class Shard:
 @dataclass(frozen=True)
 class Plan:
     """What every shard runs: the backends (reference first), the witness and how many of the
-    first samples it sees, and the batch size of each backend call (samples)."""
+    first samples it sees, the batch size of each backend call (samples) and the torch device of
+    the reference (the other backends run on the CPU; docs/scale.md)."""
 
     backends: tuple[str, ...]
     witness: str | None
     witness_samples: int
     batch_size: int
+    device: str = "cpu"
 
 
 def plan_shards(samples: int, shard_size: int) -> list[Shard]:
@@ -58,9 +61,9 @@ def plan_shards(samples: int, shard_size: int) -> list[Shard]:
 
 
 def make_plan(target: Target, deployment: Deployment, witness_samples: int,
-              batch_size: int) -> Plan:
+              batch_size: int, device: str = "cpu") -> Plan:
     return Plan(target.backend_names(deployment), target.witness_for(deployment),
-                witness_samples, batch_size)
+                witness_samples, batch_size, device)
 
 
 def verify_shard(target: Target, deployment: Deployment, x: np.ndarray, shard: Shard,
@@ -72,7 +75,8 @@ def verify_shard(target: Target, deployment: Deployment, x: np.ndarray, shard: S
     order = list(deployment.sidecar.get("schedule", []))
     spiking = frozenset(deployment.sidecar.get("spiking_nodes", []))
     ref_name, others = plan.backends[0], plan.backends[1:]
-    ref = run_batched(target, deployment, ref_name, x, plan.batch_size)
+    with on_device(plan.device):
+        ref = run_batched(target, deployment, ref_name, x, plan.batch_size)
     comparisons = []
     for name in others:
         n = shard.size

@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
         raise NrfError(f"output '{args.output}' must end in .npz", "-o", "e.g. -o out.npz")
     if is_export_dir(args.model):
-        with on_device(args.device):
-            trace, label = _run_export(args)
+        trace, label = _run_export(args)
     else:
         from nrf_deploy.ir import Semantics, load_graph, run_float
 
@@ -80,7 +79,12 @@ def _run_export(args: argparse.Namespace):
 
     target = get_target(read_sidecar(args.model)["target"])
     deployment = target.load(args.model)
-    backend = target.backend(deployment, args.backend or target.backend_names(deployment)[0]).name
+    spec = target.backend(deployment, args.backend or target.backend_names(deployment)[0])
+    backend = spec.name
+    if args.device != "cpu" and spec.role not in ("reference", "float"):
+        raise NrfError(f"backend '{backend}' ({spec.role}) runs on the CPU only", "--device",
+                       "use --device cpu, or the reference backend on the GPU (docs/scale.md)")
     inputs = InputSet.open(args.input, deployment.input_shape)
-    trace = in_chunks(inputs, lambda x: target.run(deployment, backend, x, args.states))
+    with on_device(args.device):
+        trace = in_chunks(inputs, lambda x: target.run(deployment, backend, x, args.states))
     return trace, f"{target.name}/{backend}"

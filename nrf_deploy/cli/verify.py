@@ -98,19 +98,17 @@ def _inputs(args: argparse.Namespace, deployment) -> InputSet:
 def _verify_sharded(args: argparse.Namespace, target, deployment, inputs: InputSet,
                     witness: int) -> VerifyResult:
     """Local or Ray engine over shards of --shard-size samples; progress on stderr."""
-    from nrf_deploy.device import on_device
     from nrf_deploy.shard import make_plan, verify_inputs
 
-    plan = make_plan(target, deployment, witness, args.batch_size)
+    plan = make_plan(target, deployment, witness, args.batch_size, args.device)
     shard_size = args.shard_size or args.batch_size
     progress = _progress_printer(target.name) if progress_enabled() else None
     if args.engine == "ray":
         from nrf_deploy.ray_engine import verify_on_ray
 
         return verify_on_ray(args.export_dir, target, inputs, plan, shard_size, args.address,
-                             args.workers, args.device, progress)
-    with on_device(args.device):
-        return verify_inputs(target, deployment, inputs, plan, shard_size, progress)
+                             args.workers, progress)
+    return verify_inputs(target, deployment, inputs, plan, shard_size, progress)
 
 
 def _progress_printer(name: str):
