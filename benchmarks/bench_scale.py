@@ -32,9 +32,16 @@ FIXTURE = Path(os.environ.get("NRF_FIXTURES",
                               Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
 MODEL = FIXTURE / "cnn_sinabs.nir"
 STEPS, RATE, SHARD = 10, 0.1, 8
-PEAK_RSS_CLI = ("import resource, sys; from nrf_deploy.cli import main; rc = main(sys.argv[1:]); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-                "sys.exit(rc)")
+# Peak RSS from the child's own VmHWM: getrusage's ru_maxrss would include this (large) parent's
+# RSS copied at fork, which Linux carries over exec.
+_HWM = ("print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0], "
+        "file=sys.stderr)")
+PEAK_RSS_CLI = ("import sys; from nrf_deploy.cli import main; rc = main(sys.argv[1:]); "
+                f"{_HWM}; sys.exit(rc)")
+STREAM_ALL = ("import sys; from nrf_deploy.inputset import InputSet; "
+              "s = InputSet.open(sys.argv[1], tuple(map(int, sys.argv[2].split(',')))); "
+              "total = sum(int(s.read(i, i + 256).sum()) for i in range(0, s.samples, 256)); "
+              f"print(total); {_HWM}")
 
 
 def export(target: str, out: Path) -> Path:
@@ -42,13 +49,15 @@ def export(target: str, out: Path) -> Path:
     return out
 
 
-def timed(run) -> tuple[float, float]:
-    """(whole-run seconds, steady seconds from the first finished shard to the last)."""
-    marks: list[float] = []
+def timed(run, workers: int, samples: int) -> tuple[float, float]:
+    """(whole-run sample-steps/s, steady sample-steps/s). Steady counts only the samples finished
+    after the first `workers` shards (every worker started and warm) over the time since."""
+    marks: list[tuple[float, int]] = []
     start = time.perf_counter()
-    run(lambda done, total, seconds: marks.append(time.perf_counter()))
+    run(lambda done, total, seconds: marks.append((time.perf_counter(), done)))
     whole = time.perf_counter() - start
-    return whole, (marks[-1] - marks[0]) if len(marks) > 1 else whole
+    (t0, d0), (t1, d1) = marks[workers - 1], marks[-1]
+    return samples * STEPS / whole, (d1 - d0) * STEPS / (t1 - t0)
 
 
 def worker_peak_rss_mb(export_dir: Path, target, x: np.ndarray, plan: Plan) -> float:
@@ -79,20 +88,18 @@ def bench_target(name: str, workdir: Path, samples: int) -> None:
     x = random_events(deployment.input_shape, STEPS, samples, RATE, seed=0)
     inputs = InputSet.from_array(x, "random")
     plan = make_plan(target, deployment, 0, SHARD)
-    work = samples * STEPS
     rows = [("1 process", timed(lambda p: verify_inputs(target, deployment, inputs, plan,
-                                                         SHARD, p)))]
+                                                         SHARD, p), 1, samples))]
     for workers in (1, 2):
         rows.append((f"ray {workers} worker{'s' * (workers > 1)}", timed(
             lambda p, w=workers: verify_on_ray(export_dir, target, inputs, plan, SHARD,
-                                               workers=w, progress=p))))
+                                               workers=w, progress=p), workers, samples)))
     print(f"\n{name}: reference + emulator, {samples} samples x {STEPS} steps, shards of {SHARD}")
     for label, (whole, steady) in rows:
-        steady_work = work * (1 - SHARD / samples)
-        print(f"  {label:<14} whole {work / whole:8.1f} sample-steps/s ({whole:6.1f} s)   "
-              f"steady {steady_work / steady:8.1f} sample-steps/s")
+        print(f"  {label:<14} whole {whole:8.1f} sample-steps/s   steady {steady:8.1f} "
+              "sample-steps/s")
     one, two = rows[1][1], rows[2][1]
-    print(f"  ray 2 workers / 1 worker: whole x{one[0] / two[0]:.2f}, steady x{one[1] / two[1]:.2f}")
+    print(f"  ray 2 workers / 1 worker: whole x{two[0] / one[0]:.2f}, steady x{two[1] / one[1]:.2f}")
     print(f"  peak RSS of one worker: {worker_peak_rss_mb(export_dir, target, x, plan):.0f} MB")
 
 
@@ -121,6 +128,12 @@ def bench_big_input(workdir: Path, gigabytes: float, samples: int) -> None:
     print(f"\nverify --input {path.name}: {size_mb:.0f} MB file ({n} samples x {STEPS} steps), "
           f"verified its first {samples} samples in {seconds:.1f} s; peak RSS {peak_mb:.0f} MB "
           f"= {peak_mb / size_mb:.2f} of the file size")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", STREAM_ALL, str(path), ",".join(map(str, shape))],
+                          check=True, capture_output=True, text=True)
+    peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
+    print(f"InputSet over all {n} samples, 256 at a time: {time.perf_counter() - start:.1f} s, "
+          f"peak RSS {peak_mb:.0f} MB = {peak_mb / size_mb:.2f} of the file size")
 
 
 def main() -> None:
@@ -129,11 +142,15 @@ def main() -> None:
     parser.add_argument("--big-gb", type=float, default=2.0)
     parser.add_argument("--big-samples", type=int, default=256)
     parser.add_argument("--targets", default="spinnaker,loihi")
+    parser.add_argument("--big-only", action="store_true", help="only the 2 GB input part")
     args = parser.parse_args()
     print(f"bench_scale: {os.cpu_count()} cores; model {MODEL.name}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.targets.split(","):
-            bench_target(name, Path(tmp), args.samples)
+            if args.big_only:
+                export(name, Path(tmp) / name)
+            else:
+                bench_target(name, Path(tmp), args.samples)
         if "spinnaker" in args.targets and args.big_gb > 0:
             bench_big_input(Path(tmp), args.big_gb, args.big_samples)
 

@@ -93,8 +93,9 @@ class InputSet:
         return np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.array(pieces[0])
 
     def _load(self, part: _Part) -> np.ndarray:
-        """The part's array: memory-mapped for .npy; an .npz member is decompressed once and
-        kept until the next part is needed (consecutive ranges read each file once)."""
+        """The part's array. A .npy is memory-mapped afresh for each read and unmapped after it
+        (a map kept open would count every page read so far in the process's RSS); an .npz
+        member is decompressed once and kept until the next part is needed."""
         if self._cache is not None and self._cache[0] == part:
             return self._cache[1]
         try:
@@ -107,7 +108,8 @@ class InputSet:
             raise NrfError(f"'{part.path}' could not be read ({type(exc).__name__}: {exc})",
                            "--input", "re-save the shard with numpy.save") from None
         data = data.reshape(data.shape[0], part.stop - part.start, *self.sample_shape)
-        self._cache = (part, data)
+        if part.member is not None:
+            self._cache = (part, data)
         return data
 
     def __getstate__(self) -> dict:

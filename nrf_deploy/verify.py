@@ -83,7 +83,7 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
     t_total, b_total = ref.timesteps, next(iter(ref.outputs.values())).shape[1]
     result = Comparison(ref_name, other_name, b_total, t_total)
     order = {name: i for i, name in enumerate(node_order)}
-    best: tuple[int, int, int] | None = None
+    best: tuple[int, ...] | None = None
     for index, (node, var, a) in enumerate(_variables(ref, selection)):
         b = other.outputs.get(node) if var == "out" else other.states.get(node, {}).get(var)
         if b is None:

@@ -71,7 +71,8 @@ def test_npy_input_is_memory_mapped_not_loaded(tmp_path, rng):
     np.save(tmp_path / "x.npy", x)
     inputs = InputSet.open(tmp_path / "x.npy", (6,))
     np.testing.assert_array_equal(inputs.read(10, 20), x[:, 10:20])
-    assert isinstance(inputs._cache[1], np.memmap)
+    assert isinstance(inputs._load(inputs._parts[0]), np.memmap)
+    assert inputs._cache is None, "a kept memory map grows the RSS with every page read"
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -188,3 +189,15 @@ def test_engine_ray_without_ray_explains_how_to_install(export_dir, monkeypatch,
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["verify", str(export_dir), "--samples", "2", "--engine", "ray"]) == 2
     assert "pip install 'nrf-deploy[ray]'" in capsys.readouterr().err
+
+
+def test_witness_sees_only_its_first_samples_across_shards(export_dir, tmp_path, rng):
+    """A backend run as the witness on the first 10 samples: shards of 4 give it samples 0..9
+    only (the faulty MARKED samples 17 and 25 are beyond them)."""
+    sharded_inputs(tmp_path / "in", rng)
+    target = FaultySpiNNaker()
+    deployment = target.load(export_dir)
+    inputs = InputSet.open(tmp_path / "in", (6,))
+    plan = Plan(("reference", "emulator"), "emulator", 10, 4)
+    (emu,) = verify_inputs(target, deployment, inputs, plan, 4).comparisons
+    assert (emu.samples, emu.mismatches) == (10, 0)
