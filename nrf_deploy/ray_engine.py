@@ -118,6 +118,7 @@ def _run(ray: Any, export_dir: str, target: Target, inputs: InputSet, plan: Plan
                 _actor_died(pool, pending, failures, actor, (seq, shard), exc)
                 continue
             except ray.exceptions.RayTaskError as exc:
+                _raise_user_error(exc, shard)
                 _count_failure(pending, failures, shard, exc)
                 continue
             done += shard.size
@@ -153,6 +154,15 @@ def _actor_died(pool: _Pool, pending: deque, failures: dict[Shard, int], actor: 
     for _, shard in reversed(lost[1:]):
         pending.appendleft(shard)
     _count_failure(pending, failures, lost[0][1], exc)
+
+
+def _raise_user_error(exc: Exception, shard: Shard) -> None:
+    """An NrfError from a shard (the user's input, e.g. non-binary events) fails the same way on
+    any retry: raise it at once, naming the shard."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, NrfError):
+        raise NrfError(cause.what, f"{cause.where or 'input'}, {shard.describe()}",
+                       cause.hint) from None
 
 
 def _count_failure(pending: deque, failures: dict[Shard, int], shard: Shard,

@@ -77,3 +77,14 @@ def test_shard_failing_twice_fails_the_run_naming_its_samples(
     with pytest.raises(NrfError, match="failed 2 times") as err:
         _on_ray(export_dir, FaultySpiNNaker(raise_on_marked=True), inputs)
     assert "samples 16..19" in err.value.format() and "[16, 20)" in err.value.format()
+
+
+def test_bad_input_in_one_shard_is_the_users_error_naming_the_shard(cluster, case,
+                                                                    export_dir, tmp_path):
+    inputs, _ = case
+    x = inputs.read(0, inputs.samples)
+    x[2, 9, 0] = 2                 # SpiNNaker inputs are binary spikes
+    np.save(tmp_path / "bad.npy", x)
+    with pytest.raises(NrfError, match="binary spikes") as err:
+        _on_ray(export_dir, FaultySpiNNaker(), InputSet.open(tmp_path / "bad.npy", (6,)))
+    assert "samples 8..11" in err.value.format() and "failed 2 times" not in err.value.format()
