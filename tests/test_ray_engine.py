@@ -79,8 +79,8 @@ def test_shard_failing_twice_fails_the_run_naming_its_samples(
     assert "samples 16..19" in err.value.format() and "[16, 20)" in err.value.format()
 
 
-def test_bad_input_in_one_shard_is_the_users_error_naming_the_shard(cluster, case,
-                                                                    export_dir, tmp_path):
+def test_bad_input_in_one_shard_is_the_users_error_naming_the_shard(
+        cluster, case, export_dir, tmp_path):  # noqa: F811
     inputs, _ = case
     x = inputs.read(0, inputs.samples)
     x[2, 9, 0] = 2                 # SpiNNaker inputs are binary spikes
