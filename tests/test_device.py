@@ -43,11 +43,33 @@ def test_cpu_only_backend_refuses_the_gpu(chain_export, capsys):
     assert not (chain_export / "o.npz").exists()
 
 
+def two_layer(n_in: int = 6, n_hid: int = 8, n_out: int = 3) -> nir.NIRGraph:
+    """Input -> Affine -> LIF -> Affine -> LIF -> Output (small enough for Xylo)."""
+    rng = np.random.default_rng(0)
+
+    def lif(n):
+        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
+                       v_threshold=np.ones(n))
+    return nir.NIRGraph(
+        nodes={"in": nir.Input({"input": np.array([n_in])}),
+               "fc1": nir.Affine(rng.normal(1, 1, (n_hid, n_in)), np.zeros(n_hid)),
+               "lif1": lif(n_hid),
+               "fc2": nir.Affine(rng.normal(1, 1, (n_out, n_hid)), np.zeros(n_out)),
+               "lif2": lif(n_out),
+               "out": nir.Output({"output": np.array([n_out])})},
+        edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")])
+
+
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA GPU: the GPU-vs-CPU comparison needs one")
-@pytest.mark.parametrize("target_name", ["loihi", "spinnaker", "speck"])
+@pytest.mark.parametrize("target_name", ["loihi", "spinnaker", "speck", "xylo"])
 def test_reference_on_gpu_is_bit_identical_to_cpu(target_name, fixture_path, tmp_path):
+    """The sinabs CNN fixture (Xylo: a two-layer graph, the CNN does not fit it)."""
+    model = fixture_path
+    if target_name == "xylo":
+        model = tmp_path / "two_layer.nir"
+        nir.write(model, two_layer())
     out = tmp_path / target_name
-    assert main(["export", str(fixture_path), "--target", target_name, "-o", str(out)]) == 0
+    assert main(["export", str(model), "--target", target_name, "-o", str(out)]) == 0
     target = get_target(target_name)
     deployment = target.load(out)
     x = random_events(deployment.input_shape, 6, 8, 0.2, seed=3)
