@@ -72,8 +72,8 @@ def verify_shard(target: Target, deployment: Deployment, x: np.ndarray, shard: S
     comparisons' sample indices are global. The witness runs only on samples below
     ``plan.witness_samples``; a backend with no sample in this shard gives no comparison."""
     selection = target.compared_variables(deployment)
-    order = list(deployment.sidecar.get("schedule", []))
-    spiking = frozenset(deployment.sidecar.get("spiking_nodes", []))
+    record = deployment.record
+    order, spiking = list(record.schedule), record.spiking_nodes
     ref_name, others = plan.backends[0], plan.backends[1:]
     with on_device(plan.device):
         ref = run_batched(target, deployment, ref_name, x, plan.batch_size)
