@@ -25,6 +25,9 @@ class Divergence:
     variable: str
     neuron: list[int]
     values: dict[str, float]
+    rank: tuple[int, ...] = field(default=(), repr=False)
+    """(timestep, schedule position, 0 output / 1 state, variable index): orders divergences
+    of one comparison; with (sample, neuron) it makes shard merges order-free (nrf_deploy.shard)."""
 
     def describe(self) -> str:
         a, b = self.values.items()
@@ -52,6 +55,8 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if d["first"] is not None:
+            d["first"].pop("rank")
         d["ok"] = self.ok
         return d
 
@@ -80,8 +85,8 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
     t_total, b_total = ref.timesteps, next(iter(ref.outputs.values())).shape[1]
     result = Comparison(ref_name, other_name, b_total, t_total)
     order = {name: i for i, name in enumerate(node_order)}
-    best: tuple[int, int, int] | None = None
-    for node, var, a in _variables(ref, selection):
+    best: tuple[int, ...] | None = None
+    for index, (node, var, a) in enumerate(_variables(ref, selection)):
         b = other.outputs.get(node) if var == "out" else other.states.get(node, {}).get(var)
         if b is None:
             continue
@@ -105,12 +110,12 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
         first_t = int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
         flat_at_t = bad[first_t].reshape(-1)
         b_idx, *neuron = np.unravel_index(int(np.argmax(flat_at_t)), bad.shape[1:])
-        rank = (first_t, order.get(node, len(order)), 0 if var == "out" else 1)
+        rank = (first_t, order.get(node, len(order)), 0 if var == "out" else 1, index)
         if best is None or rank < best:
             best = rank
             result.first = Divergence(int(b_idx), first_t, node, var, [int(i) for i in neuron],
                                       {ref_name: _scalar(a[(first_t, b_idx, *neuron)]),
-                                       other_name: _scalar(b[(first_t, b_idx, *neuron)])})
+                                       other_name: _scalar(b[(first_t, b_idx, *neuron)])}, rank)
     return result
 
 

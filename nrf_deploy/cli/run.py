@@ -5,10 +5,14 @@ import argparse
 
 import numpy as np
 
-from nrf_deploy.cli.common import is_export_dir, load_array
+from nrf_deploy.cli.common import is_export_dir
+from nrf_deploy.device import DEVICES, on_device
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import write_npz
-from nrf_deploy.inputs import check_input_shape
+from nrf_deploy.inputset import InputSet
+
+CHUNK_SAMPLES = 256
+"""Samples per backend call of ``run`` (bounds the input held in memory)."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,22 +22,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "an export (reference, emulator, or the vendor simulator) in chip units. "
                     "Writes output spikes of every node (and states with --states) to OUT.npz.")
     p.add_argument("model", help="a .nir file or a directory written by 'nrf-deploy export'")
-    p.add_argument("--input", required=True, help=".npy array shaped [T, B, *input_shape] (or [T, *input_shape])")
+    p.add_argument("--input", required=True,
+                   help=".npy/.npz array shaped [T, B, *input_shape] (or [T, *input_shape]), or a "
+                        "folder of such shards (read a chunk of samples at a time)")
     p.add_argument("-o", "--output", required=True, help="output .npz file")
     p.add_argument("--dt", type=float, default=None, help="timestep in seconds (float runs; default: graph metadata, else 1e-3)")
     p.add_argument("--semantics", default="nir", choices=["nir", "sinabs"],
                    help="float conventions: NIR 1.0.4 (default) or sinabs (multi-spike, >=, IF clamp)")
     p.add_argument("--backend", default=None, help="backend of an export directory (default: its reference)")
     p.add_argument("--states", action="store_true", help="also write every node's state per step")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="torch device of the float executor and integer references")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
         raise NrfError(f"output '{args.output}' must end in .npz", "-o", "e.g. -o out.npz")
-    x = load_array(args.input)
     if is_export_dir(args.model):
-        trace, label = _run_export(args, x)
+        trace, label = _run_export(args)
     else:
         from nrf_deploy.ir import Semantics, load_graph, run_float
 
@@ -41,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
             raise NrfError(f"--backend {args.backend} needs an export directory", "--backend",
                            "export first: nrf-deploy export MODEL.nir --target T -o DIR")
         graph = load_graph(args.model)
-        x = check_input_shape(x, graph.input_shape, args.input)
-        trace = run_float(graph, x, dt=args.dt, record_states=args.states,
-                          semantics=Semantics.named(args.semantics))
+        inputs = InputSet.open(args.input, graph.input_shape)
+        with on_device(args.device):
+            trace = in_chunks(inputs, lambda x: run_float(
+                graph, x, dt=args.dt, record_states=args.states,
+                semantics=Semantics.named(args.semantics)))
         label = "float"
     arrays = trace.arrays() if args.states else {f"out/{k}": v for k, v in trace.outputs.items()}
     arrays["output"] = trace.output()
@@ -54,12 +63,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_export(args: argparse.Namespace, x: np.ndarray):
+def in_chunks(inputs: InputSet, fn, chunk: int = CHUNK_SAMPLES):
+    """`fn` on successive sample ranges of `inputs`, traces joined on the sample axis (only one
+    range of inputs in memory at a time)."""
+    trace = None
+    for start in range(0, inputs.samples, chunk):
+        part = fn(inputs.read(start, start + chunk))
+        trace = part if trace is None else trace.concat(part)
+    return trace
+
+
+def _run_export(args: argparse.Namespace):
     from nrf_deploy.deployment import read_sidecar
     from nrf_deploy.targets import get_target
 
     target = get_target(read_sidecar(args.model)["target"])
     deployment = target.load(args.model)
-    backend = target.backend(deployment, args.backend or target.backend_names(deployment)[0]).name
-    x = check_input_shape(x, deployment.input_shape, args.input)
-    return target.run(deployment, backend, x, record_states=args.states), f"{target.name}/{backend}"
+    spec = target.backend(deployment, args.backend or target.backend_names(deployment)[0])
+    backend = spec.name
+    if args.device != "cpu" and spec.role not in ("reference", "float"):
+        raise NrfError(f"backend '{backend}' ({spec.role}) runs on the CPU only", "--device",
+                       "use --device cpu, or the reference backend on the GPU (docs/scale.md)")
+    inputs = InputSet.open(args.input, deployment.input_shape)
+    with on_device(args.device):
+        trace = in_chunks(inputs, lambda x: target.run(deployment, backend, x, args.states))
+    return trace, f"{target.name}/{backend}"

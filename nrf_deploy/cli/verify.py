@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-import numpy as np
-
-from nrf_deploy.cli.common import load_array, progress_enabled
+from nrf_deploy.cli.common import progress_enabled
 from nrf_deploy.deployment import read_sidecar
 from nrf_deploy.errors import NrfError, VerificationFailed
 from nrf_deploy.fileio import write_json, write_npz
-from nrf_deploy.inputs import check_input_shape, random_events
+from nrf_deploy.inputs import random_events
+from nrf_deploy.inputset import InputSet
 from nrf_deploy.targets import get_target
-from nrf_deploy.verify import VerifyResult, verify_deployment
+from nrf_deploy.trace import Trace
+from nrf_deploy.verify import VerifyResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,35 +24,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "if outputs and states agree everywhere; otherwise print the first divergence "
                     "and write a diff report (verify-report.json, verify-diff.npz).")
     p.add_argument("export_dir", help="directory written by 'nrf-deploy export'")
-    p.add_argument("--samples", type=int, default=64, help="inputs for reference and emulator (default 64)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="inputs for reference and emulator (default 64; with --input: all, or its first N)")
     p.add_argument("--witness-samples", "--lava-samples", dest="witness_samples", type=int, default=4,
                    help="inputs also run on the vendor simulator (default 4; 0 skips it)")
-    p.add_argument("--input", default=None, help=".npy inputs [T, B, *input_shape] instead of random events")
+    p.add_argument("--input", default=None,
+                   help=".npy/.npz inputs [T, B, *input_shape], or a folder of such shards (read a "
+                        "shard at a time, .npy memory-mapped) instead of random events")
     p.add_argument("--timesteps", type=int, default=None, help="timesteps of random inputs (default: export's)")
     p.add_argument("--rate", type=float, default=0.1, help="event probability per pixel and step (random inputs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--batch-size", type=int, default=32, help="samples per backend call")
     p.add_argument("--report", default=None, help="where to write the JSON report (default: EXPORT_DIR/verify-report.json)")
+    add_scale_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_scale_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine/--address/--workers/--shard-size/--device (docs/scale.md)."""
+    from nrf_deploy.device import DEVICES
+
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: shards one after the other in this process (default); ray: "
+                        "shards on Ray actors (pip install 'nrf-deploy[ray]')")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster: 'auto' or HOST:PORT (default: a local Ray for this run)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray actors (default: the cluster's CPUs; a local Ray: this machine's cores)")
+    p.add_argument("--shard-size", type=int, default=None,
+                   help="samples per shard (default: --batch-size)")
+    p.add_argument("--device", choices=DEVICES, default="cpu",
+                   help="torch device of the integer reference (Lava, sinabs, emulators: CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
     sidecar = read_sidecar(args.export_dir)
     target = get_target(sidecar["target"])
     deployment = target.load(Path(args.export_dir))
-    for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
-        if value < 1:
+    for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size),
+                        ("--shard-size", args.shard_size), ("--workers", args.workers)):
+        if value is not None and value < 1:
             raise NrfError(f"{flag} must be at least 1", flag, f"e.g. {flag} 16")
-    if args.input:
-        x = check_input_shape(load_array(args.input), deployment.input_shape, args.input)
-    else:
-        t = args.timesteps or deployment.timesteps
-        x = random_events(deployment.input_shape, t, args.samples, args.rate, args.seed)
-    witness = min(args.witness_samples, x.shape[1])
-    result = _verify_with_progress(target, deployment, x, witness, args.batch_size)
+    inputs = _inputs(args, deployment)
+    witness = min(args.witness_samples, inputs.samples)
+    result = _verify_sharded(args, target, deployment, inputs, witness)
     report = Path(args.report) if args.report else Path(args.export_dir) / "verify-report.json"
     approximations = [str(a) for a in sidecar.get("approximations") or []]
-    write_json(report, {**result.to_dict(), "inputs": {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
+    write_json(report, {**result.to_dict(), "inputs": {"samples": inputs.samples, "timesteps": inputs.timesteps,
                                                       "source": args.input or f"random events rate {args.rate} seed {args.seed}"},
                         "approximations": approximations})
     print(result.summary())
@@ -59,34 +78,63 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: this export approximates the model: {note}")
     if not result.ok:
         diff = report.with_name("verify-diff.npz")
-        _write_diff(result, diff)
+        _write_diff(result, rerun_first_divergences(target, deployment, inputs, result), diff)
         raise VerificationFailed(f"{target.name}: implementations disagree", str(args.export_dir),
                                  f"see {report} and {diff}; the first divergence is printed above")
-    print(f"verify: OK — {target.name}, {x.shape[1]} samples x {x.shape[0]} steps, 0 mismatches; report {report}")
+    print(f"verify: OK — {target.name}, {inputs.samples} samples x {inputs.timesteps} steps, 0 mismatches; report {report}")
     return 0
 
 
-def _verify_with_progress(target, deployment, x: np.ndarray, witness: int, batch: int) -> VerifyResult:
-    from tqdm import tqdm
-
-    backends = target.backend_names(deployment)
-    total = sum(witness if b == target.witness_for(deployment) else x.shape[1] for b in backends)
-    with tqdm(total=total, desc=f"verify {target.name}", unit="sample",
-              disable=not progress_enabled()) as bar:
-        def tick(name: str, n: int) -> None:
-            bar.set_postfix_str(name)
-            bar.update(n)
-        return verify_deployment(target, deployment, x, witness, batch, progress=tick)
+def _inputs(args: argparse.Namespace, deployment) -> InputSet:
+    """The user's file or shard folder (opened, not loaded), else generated random events."""
+    if args.input:
+        inputs = InputSet.open(args.input, deployment.input_shape)
+        return inputs.limit(args.samples) if args.samples else inputs
+    t = args.timesteps or deployment.timesteps
+    x = random_events(deployment.input_shape, t, args.samples or 64, args.rate, args.seed)
+    return InputSet.from_array(x, f"random events rate {args.rate} seed {args.seed}")
 
 
-def _write_diff(result: VerifyResult, path: Path) -> None:
-    """Both sides' traces for the first diverging sample of each failed comparison."""
+def _verify_sharded(args: argparse.Namespace, target, deployment, inputs: InputSet,
+                    witness: int) -> VerifyResult:
+    """Local or Ray engine over shards of --shard-size samples; progress on stderr."""
+    from nrf_deploy.shard import make_plan, verify_inputs
+
+    plan = make_plan(target, deployment, witness, args.batch_size, args.device)
+    shard_size = args.shard_size or args.batch_size
+    progress = _progress_printer(target.name) if progress_enabled() else None
+    if args.engine == "ray":
+        from nrf_deploy.ray_engine import verify_on_ray
+
+        return verify_on_ray(args.export_dir, target, inputs, plan, shard_size, args.address,
+                             args.workers, progress)
+    return verify_inputs(target, deployment, inputs, plan, shard_size, progress)
+
+
+def _progress_printer(name: str):
+    def show(done: int, total: int, seconds: float) -> None:
+        rate = done / seconds if seconds > 0 else 0.0
+        end = "\n" if done >= total else ""
+        print(f"\rverify {name}: {done}/{total} samples, {rate:.1f} samples/s", end=end,
+              file=sys.stderr, flush=True)
+    return show
+
+
+def rerun_first_divergences(target, deployment, inputs: InputSet, result: VerifyResult
+                            ) -> dict[str, dict[str, Trace]]:
+    """Both sides' traces of each failed comparison's first diverging sample, run again."""
+    from nrf_deploy.shard import rerun_sample
+
+    return {c.other: rerun_sample(target, deployment, inputs, c.first.sample,
+                                  (c.reference, c.other))
+            for c in result.comparisons if not c.ok and c.first is not None}
+
+
+def _write_diff(result: VerifyResult, traces: dict[str, dict[str, Trace]], path: Path) -> None:
+    """Both sides' traces ([T, *node_shape]) of the first diverging sample of each failure."""
     arrays = {}
-    for c in result.comparisons:
-        if c.ok or c.first is None:
-            continue
-        s = c.first.sample
-        for name in (c.reference, c.other):
-            for key, arr in result.traces[name].arrays(f"{name}/").items():
-                arrays[f"{c.other}/{key}"] = arr[:, s]
+    for other, by_backend in traces.items():
+        for name, trace in by_backend.items():
+            for key, arr in trace.arrays(f"{name}/").items():
+                arrays[f"{other}/{key}"] = arr[:, 0]
     write_npz(path, arrays)

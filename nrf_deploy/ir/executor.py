@@ -70,11 +70,11 @@ def run_float(graph: Graph, x: np.ndarray | torch.Tensor, dt: float | None = Non
     runner = _Runner(graph, step_dt, semantics, dtype, xt.shape[1])
     with torch.no_grad():
         steps = [runner.step(xt[t], record_states) for t in range(xt.shape[0])]
-    outputs = {n: torch.stack([s[0][n] for s in steps]).numpy() for n in graph.schedule}
+    outputs = {n: torch.stack([s[0][n] for s in steps]).cpu().numpy() for n in graph.schedule}
     states: dict[str, dict[str, np.ndarray]] = {}
     if record_states:
         for n in steps[0][1]:
-            states[n] = {v: torch.stack([s[1][n][v] for s in steps]).numpy() for v in steps[0][1][n]}
+            states[n] = {v: torch.stack([s[1][n][v] for s in steps]).cpu().numpy() for v in steps[0][1][n]}
     return Trace(outputs, states, graph.output_names)
 
 

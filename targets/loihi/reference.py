@@ -131,7 +131,7 @@ def _trace(program: LoihiProgram, x: np.ndarray, rec: dict, rec_u: dict, rec_v: 
 
     def stacked(values: list[torch.Tensor], shape: tuple[int, ...]) -> np.ndarray:
         # [T, n, B] -> [T, B, *shape], int64
-        return torch.stack(values).transpose(1, 2).to(torch.int64).reshape(steps, batch, *shape).numpy()
+        return torch.stack(values).transpose(1, 2).to(torch.int64).reshape(steps, batch, *shape).cpu().numpy()
 
     outputs = {program.input_name: x.reshape(steps, batch, *program.input_shape)}
     outputs |= {n: stacked(r, pops[n].shape) for n, r in rec.items()}
@@ -143,15 +143,16 @@ def _trace(program: LoihiProgram, x: np.ndarray, rec: dict, rec_u: dict, rec_v: 
 
 
 def _compiled(program: LoihiProgram) -> tuple[list[_Block], dict[str, _Population]]:
-    """Dense blocks and population constants, built once per program and cached on it (verify
-    calls the reference batch after batch)."""
+    """Dense blocks and population constants, built once per program and torch device and cached
+    on the program (verify calls the reference batch after batch)."""
+    device = torch.get_default_device()
     cached = getattr(program, "_reference_compiled", None)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[0] == device:
+        return cached[1]
     blocks = [_block(syn.source, syn.target, syn.weights, cols, syn.weight_exp, syn.sign_mode)
               for syn in program.projections for cols in syn.blocks()]
     pops = {name: _population(c) for name, c in program.populations.items()}
-    program._reference_compiled = (blocks, pops)
+    program._reference_compiled = (device, (blocks, pops))
     return blocks, pops
 
 

@@ -26,8 +26,8 @@ def run_reference(program: SpeckProgram, x: np.ndarray, record_states: bool = Tr
         drive = _drive(L, frames).reshape(steps, batch, *L.out_shape)
         spikes, v, saturated = _neurons(L, drive)
         frames[L.name] = spikes.reshape(steps * batch, *L.out_shape)
-        outputs[L.name] = spikes.numpy()
-        states[L.name] = {"v": v.numpy(), "saturated": saturated.numpy()}
+        outputs[L.name] = spikes.cpu().numpy()
+        states[L.name] = {"v": v.cpu().numpy(), "saturated": saturated.cpu().numpy()}
     outputs[program.input_name] = np.asarray(x, dtype=np.int64)
     return Trace(outputs, states if record_states else {})
 

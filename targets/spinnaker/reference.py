@@ -70,10 +70,10 @@ def run_reference(program: SpiNNakerProgram, x: np.ndarray, record_states: bool 
             for k, v in state[name].items():
                 rec_state[name][k].append(v.clone())
     shapes = {n: p.shape for n, p in pops.items()} | {program.input_name: program.input_shape}
-    outputs = {n: torch.stack(r).reshape(steps, batch, *shapes[n]).numpy() for n, r in rec_out.items()}
+    outputs = {n: torch.stack(r).reshape(steps, batch, *shapes[n]).cpu().numpy() for n, r in rec_out.items()}
     states = {}
     if record_states:
-        states = {n: {k: torch.stack(v).reshape(steps, batch, *pops[n].shape).numpy() for k, v in vs.items()}
+        states = {n: {k: torch.stack(v).reshape(steps, batch, *pops[n].shape).cpu().numpy() for k, v in vs.items()}
                   for n, vs in rec_state.items()}
     return Trace(outputs, states)
 
@@ -98,7 +98,7 @@ def _ring_slots(program: SpiNNakerProgram, mats: dict, history: dict, name: str,
     total = np.zeros((2 * n, batch))
     for proj, stacked in mats[name]:
         if t - proj.delay >= 0:   # float64 products of integers < 2**53: exact
-            total += stacked @ history[proj.source][t - proj.delay].numpy().T.astype(np.float64)
+            total += stacked @ history[proj.source][t - proj.delay].cpu().numpy().T.astype(np.float64)
     sums = torch.as_tensor(np.rint(total).astype(np.int64).T)
     return [torch.clamp(sums[:, :n], max=WEIGHT_MAX), torch.clamp(sums[:, n:], max=WEIGHT_MAX)]
 

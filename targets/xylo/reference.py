@@ -141,5 +141,5 @@ def run_reference(program: XyloProgram, x: np.ndarray, record_states: bool = Tru
             ("i_o", i_o),
         ):
             rec[key].append(value)
-    stacked = {k: torch.stack(v).numpy() if v else None for k, v in rec.items()}
+    stacked = {k: torch.stack(v).cpu().numpy() if v else None for k, v in rec.items()}
     return layer_trace(program, x, stacked, record_states)
