@@ -85,8 +85,8 @@ def _read_any(group: Any, where: str, file: _File) -> nir.NIRNode:
         raise GraphError(f"node '{where}' has type {kind}, which nrf-deploy does not support",
                          file.where(where), KNOWN_UNSUPPORTED[kind])
     if kind not in SPECS:
-        raise GraphError(f"node '{where}' has type '{kind}', which nir 1.0.0-{NEWEST_NIR} do not "
-                         f"define (file written by nir {file.version})", file.where(where),
+        raise GraphError(f"node '{where}' has unknown type '{kind}' (nir 1.0.0-{NEWEST_NIR} do "
+                         f"not define it; file written by nir {file.version})", file.where(where),
                          f"re-export with nir <= {NEWEST_NIR} using only the node types "
                          f"{', '.join(SUPPORTED_KINDS)}")
     values = {k: v[()] for k, v in group.items() if isinstance(v, h5py.Dataset) and k != "type"}

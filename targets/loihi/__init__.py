@@ -20,7 +20,7 @@ from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses
 from nrf_deploy.targets.loihi.mapper import map_cores
-from nrf_deploy.targets.loihi.quantize import quantise
+from nrf_deploy.targets.loihi.quantize import quantise, reset_approximations
 
 PROGRAM_FILE = "program.npz"
 _POP_FIELDS = ("du", "dv", "vth", "bias_mant", "bias_exp")
@@ -37,8 +37,8 @@ class LoihiTarget(Target):
         Backend("lava", "vendor", "nrf_deploy.targets.loihi.lava_witness:run_lava",
                 "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt)"),
     )
-    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
-                                reset_rules=frozenset({"zero"}))
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
+                                recurrence=True, reset_rules=frozenset({"zero"}))
     # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
     demo_options = ({"loihi_chips": 4},)
 
@@ -59,6 +59,7 @@ class LoihiTarget(Target):
             "reset": "zero (Loihi resets v to 0; source graph resets: "
                      + ", ".join(sorted({f"{n.name}={n.reset}" for n in graph.nodes.values()
                                          if n.reset != "none"})) + ")",
+            **({"approximations": reset_approximations(graph)} if reset_approximations(graph) else {}),
             "populations": {n: _describe_population(c, program) for n, c in program.populations.items()},
             "projections": [_describe_projection(i, s) for i, s in enumerate(program.projections)],
             "quantisation": report,
