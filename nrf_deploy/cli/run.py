@@ -10,6 +10,9 @@ from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import write_npz
 from nrf_deploy.inputs import check_input_shape
 
+SEMANTICS_PRESETS = ("nir", "sinabs", "snntorch", "rockpool", "norse")
+"""Names of ``nrf_deploy.ir.executor.PRESETS`` (listed here so the CLI starts without torch)."""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,8 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, help=".npy array shaped [T, B, *input_shape] (or [T, *input_shape])")
     p.add_argument("-o", "--output", required=True, help="output .npz file")
     p.add_argument("--dt", type=float, default=None, help="timestep in seconds (float runs; default: graph metadata, else 1e-3)")
-    p.add_argument("--semantics", default="nir", choices=["nir", "sinabs"],
-                   help="float conventions: NIR 1.0.4 (default) or sinabs (multi-spike, >=, IF clamp)")
+    p.add_argument("--semantics", default="nir", choices=SEMANTICS_PRESETS,
+                   help="float conventions: nir (default: NIR's equations, each node's reset record) "
+                        "or a writer's own simulation: sinabs, snntorch, rockpool, norse "
+                        "(docs/interop.md)")
     p.add_argument("--backend", default=None, help="backend of an export directory (default: its reference)")
     p.add_argument("--states", action="store_true", help="also write every node's state per step")
     p.set_defaults(func=run)

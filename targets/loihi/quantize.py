@@ -130,7 +130,8 @@ def _decays(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
     ratio_v = dt / tau_v
     if np.any(ratio_v > 1):
         raise RangeError(f"membrane time constant {tau_v.min():g} s is shorter than dt = {dt:g} s: the "
-                         "12-bit decay cannot express it", f"{where}, field 'tau'",
+                         "12-bit decay cannot express it",
+                         f"{where}, field '{'tau' if node.kind in ('LIF', 'LI') else 'tau_mem'}'",
                          "export with a smaller --dt or use a longer tau")
     dv = np.minimum(round_half_away(DECAY_UNITY * ratio_v), DV_MAX)
     if node.kind not in CURRENT_BASED:
