@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import CLI
+from nrf_deploy.targets import get_target
 
 from nrf_deploy.errors import GraphError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import Semantics, load_graph, run_float
 from nrf_deploy.ir.load import read_nir_file
-from nrf_deploy.targets import get_target
 from nrf_deploy.verify import verify_deployment
 
 HERE = Path(__file__).parent / "fixtures" / "interop"
@@ -156,7 +156,8 @@ def test_unknown_field_is_refused_naming_node_field_and_version(tmp_path):
         read_nir_file(path)
     text = str(err.value)
     assert "'lif'" in text and "'v_rest'" in text and "1.0.8" in text
-    proc = subprocess.run([*CLI, "inspect", str(path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([*CLI, "inspect", str(path)], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
     assert "field 'v_rest'" in proc.stderr and "nir 1.0.8" in proc.stderr
 
@@ -228,7 +229,7 @@ def test_spinnaker_resets_to_the_scaled_v_reset():
 def test_speck_refuses_cubali_and_v_reset(tmp_path):
     proc = subprocess.run([*CLI, "export", str(HERE / "nir108_lif_vreset_cubali.nir"), "--target",
                            "speck", "-o", str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "CubaLI" in proc.stderr and "v_reset" in proc.stderr and not (tmp_path / "out").exists()
 
@@ -238,3 +239,21 @@ def test_cli_offers_every_preset():
     from nrf_deploy.ir.executor import PRESETS
 
     assert SEMANTICS_PRESETS == tuple(PRESETS)
+
+
+def test_onnx_refuses_writer_only_semantics():
+    from nrf_deploy.errors import NrfError
+    from nrf_deploy.targets.onnx.model import export_float
+
+    graph = load_graph(HERE / "snntorch_leaky.nir")
+    with pytest.raises(NrfError, match="late_reset"):
+        export_float(graph, 1e-4, None, Semantics.named("snntorch"))
+
+
+def test_inspect_json_shows_reset_rules():
+    from nrf_deploy.cli.inspect import describe
+
+    info = describe(load_graph(HERE / "nir108_if_cubalif_gzip.nir"))
+    rules = {n["name"]: n["reset_rule"] for n in info["nodes"] if "reset" in n}
+    assert rules == {"if1": "to value 0", "cuba": "to value 0.1"}
+    assert info["nir_version"] == "1.0.8"

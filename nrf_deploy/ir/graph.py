@@ -17,7 +17,7 @@ from typing import Any
 import nir
 import numpy as np
 
-from nrf_deploy.ir.spec import RESET_KINDS, SPIKING_KINDS, STATEFUL_KINDS  # noqa: F401 (re-export)
+from nrf_deploy.ir.spec import RESET_KINDS, SPIKING_KINDS, STATEFUL_KINDS
 
 SYNAPSE_KINDS = frozenset({"Affine", "Linear", "Conv1d", "Conv2d"})
 """NIR node classes holding a weight matrix or kernel."""

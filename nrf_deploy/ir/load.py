@@ -131,14 +131,15 @@ def _build(kind: str, values: dict[str, Any], meta: dict[str, Any], where: str,
     if kind == "Affine" and "bias" not in args:
         args["bias"] = np.zeros(np.asarray(args["weight"]).shape[0])
     if spec.stateful or kind == "Threshold":
-        args = _same_shape(args, spec.params)
+        args = _same_shape(args, spec.params, file.where(where))
     if kind in ("Conv1d", "Conv2d"):
         args.setdefault("input_shape", None)
-        args["padding"] = _text(args["padding"]) if isinstance(args.get("padding"), bytes) else \
-            args.get("padding")
+        pad = args.get("padding")
+        if isinstance(pad, bytes) or (isinstance(pad, np.ndarray) and pad.dtype.kind in "SO"):
+            args["padding"] = _text(pad)           # "same" / "valid" as text
     try:
         return _with_meta(node_class(kind)(**args), meta)
-    except Exception as exc:  # a malformed value a nir 1.0.4 constructor rejects
+    except Exception as exc:  # noqa: BLE001 - a malformed value a nir 1.0.4 constructor rejects
         raise GraphError(f"node '{where}' ({kind}) could not be built ({type(exc).__name__}: "
                          f"{_short(exc)})", file.where(where),
                          "check the node's parameters have consistent shapes") from None
@@ -161,14 +162,14 @@ def _reset_record(v_reset: Any, meta: dict[str, Any]) -> dict[str, Any]:
     return {RESET_KEY: "value", V_RESET_KEY: value}
 
 
-def _same_shape(args: dict[str, Any], params: tuple[str, ...]) -> dict[str, Any]:
+def _same_shape(args: dict[str, Any], params: tuple[str, ...], where: str) -> dict[str, Any]:
     """Broadcast scalar and array parameters to one shape (nir 1.0.4 asserts equal shapes)."""
     present = [p for p in params if p in args]
     try:
         arrays = np.broadcast_arrays(*(np.asarray(args[p], dtype=np.float64) for p in present))
     except ValueError:
         shapes = ", ".join(f"{p} {np.shape(args[p])}" for p in present)
-        raise GraphError(f"parameters of different shapes: {shapes}", "node parameters",
+        raise GraphError(f"parameters of different shapes: {shapes}", where,
                          "give every parameter the layer's shape or a scalar") from None
     return {**args, **{p: np.array(a) for p, a in zip(present, arrays)}}
 

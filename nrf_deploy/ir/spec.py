@@ -2,16 +2,16 @@
 introduced it. The reader (load.py), normalisation, the float executor and the targets' refusals
 take these facts from here.
 
-nir versions (https://github.com/neuromorph/NIR, ``nir/ir/*.py`` and ``serialization.py`` of each
-tag): 1.0.0 defines every node below except AvgPool2d (1.0.1?) and CubaLI (1.0.5); 1.0.4 (the
-version sinabs 3.1.3 and rockpool 3.1.0 pin) adds typing metadata; 1.0.6 adds ``v_reset`` to IF,
-LIF and CubaLIF with the rule "after a spike v is set to v_reset" (before it, nir defined the reset
-as a subtraction of the threshold; docs/semantics.md).
+nir versions (checked on the PyPI releases' node dataclasses): 1.0.0 defines every node below
+except AvgPool2d (1.0.3) and CubaLI (1.0.5); 1.0.4 (the version sinabs 3.1.3 and rockpool 3.1.0
+pin) has the typing fields; 1.0.6 adds ``v_reset`` to IF, LIF and CubaLIF with the rule "after a
+spike v is set to v_reset" (before it, nir defined the reset as a subtraction of the threshold;
+docs/semantics.md). 1.0.8 adds nothing to these nodes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any
 
 import nir
 import numpy as np
@@ -59,7 +59,7 @@ SPECS: dict[str, Primitive] = {p.kind: p for p in (
               fields=("stride", "padding", "dilation", "groups", "input_shape", *_TYPING)),
     Primitive("Flatten", fields=("start_dim", "end_dim", *_TYPING)),
     Primitive("SumPool2d", fields=("kernel_size", "stride", "padding", *_TYPING)),
-    Primitive("AvgPool2d", fields=("kernel_size", "stride", "padding", *_TYPING)),
+    Primitive("AvgPool2d", fields=("kernel_size", "stride", "padding", *_TYPING), since="1.0.3"),
     Primitive("I", params=("r",), fields=_TYPING, states=("v",)),
     Primitive("IF", params=("r", "v_threshold"), fields=_TYPING, states=("v",), spiking=True,
               added={"v_reset": "1.0.6"}),
@@ -98,9 +98,9 @@ class CubaLI(nir.NIRNode):
     r: np.ndarray
     v_leak: np.ndarray
     w_in: np.ndarray = 1.0
-    input_type: Optional[Dict[str, np.ndarray]] = None
-    output_type: Optional[Dict[str, np.ndarray]] = None
-    metadata: Dict[str, Any] = field(default_factory=dict)
+    input_type: dict[str, np.ndarray] | None = None
+    output_type: dict[str, np.ndarray] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         shape = np.asarray(self.r).shape
