@@ -257,3 +257,10 @@ def test_inspect_json_shows_reset_rules():
     rules = {n["name"]: n["reset_rule"] for n in info["nodes"] if "reset" in n}
     assert rules == {"if1": "to value 0", "cuba": "to value 0.1"}
     assert info["nir_version"] == "1.0.8"
+
+
+def test_xylo_records_reset_to_value_as_an_approximation():
+    graph = load_graph(HERE / "nir108_if_cubalif_gzip.nir")
+    deployment = get_target("xylo").build(graph, {})
+    notes = " ".join(deployment.sidecar.get("approximations", []))
+    assert "v_reset" in notes and "cuba" in notes
