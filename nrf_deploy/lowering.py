@@ -95,7 +95,7 @@ class Lowered:
                 if self.graph.nodes[p.target].kind == "Output" and not p.ops}
 
 
-READOUT_KINDS = frozenset({"LI", "I"})
+READOUT_KINDS = frozenset({"LI", "I", "CubaLI"})
 """Non-spiking populations whose membrane is read out (the graph's outputs, never a source)."""
 
 
@@ -121,7 +121,7 @@ def check_spike_routed(lowered: Lowered, chip: str, outputs: str) -> None:
         if src.kind in READOUT_KINDS:
             raise GraphError(f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
                              f"{chip} sends only spikes between cores", f"edge from '{src.name}'",
-                             "use LI/Integrator only as the final read-out")
+                             "use LI/CubaLI/Integrator only as the final read-out")
 
 
 def lower(graph: Graph) -> Lowered:

@@ -32,7 +32,7 @@ def describe(graph: Graph) -> dict[str, Any]:
         nodes.append({"name": name, "type": node.kind, "in_shape": list(node.in_shape),
                       "out_shape": list(node.out_shape), "neurons": node.neurons,
                       "synapses": node.synapses, "parameters": params,
-                      **({"reset": node.reset} if node.reset != "none" else {})})
+                      **(_reset_fields(node) if node.reset != "none" else {})})
     return {
         "valid": True,
         "nodes": nodes,
@@ -44,7 +44,16 @@ def describe(graph: Graph) -> dict[str, Any]:
                    "synapses": sum(n["synapses"] for n in nodes),
                    "parameters": sum(n["parameters"] for n in nodes)},
         "dt": graph.dt,
+        "nir_version": graph.metadata.get("nir_version"),
     }
+
+
+def _reset_fields(node: Any) -> dict[str, Any]:
+    """The node's reset rule (subtract / zero / value), the value(s) and the rule in words."""
+    out: dict[str, Any] = {"reset": node.reset, "reset_rule": node.reset_text}
+    if node.reset == "value":
+        out["v_reset"] = node.v_reset.reshape(-1).tolist()
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
     t = info["totals"]
     print("-" * len(header))
     print(f"{'total':<60} {t['neurons']:>9,} {t['synapses']:>11,} {t['parameters']:>9,}")
+    resets = [f"  {n['name']}: {n['reset_rule']}" for n in info["nodes"] if "reset" in n]
+    if resets:
+        print("\nreset after a spike:\n" + "\n".join(resets))
     rec = info["recurrent_edges"]
     dt = f"dt = {info['dt']} s" if info["dt"] is not None else "dt not recorded (default 1 ms)"
     print(f"\ngraph check: OK — {len(info['nodes'])} nodes, {len(info['edges'])} edges, "
-          f"{len(rec)} recurrent edge(s), input {tuple(info['input_shape'])}, {dt}")
+          f"{len(rec)} recurrent edge(s), input {tuple(info['input_shape'])}, {dt}"
+          + (f", written by nir {info['nir_version']}" if info["nir_version"] else ""))
     return 0

@@ -14,6 +14,9 @@ from nrf_deploy.inputset import InputSet
 CHUNK_SAMPLES = 256
 """Samples per backend call of ``run`` (bounds the input held in memory)."""
 
+SEMANTICS_PRESETS = ("nir", "sinabs", "snntorch", "rockpool", "norse")
+"""Names of ``nrf_deploy.ir.executor.PRESETS`` (listed here so the CLI starts without torch)."""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -27,8 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "folder of such shards (read a chunk of samples at a time)")
     p.add_argument("-o", "--output", required=True, help="output .npz file")
     p.add_argument("--dt", type=float, default=None, help="timestep in seconds (float runs; default: graph metadata, else 1e-3)")
-    p.add_argument("--semantics", default="nir", choices=["nir", "sinabs"],
-                   help="float conventions: NIR 1.0.4 (default) or sinabs (multi-spike, >=, IF clamp)")
+    p.add_argument("--semantics", default="nir", choices=SEMANTICS_PRESETS,
+                   help="float conventions: nir (default: NIR's equations, each node's reset record) "
+                        "or a writer's own simulation: sinabs, snntorch, rockpool, norse "
+                        "(docs/interop.md)")
     p.add_argument("--backend", default=None, help="backend of an export directory (default: its reference)")
     p.add_argument("--states", action="store_true", help="also write every node's state per step")
     p.add_argument("--device", choices=DEVICES, default="cpu",

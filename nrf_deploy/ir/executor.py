@@ -4,16 +4,19 @@ Discretisation (forward Euler with timestep ``dt`` in seconds; docs/semantics.md
 statement and which frameworks agree):
 
 * LI:       ``v += dt/tau * (v_leak - v + r*I)``
-* LIF:      as LI, then ``z = v > v_threshold`` and reset (``subtract``: ``v -= v_threshold``,
-            nir 1.0.4's definition; ``zero``: ``v = 0``, norse/Lava), per ``metadata["reset"]``
+* LIF:      as LI, then ``z = v > v_threshold`` and reset per the node's record
+            (``subtract``: ``v -= v_threshold``, nir 1.0.4's definition; ``zero``: ``v = 0``,
+            norse/Lava; ``value``: ``v = v_reset``, nir >= 1.0.6)
 * CubaLIF:  ``i += dt/tau_syn * (-i + w_in*I)``, then the LIF update driven by the new ``i``
+* CubaLI:   the CubaLIF update without threshold and reset (output ``v``; nir 1.0.5)
 * IF:       ``v += r*I`` (per step, independent of dt), threshold and reset as LIF
 * I:        ``v += r*I``
 * Threshold ``z = I > threshold``; Affine/Linear/Scale/Conv/pooling/Flatten are stateless.
 
-:class:`Semantics` switches the two conventions on which frameworks differ: the threshold test
-(``>`` NIR/norse/Loihi, ``>=`` SpiNNaker), sinabs' multi-spike output and its clamp of IF
-membranes at ``-v_threshold``; ``Semantics.named("sinabs")`` reproduces ``sinabs.from_nir``.
+:class:`Semantics` switches the conventions on which frameworks differ (threshold test, multi-spike
+output, IF clamp, reset mechanism and its timing, CubaLIF update order, dt);
+``Semantics.named(w)`` for w in sinabs, snntorch, rockpool, norse reproduces that writer's own
+simulation (docs/interop.md).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import torch.nn.functional as F
 
 from nrf_deploy.errors import NrfError
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import RESET_KINDS, SPECS, TIME_CONSTANTS
 from nrf_deploy.trace import Trace
 
 DEFAULT_DT = 1e-3
@@ -34,22 +38,50 @@ DEFAULT_DT = 1e-3
 
 @dataclass(frozen=True)
 class Semantics:
-    """Conventions that differ between frameworks (the defaults follow NIR 1.0.4)."""
+    """Conventions that differ between frameworks (the defaults follow NIR: nir 1.0.4's update
+    and threshold test, each node's recorded reset rule)."""
 
     threshold_ge: bool = False
-    """Spike when ``v >= threshold`` (sinabs, SpiNNaker) instead of ``v > threshold``."""
+    """Spike when ``v >= threshold`` (sinabs, rockpool, SpiNNaker) instead of ``v > threshold``."""
     if_min_v: bool = False
     """Clamp IF membranes at ``-v_threshold`` after the reset (sinabs' ``min_v_mem``)."""
     multi_spike: bool = False
-    """Emit ``(v > 0) * trunc(v / threshold)`` spikes per step (sinabs' default ``MultiSpike``)."""
+    """Emit ``(v > 0) * trunc(v / threshold)`` spikes per step (sinabs ``MultiSpike``, rockpool)."""
+    reset: str | None = None
+    """Reset rule used instead of each node's record (the writer's own mechanism), or None."""
+    late_reset: bool = False
+    """Subtract a step's spikes after the next step's leak (snnTorch: ``mem = beta*mem + I -
+    reset*threshold`` with ``reset`` from the previous membrane), not right after the spike."""
+    cuba: str = "nir"
+    """CubaLIF/CubaLI update: ``nir`` (Euler, v driven by the new current), ``norse`` (input
+    added to i undecayed, v driven by that i, then i decays: ``lif_feed_forward_step``) or ``rockpool``
+    (``i = exp(-dt/tau_syn) (i + w_in I)``, ``v = exp(-dt/tau_mem) v + i + v_leak``: LIFTorch;
+    ``r`` is ignored, as rockpool's own ``from_nir`` does)."""
+    dt: float | None = None
+    """Timestep in seconds the writer assumes (snnTorch 1.0.0's export fixes 1e-4), or None."""
+    tau_times_dt: bool = False
+    """Time constants in the file are ``dt * tau`` (norse 1.1.0's ``export_nir.py`` writes
+    ``tau = dt / tau_mem_inv``): divide them by ``dt`` (seconds) to get tau."""
+    bias_at_start: bool = False
+    """A delayed edge from an Affine delivers its bias at step 0 (snnTorch's recurrent
+    ``nn.Linear`` applied to the initial zero spikes) instead of zeros."""
 
     @classmethod
     def named(cls, name: str) -> "Semantics":
-        presets = {"nir": cls(), "sinabs": cls(threshold_ge=True, if_min_v=True, multi_spike=True)}
-        if name not in presets:
+        if name not in PRESETS:
             raise NrfError(f"unknown semantics '{name}'", "--semantics",
-                           f"choose one of: {', '.join(presets)}")
-        return presets[name]
+                           f"choose one of: {', '.join(PRESETS)}")
+        return PRESETS[name]
+
+
+PRESETS: dict[str, Semantics] = {
+    "nir": Semantics(),
+    "sinabs": Semantics(threshold_ge=True, if_min_v=True, multi_spike=True),
+    "snntorch": Semantics(reset="subtract", late_reset=True, dt=1e-4, bias_at_start=True),
+    "rockpool": Semantics(threshold_ge=True, multi_spike=True, reset="subtract", cuba="rockpool"),
+    "norse": Semantics(reset="zero", cuba="norse", tau_times_dt=True),
+}
+"""``--semantics`` presets: each writer's own simulation of the graphs it writes (docs/interop.md)."""
 
 
 def run_float(graph: Graph, x: np.ndarray | torch.Tensor, dt: float | None = None,
@@ -64,7 +96,8 @@ def run_float(graph: Graph, x: np.ndarray | torch.Tensor, dt: float | None = Non
         raise NrfError(f"input has shape {tuple(xt.shape)}, the graph expects "
                        f"[T, B, {', '.join(map(str, graph.input_shape))}]", "input array",
                        "reshape the input to [timesteps, batch, *input_shape]")
-    step_dt = float(dt if dt is not None else graph.dt if graph.dt is not None else DEFAULT_DT)
+    step_dt = float(dt if dt is not None else semantics.dt if semantics.dt is not None
+                    else graph.dt if graph.dt is not None else DEFAULT_DT)
     if step_dt <= 0:
         raise NrfError(f"dt must be positive, got {step_dt}", "--dt", "give the timestep in seconds")
     runner = _Runner(graph, step_dt, semantics, dtype, xt.shape[1])
@@ -89,6 +122,14 @@ class _Runner:
                       for n in graph.nodes.values() if n.kind in _STATE_VARS}
         self.previous = {n: torch.zeros((batch, *graph.nodes[n].out_shape), dtype=dtype) for n in graph.nodes}
         self.preds = {n: [(u, (u, n) in graph.delayed_edges) for u in graph.predecessors(n)] for n in graph.nodes}
+        self.pending: dict[str, torch.Tensor] = {}  # late_reset: last step's z*threshold per node
+        if semantics.tau_times_dt:
+            for p in self.params.values():
+                p.update({k: v / dt for k, v in p.items() if k in TIME_CONSTANTS})
+        if semantics.bias_at_start:
+            for u, _ in graph.delayed_edges:
+                if graph.nodes[u].kind == "Affine":
+                    self.previous[u] = self.previous[u] + self.params[u]["bias"]
 
     def step(self, x_t: torch.Tensor, record: bool):
         out: dict[str, torch.Tensor] = {}
@@ -104,25 +145,34 @@ class _Runner:
         return out, states
 
     def spike(self, node: Node, v: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Threshold test and reset of membrane `v` (already leaked and driven this step)."""
+        if self.sem.late_reset:
+            v = v - self.pending.get(node.name, 0.0)
         if self.sem.multi_spike:
             z = (v > 0).to(self.dtype) * torch.div(v, threshold, rounding_mode="trunc")
         else:
             z = ((v >= threshold) if self.sem.threshold_ge else (v > threshold)).to(self.dtype)
-        v = v - z * threshold if node.reset == "subtract" else v * (1 - z)
-        return z, v
+        rule = self.sem.reset or node.reset
+        if self.sem.late_reset and rule == "subtract":
+            self.pending[node.name] = z * threshold
+            return z, v
+        fired = (z > 0).to(self.dtype)
+        if rule == "subtract":
+            return z, v - z * threshold
+        target = self.params[node.name]["v_reset"] if rule == "value" else 0.0
+        return z, v * (1 - fired) + fired * target
 
 
 def _tensor_fields(node: Node) -> dict[str, np.ndarray]:
     n = node.nir_node
-    names = {"Affine": ("weight", "bias"), "Linear": ("weight",), "Conv1d": ("weight", "bias"),
-             "Conv2d": ("weight", "bias"), "Scale": ("scale",), "Threshold": ("threshold",),
-             "IF": ("r", "v_threshold"), "I": ("r",), "LI": ("tau", "r", "v_leak"),
-             "LIF": ("tau", "r", "v_leak", "v_threshold"),
-             "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")}.get(node.kind, ())
-    return {k: np.asarray(getattr(n, k), dtype=np.float64) for k in names}
+    spec = SPECS.get(node.kind)
+    fields = {k: np.asarray(getattr(n, k), dtype=np.float64) for k in (spec.params if spec else ())}
+    if node.kind in RESET_KINDS:
+        fields["v_reset"] = node.v_reset
+    return fields
 
 
-_STATE_VARS = {"IF": ("v",), "I": ("v",), "LI": ("v",), "LIF": ("v",), "CubaLIF": ("i", "v")}
+_STATE_VARS = {kind: spec.states for kind, spec in SPECS.items() if spec.states}
 
 
 def _affine(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
@@ -162,12 +212,30 @@ def _lif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def _cubalif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def _cuba_current(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+    """Update the synaptic current and membrane of a CubaLIF/CubaLI per ``Semantics.cuba``;
+    returns the new (not yet reset) membrane."""
     p, s = r.params[node.name], r.state[node.name]
+    if r.sem.cuba == "rockpool":
+        s["i"] = torch.exp(-r.dt / p["tau_syn"]) * (s["i"] + p["w_in"] * x)
+        return torch.exp(-r.dt / p["tau_mem"]) * s["v"] + s["i"] + p["v_leak"]
+    if r.sem.cuba == "norse":
+        i = s["i"] + p["w_in"] * x
+        s["i"] = i - r.dt / p["tau_syn"] * i
+        return s["v"] + r.dt / p["tau_mem"] * (p["v_leak"] - s["v"] + p["r"] * i)
     s["i"] = s["i"] + r.dt / p["tau_syn"] * (p["w_in"] * x - s["i"])
-    v = s["v"] + r.dt / p["tau_mem"] * (p["v_leak"] - s["v"] + p["r"] * s["i"])
-    z, s["v"] = r.spike(node, v, p["v_threshold"])
+    return s["v"] + r.dt / p["tau_mem"] * (p["v_leak"] - s["v"] + p["r"] * s["i"])
+
+
+def _cubalif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+    v = _cuba_current(r, node, x)
+    z, r.state[node.name]["v"] = r.spike(node, v, r.params[node.name]["v_threshold"])
     return z
+
+
+def _cubali(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+    r.state[node.name]["v"] = _cuba_current(r, node, x)
+    return r.state[node.name]["v"]
 
 
 def _if(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
@@ -193,5 +261,5 @@ _OPS: dict[str, Callable[[_Runner, Node, torch.Tensor], torch.Tensor]] = {
     "Affine": _affine, "Linear": _affine, "Conv1d": _conv, "Conv2d": _conv,
     "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten,
     "Scale": lambda r, node, x: x * r.params[node.name]["scale"],
-    "LI": _li, "LIF": _lif, "CubaLIF": _cubalif, "IF": _if, "I": _integrator, "Threshold": _threshold,
+    "LI": _li, "LIF": _lif, "CubaLIF": _cubalif, "CubaLI": _cubali, "IF": _if, "I": _integrator, "Threshold": _threshold,
 }

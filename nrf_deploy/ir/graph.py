@@ -17,18 +17,15 @@ from typing import Any
 import nir
 import numpy as np
 
-STATEFUL_KINDS = frozenset({"IF", "LIF", "LI", "CubaLIF", "I"})
-"""NIR node classes that carry state from one timestep to the next (``I`` is NIR's Integrator)."""
-
-SPIKING_KINDS = frozenset({"IF", "LIF", "CubaLIF", "Threshold"})
-"""NIR node classes whose output is binary spikes."""
+from nrf_deploy.ir.spec import RESET_KINDS, SPIKING_KINDS, STATEFUL_KINDS
 
 SYNAPSE_KINDS = frozenset({"Affine", "Linear", "Conv1d", "Conv2d"})
 """NIR node classes holding a weight matrix or kernel."""
 
-RESET_MODES = ("subtract", "zero")
-"""Reset after a spike: ``subtract`` (v -= v_threshold, NIR 1.0.4's definition) or ``zero`` (v = 0,
-norse/Loihi). Chosen per node by ``node.metadata["reset"]``; NIR's own definition is the default."""
+RESET_MODES = ("subtract", "zero", "value")
+"""Reset after a spike: ``subtract`` (v -= v_threshold, nir 1.0.4's definition), ``zero`` (v = 0,
+norse/Loihi, and nir >= 1.0.6 files with v_reset = 0) or ``value`` (v = v_reset, nir >= 1.0.6).
+Recorded per node in ``node.metadata["reset"]`` (and ``["v_reset"]``); subtraction by default."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +68,26 @@ class Node:
 
     @property
     def reset(self) -> str:
-        """Reset mode of a spiking neuron node (``subtract`` or ``zero``)."""
-        return str(self.nir_node.metadata.get("reset", "subtract")) if self.kind in (
-            "IF", "LIF", "CubaLIF") else "none"
+        """Reset rule of a spiking neuron node (``subtract``, ``zero`` or ``value``), else ``none``."""
+        return str(self.nir_node.metadata.get("reset", "subtract")) if self.kind in RESET_KINDS \
+            else "none"
+
+    @property
+    def v_reset(self) -> np.ndarray:
+        """Value v is set to after a spike (float64, neuron shape): 0 for ``zero``; only
+        meaningful for the ``zero`` and ``value`` rules."""
+        if self.reset == "value":
+            return np.asarray(self.nir_node.metadata["v_reset"], dtype=np.float64)
+        return np.zeros(self.out_shape)
+
+    @property
+    def reset_text(self) -> str:
+        """The reset rule in words, e.g. ``to value -0.25`` (what ``inspect`` shows)."""
+        if self.reset != "value":
+            return {"zero": "to value 0", "subtract": "subtract threshold"}.get(self.reset, self.reset)
+        values = np.unique(self.v_reset)
+        return f"to value {values[0]:g}" if values.size == 1 else \
+            f"to value (per neuron, {values.min():g}..{values.max():g})"
 
     def param(self, name: str) -> np.ndarray:
         """A parameter as a float64 array (already broadcast by normalisation)."""

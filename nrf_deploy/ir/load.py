@@ -1,28 +1,44 @@
-"""Read ``.nir`` files with errors a user can act on (instead of h5py/nir tracebacks)."""
+"""Read ``.nir`` files written by nir 1.0.0 through 1.0.8, independent of the installed nir.
+
+The HDF5 layout is read directly with h5py (gzip-compressed or not, with or without the typing
+fields ``input_type``/``output_type``, scalar or array parameters, nested subgraphs) and turned
+into nir 1.0.4's node classes (the version sinabs 3.1.3 pins), plus :class:`~.spec.CubaLI` for
+nir 1.0.5's node. Fields newer than 1.0.4 are mapped explicitly: ``v_reset`` (nir 1.0.6) becomes
+the node's reset record ``metadata["reset"]`` (``"zero"`` or ``"value"`` with
+``metadata["v_reset"]``). A field or node nrf-deploy does not know is refused naming the node, the
+field and the nir version, never passed on to a constructor.
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import nir
+import numpy as np
 
 from nrf_deploy.errors import GraphError, NrfError
+from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, NEWEST_NIR, RESET_KINDS, SPECS, node_class
 
-SUPPORTED_KINDS = ("Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "Flatten",
-                   "SumPool2d", "AvgPool2d", "IF", "LIF", "LI", "CubaLIF", "I", "Threshold")
-"""NIR node classes nrf-deploy executes (``I`` is NIR's Integrator). CubaLI is not part of nir
-1.0.4 (the version sinabs 3.1.3 pins) and is refused with a clear message."""
+SUPPORTED_KINDS = tuple(SPECS)
+"""NIR node classes nrf-deploy executes (``I`` is NIR's Integrator, ``CubaLI`` nir 1.0.5's)."""
 
-KNOWN_UNSUPPORTED = {
-    "Delay": "synaptic delays are not executed yet; fold them into the model or remove the node",
-    "CubaLI": "nir 1.0.4 (pinned by sinabs 3.1.3) has no CubaLI; use CubaLIF with a threshold that "
-              "is never reached, or LI",
-}
+RESET_KEY, V_RESET_KEY = "reset", "v_reset"
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+    version: str
+
+    def where(self, node: str) -> str:
+        return f"{self.path}: node '{node}'"
 
 
 def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
-    """Read a NIR file, checking it is HDF5 with a NIR graph of known node types first."""
+    """Read a NIR file into a ``nir.NIRGraph`` of nir 1.0.4 nodes (raises GraphError/NrfError)."""
     path = Path(path)
     if not path.exists():
         raise NrfError(f"model file '{path}' does not exist", str(path), "check the path")
@@ -34,41 +50,141 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
             if "node" not in f:
                 raise GraphError(f"'{path.name}' is HDF5 but not a NIR file (no 'node' group)",
                                  str(path), "export the model with nir.write()")
-            _check_types(f["node"], "graph", path)
+            version = _text(f["version"][()]) if "version" in f else "unknown"
+            graph = _read_graph(f["node"], "graph", _File(path, version))
     except OSError as exc:
         raise GraphError(f"'{path.name}' is not a readable NIR (HDF5) file: it is truncated, "
                          f"corrupt or another format ({_short(exc)})", str(path),
                          "re-export the model with nir.write() and copy it again") from None
-    try:
-        return nir.read(path)
-    except NrfError:
-        raise
-    except Exception as exc:  # nir raises assorted errors for malformed nodes
-        raise GraphError(f"'{path.name}' could not be parsed as NIR ({type(exc).__name__}: "
-                         f"{_short(exc)})", str(path),
-                         "check the file was written by nir.write() with nir 1.0.x") from None
+    graph.metadata = {**graph.metadata, "nir_version": version}
+    return graph
 
 
-def _check_types(group: h5py.Group, where: str, path: Path) -> None:
-    """Refuse unknown node types before nir.read trips over them; recurse into subgraphs."""
-    if "type" not in group:
-        raise GraphError(f"node '{where}' has no 'type' field", f"{path}: {where}",
+def _read_graph(group: h5py.Group, where: str, file: _File) -> nir.NIRGraph:
+    if "nodes" not in group or "edges" not in group:
+        raise GraphError(f"graph '{where}' lacks 'nodes' or 'edges'", file.where(where),
                          "the file is not a valid NIR graph")
-    kind = group["type"][()]
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    nodes = {}
+    for name, child in group["nodes"].items():
+        nodes[name] = _read_any(child, name if where == "graph" else f"{where}/{name}", file)
+    edges = [(_text(a), _text(b)) for a, b in np.asarray(group["edges"][()]).reshape(-1, 2)]
+    graph = nir.NIRGraph.__new__(nir.NIRGraph)  # no nir 1.0.4 type inference on read
+    graph.nodes, graph.edges, graph.metadata = nodes, edges, _metadata(group)
+    graph.input_type, graph.output_type = None, None
+    return graph
+
+
+def _read_any(group: Any, where: str, file: _File) -> nir.NIRNode:
+    if not isinstance(group, h5py.Group) or "type" not in group:
+        raise GraphError(f"node '{where}' has no 'type' field", file.where(where),
+                         "the file is not a valid NIR graph")
+    kind = _text(group["type"][()])
     if kind == "NIRGraph":
-        if "nodes" not in group or "edges" not in group:
-            raise GraphError(f"graph '{where}' lacks 'nodes' or 'edges'", f"{path}: {where}",
-                             "the file is not a valid NIR graph")
-        for name, child in group["nodes"].items():
-            _check_types(child, name if where == "graph" else f"{where}/{name}", path)
-        return
+        return _read_graph(group, where, file)
     if kind in KNOWN_UNSUPPORTED:
         raise GraphError(f"node '{where}' has type {kind}, which nrf-deploy does not support",
-                         f"{path}: node '{where}'", KNOWN_UNSUPPORTED[kind])
-    if kind not in SUPPORTED_KINDS:
-        raise GraphError(f"node '{where}' has unknown type '{kind}'", f"{path}: node '{where}'",
-                         f"supported types: {', '.join(SUPPORTED_KINDS)}")
+                         file.where(where), KNOWN_UNSUPPORTED[kind])
+    if kind not in SPECS:
+        raise GraphError(f"node '{where}' has unknown type '{kind}' (nir 1.0.0-{NEWEST_NIR} do "
+                         f"not define it; file written by nir {file.version})", file.where(where),
+                         f"re-export with nir <= {NEWEST_NIR} using only the node types "
+                         f"{', '.join(SUPPORTED_KINDS)}")
+    values = {k: v[()] for k, v in group.items() if isinstance(v, h5py.Dataset) and k != "type"}
+    unknown = sorted(set(values) - SPECS[kind].known_fields())
+    if unknown:
+        raise GraphError(f"node '{where}' ({kind}) has field '{unknown[0]}', which nir "
+                         f"1.0.0-{NEWEST_NIR} do not define for {kind} (file written by nir "
+                         f"{file.version})", f"{file.where(where)}, field '{unknown[0]}'",
+                         f"re-export with nir <= {NEWEST_NIR}, or drop '{unknown[0]}' "
+                         "if the model does not depend on it")
+    missing = [p for p in SPECS[kind].params if p not in values and not _has_default(kind, p)]
+    if missing:
+        raise GraphError(f"node '{where}' ({kind}) lacks field '{missing[0]}'",
+                         f"{file.where(where)}, field '{missing[0]}'",
+                         "the file is not a valid NIR graph; re-export it")
+    return _build(kind, values, _metadata(group), where, file)
+
+
+def _has_default(kind: str, param: str) -> bool:
+    return (kind, param) in {("CubaLI", "w_in"), ("Affine", "bias")}
+
+
+def _build(kind: str, values: dict[str, Any], meta: dict[str, Any], where: str,
+           file: _File) -> nir.NIRNode:
+    """The nir 1.0.4 (or spec.CubaLI) object for one node, newer fields mapped into metadata."""
+    spec = SPECS[kind]
+    if kind in RESET_KINDS:
+        meta = {**meta, **_reset_record(values.pop("v_reset", None), meta)}
+    if kind == "Input":
+        shape = values.get("shape", values.get("input_type"))
+        return _with_meta(nir.Input(input_type={"input": np.asarray(shape).reshape(-1)}), meta)
+    if kind == "Output":
+        shape = values.get("shape", values.get("output_type"))
+        return _with_meta(nir.Output(output_type={"output": np.asarray(shape).reshape(-1)
+                                                  if shape is not None else None}), meta)
+    if kind == "Flatten":
+        given = values.get("input_type")
+        return _with_meta(nir.Flatten(
+            input_type={"input": None if given is None else np.asarray(given)},
+            start_dim=int(values.get("start_dim", 1)), end_dim=int(values.get("end_dim", -1))), meta)
+    args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
+    if kind == "Affine" and "bias" not in args:
+        args["bias"] = np.zeros(np.asarray(args["weight"]).shape[0])
+    if spec.stateful or kind == "Threshold":
+        args = _same_shape(args, spec.params, file.where(where))
+    if kind in ("Conv1d", "Conv2d"):
+        args.setdefault("input_shape", None)
+        pad = args.get("padding")
+        if isinstance(pad, bytes) or (isinstance(pad, np.ndarray) and pad.dtype.kind in "SO"):
+            args["padding"] = _text(pad)           # "same" / "valid" as text
+    try:
+        return _with_meta(node_class(kind)(**args), meta)
+    except Exception as exc:  # noqa: BLE001 - a malformed value a nir 1.0.4 constructor rejects
+        raise GraphError(f"node '{where}' ({kind}) could not be built ({type(exc).__name__}: "
+                         f"{_short(exc)})", file.where(where),
+                         "check the node's parameters have consistent shapes") from None
+
+
+def _with_meta(node: nir.NIRNode, meta: dict[str, Any]) -> nir.NIRNode:
+    """Attach metadata (several nir 1.0.4 constructors do not take it)."""
+    node.metadata = meta
+    return node
+
+
+def _reset_record(v_reset: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """nir >= 1.0.6 resets to ``v_reset``; without the field keep the writer's metadata (or the
+    default subtraction, docs/semantics.md)."""
+    if v_reset is None:
+        return {}
+    value = np.asarray(v_reset, dtype=np.float64)
+    if not np.any(value):
+        return {RESET_KEY: "zero"}
+    return {RESET_KEY: "value", V_RESET_KEY: value}
+
+
+def _same_shape(args: dict[str, Any], params: tuple[str, ...], where: str) -> dict[str, Any]:
+    """Broadcast scalar and array parameters to one shape (nir 1.0.4 asserts equal shapes)."""
+    present = [p for p in params if p in args]
+    try:
+        arrays = np.broadcast_arrays(*(np.asarray(args[p], dtype=np.float64) for p in present))
+    except ValueError:
+        shapes = ", ".join(f"{p} {np.shape(args[p])}" for p in present)
+        raise GraphError(f"parameters of different shapes: {shapes}", where,
+                         "give every parameter the layer's shape or a scalar") from None
+    return {**args, **{p: np.array(a) for p, a in zip(present, arrays)}}
+
+
+def _metadata(group: h5py.Group) -> dict[str, Any]:
+    if "metadata" not in group or not isinstance(group["metadata"], h5py.Group):
+        return {}
+    return {k: (_metadata(v) if isinstance(v, h5py.Group) else v[()])
+            for k, v in group["metadata"].items()}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _short(exc: BaseException, limit: int = 160) -> str:

@@ -18,25 +18,20 @@ import numpy as np
 from nrf_deploy.errors import GraphError
 from nrf_deploy.ir.graph import STATEFUL_KINDS, Graph, Node
 from nrf_deploy.ir.load import KNOWN_UNSUPPORTED, SUPPORTED_KINDS
+from nrf_deploy.ir.spec import NEURON_KINDS, RESET_KINDS, SPECS, TIME_CONSTANTS
 
 Shape = tuple[int, ...]
 
-NEURON_PARAMS = {
-    "IF": ("r", "v_threshold"),
-    "I": ("r",),
-    "LI": ("tau", "r", "v_leak"),
-    "LIF": ("tau", "r", "v_leak", "v_threshold"),
-    "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in"),
-    "Threshold": ("threshold",),
-    "Scale": ("scale",),
-}
-TIME_CONSTANTS = ("tau", "tau_syn", "tau_mem")
+NEURON_PARAMS = {kind: SPECS[kind].params for kind in NEURON_KINDS}
+"""Per-neuron float parameters of each neuron kind (from the primitive specs, spec.py)."""
+RESET_RULES = ("subtract", "zero", "value")
 
 
 def normalise(graph: nir.NIRGraph, source: str = "graph") -> Graph:
     """Validate `graph` and return the normalised :class:`Graph` (raises GraphError)."""
     nodes, edges = _flatten(graph, source)
     _check_kinds(nodes, source)
+    _drop_batch_dims(nodes, edges)
     _check_edges(nodes, edges, source)
     input_name, output_names = _find_io(nodes, source)
     delayed = _delayed_edges(nodes, edges)
@@ -104,6 +99,23 @@ def _check_kinds(nodes: dict[str, nir.NIRNode], source: str) -> None:
         if kind not in SUPPORTED_KINDS:
             raise GraphError(f"node '{name}' has unsupported type '{kind}'", f"{source}: node '{name}'",
                              f"supported types: {', '.join(SUPPORTED_KINDS)}")
+
+
+def _drop_batch_dims(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> None:
+    """Writers built on nirtorch (snnTorch, rockpool) record the Input's shape with the sample's
+    batch axis (``[B, n]``); when every consumer is a dense layer of ``n`` inputs, drop it."""
+    for name, node in list(nodes.items()):
+        if not isinstance(node, nir.Input) or not node.input_type:
+            continue
+        shape = np.asarray(node.input_type.get("input"))
+        if shape.dtype == object or shape.ndim != 1 or shape.size < 2:
+            continue
+        users = [nodes[v] for u, v in edges if u == name]
+        dense = [type(n).__name__ in ("Affine", "Linear") and np.ndim(n.weight) == 2 for n in users]
+        if users and all(dense) and all(np.shape(n.weight)[1] == shape[-1] for n in users):
+            new = nir.Input(input_type={"input": shape[-1:]})
+            new.metadata = {**getattr(node, "metadata", {}), "batch_dims_dropped": shape[:-1]}
+            nodes[name] = new
 
 
 def _check_edges(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], source: str) -> None:
@@ -198,7 +210,8 @@ def _infer_shapes(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]],
         in_shape = _incoming_shape(name, preds, out, where)
         rule = _RULES[type(node).__name__]
         new_node, in_shape, out_shape = rule(node, in_shape, where)
-        new_node.metadata = plain_metadata(getattr(node, "metadata", None))
+        if new_node is node or type(node).__name__ not in RESET_KINDS:
+            new_node.metadata = plain_metadata(getattr(node, "metadata", None))
         _check_finite(new_node, where)
         out[name] = Node(name, new_node, tuple(int(i) for i in in_shape), tuple(int(i) for i in out_shape))
     for u, v in delayed:  # delayed inputs must match too, now that every shape is known
@@ -240,7 +253,33 @@ def _neuron(node: nir.NIRNode, in_shape: Shape | None, where: str) -> tuple[nir.
         if p in TIME_CONSTANTS and np.any(params[p] <= 0):
             raise GraphError(f"time constant '{p}' must be positive (seconds); found {params[p].min()}",
                              f"{where}, field '{p}'", "use tau > 0 in seconds")
-    return dataclasses.replace(node, **params), tuple(target), tuple(target)
+    new = dataclasses.replace(node, **params)
+    new.metadata = _reset_metadata(node, kind, tuple(target), where)
+    return new, tuple(target), tuple(target)
+
+
+def _reset_metadata(node: nir.NIRNode, kind: str, shape: Shape, where: str) -> dict[str, Any]:
+    """The node's reset record: ``reset`` in subtract/zero/value, ``v_reset`` (float64 array of
+    the neuron shape) for ``value``; no record means nir 1.0.4's subtraction."""
+    meta = plain_metadata(getattr(node, "metadata", None))
+    if kind not in RESET_KINDS:
+        return meta
+    rule = str(meta.get("reset", "subtract"))
+    if rule not in RESET_RULES:
+        raise GraphError(f"reset rule '{rule}' is not one of {', '.join(RESET_RULES)}",
+                         f"{where}, metadata 'reset'", "use subtract, zero or value (+ v_reset)")
+    if rule == "value":
+        try:
+            meta["v_reset"] = np.broadcast_to(_arr(meta.get("v_reset")), shape).copy()
+        except ValueError:
+            raise GraphError(f"v_reset has shape {np.shape(meta.get('v_reset'))}, the neurons "
+                             f"have shape {shape}", f"{where}, field 'v_reset'",
+                             "give v_reset the layer's shape or a scalar") from None
+        if not np.all(np.isfinite(meta["v_reset"])):
+            raise GraphError("v_reset contains NaN or infinity", f"{where}, field 'v_reset'",
+                             "fix the exported reset values")
+    meta["reset"] = rule
+    return meta
 
 
 def _affine(node: nir.NIRNode, in_shape: Shape | None, where: str) -> tuple[nir.NIRNode, Shape, Shape]:
@@ -371,6 +410,9 @@ def _output(node: nir.NIRNode, in_shape: Shape | None, where: str) -> tuple[nir.
     if in_shape is None:
         raise GraphError("Output node receives nothing", where, "connect a layer to the Output")
     given = (node.output_type or {}).get("output")
+    declared = tuple(int(i) for i in np.asarray(given).reshape(-1)) if given is not None else ()
+    if declared[-len(in_shape):] == tuple(in_shape):  # writers may include the batch axis
+        given = None
     if given is not None and np.asarray(given).size and int(np.prod(given)) != int(np.prod(in_shape)):
         raise GraphError(f"Output declares shape {tuple(np.asarray(given))} but receives {in_shape}",
                          f"{where}, field 'output_type'", "fix the declared output shape")

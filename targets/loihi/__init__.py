@@ -19,7 +19,7 @@ from nrf_deploy.trace import Trace
 from nrf_deploy.targets.loihi.format import POPULATION_FIELDS, Compartments, LoihiProgram, Synapses
 from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
-from nrf_deploy.targets.loihi.quantize import quantise
+from nrf_deploy.targets.loihi.quantize import quantise, reset_approximations
 
 PROGRAM_FILE = "program.npz"
 _POP_FIELDS = POPULATION_FIELDS
@@ -40,8 +40,8 @@ class LoihiTarget(Target):
     )
     chip_file_names = NETWORK_FILES
     program_type = LoihiProgram
-    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
-                                reset_rules=frozenset({"zero"}))
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
+                                recurrence=True, reset_rules=frozenset({"zero"}))
     # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
     demo_options = ({"loihi_chips": 4},)
 
@@ -62,6 +62,7 @@ class LoihiTarget(Target):
             "reset": "zero (Loihi resets v to 0; source graph resets: "
                      + ", ".join(sorted({f"{n.name}={n.reset}" for n in graph.nodes.values()
                                          if n.reset != "none"})) + ")",
+            **({"approximations": reset_approximations(graph)} if reset_approximations(graph) else {}),
             "populations": {n: _describe_population(c, program) for n, c in program.populations.items()},
             "projections": [_describe_projection(i, s) for i, s in enumerate(program.projections)],
             "quantisation": report,

@@ -10,7 +10,11 @@ kind       du (+1 offset)          dv                           weight factor g 
 IF, I      4095 (u = a<<6)         0                            r
 LIF, LI    4095                    round(4096 dt/τ)             r dt/τ
 CubaLIF    round(4096 dt/τs) - 1   round(4096 dt/τm)            r w_in dt²/(τm τs)
+CubaLI     as CubaLIF, read-out (never fires)
 =========  ======================  ===========================  ==============================
+
+Lava's LIF resets v to 0: a node whose record is reset-to-value with v_reset != 0 (nir >= 1.0.6)
+is deployed with reset to 0 and listed in deploy.json "approximations" (:func:`reset_approximations`).
 
 Thresholds become ``vth = round(λ θ)``; LI and I are read-out compartments whose ``vth`` is the
 17-bit maximum. Constant inputs (``v_leak``, projection biases) become ``bias_mant << bias_exp``.
@@ -25,6 +29,7 @@ import scipy.sparse as sp
 
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import SPECS
 from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Lowered, Projection, check_spike_routed, lower
 from nrf_deploy.quant import relative_error, round_half_away
@@ -33,6 +38,7 @@ from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DE
                                   neuron_groups, sign_mode_of, weight_limits)
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
+CURRENT_BASED = {"CubaLIF", "CubaLI"}
 V_TARGET = 2.0 ** 14        # threshold in vth units: v at threshold ≈ 2**20, 8x headroom below 2**23
 READOUT_TARGET = 2.0 ** 16  # bound of a read-out membrane in vth units (v ≈ 2**22)
 MAX_EFFECTIVE_WEIGHT = 254 * 2 ** WEIGHT_EXP_RANGE[1]
@@ -61,6 +67,16 @@ def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
     return program, report
 
 
+def reset_approximations(graph: Graph) -> list[str]:
+    """deploy.json notes for nodes whose reset Loihi (reset to 0) does not reproduce exactly."""
+    shifted = sorted(n.name for n in graph.nodes.values()
+                     if n.reset == "value" and np.any(n.v_reset != 0))
+    if not shifted:
+        return []
+    return ["reset to v_reset != 0 (nir >= 1.0.6) runs as reset to 0 on Loihi (Lava's LIF has no "
+            f"reset value): {', '.join(shifted)}"]
+
+
 def _row_factor(node: Node, dt: float) -> np.ndarray:
     """g per neuron: model input -> a_in (before λ)."""
     p = {k: node.param(k).reshape(-1) for k in _PARAMS[node.kind]}
@@ -78,13 +94,11 @@ def _bias_factor(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros_like(p["r"]), p["r"]
     if node.kind in ("LIF", "LI"):
         return p["v_leak"] * dt / p["tau"], p["r"] * dt / p["tau"]
-    # CubaLIF: a constant input b settles the current at w_in*b; its v term is applied as a bias
+    # CubaLIF/CubaLI: a constant input b settles the current at w_in*b; its v term is a bias
     return p["v_leak"] * dt / p["tau_mem"], p["r"] * p["w_in"] * dt / p["tau_mem"]
 
 
-_PARAMS = {"IF": ("r", "v_threshold"), "I": ("r",), "LI": ("tau", "r", "v_leak"),
-           "LIF": ("tau", "r", "v_leak", "v_threshold"),
-           "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")}
+_PARAMS = {kind: SPECS[kind].params for kind in ("IF", "I", "LI", "LIF", "CubaLIF", "CubaLI")}
 
 
 def _decays(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +110,11 @@ def _decays(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
     ratio_v = dt / tau_v
     if np.any(ratio_v > 1):
         raise RangeError(f"membrane time constant {tau_v.min():g} s is shorter than dt = {dt:g} s: the "
-                         "12-bit decay cannot express it", f"{where}, field 'tau'",
+                         "12-bit decay cannot express it",
+                         f"{where}, field '{'tau' if node.kind in ('LIF', 'LI') else 'tau_mem'}'",
                          "export with a smaller --dt or use a longer tau")
     dv = np.minimum(round_half_away(DECAY_UNITY * ratio_v), DV_MAX)
-    if node.kind != "CubaLIF":
+    if node.kind not in CURRENT_BASED:
         return np.full(n, DV_MAX, np.int64), dv
     ratio_u = dt / node.param("tau_syn").reshape(-1)
     if np.any(ratio_u > 1):
@@ -159,6 +174,9 @@ def _readout_bound(node: Node, scaled: list[sp.csr_matrix], leak: np.ndarray, bi
     per_step = float(np.max(drive + np.abs(leak) + np.abs(bias))) if leak.size else 0.0
     if node.kind == "I":
         return 64.0 * per_step          # an integrator: allow 64 steps of full drive
+    if node.kind == "CubaLI":           # the current settles at drive/(dt/τs), v at that/(dt/τm)
+        return per_step / float(np.min(dt / node.param("tau_syn").reshape(-1))) / float(
+            np.min(dt / node.param("tau_mem").reshape(-1)))
     return per_step / float(np.min(dt / node.param("tau").reshape(-1)))
 
 

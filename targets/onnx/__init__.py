@@ -43,8 +43,9 @@ class OnnxTarget(Target):
     name = "onnx"
     summary = "ONNX step model on onnxruntime (CPU): the conventional-hardware baseline"
     backend_table = FLOAT_BACKENDS
-    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
-                                reset_rules=frozenset({"subtract", "zero"}), cpu_baseline=True)
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
+                                recurrence=True, reset_rules=frozenset({"subtract", "zero", "value"}),
+                                cpu_baseline=True)
     tolerance = 1e-5
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -34,6 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 from nrf_deploy.errors import NrfError
 from nrf_deploy.ir.executor import Semantics
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import SPECS
 
 OPSET = 17
 """ONNX operator set of every exported model (onnxruntime >= 1.13 runs it)."""
@@ -41,7 +42,7 @@ IR_VERSION = 8
 MAX_UNROLL = 1000
 """Longest unrolled model written (the graph grows linearly with T; use the step model beyond)."""
 METADATA_KEY = "nrf_deploy.interface"
-STATE_VARS = {"IF": ("v",), "I": ("v",), "LI": ("v",), "LIF": ("v",), "CubaLIF": ("i", "v")}
+STATE_VARS = {kind: spec.states for kind, spec in SPECS.items() if spec.states}
 _DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "int64": (np.int64, TensorProto.INT64)}
 FLOAT32_EXACT = 1 << 24
 """Integers of magnitude below 2**24 are exact in float32 (and so are sums that stay below it)."""
@@ -214,6 +215,13 @@ class _FloatStep:
         if unsupported:
             raise NrfError(f"the ONNX exporter has no mapping for {', '.join(unsupported)}", "exporters/onnx",
                            f"supported node types: {', '.join(_FLOAT_KINDS)}")
+        writer_only = [f for f in ("late_reset", "bias_at_start", "tau_times_dt")
+                       if getattr(semantics, f)] + (["cuba"] if semantics.cuba != "nir" else [])
+        if writer_only:
+            raise NrfError(f"the ONNX float model does not implement the semantics field(s) "
+                           f"{', '.join(writer_only)}", "--semantics",
+                           "export ONNX with --semantics nir or sinabs; the writer presets snntorch, "
+                           "rockpool and norse exist for comparing with the writers (docs/interop.md)")
 
     def __call__(self, b: _Builder, x: str, state: dict[str, str]):
         g = self.graph
@@ -268,13 +276,13 @@ class _FloatStep:
             v = b.op("Add", [v, b.op("Mul", [p("r"), x])])
         elif kind in ("LI", "LIF"):                  # v += dt/tau * (v_leak - v + r*I)
             v = self.leak(b, v, self.dt_over(b, node, "tau"), p("v_leak"), b.op("Mul", [p("r"), x]))
-        else:                                        # CubaLIF: i += dt/tau_syn * (w_in*I - i), then LIF on r*i
+        else:                                        # CubaLIF/CubaLI: i += dt/tau_syn * (w_in*I - i), then LIF on r*i
             i = state[f"state.{node.name}.i"]
             i = b.op("Add", [i, b.op("Mul", [self.dt_over(b, node, "tau_syn"),
                                              b.op("Sub", [b.op("Mul", [p("w_in"), x]), i])])])
             nxt[f"state.{node.name}.i"] = i
             v = self.leak(b, v, self.dt_over(b, node, "tau_mem"), p("v_leak"), b.op("Mul", [p("r"), i]))
-        if kind in ("LI", "I"):
+        if kind in ("LI", "I", "CubaLI"):
             nxt[f"state.{node.name}.v"] = v
             return v
         z, v = self.spike(b, node, v, p("v_threshold"))
@@ -300,13 +308,19 @@ class _FloatStep:
                              trunc])
         else:
             z = self.cmp(b, v, theta)
-        if node.reset == "subtract":
+        rule = self.sem.reset or node.reset
+        if rule == "subtract":
             return z, b.op("Sub", [v, b.op("Mul", [z, theta])])
-        return z, b.op("Mul", [v, b.op("Sub", [b.const("one.float32", 1.0), z])])
+        fired = b.op("Cast", [b.op("Greater", [z, b.const("zero.float32", 0.0)])], to=TensorProto.FLOAT)
+        kept = b.op("Mul", [v, b.op("Sub", [b.const("one.float32", 1.0), fired])])
+        if rule == "zero":                           # v * (1 - fired) (+ fired * 0)
+            return z, kept
+        v_reset = b.const(f"{node.name}.v_reset", node.v_reset.astype(np.float32))
+        return z, b.op("Add", [kept, b.op("Mul", [fired, v_reset])])
 
 
 _FLOAT_KINDS = ("Input", "Output", "Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten",
-                "Scale", "Threshold", "IF", "I", "LI", "LIF", "CubaLIF")
+                "Scale", "Threshold", "IF", "I", "LI", "LIF", "CubaLIF", "CubaLI")
 
 
 # ---------------------------------------------------------------- Speck integer programs

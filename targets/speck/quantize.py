@@ -125,6 +125,9 @@ _UNSUPPORTED = {
              "then state the cost)")),
     "CubaLIF": ("a synaptic current and a membrane leak", "Speck has no synaptic state and no decay",
                 "use IF neurons"),
+    "CubaLI": ("a synaptic current and a leaky non-spiking read-out membrane (nir 1.0.5)",
+               "Speck has no synaptic state, no decay, and no membrane can be read out",
+               "end the network with an IF layer and read out its spike counts"),
     "LI": ("a leaky non-spiking read-out membrane", "Speck cores only send spikes; no membrane can be read out",
            ("read out spike counts of an IF layer, or export with --speck-host-readout to compute this "
             "terminal read-out on the host from the chip's spikes")),
@@ -169,6 +172,10 @@ def _neuron(node: Node, options: QuantOptions) -> tuple[_Neuron, list[Violation]
     if theta.flat[0] <= 0:
         problems.append(Violation(node.name, "v_threshold", "> 0", f"{theta.flat[0]:g}",
                                   "use a positive threshold", "unsupported"))
+    if node.reset == "value":
+        problems.append(Violation(node.name, "v_reset", "reset by subtraction or to 0 "
+                                  "(return_to_zero)", f"reset to {node.reset_text[len('to value '):]}",
+                                  "re-export with v_reset = 0", "unsupported"))
     neuron = _Neuron(gain_c if gain_c is not None else np.ones(f),
                      offset_c if offset_c is not None else np.zeros(f),
                      float(theta.flat[0]) if theta.flat[0] > 0 else 1.0, node.reset == "zero")

@@ -49,8 +49,8 @@ class SpiNNakerTarget(Target):
     )
     chip_file_names = ("network.json", "connections.npz")
     program_type = SpiNNakerProgram
-    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
-                                reset_rules=frozenset({"zero"}))
+    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
+                                recurrence=True, reset_rules=frozenset({"zero", "value"}))
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--spinnaker-neurons-per-core", type=int, default=DEFAULT_NEURONS_PER_CORE,
@@ -70,8 +70,9 @@ class SpiNNakerTarget(Target):
         resets = sorted({f"{n.name}={n.reset}" for n in graph.nodes.values() if n.reset != "none"})
         sidecar.update({
             "number_format": "s16.15 accum (sPyNNaker REAL), round-to-nearest multiplication, 16-bit ring buffers",
-            "reset": "to V_reset = 0 (sPyNNaker's LIF; source graph resets: " + ", ".join(resets) + ")",
-            "approximations": _approximations(program),
+            "reset": "to V_reset (λ v_reset for reset-to-value nodes, else 0; source graph resets: "
+                     + ", ".join(resets) + ")",
+            "approximations": _approximations(program, graph),
             "neurons_per_core": program.neurons_per_core,
             "populations": {n: _describe_population(p, program) for n, p in program.populations.items()},
             "projections": [_describe_projection(i, p) for i, p in enumerate(program.projections)],
@@ -135,15 +136,18 @@ def _option(options: dict[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _approximations(program: SpiNNakerProgram) -> list[str]:
-    notes = ["every synapse delays by >= 1 timestep: population p lags the float model by delays[p] steps",
-             "the reset is to V_reset = 0 (a NIR 'subtract' reset is not available in sPyNNaker's LIF)"]
+def _approximations(program: SpiNNakerProgram, graph: Graph) -> list[str]:
+    notes = ["every synapse delays by >= 1 timestep: population p lags the float model by delays[p] steps"]
+    subtract = sorted(n.name for n in graph.nodes.values() if n.reset == "subtract")
+    if subtract:
+        notes.append("the reset is to V_reset = 0 (a NIR 'subtract' reset is not available in sPyNNaker's "
+                     f"LIF): {', '.join(subtract)}")
     kinds = {p.kind for p in program.populations.values()}
     if kinds & {"IF", "I"}:
         notes.append("IF/Integrator run as a LIF with exp_TC = 1 - 2^-15 and R = 2^15: the membrane leaks "
                      "2^-15 of its value per step")
-    if "CubaLIF" in kinds:
-        notes.append("a CubaLIF's constant (bias) input enters as I_offset, i.e. at its steady state")
+    if kinds & {"CubaLIF", "CubaLI"}:
+        notes.append("a CubaLIF's/CubaLI's constant (bias) input enters as I_offset, i.e. at its steady state")
     return notes
 
 

@@ -16,7 +16,9 @@ CubaLIF    round(1 − dt/τ_mem); synapse decay  1      λ r w_in (dt/τ_syn)(d
 
 So the PyNN ``tau_m`` is ``−dt/ln(1 − dt/τ)``: sPyNNaker's ``exp(−dt/tau_m)`` equals NIR's Euler factor.
 ``v_leak`` becomes ``V_rest = λ v_leak``; projection biases become ``I_offset``; thresholds
-``V_thresh = λ θ`` (fires on ``>=``); the reset is ``V_reset = 0``; ``t_refrac`` (an export option,
+``V_thresh = λ θ`` (fires on ``>=``); the reset is ``V_reset = λ v_reset`` for a node whose
+record is reset-to-value (nir >= 1.0.6), else ``V_reset = 0``; CubaLI is a CubaLIF read-out
+(``IF_curr_exp`` whose threshold is never reached); ``t_refrac`` (an export option,
 NIR has none) becomes ``ceil(t_refrac/dt)`` refractory steps.
 
 λ keeps every sum inside s16.15: ``|alpha| <= 2**14`` for leaky populations and ``<= 2**15`` for
@@ -53,19 +55,19 @@ from nrf_deploy.targets.spinnaker.format import (
 
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import SPECS
 from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Lowered, check_spike_routed, lower
 from nrf_deploy.lowering import Projection as Path
 from nrf_deploy.quant import check_range, relative_error
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
+CURRENT_BASED = {"CubaLIF", "CubaLI"}
 INTEGRATORS = {"IF", "I"}
 ALPHA_LIMIT = 2.0 ** 14            # leaky populations: |alpha| bound (accum value)
 INTEGRATOR_INPUT_LIMIT = 1.0       # integrators: |input| bound, so |alpha| = 2**15·|input| <= 2**15
 THRESHOLD_LIMIT = 2.0 ** 14
-_PARAMS = {"IF": ("r", "v_threshold"), "I": ("r",), "LI": ("tau", "r", "v_leak"),
-           "LIF": ("tau", "r", "v_leak", "v_threshold"),
-           "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")}
+_PARAMS = {kind: SPECS[kind].params for kind in ("IF", "I", "LI", "LIF", "CubaLIF", "CubaLI")}
 
 
 def quantise(graph: Graph, dt: float, t_refrac: float = 0.0) -> tuple[SpiNNakerProgram, dict]:
@@ -150,7 +152,7 @@ def _leak(node: Node, tau: np.ndarray, dt: float, field: str) -> tuple[np.ndarra
 def _synapse(node: Node, tau_syn: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exponential synapse: (decay u0.32, init u0.32, Euler factor dt/τ_syn, init as a float)."""
     a = dt / tau_syn
-    where = f"node '{node.name}' (CubaLIF), field 'tau_syn'"
+    where = f"node '{node.name}' ({node.kind}), field 'tau_syn'"
     if np.any(a >= 1):
         raise RangeError(f"synaptic time constant {tau_syn.min():g} s is not longer than dt = {dt:g} s: "
                          "sPyNNaker's exponential synapse cannot express it", where,
@@ -179,7 +181,7 @@ def _quantise_population(node: Node, incoming: list[Path], delays: list[int], dt
         r_mem = np.full(n, ONE, np.int64)
         gain = bias_gain = p["r"] * a / eps
         v_leak = p["v_leak"]
-        if node.kind == "CubaLIF":
+        if node.kind in CURRENT_BASED:
             decay, init, a_syn, iota = _synapse(node, p["tau_syn"], dt)
             bias_gain = gain * p["w_in"]               # a constant input, at its steady state
             gain = gain * p["w_in"] * a_syn / iota
@@ -197,14 +199,18 @@ def _quantise_population(node: Node, incoming: list[Path], delays: list[int], dt
                              "use v_threshold > 0; the weights may be too large relative to it")
         threshold_error = relative_error(lam * theta * ONE, thresholds)
     v_rest, i_offset = to_accum(lam * v_leak), to_accum(lam * bias_gain * bias)
-    for what, values in (("V_rest (v_leak)", v_rest), ("I_offset (bias)", i_offset), ("V_thresh", thresholds)):
+    v_reset = to_accum(lam * node.v_reset.reshape(-1)) if node.kind in SPIKING else np.zeros(n, np.int64)
+    for what, values in (("V_rest (v_leak)", v_rest), ("I_offset (bias)", i_offset), ("V_thresh", thresholds),
+                         ("V_reset (v_reset)", v_reset)):
         check_range(values, 32, f"{what} of {node.name}", where, "reduce v_leak/bias relative to the weights")
-    pop = Population(node.name, node.kind, MODEL_EXP if node.kind == "CubaLIF" else MODEL_DELTA,
-                     node.out_shape, exp_tc, r_mem, v_rest, i_offset, np.zeros(n, np.int64), thresholds,
+    pop = Population(node.name, node.kind, MODEL_EXP if node.kind in CURRENT_BASED else MODEL_DELTA,
+                     node.out_shape, exp_tc, r_mem, v_rest, i_offset, v_reset, thresholds,
                      np.full(n, refract_steps if node.kind in SPIKING else 0, np.int64), decay, init,
                      shifts, lam * 1.0, readout=node.kind in READOUT)
     info = {"scale": lam, "model": pop.model, **weight_info, "threshold_error": threshold_error,
-            "decay_error": decay_error, "refractory_steps": int(pop.t_refract.max(initial=0))}
+            "decay_error": decay_error, "refractory_steps": int(pop.t_refract.max(initial=0)),
+            **({"v_reset_error": relative_error(lam * node.v_reset.reshape(-1) * ONE, v_reset)}
+               if node.reset == "value" else {})}
     return pop, synapses, info
 
 

@@ -295,6 +295,10 @@ def _approximations(graph: Graph, placed: Plan) -> list[str]:
     zero = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "zero")
     if zero:
         notes.append(f"reset to zero ({', '.join(zero)}) runs as Xylo's subtractive reset")
+    to_value = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "value")
+    if to_value:
+        notes.append(f"reset to v_reset (nir >= 1.0.6: {', '.join(to_value)}) runs as Xylo's "
+                     "subtractive reset")
     if kinds & {"LIF", "LI", "IF", "I"}:
         notes.append(
             "LIF/IF/LI/Integrator inputs pass a synaptic state with dash_syn = 1: each input is "
