@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import dumps_json
+from nrf_deploy.fileio import dumps_json, write_nir
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
@@ -78,16 +78,18 @@ class LoihiTarget(Target):
                 arrays[f"pop/{name}/{f}"] = np.asarray(getattr(comp, f), dtype=np.int64)
         for i, syn in enumerate(program.projections):
             w = syn.weights.tocsr()
-            w.sort_indices()
-            arrays.update({f"proj/{i}/data": w.data.astype(np.int64), f"proj/{i}/indices": w.indices.astype(np.int64),
-                           f"proj/{i}/indptr": w.indptr.astype(np.int64), f"proj/{i}/shape": np.array(w.shape)})
+            if not w.has_sorted_indices:
+                w = w.sorted_indices()
+            # compact integer dtypes as the quantiser made them (int16 weights, int32 indices)
+            arrays.update({f"proj/{i}/data": w.data, f"proj/{i}/indices": w.indices,
+                           f"proj/{i}/indptr": w.indptr, f"proj/{i}/shape": np.array(w.shape)})
             if syn.column_group is not None:
                 arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
         with open(out_dir / PROGRAM_FILE, "wb") as fh:   # np.savez (not compressed): byte-stable
             np.savez(fh, **arrays)
         graph = deployment.extras.get("graph")
         if graph is not None:
-            nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
+            write_nir(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))
 
     def load(self, out_dir: Path) -> Deployment:
