@@ -98,12 +98,19 @@ class _Core:
         kind = (words >> self.index_bits) & 1
         target = words & mask
         slot = (t + delay) & (self.slots - 1)
-        np.add.at(self.ring, (slot, kind, sample, target), weight)
-        # the weights are non-negative, so saturating once after the adds equals saturating each
-        over = self.ring[slot, kind, sample, target] > _ENTRY_MAX
+        # Every packet's weights land in their ring-buffer entries; entries hit several times get
+        # the sum (one pass: the distinct entries, then each one's total, exact in int64). The
+        # weights are non-negative, so saturating once after the adds equals saturating each add
+        # in the chip's order: the order of a step's packets cannot change the ring buffer.
+        flat_ring = self.ring.reshape(-1)
+        entry = np.ravel_multi_index((slot, kind, sample, target), self.ring.shape)
+        hit, which = np.unique(entry, return_inverse=True)
+        totals = _sum_by(which.reshape(-1), weight)
+        flat_ring[hit] += totals
+        over = flat_ring[hit] > _ENTRY_MAX
         if over.any():
-            self.saturations += int(over.sum())
-            self.ring[slot[over], kind[over], sample[over], target[over]] = _ENTRY_MAX
+            self.saturations += int(np.count_nonzero(over))
+            flat_ring[hit[over]] = _ENTRY_MAX
 
     # -- timer tick (neuron.c: neuron_transfer, neuron_impl_standard.h) ------------------------
     def tick(self, t: int) -> np.ndarray:
@@ -136,6 +143,14 @@ class _Core:
         else:
             self.syn[...] = 0
         return fired
+
+
+def _sum_by(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Exact int64 sum of `values` per group 0..G-1 (every group present), without np.add.at."""
+    order = np.argsort(groups, kind="stable")
+    ordered = groups[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return np.add.reduceat(values[order], starts)
 
 
 def _index_bits(neurons_per_core: int) -> int:
