@@ -11,12 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from nrf_deploy.ir.executor import _OPS, _Runner
 from nrf_deploy.ir.graph import STATEFUL_KINDS, Graph, Node
+
+if TYPE_CHECKING:
+    import torch
+
+    from nrf_deploy.ir.executor import _Runner
 
 POPULATION_KINDS = STATEFUL_KINDS | {"Input", "Threshold"}
 
@@ -43,6 +48,10 @@ class Projection:
 
     def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Apply the chain to ``x [B, *source_shape]`` in float64 (bias included)."""
+        import torch
+
+        from nrf_deploy.ir.executor import _OPS
+
         runner = _chain_runner(self.graph)
         h = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64)
         for op in self.ops:
@@ -65,7 +74,8 @@ class Projection:
         if direct is None:
             return self._probed_matrix()
         blocks = [blk for _start, blk in self.row_blocks()]
-        return _vstack_csr(blocks, (int(np.prod(self.target_shape)), int(np.prod(self.source_shape))))
+        shape = (int(np.prod(self.target_shape)), int(np.prod(self.source_shape)))
+        return _vstack_csr(blocks, shape)
 
     def row_blocks(self, rows: int = 1024):
         """Yield ``(first_row, csr block [rows, source_size])`` of :attr:`matrix`, float64, built
@@ -219,11 +229,15 @@ def _paths_into(graph: Graph, end: str) -> list[tuple[str, list[str], bool]]:
     return found
 
 
-_RUNNERS: dict[int, _Runner] = {}
+_RUNNERS: dict[int, "_Runner"] = {}
 
 
 def _chain_runner(graph: Graph) -> _Runner:
     """A float64 runner holding the graph's parameters, for applying stateless ops."""
+    import torch
+
+    from nrf_deploy.ir.executor import _Runner
+
     key = id(graph)
     if key not in _RUNNERS:
         _RUNNERS.clear()

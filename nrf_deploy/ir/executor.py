@@ -17,7 +17,6 @@ membranes at ``-v_threshold``; ``Semantics.named("sinabs")`` reproduces ``sinabs
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -25,31 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.graph import DEFAULT_DT, Graph, Node
+from nrf_deploy.ir.semantics import Semantics
 from nrf_deploy.trace import Trace
 
-DEFAULT_DT = 1e-3
-"""Timestep in seconds when neither the caller nor the graph's metadata gives one."""
-
-
-@dataclass(frozen=True)
-class Semantics:
-    """Conventions that differ between frameworks (the defaults follow NIR 1.0.4)."""
-
-    threshold_ge: bool = False
-    """Spike when ``v >= threshold`` (sinabs, SpiNNaker) instead of ``v > threshold``."""
-    if_min_v: bool = False
-    """Clamp IF membranes at ``-v_threshold`` after the reset (sinabs' ``min_v_mem``)."""
-    multi_spike: bool = False
-    """Emit ``(v > 0) * trunc(v / threshold)`` spikes per step (sinabs' default ``MultiSpike``)."""
-
-    @classmethod
-    def named(cls, name: str) -> "Semantics":
-        presets = {"nir": cls(), "sinabs": cls(threshold_ge=True, if_min_v=True, multi_spike=True)}
-        if name not in presets:
-            raise NrfError(f"unknown semantics '{name}'", "--semantics",
-                           f"choose one of: {', '.join(presets)}")
-        return presets[name]
 
 
 def run_float(graph: Graph, x: np.ndarray | torch.Tensor, dt: float | None = None,

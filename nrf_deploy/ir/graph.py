@@ -17,6 +17,9 @@ from typing import Any
 import nir
 import numpy as np
 
+DEFAULT_DT = 1e-3
+"""Timestep in seconds when neither the caller nor the graph's metadata gives one."""
+
 STATEFUL_KINDS = frozenset({"IF", "LIF", "LI", "CubaLIF", "I"})
 """NIR node classes that carry state from one timestep to the next (``I`` is NIR's Integrator)."""
 

@@ -202,7 +202,7 @@ block of about 16 MiB, never the whole float matrix."""
 
 
 def _scaled_row_blocks(proj: Projection, g: np.ndarray):
-    """Yield (first row, csr block, its data times g per row) — the scaled weights, block by block."""
+    """Yield (first row, csr block, its data times g per row): the scaled weights by blocks."""
     rows_per_block = max(1, BLOCK_ENTRIES // max(1, int(np.prod(proj.source_shape))))
     for start, blk in proj.row_blocks(rows_per_block):
         rows = np.repeat(np.arange(start, start + blk.shape[0]), np.diff(blk.indptr))
@@ -258,10 +258,11 @@ def _quantise_weights(proj: Projection, g: np.ndarray, lam: float, stats: _Scale
         data[at:at + kept] = ints[keep]
         indices[at:at + kept] = blk.indices[keep]
         rows = np.repeat(np.arange(blk.shape[0]), np.diff(blk.indptr))[keep]
-        indptr[start + 1:start + 1 + blk.shape[0]] = at + np.cumsum(np.bincount(rows, minlength=blk.shape[0]))
+        per_row = np.bincount(rows, minlength=blk.shape[0])
+        indptr[start + 1:start + 1 + blk.shape[0]] = at + np.cumsum(per_row)
         at += kept
     q = sp.csr_matrix((data[:at], indices[:at], indptr), shape=shape)
-    error = float(np.sqrt(sq_err / sq_ref)) if sq_ref > 0 else float(np.sqrt(sq_err / max(count, 1)))
+    error = float(np.sqrt(sq_err / sq_ref if sq_ref > 0 else sq_err / max(count, 1)))
     return Synapses(proj.source, proj.target, q, exp, sign_mode_of(np.array([q.data.min(initial=0),
                                                                            q.data.max(initial=0)])),
                     error)
