@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deploy spiking networks from NIR to neuromorphic chips, verified bit for bit.",
         epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads per run (default: 1, or every core from batch 64 on; "
+                             "see docs/performance.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -45,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
+        if args.threads is not None:
+            from nrf_deploy.threads import set_threads
+
+            set_threads(args.threads)
         return int(args.func(args) or 0)
     except NrfError as exc:
         print(exc.format(), file=sys.stderr)
