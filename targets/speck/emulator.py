@@ -98,16 +98,14 @@ class Core:
         v = self.state.astype(np.int64) + acc + self.bias[None, :, None, None]
         self.acc[...] = 0
         saturated = (v > INT16_MAX) | (v < INT16_MIN)
-        v[v > INT16_MAX] = INT16_MAX
-        v[v < INT16_MIN] = INT16_MIN
-        counts = np.zeros_like(v)
+        np.clip(v, INT16_MIN, INT16_MAX, out=v)
         positive = v > 0
-        counts[positive], remainder = np.divmod(v[positive], self.theta)
+        counts = np.where(positive, v // self.theta, 0)     # v > 0: floor = trunc
         if self.layer.return_to_zero:
-            v[counts > 0] = 0
+            v = np.where(counts > 0, 0, v)
         else:
-            v[positive] = remainder
-        v[v < self.low] = self.low
+            v = np.where(positive, v - counts * self.theta, v)
+        np.maximum(v, self.low, out=v)
         assert INT16_MIN <= v.min() and v.max() <= INT16_MAX, "state left the 16-bit range"
         self.state[...] = v.astype(np.int16)
         return _events_of(counts), counts, saturated
