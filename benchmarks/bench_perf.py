@@ -156,7 +156,8 @@ for k in range(3):
                                v_threshold=np.ones(n))
     edges += [(prev, f"fc{k}"), (f"fc{k}", f"lif{k}")]; prev = f"lif{k}"
 nodes["out"] = nir.Output({"output": np.array([n])}); edges.append((prev, "out"))
-nir.write(sys.argv[2], nir.NIRGraph(nodes=nodes, edges=edges))
+from nrf_deploy.fileio import write_nir   # nir.write would deep-copy every weight twice
+write_nir(sys.argv[2], nir.NIRGraph(nodes=nodes, edges=edges))
 """
 
 _THROUGHPUT = """
@@ -190,7 +191,8 @@ def scaling_table(sizes: list[int]) -> list[dict]:
         base_rss = None
         for n in [64, *sizes]:
             synapses = 3 * n * n
-            need = synapses * 20 + 2 * 2**30          # generous: graph f32+f64, program, slack
+            # graph as float32 + float64 while loading, the int16/int32 program (fan-in <= 4096)
+            need = synapses * (12 if n > 4096 else 18) + 2 * 2**30
             available = _meminfo().get("MemAvailable", 0)
             if n != 64 and available < need:
                 rows.append({"N": n, "synapses": synapses, "skipped": f"needs ~{need / 2**30:.0f} GiB, "

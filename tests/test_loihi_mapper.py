@@ -109,3 +109,21 @@ def test_sparse_rows_share_a_core_until_their_union_of_axons_is_full():
     map_cores(program)
     assert [c[2] - c[1] for c in program.cores["p"]] == [4, 4, 2]
     _assert_within_limits(program, 1)
+
+
+def test_fan_in_above_the_axon_limit_is_refused_before_quantising():
+    """The export refuses a 4097-input dense layer from the float graph (no program built)."""
+    import nir
+
+    from nrf_deploy.ir import load_graph
+    from nrf_deploy.targets.loihi import LoihiTarget
+
+    n_in, n = FAN_IN_AXONS_PER_CORE + 1, 3
+    g = nir.NIRGraph(nodes={"in": nir.Input({"input": np.array([n_in])}),
+                            "fc": nir.Linear(np.full((n, n_in), 0.01)),
+                            "lif": nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
+                                           v_threshold=np.ones(n)),
+                            "out": nir.Output({"output": np.array([n])})},
+                     edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+    with pytest.raises(DoesNotFitError, match="4097 input axons"):
+        LoihiTarget().build(load_graph(g), {"loihi_chips": 4})

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nrf_deploy.errors import DoesNotFitError
+from nrf_deploy.lowering import Lowered, Projection
 from nrf_deploy.targets.loihi.format import (COMPARTMENTS_PER_CORE, CORES_PER_CHIP,
                                              FAN_IN_AXONS_PER_CORE, SYNAPSES_PER_CORE,
                                              LoihiProgram)
@@ -51,7 +52,7 @@ def map_cores(program: LoihiProgram, max_chips: int = 1, limits: CoreLimits = LO
     next_core = 0
     for name, comp in program.populations.items():
         fan_in = _fan_in(program, name, comp.size)
-        too_big = _oversized_rows(name, fan_in, limits)
+        too_big = _oversized_rows(name, np.diff(fan_in.indptr), limits)
         if too_big:
             violations.extend(too_big)
             continue
@@ -80,6 +81,29 @@ def map_cores(program: LoihiProgram, max_chips: int = 1, limits: CoreLimits = LO
             "per_core": table}
 
 
+def check_fan_in(lowered: Lowered, limits: CoreLimits = LOIHI_1) -> None:
+    """Refuse, before any quantisation, neurons that fit no core on their own (fan-in above a
+    core's input axons or synapses), from the float projections' sparsity: a graph the chip
+    cannot hold is refused in one pass over its weights, without building the program."""
+    violations: list[str] = []
+    for node in lowered.populations:
+        incoming = lowered.into(node.name)
+        if node.kind == "Input" or not incoming:
+            continue
+        per_row = sum(_row_nnz(p) for p in incoming)
+        violations += _oversized_rows(node.name, per_row, limits)
+    if violations:
+        raise DoesNotFitError("the network does not fit Loihi", violations, "loihi mapper",
+                              f"reduce fan-in: a Loihi core takes at most {limits.axons_in} input "
+                              f"axons, so no neuron can have more distinct sources")
+
+
+def _row_nnz(proj: Projection) -> np.ndarray:
+    """Nonzero weights per target neuron of a float projection, one row block at a time."""
+    rows = max(1, (1 << 21) // max(1, int(np.prod(proj.source_shape))))
+    return np.concatenate([np.diff(blk.indptr) for _start, blk in proj.row_blocks(rows)])
+
+
 def _fan_in(program: LoihiProgram, name: str, rows: int) -> sp.csr_matrix:
     """Incoming synapses [neurons, all source columns]: each column is one potential axon."""
     mats = [s.weights for s in program.into(name)]
@@ -90,10 +114,9 @@ def _fan_in(program: LoihiProgram, name: str, rows: int) -> sp.csr_matrix:
     return sp.hstack(mats, format="csr")
 
 
-def _oversized_rows(name: str, fan_in: sp.csr_matrix, limits: CoreLimits) -> list[str]:
-    """Violations of neurons that fit no core on their own (distinct sources = synapses per row,
-    since a CSR row holds each column at most once)."""
-    per_row = np.diff(fan_in.indptr)
+def _oversized_rows(name: str, per_row: np.ndarray, limits: CoreLimits) -> list[str]:
+    """Violations of neurons that fit no core on their own, from each neuron's synapse count
+    (distinct sources = synapses per row, since a CSR row holds each column at most once)."""
     worst = int(per_row.max()) if per_row.size else 0
     out = []
     if worst > limits.synapses:

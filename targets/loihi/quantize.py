@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.lowering import Lowered, Projection, lower
+from nrf_deploy.targets.loihi.mapper import check_fan_in
 from nrf_deploy.quant import relative_error, round_half_away
 from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
                                   VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
@@ -45,6 +46,7 @@ def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
     """Quantise `graph` for timestep `dt` (seconds); return the program and per-layer errors."""
     lowered = lower(graph)
     _check_structure(lowered)
+    check_fan_in(lowered)           # refuse what no core can hold before building anything
     populations: dict[str, Compartments] = {}
     projections: list[Synapses] = []
     report: dict[str, dict] = {}
