@@ -143,6 +143,37 @@ def print_throughput(rows: list[dict]) -> None:
     print("\nGoals: " + "; ".join(f"{k} {v}" for k, v in GOALS.items()))
 
 
+def threads_table(model: str, batches: list[int], steps: int, rounds: int) -> None:
+    """The thread rule's evidence: Loihi reference and float executor at 1 thread and at every
+    core, interleaved, per batch."""
+    import torch
+
+    from nrf_deploy.inputs import random_events
+    from nrf_deploy.ir import load_graph, run_float
+    from nrf_deploy.targets import get_target
+    from nrf_deploy.threads import set_threads
+
+    target, graph = get_target("loihi"), load_graph(model)
+    deployment = target.build(graph, dict(target.demo_options[0]))
+    cores = os.cpu_count() or 1
+    print(f"\n## Threads: seconds per run, 1 thread vs {cores} (median of {rounds} interleaved)\n")
+    print(f"| batch | float 1 | float {cores} | reference 1 | reference {cores} |")
+    print("|---|---|---|---|---|")
+    for batch in batches:
+        x = random_events(deployment.input_shape, steps, batch, 0.1, seed=batch)
+        runs = {"float": lambda: run_float(graph, x.astype(np.float32)),
+                "reference": lambda: target.run(deployment, "reference", x, record_states=False)}
+        times = {(k, n): [] for k in runs for n in (1, cores)}
+        for _ in range(rounds + 1):
+            for (k, n), acc in times.items():
+                set_threads(n)                  # Target.run applies it; run_float reads torch's
+                torch.set_num_threads(n)
+                acc.append(_timed(runs[k]))
+        med = {key: statistics.median(v[1:]) for key, v in times.items()}   # first: warm-up
+        print(f"| {batch} | {med[('float', 1)]:.3f} | {med[('float', cores)]:.3f} | "
+              f"{med[('reference', 1)]:.3f} | {med[('reference', cores)]:.3f} |")
+
+
 # -- N scaling ---------------------------------------------------------------------------------
 
 _MAKE_GRAPH = """
@@ -256,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", default="loihi,speck,spinnaker,onnx")
     p.add_argument("--no-lava", action="store_true")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads-compare", action="store_true",
+                   help="also time 1 thread against every core (the --threads rule's evidence)")
     p.add_argument("--scaling", default="1024,2048,4096,8192",
                    help="comma-separated N ('' to skip)")
     args = p.parse_args(argv)
@@ -266,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
                                 [int(b) for b in args.batches.split(",")], args.steps, args.rounds,
                                 not args.no_lava, args.threads)
         print_throughput(rows)
+    if args.threads_compare:
+        from nrf_deploy.threads import set_threads
+
+        set_threads(None)
+        threads_table(args.model, [int(b) for b in args.batches.split(",")], args.steps, args.rounds)
     if args.scaling:
         print_scaling(scaling_table([int(n) for n in args.scaling.split(",")]))
     print(f"\nmachine at the end: {machine_load()}")
