@@ -1,5 +1,6 @@
 """Every backend's throughput and the ratios of issue 16, in one interleaved run, plus the N-scaling
-table (3 dense Affine->LIF layers of N neurons on Loihi). docs/performance.md holds the latest output.
+table (3 dense Affine->LIF layers of N neurons on Loihi). docs/performance.md holds the latest
+output.
 
 Part 1 (cnn_sinabs.nir, T steps, batch 1/16/64): for each target and batch, one round runs the
 float executor and every backend once, in turn; the figure is the median of the rounds, so a
@@ -18,6 +19,7 @@ it needs (the machine is shared).
 Usage: ``python benchmarks/bench_perf.py [--steps 20] [--rounds 3] [--batches 1,16,64]
 [--targets loihi,speck,spinnaker,onnx] [--no-lava] [--scaling 1024,2048,4096] [--threads N]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +36,23 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE = Path(os.environ.get("NRF_FIXTURES", REPO.parent / "shared" / "fixtures")) / "cnn_sinabs.nir"
-GOALS = {"ref/float time": "<= 1.5x", "emulator/vendor": ">= 1x (Loihi: >= 1000x Lava at batch 16)",
-         "emulator/reference": ">= 0.5x"}
+FIXTURE = (
+    Path(os.environ.get("NRF_FIXTURES", REPO.parent / "shared" / "fixtures")) / "cnn_sinabs.nir"
+)
+GOALS = {
+    "ref/float time": "<= 1.5x",
+    "emulator/vendor": ">= 1x (Loihi: >= 1000x Lava at batch 16)",
+    "emulator/reference": ">= 0.5x",
+}
 
 
 def machine_load() -> str:
     load = os.getloadavg()
     mem = _meminfo()
-    return (f"{os.cpu_count()} cores, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}, "
-            f"MemAvailable {mem.get('MemAvailable', 0) / 2**30:.1f} GiB")
+    return (
+        f"{os.cpu_count()} cores, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}, "
+        f"MemAvailable {mem.get('MemAvailable', 0) / 2**30:.1f} GiB"
+    )
 
 
 def _meminfo() -> dict[str, int]:
@@ -60,8 +69,15 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def throughput_table(model: str, targets: list[str], batches: list[int], steps: int, rounds: int,
-                     lava: bool, threads: int | None) -> list[dict]:
+def throughput_table(
+    model: str,
+    targets: list[str],
+    batches: list[int],
+    steps: int,
+    rounds: int,
+    lava: bool,
+    threads: int | None,
+) -> list[dict]:
     import torch
 
     from nrf_deploy.inputs import random_events
@@ -76,24 +92,35 @@ def throughput_table(model: str, targets: list[str], batches: list[int], steps: 
         target = get_target(name)
         options = dict(target.demo_options[0]) if target.demo_options else {}
         deployment = target.build(graph, options)
-        backends = [b for b in target.backends_for(deployment) if b.role != "vendor" or b.name != "lava"]
+        backends = [
+            b for b in target.backends_for(deployment) if b.role != "vendor" or b.name != "lava"
+        ]
         for batch in batches:
             x = random_events(deployment.input_shape, steps, batch, 0.1, seed=batch)
             torch.set_num_threads(threads_for(batch))
             runs = {"float executor": lambda: run_float(graph, x.astype(np.float32))}
             for b in backends:
-                runs[f"{b.name}"] = (lambda b=b: target.run(deployment, b.name, x, record_states=False))
-            for fn in runs.values():                    # warm-up (imports, caches)
+                runs[f"{b.name}"] = lambda b=b: target.run(
+                    deployment, b.name, x, record_states=False
+                )
+            for fn in runs.values():  # warm-up (imports, caches)
                 fn()
             times: dict[str, list[float]] = {k: [] for k in runs}
             for _ in range(rounds):
-                for key, fn in runs.items():            # interleaved: one of each per round
+                for key, fn in runs.items():  # interleaved: one of each per round
                     times[key].append(_timed(fn))
             med = {k: statistics.median(v) for k, v in times.items()}
             roles = {b.name: b.role for b in backends}
-            rows.append({"target": name, "batch": batch, "threads": threads_for(batch),
-                         "sample_steps_per_s": {k: steps * batch / v for k, v in med.items()},
-                         "roles": roles, "seconds": med})
+            rows.append(
+                {
+                    "target": name,
+                    "batch": batch,
+                    "threads": threads_for(batch),
+                    "sample_steps_per_s": {k: steps * batch / v for k, v in med.items()},
+                    "roles": roles,
+                    "seconds": med,
+                }
+            )
         if name == "loihi" and lava:
             rows.append(_lava_steady_state(target, deployment, steps))
     return rows
@@ -105,18 +132,32 @@ def _lava_steady_state(target, deployment, steps: int) -> dict:
 
     short, long = 5, 5 + steps
     x = random_events(deployment.input_shape, long, 1, 0.1, seed=99)
-    t_short = min(_timed(lambda: target.run(deployment, "lava", x[:short], False)) for _ in range(2))
+    t_short = min(
+        _timed(lambda: target.run(deployment, "lava", x[:short], False)) for _ in range(2)
+    )
     t_long = min(_timed(lambda: target.run(deployment, "lava", x, False)) for _ in range(2))
     per_step = max(t_long - t_short, 1e-9) / (long - short)
-    return {"target": "loihi", "lava_steady_sample_steps_per_s": 1 / per_step,
-            "lava_whole_short_run_s": t_short}
+    return {
+        "target": "loihi",
+        "lava_steady_sample_steps_per_s": 1 / per_step,
+        "lava_whole_short_run_s": t_short,
+    }
 
 
 def print_throughput(rows: list[dict]) -> None:
-    lava = next((r["lava_steady_sample_steps_per_s"] for r in rows if "lava_steady_sample_steps_per_s"
-                 in r), None)
+    lava = next(
+        (
+            r["lava_steady_sample_steps_per_s"]
+            for r in rows
+            if "lava_steady_sample_steps_per_s" in r
+        ),
+        None,
+    )
     print("\n## Throughput (sample-steps/s, median of interleaved rounds)\n")
-    print("| target | batch | threads | float | " + "backends | ref/float time | emu/ref | emu/vendor |")
+    print(
+        "| target | batch | threads | float | "
+        + "backends | ref/float time | emu/ref | emu/vendor |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "batch" not in r:
@@ -134,12 +175,16 @@ def print_throughput(rows: list[dict]) -> None:
             emu_vendor = f"{sps[emu] / lava:,.0f}x (Lava steady state)"
         else:
             emu_vendor = "-"
-        print(f"| {r['target']} | {r['batch']} | {r['threads']} | {sps['float executor']:,.0f} | "
-              f"{cells} | {ref_float} | {emu_ref} | {emu_vendor} |")
+        print(
+            f"| {r['target']} | {r['batch']} | {r['threads']} | {sps['float executor']:,.0f} | "
+            f"{cells} | {ref_float} | {emu_ref} | {emu_vendor} |"
+        )
     if lava:
         whole = next(r["lava_whole_short_run_s"] for r in rows if "lava_whole_short_run_s" in r)
-        print(f"\nLava fixed_pt steady state: {lava:.2f} sample-steps/s (batch 1); a whole 5-step "
-              f"run incl. start-up: {whole:.1f} s")
+        print(
+            f"\nLava fixed_pt steady state: {lava:.2f} sample-steps/s (batch 1); a whole 5-step "
+            f"run incl. start-up: {whole:.1f} s"
+        )
     print("\nGoals: " + "; ".join(f"{k} {v}" for k, v in GOALS.items()))
 
 
@@ -161,17 +206,21 @@ def threads_table(model: str, batches: list[int], steps: int, rounds: int) -> No
     print("|---|---|---|---|---|")
     for batch in batches:
         x = random_events(deployment.input_shape, steps, batch, 0.1, seed=batch)
-        runs = {"float": lambda: run_float(graph, x.astype(np.float32)),
-                "reference": lambda: target.run(deployment, "reference", x, record_states=False)}
+        runs = {
+            "float": lambda: run_float(graph, x.astype(np.float32)),
+            "reference": lambda: target.run(deployment, "reference", x, record_states=False),
+        }
         times = {(k, n): [] for k in runs for n in (1, cores)}
         for _ in range(rounds + 1):
             for (k, n), acc in times.items():
-                set_threads(n)                  # Target.run applies it; run_float reads torch's
+                set_threads(n)  # Target.run applies it; run_float reads torch's
                 torch.set_num_threads(n)
                 acc.append(_timed(runs[k]))
-        med = {key: statistics.median(v[1:]) for key, v in times.items()}   # first: warm-up
-        print(f"| {batch} | {med[('float', 1)]:.3f} | {med[('float', cores)]:.3f} | "
-              f"{med[('reference', 1)]:.3f} | {med[('reference', cores)]:.3f} |")
+        med = {key: statistics.median(v[1:]) for key, v in times.items()}  # first: warm-up
+        print(
+            f"| {batch} | {med[('float', 1)]:.3f} | {med[('float', cores)]:.3f} | "
+            f"{med[('reference', 1)]:.3f} | {med[('reference', cores)]:.3f} |"
+        )
 
 
 # -- N scaling ---------------------------------------------------------------------------------
@@ -210,7 +259,11 @@ def _time_v(cmd: list[str]) -> tuple[int, float, int, str]:
     """(exit code, wall seconds, peak RSS bytes, output) of `cmd` under /usr/bin/time -v."""
     proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
-    secs = (int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))) if wall else 0
+    secs = (
+        (int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3)))
+        if wall
+        else 0
+    )
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     return proc.returncode, secs, int(rss.group(1)) * 1024 if rss else 0, proc.stdout + proc.stderr
 
@@ -226,31 +279,68 @@ def scaling_table(sizes: list[int]) -> list[dict]:
             need = synapses * (12 if n > 4096 else 18) + 2 * 2**30
             available = _meminfo().get("MemAvailable", 0)
             if n != 64 and available < need:
-                rows.append({"N": n, "synapses": synapses, "skipped": f"needs ~{need / 2**30:.0f} GiB, "
-                             f"{available / 2**30:.0f} GiB available"})
+                rows.append(
+                    {
+                        "N": n,
+                        "synapses": synapses,
+                        "skipped": f"needs ~{need / 2**30:.0f} GiB, "
+                        f"{available / 2**30:.0f} GiB available",
+                    }
+                )
                 continue
             model, out = Path(tmp) / f"n{n}.nir", Path(tmp) / f"n{n}"
             subprocess.run([py, "-c", _MAKE_GRAPH, str(n), str(model)], check=True)
-            cmd = [py, "-m", "nrf_deploy", "export", str(model), "--target", "loihi", "-o", str(out),
-                   "--loihi-chips", "1024"]
+            cmd = [
+                py,
+                "-m",
+                "nrf_deploy",
+                "export",
+                str(model),
+                "--target",
+                "loihi",
+                "-o",
+                str(out),
+                "--loihi-chips",
+                "1024",
+            ]
             rc, secs, rss, text = _time_v(cmd)
             model.unlink()
             if n == 64:
                 base_rss = rss
                 continue
-            row = {"N": n, "synapses": synapses, "export_s": secs, "peak_rss_gib": rss / 2**30,
-                   "bytes_per_synapse": (rss - base_rss) / synapses}
+            row = {
+                "N": n,
+                "synapses": synapses,
+                "export_s": secs,
+                "peak_rss_gib": rss / 2**30,
+                "bytes_per_synapse": (rss - base_rss) / synapses,
+            }
             if rc != 0:
                 row["refused"] = " ".join(text.split())[:160]
                 rows.append(row)
                 continue
-            rc, secs, _, text = _time_v([py, "-m", "nrf_deploy", "verify", str(out), "--samples", "4",
-                                         "--witness-samples", "0", "--timesteps", "5"])
+            rc, secs, _, text = _time_v(
+                [
+                    py,
+                    "-m",
+                    "nrf_deploy",
+                    "verify",
+                    str(out),
+                    "--samples",
+                    "4",
+                    "--witness-samples",
+                    "0",
+                    "--timesteps",
+                    "5",
+                ]
+            )
             row["verify_s"] = secs
             row["verify_ok"] = rc == 0
             res = subprocess.run([py, "-c", _THROUGHPUT, str(out)], capture_output=True, text=True)
             if res.returncode == 0:
-                row.update({f"{k}_sps": v for k, v in json.loads(res.stdout.splitlines()[-1]).items()})
+                row.update(
+                    {f"{k}_sps": v for k, v in json.loads(res.stdout.splitlines()[-1]).items()}
+                )
             rows.append(row)
             subprocess.run(["rm", "-rf", str(out)])
     return rows
@@ -258,20 +348,27 @@ def scaling_table(sizes: list[int]) -> list[dict]:
 
 def print_scaling(rows: list[dict]) -> None:
     print("\n## N scaling: 3 dense Affine->LIF layers of N neurons, Loihi\n")
-    print("| N | synapses | export s | peak RSS GiB | bytes/synapse | verify s | "
-          "reference sample-steps/s | emulator sample-steps/s |")
+    print(
+        "| N | synapses | export s | peak RSS GiB | bytes/synapse | verify s | "
+        "reference sample-steps/s | emulator sample-steps/s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "skipped" in r:
             print(f"| {r['N']} | {r['synapses']:,} | skipped: {r['skipped']} | | | | | |")
             continue
         if "refused" in r:
-            print(f"| {r['N']} | {r['synapses']:,} | {r['export_s']:.1f} (refused) | "
-                  f"{r['peak_rss_gib']:.2f} | {r['bytes_per_synapse']:.1f} | - | - | - |")
+            print(
+                f"| {r['N']} | {r['synapses']:,} | {r['export_s']:.1f} (refused) | "
+                f"{r['peak_rss_gib']:.2f} | {r['bytes_per_synapse']:.1f} | - | - | - |"
+            )
             continue
-        print(f"| {r['N']} | {r['synapses']:,} | {r['export_s']:.1f} | {r['peak_rss_gib']:.2f} | "
-              f"{r['bytes_per_synapse']:.1f} | {r['verify_s']:.1f}{'' if r['verify_ok'] else ' FAILED'}"
-              f" | {r.get('reference_sps', 0):,.0f} | {r.get('emulator_sps', 0):,.0f} |")
+        print(
+            f"| {r['N']} | {r['synapses']:,} | {r['export_s']:.1f} | {r['peak_rss_gib']:.2f} | "
+            f"{r['bytes_per_synapse']:.1f} | {r['verify_s']:.1f}"
+            f"{'' if r['verify_ok'] else ' FAILED'}"
+            f" | {r.get('reference_sps', 0):,.0f} | {r.get('emulator_sps', 0):,.0f} |"
+        )
     for r in rows:
         if "refused" in r:
             print(f"\nN = {r['N']}: {r['refused']}")
@@ -287,23 +384,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--targets", default="loihi,speck,spinnaker,onnx")
     p.add_argument("--no-lava", action="store_true")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--threads-compare", action="store_true",
-                   help="also time 1 thread against every core (the --threads rule's evidence)")
-    p.add_argument("--scaling", default="1024,2048,4096,8192",
-                   help="comma-separated N ('' to skip)")
+    p.add_argument(
+        "--threads-compare",
+        action="store_true",
+        help="also time 1 thread against every core (the --threads rule's evidence)",
+    )
+    p.add_argument(
+        "--scaling", default="1024,2048,4096,8192", help="comma-separated N ('' to skip)"
+    )
     args = p.parse_args(argv)
-    print(f"# bench_perf  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\nmachine: {machine_load()}")
+    print(
+        f"# bench_perf  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+        f"machine: {machine_load()}"
+    )
     print(f"model: {args.model}, {args.steps} steps, {args.rounds} interleaved rounds")
     if args.targets:
-        rows = throughput_table(args.model, args.targets.split(","),
-                                [int(b) for b in args.batches.split(",")], args.steps, args.rounds,
-                                not args.no_lava, args.threads)
+        rows = throughput_table(
+            args.model,
+            args.targets.split(","),
+            [int(b) for b in args.batches.split(",")],
+            args.steps,
+            args.rounds,
+            not args.no_lava,
+            args.threads,
+        )
         print_throughput(rows)
     if args.threads_compare:
         from nrf_deploy.threads import set_threads
 
         set_threads(None)
-        threads_table(args.model, [int(b) for b in args.batches.split(",")], args.steps, args.rounds)
+        threads_table(
+            args.model, [int(b) for b in args.batches.split(",")], args.steps, args.rounds
+        )
     if args.scaling:
         print_scaling(scaling_table([int(n) for n in args.scaling.split(",")]))
     print(f"\nmachine at the end: {machine_load()}")

@@ -2,9 +2,10 @@
 
 Rule (measured by ``benchmarks/bench_perf.py``, see docs/performance.md): on a shared machine extra
 threads mostly wait for each other at small batch, so the default is **1 thread per process** below
-:data:`LARGE_BATCH` samples and **every core** (``os.cpu_count()``) from it on, where each product is
-big enough to split. ``--threads N`` overrides the rule for every run of the process.
+:data:`LARGE_BATCH` samples and **every core** (``os.cpu_count()``) from it on, where each product
+is big enough to split. ``--threads N`` overrides the rule for every run of the process.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ compartment of that core. A compartment whose own fan-in exceeds a core's limits
 distinct sources, or more than 64 Ki synapses) fits on no core and is refused. Memory: one int32
 stamp per source column and the projections' own CSR arrays (no stacked copy when a population
 has a single incoming projection, no per-row Python sets)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,9 +16,13 @@ import scipy.sparse as sp
 
 from nrf_deploy.errors import DoesNotFitError
 from nrf_deploy.lowering import Lowered, Projection
-from nrf_deploy.targets.loihi.format import (COMPARTMENTS_PER_CORE, CORES_PER_CHIP,
-                                             FAN_IN_AXONS_PER_CORE, SYNAPSES_PER_CORE,
-                                             LoihiProgram)
+from nrf_deploy.targets.loihi.format import (
+    COMPARTMENTS_PER_CORE,
+    CORES_PER_CHIP,
+    FAN_IN_AXONS_PER_CORE,
+    SYNAPSES_PER_CORE,
+    LoihiProgram,
+)
 
 
 @dataclass(frozen=True)
@@ -59,26 +64,39 @@ def map_cores(program: LoihiProgram, max_chips: int = 1, limits: CoreLimits = LO
         cores[name] = []
         for chunk in _chunks(fan_in, limits):
             cores[name].append((next_core, chunk.start, chunk.stop))
-            table.append({"core": next_core, "population": name,
-                          "neurons": chunk.stop - chunk.start, "synapses": chunk.synapses,
-                          "axons_in": chunk.axons_in})
+            table.append(
+                {
+                    "core": next_core,
+                    "population": name,
+                    "neurons": chunk.stop - chunk.start,
+                    "synapses": chunk.synapses,
+                    "axons_in": chunk.axons_in,
+                }
+            )
             next_core += 1
     per_chip = limits.cores_per_chip
     chips_needed = -(-next_core // per_chip)
     if next_core > max_chips * per_chip:
-        violations.append(f"needs {next_core} cores ({chips_needed} chips), {max_chips} chip(s) hold "
-                          f"{max_chips * per_chip}")
+        violations.append(
+            f"needs {next_core} cores ({chips_needed} chips), {max_chips} chip(s) hold "
+            f"{max_chips * per_chip}"
+        )
     if violations:
-        hint = (f"allow more chips with --loihi-chips {max(chips_needed, 1)}, or reduce layer sizes "
-                f"and fan-in (each core takes at most {limits.axons_in} input axons and "
-                f"{limits.synapses} synapses)")
+        hint = (
+            f"allow more chips with --loihi-chips {max(chips_needed, 1)}, or reduce layer sizes "
+            f"and fan-in (each core takes at most {limits.axons_in} input axons and "
+            f"{limits.synapses} synapses)"
+        )
         raise DoesNotFitError("the network does not fit Loihi", violations, "loihi mapper", hint)
     program.cores = cores
-    return {"cores_used": next_core, "chips": max(1, chips_needed),
-            "cores_available": max_chips * per_chip,
-            "compartments_used": int(sum(c.size for c in program.populations.values())),
-            "synapses": int(sum(s.weights.nnz for s in program.projections)),
-            "per_core": table}
+    return {
+        "cores_used": next_core,
+        "chips": max(1, chips_needed),
+        "cores_available": max_chips * per_chip,
+        "compartments_used": int(sum(c.size for c in program.populations.values())),
+        "synapses": int(sum(s.weights.nnz for s in program.projections)),
+        "per_core": table,
+    }
 
 
 def check_fan_in(lowered: Lowered, limits: CoreLimits = LOIHI_1) -> None:
@@ -93,9 +111,13 @@ def check_fan_in(lowered: Lowered, limits: CoreLimits = LOIHI_1) -> None:
         per_row = sum(_row_nnz(p) for p in incoming)
         violations += _oversized_rows(node.name, per_row, limits)
     if violations:
-        raise DoesNotFitError("the network does not fit Loihi", violations, "loihi mapper",
-                              f"reduce fan-in: a Loihi core takes at most {limits.axons_in} input "
-                              f"axons, so no neuron can have more distinct sources")
+        raise DoesNotFitError(
+            "the network does not fit Loihi",
+            violations,
+            "loihi mapper",
+            f"reduce fan-in: a Loihi core takes at most {limits.axons_in} input "
+            f"axons, so no neuron can have more distinct sources",
+        )
 
 
 def _row_nnz(proj: Projection) -> np.ndarray:
@@ -120,11 +142,15 @@ def _oversized_rows(name: str, per_row: np.ndarray, limits: CoreLimits) -> list[
     worst = int(per_row.max()) if per_row.size else 0
     out = []
     if worst > limits.synapses:
-        out.append(f"population '{name}': one neuron has {worst} input synapses, a core holds "
-                   f"{limits.synapses}")
+        out.append(
+            f"population '{name}': one neuron has {worst} input synapses, a core holds "
+            f"{limits.synapses}"
+        )
     if worst > limits.axons_in:
-        out.append(f"population '{name}': one neuron has {worst} input axons (distinct source "
-                   f"neurons), a core takes {limits.axons_in}")
+        out.append(
+            f"population '{name}': one neuron has {worst} input axons (distinct source "
+            f"neurons), a core takes {limits.axons_in}"
+        )
     return out
 
 
@@ -140,11 +166,14 @@ def _chunks(fan_in: sp.csr_matrix, limits: CoreLimits) -> list[Chunk]:
     chunks: list[Chunk] = []
     core, start, syn, axons = 0, 0, 0, 0
     for row in range(fan_in.shape[0]):
-        cols = indices[indptr[row]:indptr[row + 1]]
+        cols = indices[indptr[row] : indptr[row + 1]]
         fresh_mask = stamp[cols] != core
         fresh = int(np.count_nonzero(fresh_mask))
-        full = (row - start >= limits.compartments or syn + int(per_row[row]) > limits.synapses
-                or axons + fresh > limits.axons_in)
+        full = (
+            row - start >= limits.compartments
+            or syn + int(per_row[row]) > limits.synapses
+            or axons + fresh > limits.axons_in
+        )
         if full and row > start:
             chunks.append(Chunk(start, row, syn, axons))
             core += 1
