@@ -1,11 +1,11 @@
 """How many threads torch uses while a backend runs (``nrf-deploy --threads N``).
 
-Rule (measured by ``benchmarks/bench_perf.py``, see docs/performance.md): on a shared machine extra
-threads mostly wait for each other at small batch, so the default is **1 thread per process** below
-:data:`LARGE_BATCH` samples and **every core** (``os.cpu_count()``) from it on, where each product
-is big enough to split. ``--threads N`` overrides the rule for every run of the process.
+Rule, from ``benchmarks/bench_perf.py`` (docs/performance.md): on a busy machine an extra thread
+mostly waits for a core — the float executor at batch 64 ran 12x *slower* with 2 threads than
+with 1 on 2 cores at load 15-22 — so the default is **1 thread per process**, and **every core**
+(``os.cpu_count()``) only for large batches (:data:`LARGE_BATCH` samples or more) on a machine
+whose 1-minute load average is below half its cores. ``--threads N`` overrides the rule.
 """
-
 from __future__ import annotations
 
 import os
@@ -31,7 +31,9 @@ def threads_for(batch: int) -> int:
     """Threads for a run of `batch` samples: the --threads choice, else the batch rule."""
     if _chosen is not None:
         return _chosen
-    return (os.cpu_count() or 1) if batch >= LARGE_BATCH else 1
+    cores = os.cpu_count() or 1
+    idle = os.getloadavg()[0] < cores / 2
+    return cores if batch >= LARGE_BATCH and idle else 1
 
 
 def apply_threads(batch: int) -> int:

@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="threads per run (default: 1, or every core from batch 64 on; "
-                             "see docs/performance.md)")
+                        help="threads per run (default: 1; every core from batch 64 on an idle "
+                             "machine; see docs/performance.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
