@@ -38,7 +38,10 @@ def graph_fingerprint(graph: Graph) -> str:
         h.update(f"{name}:{node.kind}:{node.in_shape}:{node.out_shape}".encode())
         for field_name in sorted(getattr(node.nir_node, "__dataclass_fields__", {})):
             value = getattr(node.nir_node, field_name)
-            if hasattr(value, "tobytes"):
+            if isinstance(value, np.ndarray) and value.dtype != object:
+                h.update(field_name.encode())   # same digest as name + bytes, without copies
+                h.update(memoryview(np.ascontiguousarray(value)).cast("B"))
+            elif hasattr(value, "tobytes"):
                 h.update(field_name.encode() + value.tobytes())
     for edge in sorted(graph.edges):
         h.update(repr(edge).encode())

@@ -11,12 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from nrf_deploy.ir.executor import _OPS, _Runner
 from nrf_deploy.ir.graph import STATEFUL_KINDS, Graph, Node
+
+if TYPE_CHECKING:
+    import torch
+
+    from nrf_deploy.ir.executor import _Runner
 
 POPULATION_KINDS = STATEFUL_KINDS | {"Input", "Threshold"}
 
@@ -43,6 +48,10 @@ class Projection:
 
     def apply(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Apply the chain to ``x [B, *source_shape]`` in float64 (bias included)."""
+        import torch
+
+        from nrf_deploy.ir.executor import _OPS
+
         runner = _chain_runner(self.graph)
         h = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64)
         for op in self.ops:
@@ -57,7 +66,75 @@ class Projection:
 
     @cached_property
     def matrix(self) -> sp.csr_matrix:
-        """The linear part as a sparse ``[target_size, source_size]`` float64 matrix (bias removed)."""
+        """The linear part as a sparse ``[target_size, source_size]`` float64 matrix (bias removed,
+        int32 indices while they fit). Built from the weights directly when the chain is one
+        Affine/Linear with Flatten/Scale around it; other chains (conv, pooling) are probed with
+        identity blocks of the source."""
+        direct = self._direct_factors()
+        if direct is None:
+            return self._probed_matrix()
+        blocks = [blk for _start, blk in self.row_blocks()]
+        shape = (int(np.prod(self.target_shape)), int(np.prod(self.source_shape)))
+        return _vstack_csr(blocks, shape)
+
+    def row_blocks(self, rows: int = 1024):
+        """Yield ``(first_row, csr block [rows, source_size])`` of :attr:`matrix`, float64, built
+        from the weights block by block when the chain is direct (memory: one block at a time)."""
+        direct = self._direct_factors()
+        n_out = int(np.prod(self.target_shape))
+        if direct is None:
+            full = self.matrix
+            for start in range(0, n_out, rows):
+                yield start, full[start:start + rows]
+            return
+        weight, pre, post = direct
+        for start in range(0, n_out, rows):
+            stop = min(start + rows, n_out)
+            if weight is None:                       # only Flatten/Scale: a diagonal
+                diag = pre[start:stop] * post[start:stop]
+                idx = np.arange(start, stop, dtype=np.int32)
+                blk = sp.csr_matrix((diag, idx, np.arange(stop - start + 1, dtype=np.int32)),
+                                    shape=(stop - start, pre.size))
+                blk.eliminate_zeros()
+                yield start, blk
+                continue
+            dense = np.asarray(weight[start:stop], dtype=np.float64)
+            if pre is not None:                      # the order of the executor: (x * pre) @ W.T
+                dense = dense * pre[None, :]
+            yield start, _dense_to_csr(dense * post[start:stop, None])
+
+    def _direct_factors(self):
+        """``(W or None, column scale, row scale)`` when the chain is Scale* Affine/Linear? Scale*
+        with Flatten anywhere (so matrix = diag(row) @ W @ diag(column)); None otherwise."""
+        n_src = int(np.prod(self.source_shape))
+        n_out = int(np.prod(self.target_shape))
+        weight, pre, post = None, np.ones(n_src), np.ones(n_out)
+        for op in self.ops:
+            kind = op.kind
+            if kind == "Flatten":
+                continue
+            if kind == "Scale":
+                scale = np.asarray(op.nir_node.scale, dtype=np.float64).reshape(-1)
+                if weight is None:
+                    if scale.size != n_src:
+                        return None
+                    pre = pre * scale
+                else:
+                    if scale.size != n_out:
+                        return None
+                    post = post * scale
+                continue
+            if kind in ("Affine", "Linear") and weight is None:
+                weight = op.nir_node.weight
+                if weight.ndim != 2 or weight.shape != (n_out, n_src):
+                    return None
+                continue
+            return None
+        if weight is None and n_src != n_out:
+            return None
+        return weight, (None if weight is not None and np.all(pre == 1) else pre), post
+
+    def _probed_matrix(self) -> sp.csr_matrix:
         n_src = int(np.prod(self.source_shape))
         blocks = []
         for start in range(0, n_src, 512):
@@ -93,6 +170,34 @@ class Lowered:
         """Output node -> population feeding it (only where the path has no stateless ops)."""
         return {p.target: p.source for p in self.projections
                 if self.graph.nodes[p.target].kind == "Output" and not p.ops}
+
+
+def _dense_to_csr(dense: np.ndarray) -> sp.csr_matrix:
+    """CSR of a dense block without scipy's int64 COO detour (int32 indices)."""
+    mask = dense != 0
+    indptr = np.zeros(dense.shape[0] + 1, np.int64)
+    np.cumsum(np.count_nonzero(mask, axis=1), out=indptr[1:])
+    rows_idx, cols_idx = np.nonzero(mask)
+    del rows_idx
+    index_dtype = np.int32 if max(dense.shape[1], indptr[-1]) < 2 ** 31 else np.int64
+    return sp.csr_matrix((dense[mask], cols_idx.astype(index_dtype), indptr.astype(index_dtype)),
+                         shape=dense.shape)
+
+
+def _vstack_csr(blocks: list[sp.csr_matrix], shape: tuple[int, int]) -> sp.csr_matrix:
+    """Stack CSR row blocks into one matrix, copying each array once (int32 indices if they fit)."""
+    nnz = sum(b.nnz for b in blocks)
+    index_dtype = np.int32 if max(shape[1], nnz) < 2 ** 31 else np.int64
+    data = np.empty(nnz, np.float64)
+    indices = np.empty(nnz, index_dtype)
+    indptr = np.zeros(shape[0] + 1, index_dtype)
+    at, row = 0, 0
+    for b in blocks:
+        data[at:at + b.nnz] = b.data
+        indices[at:at + b.nnz] = b.indices
+        indptr[row + 1:row + 1 + b.shape[0]] = b.indptr[1:] + at
+        at, row = at + b.nnz, row + b.shape[0]
+    return sp.csr_matrix((data, indices, indptr), shape=shape)
 
 
 READOUT_KINDS = frozenset({"LI", "I", "CubaLI"})
@@ -153,11 +258,15 @@ def _paths_into(graph: Graph, end: str) -> list[tuple[str, list[str], bool]]:
     return found
 
 
-_RUNNERS: dict[int, _Runner] = {}
+_RUNNERS: dict[int, "_Runner"] = {}
 
 
 def _chain_runner(graph: Graph) -> _Runner:
     """A float64 runner holding the graph's parameters, for applying stateless ops."""
+    import torch
+
+    from nrf_deploy.ir.executor import _Runner
+
     key = id(graph)
     if key not in _RUNNERS:
         _RUNNERS.clear()

@@ -26,6 +26,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="threads per run (default: 1; every core from batch 64 on an idle "
+                             "machine; see docs/performance.md)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -77,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
     set_quiet(args.quiet)
     try:
+        if args.threads is not None:
+            from nrf_deploy.threads import set_threads
+
+            set_threads(args.threads)
         return int(args.func(args) or 0)
     except NrfError as exc:
         print(exc.format(), file=sys.stderr)

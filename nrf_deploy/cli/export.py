@@ -9,7 +9,7 @@ import nir
 
 from nrf_deploy.cli.common import readable_resources
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import atomic_dir
+from nrf_deploy.fileio import atomic_dir, write_nir
 from nrf_deploy.targets import get_target, target_names
 
 
@@ -59,7 +59,7 @@ def export(model: str, target_name: str, out_dir: str | Path, options: dict | No
         if not isinstance(model, nir.NIRGraph):
             shutil.copyfile(model, Path(tmp) / SOURCE_FILE)  # the float model, for reports
         else:
-            nir.write(Path(tmp) / SOURCE_FILE, model)
+            write_nir(Path(tmp) / SOURCE_FILE, model)
     deployment.out_dir = Path(out_dir)
     return deployment
 

@@ -1,20 +1,39 @@
-"""NIR core: read, validate and normalise graphs, and run them in floating point."""
+"""NIR core: read, validate and normalise graphs, and run them in floating point.
+
+Importing this package does not import torch: ``run_float`` (the float executor, ``executor.py``)
+loads on first use, so ``nrf-deploy --help``, ``targets`` and ``inspect`` start fast.
+"""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
-import nir
-
-from nrf_deploy.ir.executor import DEFAULT_DT, Semantics, run_float
-from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.graph import DEFAULT_DT, Graph, Node
 from nrf_deploy.ir.load import SUPPORTED_KINDS, read_nir_file
 from nrf_deploy.ir.normalise import normalise
+from nrf_deploy.ir.semantics import Semantics
+
+if TYPE_CHECKING:
+    import nir
+
+    from nrf_deploy.ir.executor import run_float
 
 __all__ = ["DEFAULT_DT", "Graph", "Node", "SUPPORTED_KINDS", "Semantics", "load_graph", "run_float"]
+_LAZY = {"run_float"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from nrf_deploy.ir import executor
+
+        return getattr(executor, name)
+    raise AttributeError(f"module 'nrf_deploy.ir' has no attribute {name!r}")
 
 
 def load_graph(model: str | os.PathLike | nir.NIRGraph) -> Graph:
     """Load a ``.nir`` file (or take an in-memory ``nir.NIRGraph``), validate and normalise it."""
+    import nir
+
     if isinstance(model, nir.NIRGraph):
         return normalise(model, "graph")
     return normalise(read_nir_file(model), str(model))

@@ -19,6 +19,9 @@ import numpy as np
 
 from nrf_deploy.ir.spec import RESET_KINDS, SPIKING_KINDS, STATEFUL_KINDS
 
+DEFAULT_DT = 1e-3
+"""Timestep in seconds when neither the caller nor the graph's metadata gives one."""
+
 SYNAPSE_KINDS = frozenset({"Affine", "Linear", "Conv1d", "Conv2d"})
 """NIR node classes holding a weight matrix or kernel."""
 

@@ -11,6 +11,7 @@ import nir
 import numpy as np
 
 from nrf_deploy.deployment import base_sidecar
+from nrf_deploy.fileio import write_nir
 from nrf_deploy.errors import NrfError
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
@@ -79,7 +80,7 @@ class LoihiTarget(Target):
         self.write_chip_files(deployment, out_dir)
         graph = deployment.graph
         if graph is not None:
-            nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
+            write_nir(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))
 
     def load(self, out_dir: Path) -> Deployment:

@@ -1,6 +1,7 @@
 """Loihi emulator: an independent reading of the chip, core by core, in its execution order.
 
-Each step has the chip's two phases. *Neuron phase*: every core takes the synaptic input that its
+Each step has the chip's two phases (a population's cores run as one block, see
+:class:`_Population`). *Neuron phase*: every core takes the synaptic input that its
 delay buffer collected during the previous step, applies the Dense exponent, and updates its
 compartments (24-bit wrap of u, clip of v, strict threshold, reset to 0). *Spike phase*: every
 spike is an event routed to the cores that hold its targets, where the weight column it addresses
@@ -24,31 +25,42 @@ _HALF = 2 ** (UV_BITS - 1)
 
 @dataclass
 class _Synapse:
-    """The rows of one projection that live on one core, column-addressable for events."""
+    """One projection into a population, column-addressable for events."""
 
     projection: int             # index into program.projections
     weight_exp: int
-    columns: sp.csc_matrix      # [core neurons, source neurons], int64
+    columns: sp.csc_matrix      # [population neurons, source neurons], int64
+    rows: sp.csr_matrix         # the same weights row-major, for steps where most sources fire
     blocks: int                 # Lava Dense blocks the projection is split into
 
 
-class _Core:
-    """Compartments [start, stop) of one population on one core, with its delay buffer."""
+class _Population:
+    """All cores of one population as one block: compartments [0, size) in core order.
 
-    def __init__(self, program: LoihiProgram, population: str, start: int, stop: int, batch: int,
+    The mapper's cores hold contiguous slices that together cover the population; the chip runs
+    every core's neuron phase, then routes every event to each core holding its targets. Each
+    compartment's update reads only its own registers and its own delay-buffer entries, and each
+    buffer entry is an exact int64 sum of the weights its events address, so running the slices
+    as one array (and delivering a block's events in one product) gives the chip's values.
+    """
+
+    def __init__(self, program: LoihiProgram, population: str, batch: int,
                  block_of: dict[int, np.ndarray]):
         comp = program.populations[population]
-        self.population, self.start, self.stop = population, start, stop
-        sl = slice(start, stop)
-        self.decay_u = _UNITY - (comp.du[sl].astype(np.int64) + 1)
-        self.decay_v = _UNITY - comp.dv[sl].astype(np.int64)
-        self.bias = comp.bias_mant[sl].astype(np.int64) * (2 ** comp.bias_exp[sl].astype(np.int64))
-        self.threshold = comp.vth[sl].astype(np.int64) * 2 ** VTH_SHIFT
-        self.synapses = [
-            _Synapse(j, s.weight_exp, sp.csc_matrix(_lava_weights(s.weights[sl], s.sign_mode)),
-                     int(block_of[j].max()) + 1 if block_of[j].size else 1)
-            for j, s in enumerate(program.projections) if s.target == population]
-        n = stop - start
+        _check_cover(population, program.cores.get(population, []), comp.size)
+        self.population = population
+        self.decay_u = _UNITY - (comp.du.astype(np.int64) + 1)
+        self.decay_v = _UNITY - comp.dv.astype(np.int64)
+        self.bias = comp.bias_mant.astype(np.int64) * (2 ** comp.bias_exp.astype(np.int64))
+        self.threshold = comp.vth.astype(np.int64) * 2 ** VTH_SHIFT
+        self.synapses = []
+        for j, s in enumerate(program.projections):
+            if s.target != population:
+                continue
+            w = _lava_weights(s.weights, s.sign_mode)
+            self.synapses.append(_Synapse(j, s.weight_exp, sp.csc_matrix(w), sp.csr_matrix(w),
+                                          int(block_of[j].max()) + 1 if block_of[j].size else 1))
+        n = comp.size
         self.u = np.zeros((batch, n), np.int64)
         self.v = np.zeros((batch, n), np.int64)
         # delay buffer: one accumulator per incoming Dense block, filled by the spike phase
@@ -64,8 +76,13 @@ class _Core:
             if syn.projection != projection:
                 continue
             for block, fired, spikes in events:
-                columns = syn.columns[:, fired]     # the weight columns the events address
-                self.buffer[k][block] += np.asarray(columns @ spikes, dtype=np.int64).T
+                if fired.size * 4 > syn.columns.shape[1]:     # most sources fired: whole rows
+                    full = np.zeros((syn.columns.shape[1], spikes.shape[1]), np.int64)
+                    full[fired] = spikes
+                    self.buffer[k][block] += np.asarray(syn.rows @ full, dtype=np.int64).T
+                else:
+                    columns = syn.columns[:, fired]     # the weight columns the events address
+                    self.buffer[k][block] += np.asarray(columns @ spikes, dtype=np.int64).T
 
     def neuron_phase(self) -> np.ndarray:
         """Update all compartments from the buffered input; return spikes [batch, n] (0/1)."""
@@ -81,6 +98,14 @@ class _Core:
         v[fired] = 0
         self.v = v
         return fired.astype(np.int64)
+
+
+def _check_cover(population: str, cores: list[tuple[int, int, int]], size: int) -> None:
+    """The mapper's cores must tile the population contiguously (what merging them relies on)."""
+    bounds = [(start, stop) for _core, start, stop in cores]
+    if not bounds or bounds[0][0] != 0 or bounds[-1][1] != size or any(
+            a[1] != b[0] for a, b in zip(bounds, bounds[1:])):
+        raise ValueError(f"population '{population}': cores {bounds} do not tile [0, {size})")
 
 
 def _toward_zero(product: np.ndarray) -> np.ndarray:
@@ -125,30 +150,24 @@ def run_emulator(program: LoihiProgram, x: np.ndarray, record_states: bool = Tru
     steps, batch = x.shape[:2]
     x = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
     block_of = {j: syn.block_ids() for j, syn in enumerate(program.projections)}
-    cores = [_Core(program, pop, start, stop, batch, block_of)
-             for pop, chunks in program.cores.items() for (_core_id, start, stop) in chunks]
-    targets = {j: [c for c in cores if c.population == syn.target] for j, syn in enumerate(program.projections)}
     pops = program.populations
+    blocks = {name: _Population(program, name, batch, block_of) for name in pops}
     rec: dict[str, list[np.ndarray]] = {n: [] for n in [program.input_name, *pops]}
     rec_u: dict[str, list[np.ndarray]] = {n: [] for n in pops}
     rec_v: dict[str, list[np.ndarray]] = {n: [] for n in pops}
     for t in range(steps):
-        fired = {}
-        for core in cores:                              # neuron phase, core by core
-            fired[core] = core.neuron_phase()
         spikes = {program.input_name: x[t]}            # host injects this step's input events
-        for name, comp in pops.items():
-            mine = [c for c in cores if c.population == name]
-            spikes[name] = np.concatenate([fired[c] for c in mine], axis=1)
-            v = np.concatenate([c.v for c in mine], axis=1)
-            rec[name].append(v if comp.readout else spikes[name])
-            rec_u[name].append(np.concatenate([c.u for c in mine], axis=1))
-            rec_v[name].append(v)
+        for name, comp in pops.items():                 # neuron phase, every core
+            spikes[name] = blocks[name].neuron_phase()
+            rec[name].append(blocks[name].v if comp.readout else spikes[name])
+            if record_states:
+                rec_u[name].append(blocks[name].u)
+                rec_v[name].append(blocks[name].v)
         rec[program.input_name].append(x[t])
         for j, syn in enumerate(program.projections):  # spike phase: route events to target cores
             events = _events_by_block(spikes[syn.source], block_of[j])
-            for target in targets[j] if events else []:
-                target.receive(j, events)
+            if events:
+                blocks[syn.target].receive(j, events)
     shapes = {n: c.shape for n, c in pops.items()} | {program.input_name: program.input_shape}
     outputs = {n: np.stack(r).reshape(steps, batch, *shapes[n]) for n, r in rec.items()}
     states = ({n: {"u": np.stack(rec_u[n]).reshape(steps, batch, *pops[n].shape),

@@ -117,16 +117,19 @@ class LoihiProgram:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """program.npz: ``pop/<name>/{du,dv,vth,bias_mant,bias_exp}`` and each projection's weights
-        ``proj/<i>/{data,indices,indptr,shape}`` (CSR) and ``column_group`` (int64)."""
+        ``proj/<i>/{data,indices,indptr,shape}`` (CSR: int16 weights, int32 indices where the quantiser
+        made them so) and ``column_group`` (int64)."""
         arrays: dict[str, np.ndarray] = {}
         for name, comp in self.populations.items():
             for f in POPULATION_FIELDS:
                 arrays[f"pop/{name}/{f}"] = np.asarray(getattr(comp, f), dtype=np.int64)
         for i, syn in enumerate(self.projections):
             w = syn.weights.tocsr()
-            w.sort_indices()
-            arrays.update({f"proj/{i}/data": w.data.astype(np.int64), f"proj/{i}/indices": w.indices.astype(np.int64),
-                           f"proj/{i}/indptr": w.indptr.astype(np.int64), f"proj/{i}/shape": np.array(w.shape)})
+            if not w.has_sorted_indices:
+                w = w.sorted_indices()
+            # compact integer dtypes as the quantiser made them (int16 weights, int32 indices)
+            arrays.update({f"proj/{i}/data": w.data, f"proj/{i}/indices": w.indices,
+                           f"proj/{i}/indptr": w.indptr, f"proj/{i}/shape": np.array(w.shape)})
             if syn.column_group is not None:
                 arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
         return arrays

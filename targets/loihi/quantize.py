@@ -24,14 +24,17 @@ exponent that does not clip). Nothing is silently clipped: values beyond the for
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
-from nrf_deploy.errors import GraphError, RangeError
+from nrf_deploy.errors import RangeError
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.ir.spec import SPECS
 from nrf_deploy.lowering import READOUT_KINDS as READOUT
-from nrf_deploy.lowering import Lowered, Projection, check_spike_routed, lower
+from nrf_deploy.lowering import Projection, check_spike_routed, lower
+from nrf_deploy.targets.loihi.mapper import check_fan_in
 from nrf_deploy.quant import relative_error, round_half_away
 from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
                                   VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
@@ -49,6 +52,7 @@ def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
     """Quantise `graph` for timestep `dt` (seconds); return the program and per-layer errors."""
     lowered = lower(graph)
     check_spike_routed(lowered, "Loihi", "neuron spikes or read-out membranes")
+    check_fan_in(lowered)           # refuse what no core can hold before building anything
     populations: dict[str, Compartments] = {}
     projections: list[Synapses] = []
     report: dict[str, dict] = {}
@@ -130,8 +134,8 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
     g = _row_factor(node, dt)
     leak_term, bias_mult = _bias_factor(node, dt)
     proj_bias = sum((p.bias.reshape(-1) for p in incoming), np.zeros(g.size))
-    scaled = [sp.diags(g) @ p.matrix for p in incoming]
-    max_w = max((float(abs(m).max()) if m.nnz else 0.0) for m in scaled) if scaled else 0.0
+    stats = [_scaled_stats(p, g) for p in incoming]
+    max_w = max((st.max_abs for st in stats), default=0.0)
     limits = [MAX_EFFECTIVE_WEIGHT / max_w] if max_w > 0 else []
     max_bias = float(np.max(np.abs(leak_term + bias_mult * proj_bias))) if g.size else 0.0
     if max_bias > 0:
@@ -143,10 +147,11 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
                              "use v_threshold > 0")
         limits += [V_TARGET / theta.max(), VTH_MAX / theta.max()]
     else:
-        bound = _readout_bound(node, scaled, leak_term, bias_mult * proj_bias, dt)
+        drive = sum((st.abs_row_sum for st in stats), np.zeros(g.size))
+        bound = _readout_bound(node, drive, leak_term, bias_mult * proj_bias, dt)
         limits.append(READOUT_TARGET / bound if bound > 0 else V_TARGET)
     lam = float(min(limits))
-    synapses = [_quantise_weights(p, lam * m, where) for p, m in zip(incoming, scaled)]
+    synapses = [_quantise_weights(p, g, lam, st, where) for p, st in zip(incoming, stats)]
     vth = (np.full(g.size, VTH_MAX, np.int64) if node.kind in READOUT
            else round_half_away(lam * node.param("v_threshold").reshape(-1)))
     if np.any(vth < 1):
@@ -166,11 +171,11 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
     return comp, synapses, info
 
 
-def _readout_bound(node: Node, scaled: list[sp.csr_matrix], leak: np.ndarray, bias: np.ndarray,
+def _readout_bound(node: Node, drive: np.ndarray, leak: np.ndarray, bias: np.ndarray,
                    dt: float) -> float:
     """Largest |v| (model units) a read-out membrane can reach with binary inputs: the per-step
-    increment divided by the decay fraction dt/τ (64 steps of full drive for an integrator)."""
-    drive = sum((np.asarray(abs(m).sum(axis=1)).reshape(-1) for m in scaled), np.zeros(leak.size))
+    increment divided by the decay fraction dt/τ (64 steps of full drive for an integrator).
+    `drive` is each neuron's sum of |g·w| over its incoming synapses."""
     per_step = float(np.max(drive + np.abs(leak) + np.abs(bias))) if leak.size else 0.0
     if node.kind == "I":
         return 64.0 * per_step          # an integrator: allow 64 steps of full drive
@@ -180,28 +185,87 @@ def _readout_bound(node: Node, scaled: list[sp.csr_matrix], leak: np.ndarray, bi
     return per_step / float(np.min(dt / node.param("tau").reshape(-1)))
 
 
-def _quantise_weights(proj: Projection, effective: sp.csr_matrix, where: str) -> Synapses:
-    values = effective.data
-    if values.size == 0 or not np.any(values):
-        w = sp.csr_matrix(effective.shape, dtype=np.int64)
-        return Synapses(proj.source, proj.target, w, 0, sign_mode_of(np.zeros(0)))
-    mode = sign_mode_of(values)
+@dataclass
+class _ScaledStats:
+    """What the quantiser needs of a projection's scaled weights ``g_i · w_ij`` (first pass)."""
+
+    max_abs: float
+    lowest: float
+    highest: float
+    nnz: int
+    abs_row_sum: np.ndarray
+
+
+BLOCK_ENTRIES = 1 << 21
+"""Dense entries of a projection quantised at a time (rows x sources): memory holds one float
+block of about 16 MiB, never the whole float matrix."""
+
+
+def _scaled_row_blocks(proj: Projection, g: np.ndarray):
+    """Yield (first row, csr block, its data times g per row): the scaled weights by blocks."""
+    rows_per_block = max(1, BLOCK_ENTRIES // max(1, int(np.prod(proj.source_shape))))
+    for start, blk in proj.row_blocks(rows_per_block):
+        rows = np.repeat(np.arange(start, start + blk.shape[0]), np.diff(blk.indptr))
+        yield start, blk, g[rows] * blk.data
+
+
+def _scaled_stats(proj: Projection, g: np.ndarray) -> _ScaledStats:
+    stats = _ScaledStats(0.0, 0.0, 0.0, 0, np.zeros(g.size))
+    for start, blk, scaled in _scaled_row_blocks(proj, g):
+        if scaled.size == 0:
+            continue
+        mags = np.abs(scaled)
+        stats.max_abs = max(stats.max_abs, float(mags.max()))
+        stats.lowest = min(stats.lowest, float(scaled.min()))
+        stats.highest = max(stats.highest, float(scaled.max()))
+        stats.nnz += int(np.count_nonzero(scaled))
+        stats.abs_row_sum[start:start + blk.shape[0]] = np.add.reduceat(
+            np.append(mags, 0.0), blk.indptr[:-1]) * (np.diff(blk.indptr) > 0)
+    return stats
+
+
+def _quantise_weights(proj: Projection, g: np.ndarray, lam: float, stats: _ScaledStats,
+                      where: str) -> Synapses:
+    """8-bit mantissas and one exponent for the effective weights ``λ g_i w_ij``, written block
+    by block into int16 data / int32 indices (6 bytes per synapse; zeros after rounding dropped)."""
+    shape = (int(np.prod(proj.target_shape)), int(np.prod(proj.source_shape)))
+    if stats.nnz == 0 or stats.max_abs == 0:
+        return Synapses(proj.source, proj.target, sp.csr_matrix(shape, dtype=np.int16), 0,
+                        sign_mode_of(np.zeros(0)))
+    mode = sign_mode_of(np.array([stats.lowest, stats.highest]))
     lo, hi = weight_limits(mode)
     limit = hi if mode != "inhibitory" else -lo
-    max_abs = float(np.max(np.abs(values)))
+    max_abs = lam * stats.max_abs       # exact: rounding is monotone, so max(λx) = λ max(x)
     exp = int(np.ceil(np.log2(max_abs / limit))) if max_abs > 0 else 0
     exp = int(np.clip(exp, *WEIGHT_EXP_RANGE))
     if max_abs / 2.0 ** exp > limit + 0.5:
         raise RangeError(f"weights of {proj.name} need {max_abs:.4g} chip units, beyond 8 bits x 2^7",
                          f"{where}, projection {proj.name}", "reduce the weights or the thresholds' ratio")
     step = 2 if mode == SIGN_MIXED else 1
-    ints = round_half_away(values / (2.0 ** exp * step)) * step
-    ints = np.clip(ints, lo, hi)
-    error = relative_error(values, ints * 2.0 ** exp)
-    q = sp.csr_matrix((ints.copy(), effective.indices.copy(), effective.indptr.copy()),
-                      shape=effective.shape, dtype=np.int64)
-    q.eliminate_zeros()
-    return Synapses(proj.source, proj.target, q, exp, sign_mode_of(q.data), error)
+    index_dtype = np.int32 if max(shape[1], stats.nnz) < 2 ** 31 else np.int64
+    data = np.empty(stats.nnz, np.int16)
+    indices = np.empty(stats.nnz, index_dtype)
+    indptr = np.zeros(shape[0] + 1, index_dtype)
+    at, sq_ref, sq_err, count = 0, 0.0, 0.0, 0
+    for start, blk, scaled in _scaled_row_blocks(proj, g):
+        values = lam * scaled
+        ints = np.clip(round_half_away(values / (2.0 ** exp * step)) * step, lo, hi)
+        sq_ref += float(np.sum(values ** 2))
+        sq_err += float(np.sum((values - ints * 2.0 ** exp) ** 2))
+        count += values.size
+        keep = ints != 0
+        kept = int(np.count_nonzero(keep))
+        data[at:at + kept] = ints[keep]
+        indices[at:at + kept] = blk.indices[keep]
+        rows = np.repeat(np.arange(blk.shape[0]), np.diff(blk.indptr))[keep]
+        per_row = np.bincount(rows, minlength=blk.shape[0])
+        indptr[start + 1:start + 1 + blk.shape[0]] = at + np.cumsum(per_row)
+        at += kept
+    q = sp.csr_matrix((data[:at], indices[:at], indptr), shape=shape)
+    error = float(np.sqrt(sq_err / sq_ref if sq_ref > 0 else sq_err / max(count, 1)))
+    return Synapses(proj.source, proj.target, q, exp, sign_mode_of(np.array([q.data.min(initial=0),
+                                                                           q.data.max(initial=0)])),
+                    error)
 
 
 def _quantise_bias(bias: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:

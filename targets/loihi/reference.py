@@ -5,7 +5,8 @@ samples, with tensors laid out ``[neurons, batch]``, and every Lava Dense block 
 matrix product. All values are integers, carried in floating point where that is exact:
 
 * products in float32 when every partial sum of a block is provably below ``2**24`` (binary
-  spikes times 8-bit weights: the largest row sum of ``|w|``), float64 otherwise;
+  spikes times 8-bit weights: the largest row sum of ``|w|``), float64 otherwise; blocks at least
+  20 % dense as a dense GEMM (the bound holds for any summation order), sparser ones as CSR;
 * state in float64: every intermediate is an integer far below ``2**53``, so the chip's
   ``sign(c) * (|c| >> 12)`` is exactly ``trunc(c / 4096)`` and an arithmetic ``>> k`` of the
   block sum is exactly ``floor(acc * 2**-k)``.
@@ -29,6 +30,8 @@ from nrf_deploy.targets.loihi.format import (ACT_SHIFT, DECAY_UNITY, SIGN_EXCITA
                                              LoihiProgram)
 
 _FLOAT32_EXACT = 2 ** 24
+DENSE_FRACTION = 0.2
+"""Blocks at least this dense run as a dense GEMM (faster than torch's sparse product there)."""
 _F64 = torch.float64
 
 
@@ -50,7 +53,8 @@ def check_binary_input(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Block:
-    """One Lava Dense block as a sparse ``[n_target, n_source]`` matrix (other blocks' columns empty)."""
+    """One Lava Dense block as a ``[n_target, n_source]`` matrix (other blocks' columns empty):
+    sparse CSR, or dense when at least :data:`DENSE_FRACTION` of it is nonzero."""
 
     source: str
     target: str
@@ -102,7 +106,8 @@ def _activations(blocks: list[_Block], spikes: dict[str, torch.Tensor]) -> dict[
     2**24), and so is its scaling by a power of two; sums of several blocks are taken in float64."""
     a_in: dict[str, torch.Tensor] = {}
     for b in blocks:
-        acc = torch.sparse.mm(b.matrix, spikes[b.source].to(b.matrix.dtype))
+        s = spikes[b.source].to(b.matrix.dtype)
+        acc = torch.sparse.mm(b.matrix, s) if b.matrix.layout != torch.strided else b.matrix @ s
         if b.scale != 1.0:
             acc.mul_(b.scale)
         if b.floor:
@@ -164,6 +169,11 @@ def _block(source: str, target: str, weights: sp.csr_matrix, cols: np.ndarray, w
     full.sort_indices()
     row_bound = np.abs(full).sum(axis=1).max() if full.nnz else 0
     dtype = torch.float32 if row_bound < _FLOAT32_EXACT else _F64
+    if full.nnz >= DENSE_FRACTION * full.shape[0] * full.shape[1]:
+        # a dense GEMM: every partial sum, in any order, is an integer bounded by the row's |w|
+        # sum, so the same bound (< 2**24 for float32) keeps it exact
+        return _Block(source, target, torch.as_tensor(full.toarray().astype(
+            np.float32 if dtype == torch.float32 else np.float64)), 2.0 ** weight_exp, weight_exp < 0)
     with warnings.catch_warnings():   # torch warns that sparse CSR support is in beta
         warnings.simplefilter("ignore", UserWarning)
         matrix = torch.sparse_csr_tensor(torch.as_tensor(full.indptr, dtype=torch.int64),

@@ -32,7 +32,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.ir.executor import Semantics
+from nrf_deploy.ir.semantics import Semantics
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.ir.spec import SPECS
 

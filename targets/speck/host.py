@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import nir
 import numpy as np
-import torch
 from nrf_deploy.targets.speck.format import Violation
 
 from nrf_deploy.ir.graph import Graph
@@ -76,6 +75,8 @@ def _subgraph(graph: Graph, name: str, proj) -> HostReadout:
 
 def run_host(readout: HostReadout, spikes: np.ndarray, dt: float, record_states: bool) -> Trace:
     """The read-out's output (and state) from the source's spikes ``[T, B, *source_shape]``."""
+    import torch                        # on use only: `nrf-deploy targets` must not load torch
+
     from nrf_deploy.ir import run_float
 
     return run_float(readout.graph, spikes.astype(np.float64), dt=dt, record_states=record_states,

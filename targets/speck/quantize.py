@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from nrf_deploy.targets.speck.format import (
     BIAS_MAX,
     BIAS_MIN,
@@ -339,6 +337,9 @@ def _kernel(node: Node, info: dict, neuron: _Neuron) -> tuple[tuple | None, list
 def _cross_check(node: Node, paths: list[Projection], parsed: list, syn: _Synapse,
                  neuron: _Neuron) -> list[Violation]:
     """The folded kernel must reproduce each path of the graph (gain applied) on random input."""
+    import torch                        # imported here: `nrf-deploy targets` must not load torch
+    import torch.nn.functional as F
+
     rng = np.random.default_rng(0)
     f = syn.weight.shape[0]
     weight = torch.as_tensor(syn.weight)

@@ -25,7 +25,7 @@ from nrf_deploy.targets.spinnaker.mapper import partition
 from nrf_deploy.targets.spinnaker.quantize import quantise
 
 from nrf_deploy.deployment import base_sidecar
-from nrf_deploy.fileio import dumps_json, npz_bytes
+from nrf_deploy.fileio import dumps_json, npz_bytes, write_nir
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
@@ -98,7 +98,7 @@ class SpiNNakerTarget(Target):
                                                           "cores": sidecar["core_map"]}))
         graph = deployment.graph
         if graph is not None:
-            nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
+            write_nir(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_readme(sidecar))
 
     def load(self, out_dir: Path) -> Deployment:

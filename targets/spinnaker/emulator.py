@@ -81,29 +81,47 @@ class _Core:
 
     # -- spike processing (synapses.c: process_fixed_synapses) --------------------------------
     def receive(self, t: int, samples: np.ndarray, keys: np.ndarray) -> None:
-        """Packets of one source core (one key each, tagged with the sample it belongs to): look up
-        each key's row and add every weight into the slot of its delay."""
+        """A step's packets (one key each, tagged with the sample it belongs to; from any number
+        of source cores): look up each key's row in the master population table and add every
+        weight into the slot of its delay."""
         mask = (1 << self.index_bits) - 1
-        block = self.table[int(keys[0]) & ~mask]
-        local = keys & mask
-        starts, ends = block.ptr[local], block.ptr[local + 1]
-        lengths = ends - starts
-        if lengths.sum() == 0:
+        parts = []
+        bases = keys & ~mask
+        for base in np.unique(bases):                     # one table entry per source core
+            mine = bases == base
+            block = self.table[int(base)]
+            local = keys[mine] & mask
+            starts, lengths = block.ptr[local], block.ptr[local + 1] - block.ptr[local]
+            total = int(lengths.sum())
+            if total:
+                idx = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+                parts.append((np.repeat(samples[mine], lengths), block.words[idx]))
+        if not parts:
             return
-        idx = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        sample = np.repeat(samples, lengths)
-        words = block.words[idx].astype(np.int64)
+        sample = np.concatenate([p[0] for p in parts])
+        words = np.concatenate([p[1] for p in parts]).astype(np.int64)
         weight = words >> 16
         delay = (words >> (self.index_bits + 1)) & ((1 << DELAY_BITS_IN_WORD) - 1)
         kind = (words >> self.index_bits) & 1
         target = words & mask
         slot = (t + delay) & (self.slots - 1)
-        np.add.at(self.ring, (slot, kind, sample, target), weight)
-        # the weights are non-negative, so saturating once after the adds equals saturating each
-        over = self.ring[slot, kind, sample, target] > _ENTRY_MAX
+        # Every packet's weights land in their ring-buffer entries; an entry hit several times
+        # gets the sum (exact: integer counts, and float64 sums of 16-bit weights stay below 2**53).
+        # The weights are non-negative, so saturating once after the adds equals saturating each
+        # add in the chip's order: the order of a step's packets cannot change the ring buffer.
+        flat_ring = self.ring.reshape(-1)
+        entry = np.ravel_multi_index((slot, kind, sample, target), self.ring.shape)
+        if flat_ring.size <= max(1 << 16, 8 * entry.size):
+            totals = np.bincount(entry, weights=weight, minlength=flat_ring.size)
+            hit = np.flatnonzero(totals)
+            flat_ring[hit] += totals[hit].astype(np.int64)
+        else:
+            hit, which = np.unique(entry, return_inverse=True)
+            flat_ring[hit] += _sum_by(which.reshape(-1), weight)
+        over = flat_ring[hit] > _ENTRY_MAX
         if over.any():
-            self.saturations += int(over.sum())
-            self.ring[slot[over], kind[over], sample[over], target[over]] = _ENTRY_MAX
+            self.saturations += int(np.count_nonzero(over))
+            flat_ring[hit[over]] = _ENTRY_MAX
 
     # -- timer tick (neuron.c: neuron_transfer, neuron_impl_standard.h) ------------------------
     def tick(self, t: int) -> np.ndarray:
@@ -136,6 +154,14 @@ class _Core:
         else:
             self.syn[...] = 0
         return fired
+
+
+def _sum_by(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Exact int64 sum of `values` per group 0..G-1 (every group present), without np.add.at."""
+    order = np.argsort(groups, kind="stable")
+    ordered = groups[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    return np.add.reduceat(values[order], starts)
 
 
 def _index_bits(neurons_per_core: int) -> int:
@@ -211,14 +237,19 @@ def run_emulator(program: SpiNNakerProgram, x: np.ndarray, record_states: bool =
                              else np.concatenate([fired[c.core] for c in mine], axis=1).astype(np.int64))
         rec[program.input_name].append(x[t])
         outgoing = [(c, x[t][:, a:b]) for c, a, b in sources] + [(c.core, fired[c.core]) for c in cores]
+        inbox: dict[int, tuple[list[np.ndarray], list[np.ndarray], _Core]] = {}
         for src_core, spikes in outgoing:                             # multicast packets
             destinations = routes.get(src_core << bits, [])
             samples, local = np.nonzero(spikes)
             if not destinations or local.size == 0:
                 continue
             keys = (src_core << bits) | local
-            for core in destinations:
-                core.receive(t, samples, keys)
+            for core in destinations:                                 # the router's copies
+                box = inbox.setdefault(core.core, ([], [], core))
+                box[0].append(samples)
+                box[1].append(keys)
+        for samples, keys, core in inbox.values():                    # each core's packets of the step
+            core.receive(t, np.concatenate(samples), np.concatenate(keys))
     shapes = {n: p.shape for n, p in pops.items()} | {program.input_name: program.input_shape}
     outputs = {n: np.stack(r).reshape(steps, batch, *shapes[n]) for n, r in rec.items()}
     states = ({n: {k: np.stack(v).reshape(steps, batch, *pops[n].shape) for k, v in vs.items()}
