@@ -150,7 +150,7 @@ class XyloProgram:
         return arrays
 
     @classmethod
-    def from_arrays(cls, sidecar: dict, arrays: dict[str, np.ndarray]) -> "XyloProgram":
+    def from_arrays(cls, sidecar: dict, arrays: dict[str, np.ndarray]) -> XyloProgram:
         """The program from program.npz and deploy.json's ``groups`` (KeyError if a field is
         missing, ValueError if one is not integer)."""
         return cls(sidecar["input_name"], tuple(sidecar["input_shape"]),
