@@ -60,15 +60,17 @@ def read_chip_files(files: Mapping[str, bytes], sidecar: Mapping[str, Any]) -> X
     input_name, input_shape = sidecar["input_name"], tuple(sidecar["input_shape"])
     arrays = _read_arrays(files[SPEC_NPZ])
     spec = _read_json(files[SPEC_JSON])
-    n_hid = int(np.shape(arrays["weights_rec"])[0])
     program = XyloProgram(
         input_name, tuple(input_shape), *(arrays[k] for k in SPEC_ARRAYS),
-        *(_shift(spec, k) for k in WEIGHT_SHIFTS), aliases=_aliases(spec["aliases"], n_hid),
+        *(_shift(spec, k) for k in WEIGHT_SHIFTS), aliases=_aliases(spec["aliases"]),
         groups=_populations(spec["populations"]), dt=_dt(spec["dt"]))
     problems = check_program(program)
     if problems:
         raise NrfError(f"the specification is not a valid Xylo Audio 2 configuration: "
                        f"{'; '.join(problems)}", f"{SPEC_NPZ} + {SPEC_JSON}", HINT)
+    if len(program.aliases) != program.n_hidden:
+        raise NrfError(f"{SPEC_JSON}: {len(program.aliases)} alias lists for "
+                       f"{program.n_hidden} hidden neurons", SPEC_JSON, HINT)
     _check_placement(program, int(np.prod(input_shape)))
     expected = [(d["name"], tuple(d["shape"])) for d in sidecar["groups"]]
     if sorted((g.name, g.shape) for g in program.groups) != sorted(expected):
@@ -121,10 +123,9 @@ def _shift(spec: dict[str, Any], key: str) -> int:
     return value
 
 
-def _aliases(aliases: Any, n_hid: int) -> list[list[int]]:
-    if not isinstance(aliases, list) or len(aliases) != n_hid or not all(
-            isinstance(a, list) for a in aliases):
-        raise NrfError(f"{SPEC_JSON}: aliases must be {n_hid} lists (one per hidden neuron)",
+def _aliases(aliases: Any) -> list[list[int]]:
+    if not isinstance(aliases, list) or not all(isinstance(a, list) for a in aliases):
+        raise NrfError(f"{SPEC_JSON}: aliases must be a list of lists (one per hidden neuron)",
                        SPEC_JSON, HINT)
     aliased = [i for i, a in enumerate(aliases) if a]
     if aliased:

@@ -201,7 +201,11 @@ def fanout(program: XyloProgram) -> np.ndarray:
 def check_program(program: XyloProgram) -> list[str]:
     """Every way `program` leaves the chip's format or limits (empty list: it is valid)."""
     p = program
-    problems: list[str] = []
+    problems = [f"{key} has shape {np.shape(getattr(p, key))}, expected {ndim} dimensions"
+                for key, ndim in (("weights_in", 3), ("weights_rec", 3), ("weights_out", 2))
+                if np.ndim(getattr(p, key)) != ndim]
+    if problems:
+        return problems
     nin, nhid, nout, nsyn = p.n_in, p.n_hidden, p.n_out, p.n_syn
     shapes = {
         "weights_in": (nin, nhid, nsyn),
