@@ -534,7 +534,7 @@ def _population_beyond(spec: dict) -> None:
     (_json_edit(lambda s: s["populations"][0].update(name="other")), "are not the graph's"),
     (_npz_edit("threshold", lambda v: v * 0), "threshold holds [0, 0], the chip takes [1, 32767]"),
     (_npz_edit("bias", lambda v: v + 0.5), "bias holds float64 values, not integers"),
-    (_npz_edit("weights_rec", lambda w: w[0, 0, 0]), "weights_rec has shape (), expected 3 dimensions"),
+    (_npz_edit("weights_rec", lambda w: w[0, 0, 0]), "weights_rec has shape (), expected 3"),
     (_json_edit(lambda s: s["aliases"].pop()), "37 alias lists for 38 hidden neurons"),
     (lambda out: (out / "xylo_spec.npz").write_bytes(b"not a zip"), "not a readable .npz"),
 ], ids=["alias", "weights_in_json", "float_shift", "no_populations", "population_beyond",

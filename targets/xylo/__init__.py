@@ -5,8 +5,8 @@ format.py (number format, limits, program), mapper.py (structure and placement),
 (float NIR -> rockpool's Xylo specification), reference.py (batched torch, runs program.npz),
 chip_files.py (the specification files and their reader), emulator.py (event by event, neuron by
 neuron) and xylosim_witness.py (SynSense's C++ simulator ``xylosim.v2``), both running the
-specification files, profile.py (published figures). docs/targets/xylo.md describes the format, what bit-exact means
-here and the artefacts.
+specification files, profile.py (published figures). docs/targets/xylo.md describes the format,
+what bit-exact means here, the artefacts and which files each implementation reads.
 """
 
 from __future__ import annotations

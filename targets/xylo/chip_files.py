@@ -74,8 +74,9 @@ def read_chip_files(files: Mapping[str, bytes], sidecar: Mapping[str, Any]) -> X
     _check_placement(program, int(np.prod(input_shape)))
     expected = [(d["name"], tuple(d["shape"])) for d in sidecar["groups"]]
     if sorted((g.name, g.shape) for g in program.groups) != sorted(expected):
-        raise NrfError(f"{SPEC_JSON}: populations {[(g.name, list(g.shape)) for g in program.groups]}"
-                       f" are not the graph's {[(n, list(s)) for n, s in expected]}", SPEC_JSON, HINT)
+        placed = [(g.name, list(g.shape)) for g in program.groups]
+        raise NrfError(f"{SPEC_JSON}: populations {placed} are not the graph's "
+                       f"{[(n, list(s)) for n, s in expected]}", SPEC_JSON, HINT)
     return program
 
 
@@ -87,10 +88,7 @@ def _read_arrays(data: bytes) -> dict[str, np.ndarray]:
                        HINT) from None
     missing = [k for k in SPEC_ARRAYS if k not in raw]
     unknown = sorted(set(raw) - set(SPEC_ARRAYS))
-    if missing or unknown:
-        raise NrfError(f"{SPEC_NPZ} lacks {missing or 'nothing'} and holds unknown fields "
-                       f"{unknown or 'none'}", SPEC_NPZ, f"it holds exactly {', '.join(SPEC_ARRAYS)}; "
-                       + HINT)
+    _check_fields(SPEC_NPZ, missing, unknown, SPEC_ARRAYS)
     try:
         return {k: integer_array(raw[k], k) for k in SPEC_ARRAYS}
     except ValueError as exc:
@@ -110,10 +108,17 @@ def _read_json(data: bytes) -> dict[str, Any]:
                        "(each field lives in one file)", SPEC_JSON, f"edit {SPEC_NPZ} instead")
     missing = [k for k in JSON_FIELDS if k not in spec]
     unknown = sorted(set(spec) - set(JSON_FIELDS))
-    if missing or unknown:
-        raise NrfError(f"{SPEC_JSON} lacks {missing or 'nothing'} and holds unknown fields "
-                       f"{unknown or 'none'}", SPEC_JSON, f"it holds exactly {', '.join(JSON_FIELDS)}")
+    _check_fields(SPEC_JSON, missing, unknown, JSON_FIELDS)
     return spec
+
+
+def _check_fields(name: str, missing: list[str], unknown: list[str],
+                  fields: tuple[str, ...]) -> None:
+    problems = [f"lacks {missing}"] * bool(missing)
+    problems += [f"holds unknown fields {unknown}"] * bool(unknown)
+    if problems:
+        raise NrfError(f"{name} {' and '.join(problems)}", name,
+                       f"it holds exactly {', '.join(fields)}; " + HINT)
 
 
 def _shift(spec: dict[str, Any], key: str) -> int:
