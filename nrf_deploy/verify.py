@@ -140,12 +140,17 @@ class VerifyResult:
         lines = []
         for c in self.comparisons:
             verdict = "OK" if c.ok else "MISMATCH"
-            lines.append(f"{c.other:>12} vs {c.reference}: {verdict}  {c.samples} samples x "
-                         f"{c.timesteps} steps, {c.compared_values} values compared, "
-                         f"{c.mismatches} mismatches")
+            lines.append(f"{c.other:>12} vs {c.reference}: {verdict}  {_n(c.samples, 'sample')} x "
+                         f"{_n(c.timesteps, 'step')}, {_n(c.compared_values, 'value')} compared, "
+                         f"{_n(c.mismatches, 'mismatch', 'mismatches')}")
             if c.first is not None:
                 lines.append(f"{'':>14}first divergence: {c.first.describe()}")
         return "\n".join(lines)
+
+
+def _n(n: int, word: str, words: str | None = None) -> str:
+    """``_n(1, "sample")`` -> "1 sample", ``_n(26296320, "value")`` -> "26,296,320 values"."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def run_batched(target: Target, deployment: Deployment, backend: str, x: np.ndarray,
