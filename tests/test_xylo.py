@@ -378,44 +378,187 @@ def test_export_is_deterministic_and_loads_back(tmp_path):
     path = _written(braille_cubalif(), tmp_path)
     for d in ("a", "b"):
         assert main(["export", str(path), "--target", "xylo", "-o", str(tmp_path / d)]) == 0
-    for name in ("deploy.json", "xylo_spec.npz", "xylo_spec.json"):
+    for name in ("deploy.json", "program.npz", "xylo_spec.npz", "xylo_spec.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     spec = json.loads((tmp_path / "a" / "xylo_spec.json").read_text())
-    assert np.asarray(spec["weights_in"]).shape == (12, 38, 1)
-    assert np.asarray(spec["weights_rec"]).shape == (38, 38, 1)
-    assert np.asarray(spec["weights_out"]).shape == (38, 7)
-    assert len(spec["aliases"]) == 38 and set(spec) >= {
-        "dash_mem",
-        "dash_syn",
-        "dash_syn_2",
-        "threshold",
-        "bias",
-        "weight_shift_in",
-        "threshold_out",
-    }
+    assert set(spec) == {"weight_shift_in", "weight_shift_rec", "weight_shift_out", "aliases", "dt",
+                         "populations"}
+    assert len(spec["aliases"]) == 38 and not any(spec["aliases"])
+    with np.load(tmp_path / "a" / "xylo_spec.npz") as npz:
+        assert npz["weights_in"].shape == (12, 38, 1) and npz["weights_rec"].shape == (38, 38, 1)
+        assert npz["weights_out"].shape == (38, 7) and npz["threshold_out"].shape == (7,)
+        assert set(npz.files) >= {"dash_mem", "dash_syn", "dash_syn_2", "threshold", "bias"}
     loaded = TARGET.load(tmp_path / "a")
     built = TARGET.build(load_graph(braille_cubalif()), {})
     assert np.array_equal(loaded.program.weights_rec, built.program.weights_rec)
 
 
-def test_tampered_chip_file_is_refused(tmp_path):
-    """Every backend runs the npz; the JSON is what a user loads on the chip: they must agree."""
-    path = _written(braille_cubalif(), tmp_path)
+# ---------------------------------------------------------------- what ships is what is verified
+# (issue #13.1): emulator and xylosim run xylo_spec.npz + xylo_spec.json, the reference program.npz
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    from nrf_deploy.cli.export import export
+
+    out = tmp_path_factory.mktemp("xylo_ship") / "x"
+    return export(braille_cubalif(), "xylo", out).out_dir
+
+
+def _copy(shipped, tmp_path):
+    import shutil
+
     out = tmp_path / "x"
-    assert main(["export", str(path), "--target", "xylo", "-o", str(out)]) == 0
-    spec = json.loads((out / "xylo_spec.json").read_text())
-    spec["weights_rec"][3][5][0] += 1
-    (out / "xylo_spec.json").write_text(json.dumps(spec))
-    with pytest.raises(NrfError, match="disagree on weights_rec"):
-        TARGET.load(out)
+    shutil.copytree(shipped, out)
+    return out
+
+
+def _inputs(deployment) -> np.ndarray:
+    return random_events(deployment.input_shape, 20, 6, 0.3, seed=3)
+
+
+def _mismatches(out) -> dict[str, int]:
+    """Mismatches per backend (emulator, xylosim on every sample) of a fresh load of `out`."""
+    deployment = TARGET.load(out)
+    x = _inputs(deployment)
+    result = verify_deployment(TARGET, deployment, x, witness_samples=6)
+    return {c.other: c.mismatches for c in result.comparisons}
+
+
+def _edit_npz(path, key: str, edit) -> None:
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays[key] = edit(arrays[key].copy())
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _edit_json(path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def _negate_largest(w: np.ndarray) -> np.ndarray:
+    at = np.unravel_index(int(np.argmax(np.abs(w))), w.shape)
+    assert w[at] != 0
+    w[at] = -w[at] if w[at] != -128 else 127
+    return w
+
+
+def _halve_first(v: np.ndarray) -> np.ndarray:
+    v[0] = max(1, v[0] // 2)
+    return v
+
+
+def _other_dash(v: np.ndarray) -> np.ndarray:
+    v[0] = (v[0] + 4) % 16
+    return v
+
+
+def _active_recurrent_weight(shipped):
+    """Negates the largest recurrent weight leaving the hidden neuron that fires most (a silent
+    neuron's weights change nothing)."""
+    deployment = TARGET.load(shipped)
+    spikes = TARGET.run(deployment, "reference", _inputs(deployment), False).outputs["lif1"]
+    busiest = int(np.argmax(spikes.sum(axis=(0, 1))))
+    assert spikes.sum() > 0 and deployment.program.groups[0].name == "lif1"
+
+    def edit(w: np.ndarray) -> np.ndarray:
+        w[busiest] = _negate_largest(w[busiest])
+        return w
+    return edit
+
+
+def test_untampered_export_verifies_and_build_gives_the_written_bytes(shipped):
+    assert _mismatches(shipped) == {"emulator": 0, "xylosim": 0}
+    built, loaded = TARGET.build(load_graph(braille_cubalif()), {}), TARGET.load(shipped)
+    assert TARGET.chip_files_of(built) == loaded.chip_files     # in memory == on disk
+    assert [b.reads for b in TARGET.backend_table] == ["program", "chip_files", "chip_files"]
+    ran = TARGET.program_for(loaded, TARGET.backend(loaded, "xylosim"))
+    assert ran is not loaded.program and ran.to_arrays().keys() == loaded.program.to_arrays().keys()
+
+
+@pytest.mark.parametrize("key,edit", [("weights_in", _negate_largest),
+                                      ("weights_rec", _active_recurrent_weight),
+                                      ("threshold", _halve_first),
+                                      ("dash_mem", _other_dash),
+                                      ("dash_syn_out", _other_dash)])
+def test_spec_npz_edit_is_a_mismatch_on_emulator_and_xylosim(shipped, tmp_path, key, edit):
+    out = _copy(shipped, tmp_path)
+    _edit_npz(out / "xylo_spec.npz", key,
+              edit(shipped) if edit is _active_recurrent_weight else edit)
+    found = _mismatches(out)
+    assert found["emulator"] > 0 and found["xylosim"] > 0, found
+
+
+def test_spec_json_shift_edit_is_a_mismatch_on_emulator_and_xylosim(shipped, tmp_path):
+    out = _copy(shipped, tmp_path)
+    _edit_json(out / "xylo_spec.json", lambda s: s.update(weight_shift_in=s["weight_shift_in"] - 1))
+    found = _mismatches(out)
+    assert found["emulator"] > 0 and found["xylosim"] > 0, found
+
+
+def test_program_npz_edit_is_a_mismatch_and_the_cli_exits_1(shipped, tmp_path, capsys):
+    out = _copy(shipped, tmp_path)
+    _edit_npz(out / "program.npz", "weights_in", _negate_largest)
+    found = _mismatches(out)
+    assert found["emulator"] > 0 and found["xylosim"] > 0, found
+    capsys.readouterr()
+    assert main(["verify", str(out), "--samples", "4", "--witness-samples", "0"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def _json_edit(edit):
+    return lambda out: _edit_json(out / "xylo_spec.json", edit)
+
+
+def _npz_edit(key, edit):
+    return lambda out: _edit_npz(out / "xylo_spec.npz", key, edit)
+
+
+def _alias(spec: dict) -> None:
+    spec["aliases"][2] = [5]
+
+
+def _population_beyond(spec: dict) -> None:
+    spec["populations"][0]["stop"] += 1
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (_json_edit(_alias), "hidden neurons [2] have aliases"),
+    (_json_edit(lambda s: s.update(weights_rec=[[0]])), "carries weights_rec, which xylo_spec.npz"),
+    (_json_edit(lambda s: s.update(weight_shift_rec=1.5)), "weight_shift_rec = 1.5 is not an"),
+    (_json_edit(lambda s: s.pop("populations")), "lacks ['populations']"),
+    (_json_edit(_population_beyond), "do not fit the 38 hidden neurons"),
+    (_json_edit(lambda s: s["populations"][0].update(name="other")), "are not the graph's"),
+    (_npz_edit("threshold", lambda v: v * 0), "threshold holds [0, 0], the chip takes [1, 32767]"),
+    (_npz_edit("bias", lambda v: v + 0.5), "bias holds float64 values, not integers"),
+    (_npz_edit("weights_rec", lambda w: w[0, 0, 0]), "weights_rec has shape (), expected 3"),
+    (_json_edit(lambda s: s["aliases"].pop()), "37 alias lists for 38 hidden neurons"),
+    (lambda out: (out / "xylo_spec.npz").write_bytes(b"not a zip"), "not a readable .npz"),
+], ids=["alias", "weights_in_json", "float_shift", "no_populations", "population_beyond",
+        "renamed_population", "zero_threshold", "float_bias", "scalar_weights", "short_aliases",
+        "not_npz"])
+def test_malformed_spec_is_refused_with_one_message(shipped, tmp_path, tamper, message):
+    out = _copy(shipped, tmp_path)
+    tamper(out)
+    deployment = TARGET.load(out)
+    assert TARGET.run(deployment, "reference", np.zeros((2, 1, 12), np.int64)) is not None
+    with pytest.raises(NrfError) as err:
+        TARGET.run(deployment, "emulator", np.zeros((2, 1, 12), np.int64))
+    assert message in err.value.what, err.value.what
+
+
+def test_malformed_spec_exits_2_through_the_cli(shipped, tmp_path, capsys):
+    out = _copy(shipped, tmp_path)
+    _edit_json(out / "xylo_spec.json", _alias)
     assert main(["verify", str(out), "--samples", "2", "--witness-samples", "0"]) == 2
-    # both chip files changed the same way: every backend would agree, but the export no longer
-    # encodes the trained model (source.nir), and load says so
-    arrays = dict(np.load(out / "xylo_spec.npz"))
-    arrays["weights_rec"][3, 5, 0] += 1
-    np.savez(out / "xylo_spec.npz", **arrays)
-    with pytest.raises(NrfError, match="does not encode source.nir: weights_rec differ"):
-        TARGET.load(out)
+    err = capsys.readouterr().err
+    assert "xylo_spec.json" in err and "aliases" in err and "Traceback" not in err
+    (out / "xylo_spec.npz").unlink()
+    assert main(["verify", str(out), "--samples", "2", "--witness-samples", "0"]) == 2
+    assert "chip file xylo_spec.npz is missing" in capsys.readouterr().err
 
 
 def _refused(graph: nir.NIRGraph, tmp_path, capsys, *messages: str) -> None:

@@ -70,6 +70,8 @@ SPEC_ARRAYS = (
     "bias_out",
 )
 """The array fields of rockpool's Xylo specification (``config_from_specification``)."""
+WEIGHT_SHIFTS = ("weight_shift_in", "weight_shift_rec", "weight_shift_out")
+"""The integer fields of the specification: left shifts of the input, recurrent, output weights."""
 
 
 @dataclass
@@ -141,6 +143,22 @@ class XyloProgram:
         """xylosim's ``has_bias``: biases are applied only when one of them is nonzero."""
         return bool(np.any(self.bias != 0) or np.any(self.bias_out != 0))
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """program.npz: every :data:`SPEC_ARRAYS` field and the three weight shifts (0-d), int64."""
+        arrays = {k: np.asarray(getattr(self, k), dtype=np.int64) for k in SPEC_ARRAYS}
+        arrays.update({k: np.asarray(int(getattr(self, k)), dtype=np.int64) for k in WEIGHT_SHIFTS})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, sidecar: dict, arrays: dict[str, np.ndarray]) -> XyloProgram:
+        """The program from program.npz and deploy.json's ``groups`` (KeyError if a field is
+        missing, ValueError if one is not integer)."""
+        return cls(sidecar["input_name"], tuple(sidecar["input_shape"]),
+                   *(integer_array(arrays[k], k) for k in SPEC_ARRAYS),
+                   *(int(integer_array(arrays[k], k)) for k in WEIGHT_SHIFTS),
+                   aliases=[[] for _ in range(int(np.shape(arrays["weights_rec"])[0]))],
+                   groups=[group_from(d) for d in sidecar["groups"]], dt=float(sidecar["dt"]))
+
     def spec(self) -> dict:
         """The specification as rockpool's ``config_from_specification`` takes it."""
         out = {k: np.asarray(getattr(self, k)) for k in SPEC_ARRAYS}
@@ -153,6 +171,27 @@ class XyloProgram:
         return out
 
 
+def integer_array(values: np.ndarray, name: str) -> np.ndarray:
+    """`values` as int64; ValueError if they are not integers (a float would be truncated)."""
+    values = np.asarray(values)
+    if not (np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_):
+        raise ValueError(f"{name} holds {values.dtype} values, not integers")
+    return values.astype(np.int64)
+
+
+def describe_group(g: Group) -> dict:
+    """`g` as plain JSON (deploy.json's ``groups``, xylo_spec.json's ``populations``)."""
+    return {"name": g.name, "kind": g.kind, "layer": g.layer, "first": g.first, "stop": g.stop,
+            "shape": list(g.shape), "readout": g.readout, "scale": g.scale, "lag": g.lag}
+
+
+def group_from(d: dict) -> Group:
+    """The inverse of :func:`describe_group`."""
+    return Group(str(d["name"]), str(d["kind"]), str(d["layer"]), int(d["first"]), int(d["stop"]),
+                 tuple(int(n) for n in d["shape"]), bool(d["readout"]), float(d["scale"]),
+                 int(d["lag"]))
+
+
 def fanout(program: XyloProgram) -> np.ndarray:
     """Recurrent fan-out entries per hidden neuron: distinct hidden targets on either synapse (the
     words of its RFORAM row; output weights have their own dense memory)."""
@@ -162,7 +201,11 @@ def fanout(program: XyloProgram) -> np.ndarray:
 def check_program(program: XyloProgram) -> list[str]:
     """Every way `program` leaves the chip's format or limits (empty list: it is valid)."""
     p = program
-    problems: list[str] = []
+    problems = [f"{key} has shape {np.shape(getattr(p, key))}, expected {ndim} dimensions"
+                for key, ndim in (("weights_in", 3), ("weights_rec", 3), ("weights_out", 2))
+                if np.ndim(getattr(p, key)) != ndim]
+    if problems:
+        return problems
     nin, nhid, nout, nsyn = p.n_in, p.n_hidden, p.n_out, p.n_syn
     shapes = {
         "weights_in": (nin, nhid, nsyn),
@@ -202,7 +245,7 @@ def check_program(program: XyloProgram) -> list[str]:
         arr = np.asarray(getattr(p, key))
         if arr.size and (arr.min() < lo or arr.max() > hi):
             problems.append(f"{key} holds [{arr.min()}, {arr.max()}], the chip takes [{lo}, {hi}]")
-    for key in ("weight_shift_in", "weight_shift_rec", "weight_shift_out"):
+    for key in WEIGHT_SHIFTS:
         if not 0 <= int(getattr(p, key)) <= MAX_WEIGHT_SHIFT:
             problems.append(f"{key} = {getattr(p, key)}, nrf-deploy takes 0..{MAX_WEIGHT_SHIFT}")
     if any(len(a) for a in p.aliases):
