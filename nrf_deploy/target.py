@@ -97,6 +97,9 @@ class Target(abc.ABC):
     """Export options the demo tries in order until one is accepted (least approximate first)."""
     tolerance: ClassVar[float] = 0.0
     """Allowed absolute difference between backends (0: bit-exact)."""
+    rel_tolerance: ClassVar[float] = 0.0
+    """Allowed difference relative to the larger magnitude: a value mismatches when
+    ``|a - b| > tolerance + rel_tolerance * max(|a|, |b|)`` (spikes are always exact)."""
 
     @property
     def backends(self) -> tuple[str, ...]:

@@ -69,11 +69,11 @@ def _variables(trace: Trace, selection: dict[str, tuple[str, ...]] | None
 def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order: list[str],
             tolerance: float = 0.0,
             selection: dict[str, tuple[str, ...]] | None = None,
-            spiking: frozenset[str] = frozenset()) -> Comparison:
+            spiking: frozenset[str] = frozenset(), rel_tolerance: float = 0.0) -> Comparison:
     """Compare every output and (selected) state present in both traces.
 
-    A value mismatches when ``|a - b| > tolerance``; outputs of the nodes in `spiking` (and any
-    integer array) are compared exactly whatever the tolerance. Variables missing on `other` are
+    A value mismatches when ``|a - b| > tolerance + rel_tolerance * max(|a|, |b|)``; outputs
+    of the nodes in `spiking` (and any integer array) are compared exactly whatever the tolerance. Variables missing on `other` are
     skipped, not failures; a shape difference counts every element as a mismatch."""
     t_total, b_total = ref.timesteps, next(iter(ref.outputs.values())).shape[1]
     result = Comparison(ref_name, other_name, b_total, t_total)
@@ -93,7 +93,11 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
         if diff.size:
             result.max_abs_error = max(result.max_abs_error, float(diff.max()))
         exact = var == "out" and (node in spiking or _is_binary(a))
-        bad = diff > (0.0 if exact else tolerance)
+        if exact:
+            bad = diff > 0.0
+        else:
+            scale = np.maximum(np.abs(a), np.abs(b)).astype(np.float64) if rel_tolerance else 0.0
+            bad = diff > tolerance + rel_tolerance * scale
         count = int(bad.sum())
         if not count:
             continue
@@ -135,6 +139,14 @@ class VerifyResult:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "ok": self.ok,
                 "comparisons": [c.to_dict() for c in self.comparisons]}
+
+    def record(self, manifest_sha256: str | None, modified: str | None, inputs: dict[str, Any],
+               approximations: list[str], rebuilt: bool = False) -> dict[str, Any]:
+        """The content of ``verify-report.json``: the verdict bound to the export it was made on
+        (`manifest_sha256`, :func:`nrf_deploy.seal.manifest_digest`); `modified` describes the
+        changes when the export was verified with ``--allow-modified`` (None otherwise)."""
+        return {**self.to_dict(), "manifest_sha256": manifest_sha256, "modified": modified,
+                "rebuilt": bool(rebuilt), "inputs": inputs, "approximations": approximations}
 
     def summary(self) -> str:
         lines = []
@@ -187,7 +199,7 @@ def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, wit
         traces[name] = trace
         ref_part = _take_samples(ref, n)
         comparisons.append(compare(ref_part, trace, ref_name, name, order, target.tolerance,
-                                   selection, spiking))
+                                   selection, spiking, target.rel_tolerance))
     return VerifyResult(target.name, comparisons, traces)
 
 

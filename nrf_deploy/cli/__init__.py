@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nrf-deploy",
         description="Deploy spiking networks from NIR to neuromorphic chips, verified bit for bit.",
-        epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
+        epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input, unsupported model or "
+               "modified export, 3 a bug in nrf-deploy, 130 interrupted (Ctrl-C).")
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -35,23 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nrf-deploy`` console script; returns the exit code."""
+    from nrf_deploy.console import interrupted
+
     warnings.filterwarnings("ignore")
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if extra and not getattr(args, "accepts_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.extra = extra
     try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if extra and not getattr(args, "accepts_extra", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra = extra
         return int(args.func(args) or 0)
     except NrfError as exc:
         print(exc.format(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
+    except MemoryError:
+        print("error: out of memory\n  what to do: use fewer samples, timesteps or a smaller model",
+              file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug in nrf-deploy, not the user's input
         if os.environ.get("NRF_DEBUG"):
             traceback.print_exc()
@@ -61,4 +67,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nrf_deploy.console import entry
+
+    entry()

@@ -163,11 +163,11 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, sh
     from tqdm import tqdm
 
     from nrf_deploy.fileio import write_json
-    from nrf_deploy.targets import get_target
+    from nrf_deploy.seal import load_export
     from nrf_deploy.verify import verify_deployment
 
-    target = get_target(name)
-    deployment = target.load(export_dir)
+    loaded = load_export(export_dir)
+    target, deployment = loaded.target, loaded.deployment
     witness = target.witness_for(deployment)
     total = x.shape[1] * (len(target.backend_names(deployment)) - (1 if witness else 0)) + \
         (min(witness_samples, x.shape[1]) if witness else 0)
@@ -175,6 +175,7 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, sh
     result = verify_deployment(target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n))
     bar.close()
     write_json(export_dir / "verify-report.json",
-               {**result.to_dict(), "inputs": {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
-                                               "source": source}})
+               result.record(loaded.seal.digest, None, {"samples": int(x.shape[1]),
+                                                        "timesteps": int(x.shape[0]), "source": source},
+                             [str(a) for a in deployment.sidecar.get("approximations") or []]))
     return result

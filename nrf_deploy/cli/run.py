@@ -25,12 +25,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="float conventions: NIR 1.0.4 (default) or sinabs (multi-spike, >=, IF clamp)")
     p.add_argument("--backend", default=None, help="backend of an export directory (default: its reference)")
     p.add_argument("--states", action="store_true", help="also write every node's state per step")
+    p.add_argument("--allow-modified", action="store_true",
+                   help="run an export whose files changed since it was sealed (an experiment)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
         raise NrfError(f"output '{args.output}' must end in .npz", "-o", "e.g. -o out.npz")
+    from nrf_deploy.cli.export import refuse_output_among_inputs
+
+    refuse_output_among_inputs(args.output, [args.input, args.model], "-o")
     x = load_array(args.input)
     if is_export_dir(args.model):
         trace, label = _run_export(args, x)
@@ -55,11 +60,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace, x: np.ndarray):
-    from nrf_deploy.deployment import read_sidecar
-    from nrf_deploy.targets import get_target
+    import sys
 
-    target = get_target(read_sidecar(args.model)["target"])
-    deployment = target.load(args.model)
+    from nrf_deploy.seal import load_export
+
+    loaded = load_export(args.model, args.allow_modified)
+    target, deployment = loaded.target, loaded.deployment
+    if loaded.modified:
+        print(f"warning: MODIFIED export (--allow-modified): {loaded.seal.describe()}", file=sys.stderr)
     backend = target.backend(deployment, args.backend or target.backend_names(deployment)[0]).name
     x = check_input_shape(x, deployment.input_shape, args.input)
     return target.run(deployment, backend, x, record_states=args.states), f"{target.name}/{backend}"

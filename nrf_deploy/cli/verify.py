@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from nrf_deploy.cli.common import load_array, progress_enabled
-from nrf_deploy.deployment import read_sidecar
 from nrf_deploy.errors import NrfError, VerificationFailed
 from nrf_deploy.fileio import write_json, write_npz
 from nrf_deploy.inputs import check_input_shape, random_events
-from nrf_deploy.targets import get_target
 from nrf_deploy.verify import VerifyResult, verify_deployment
 
 
@@ -32,16 +31,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--batch-size", type=int, default=32, help="samples per backend call")
     p.add_argument("--report", default=None, help="where to write the JSON report (default: EXPORT_DIR/verify-report.json)")
+    p.add_argument("--allow-modified", action="store_true",
+                   help="verify an export whose files changed since it was sealed (an experiment: "
+                        "every output says so and the report never shows it as verified)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="first re-export source.nir with the recorded options into a temporary "
+                        "folder and require byte-identical artefacts")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sidecar = read_sidecar(args.export_dir)
-    target = get_target(sidecar["target"])
-    deployment = target.load(Path(args.export_dir))
-    for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
-        if value < 1:
-            raise NrfError(f"{flag} must be at least 1", flag, f"e.g. {flag} 16")
+    from nrf_deploy.inputs import check_count
+    from nrf_deploy.seal import load_export, rebuild_and_compare
+
+    check_count(args.samples, "--samples")
+    check_count(args.batch_size, "--batch-size")
+    check_count(args.timesteps, "--timesteps")
+    check_count(args.witness_samples, "--witness-samples", 0)
+    check_count(args.seed, "--seed", 0)
+    report = Path(args.report) if args.report else Path(args.export_dir) / "verify-report.json"
+    _check_report_path(report, Path(args.export_dir), args.input)
+    loaded = load_export(args.export_dir, args.allow_modified)
+    target, deployment, seal = loaded.target, loaded.deployment, loaded.seal
+    sidecar = deployment.sidecar
+    if seal.modified:
+        print(f"warning: MODIFIED export (--allow-modified): {seal.describe()}; "
+              "this run is an experiment, not a verification of the export", file=sys.stderr)
+    if args.rebuild:
+        print(f"rebuild: {rebuild_and_compare(Path(args.export_dir), sidecar)}")
     if args.input:
         x = check_input_shape(load_array(args.input), deployment.input_shape, args.input)
     else:
@@ -49,21 +66,36 @@ def run(args: argparse.Namespace) -> int:
         x = random_events(deployment.input_shape, t, args.samples, args.rate, args.seed)
     witness = min(args.witness_samples, x.shape[1])
     result = _verify_with_progress(target, deployment, x, witness, args.batch_size)
-    report = Path(args.report) if args.report else Path(args.export_dir) / "verify-report.json"
     approximations = [str(a) for a in sidecar.get("approximations") or []]
-    write_json(report, {**result.to_dict(), "inputs": {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
-                                                      "source": args.input or f"random events rate {args.rate} seed {args.seed}"},
-                        "approximations": approximations})
+    source = args.input or f"random events rate {args.rate} seed {args.seed}"
+    write_json(report, result.record(seal.digest, seal.describe() if seal.modified else None,
+                                     {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
+                                      "source": source}, approximations, args.rebuild))
     print(result.summary())
     for note in approximations:   # opt-in approximations the export made: bit-exact to the approximated model
         print(f"note: this export approximates the model: {note}")
+    modified = " of a MODIFIED export (--allow-modified)" if seal.modified else ""
     if not result.ok:
         diff = report.with_name("verify-diff.npz")
         _write_diff(result, diff)
-        raise VerificationFailed(f"{target.name}: implementations disagree", str(args.export_dir),
+        raise VerificationFailed(f"{target.name}: implementations disagree{modified}", str(args.export_dir),
                                  f"see {report} and {diff}; the first divergence is printed above")
-    print(f"verify: OK — {target.name}, {x.shape[1]} samples x {x.shape[0]} steps, 0 mismatches; report {report}")
+    print(f"verify: OK{modified} — {target.name}, {x.shape[1]} samples x {x.shape[0]} steps, "
+          f"0 mismatches; report {report}")
     return 0
+
+
+def _check_report_path(report: Path, export_dir: Path, input_path: str | None) -> None:
+    """``--report`` may not overwrite a file of the export (only verify's own outputs) or the input."""
+    from nrf_deploy.cli.export import refuse_output_among_inputs
+    from nrf_deploy.seal import VERIFY_OUTPUTS
+
+    inside = export_dir.resolve() in report.resolve().parents
+    if report.resolve() == export_dir.resolve() or (inside and report.name not in VERIFY_OUTPUTS) \
+            or (inside and report.parent.resolve() != export_dir.resolve()):
+        raise NrfError(f"--report '{report}' would write into the export's own files", "--report",
+                       f"write it elsewhere, or use the default {export_dir / 'verify-report.json'}")
+    refuse_output_among_inputs(report, [input_path], "--report")
 
 
 def _verify_with_progress(target, deployment, x: np.ndarray, witness: int, batch: int) -> VerifyResult:

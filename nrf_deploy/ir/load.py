@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import h5py
+import numpy as np
 import nir
 
 from nrf_deploy.errors import GraphError, NrfError
@@ -35,6 +36,7 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
                 raise GraphError(f"'{path.name}' is HDF5 but not a NIR file (no 'node' group)",
                                  str(path), "export the model with nir.write()")
             _check_types(f["node"], "graph", path)
+            _check_declared_size(f, path)
     except OSError as exc:
         raise GraphError(f"'{path.name}' is not a readable NIR (HDF5) file: it is truncated, "
                          f"corrupt or another format ({_short(exc)})", str(path),
@@ -47,6 +49,30 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
         raise GraphError(f"'{path.name}' could not be parsed as NIR ({type(exc).__name__}: "
                          f"{_short(exc)})", str(path),
                          "check the file was written by nir.write() with nir 1.0.x") from None
+
+
+PARAMETER_COPIES = 4
+"""Float64 copies of each parameter array a load and export hold at once (read, normalised,
+scaled, quantised): the memory estimate refused up front is ``elements x 8 bytes x this``."""
+
+
+def _check_declared_size(f: h5py.File, path: Path) -> None:
+    """Refuse, before reading any array, a file whose declared arrays cannot fit in memory."""
+    from nrf_deploy.inputs import check_allocation
+
+    sizes: dict[str, int] = {}
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.shape:
+            sizes[name] = int(np.prod(obj.shape, dtype=np.float64))
+
+    f.visititems(visit)
+    if not sizes:
+        return
+    largest = max(sizes, key=sizes.get)
+    check_allocation(sum(sizes.values()) * 8.0 * PARAMETER_COPIES,
+                     f"'{path.name}' (largest array {largest}, {sizes[largest]} values)", str(path),
+                     "use a smaller model, or a machine with more memory")
 
 
 def _check_types(group: h5py.Group, where: str, path: Path) -> None:

@@ -37,14 +37,14 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
                    samples: int = 8, seed: int = 0, timesteps: int | None = None, emulator_samples: int | None = None,
                    overrides: dict[str, dict[str, float]] | None = None, input_source: str | None = None,
                    traces: dict[str, Any] | None = None, warmup: int | None = None,
-                   window: int | None = None) -> dict[str, Any]:
+                   window: int | None = None, allow_modified: bool = False) -> dict[str, Any]:
     """Everything the report says about one export directory (plain JSON types except
     ``counts["cores"]``, which :func:`to_json` summarises).
 
     `traces` ({backend: Trace}) are runs already made on `x` (e.g. by verification); backends
     found there are not run again."""
     from nrf_deploy.deployment import read_sidecar
-    from nrf_deploy.targets import get_target
+    from nrf_deploy.seal import load_export
 
     export_dir = Path(export_dir)
     entry: dict[str, Any] = {"export_dir": str(export_dir), "target": export_dir.name, "status": "ok",
@@ -52,8 +52,8 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     try:
         sidecar = read_sidecar(export_dir)
         entry["target"] = str(sidecar.get("target", export_dir.name))
-        target = get_target(entry["target"])
-        deployment = target.load(export_dir)
+        loaded = load_export(export_dir, allow_modified)
+        target, deployment, seal = loaded.target, loaded.deployment, loaded.seal
     except NrfError as exc:
         return {**entry, "status": "not available", "error": exc.format()}
     except Exception as exc:  # noqa: BLE001 — a broken or half-installed target package: say so, go on
@@ -117,7 +117,9 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, sidecar,
                                                                                labels, warmup, names[0],
                                                                                window)) or {}
-    entry["verification"] = _verification(export_dir)
+    entry["verification"] = _verification(export_dir, seal)
+    if seal.modified:
+        entry["notes"].append(f"MODIFIED export (--allow-modified): {seal.describe()}")
     entry["raster"] = _raster(graph, reference, x)
     return entry
 
@@ -165,18 +167,39 @@ def _hardware(target: str, counts: dict[str, Any], resources: dict[str, Any],
     return out
 
 
-def _verification(export_dir: Path) -> dict[str, Any] | None:
+VERIFICATION_STATUSES = ("verified", "mismatch", "stale", "not verified", "modified")
+"""``entry["verification"]["status"]``: verified (a passing verify-report.json made on exactly
+these files), mismatch (made on these files, implementations disagreed), stale (made on other
+files: before a re-export, or copied from another export), not verified (none, or unreadable or
+incomplete), modified (the export's files changed since export sealed them)."""
+
+
+def _verification(export_dir: Path, seal) -> dict[str, Any]:
+    """The verdict of ``verify-report.json``, bound to the export as it is now (`seal`)."""
     path = export_dir / "verify-report.json"
+    if seal.modified:
+        return {"status": "modified", "ok": None, "detail": seal.describe()}
     if not path.is_file():
-        return None
+        return {"status": "not verified", "ok": None, "detail": "no verify-report.json"}
     try:
         data = json.loads(path.read_text())
-        return {"ok": bool(data["ok"]), "inputs": data.get("inputs", {}),
-                "comparisons": [{k: c.get(k) for k in ("reference", "other", "samples", "timesteps",
-                                                       "compared_values", "mismatches", "ok")}
-                                for c in data.get("comparisons", [])]}
-    except (ValueError, KeyError, TypeError):
-        return {"ok": None, "error": "verify-report.json is unreadable"}
+        comparisons = [{k: c.get(k) for k in ("reference", "other", "samples", "timesteps",
+                                              "compared_values", "mismatches", "ok")}
+                       for c in data["comparisons"]]
+        ok, bound = data["ok"], data.get("manifest_sha256")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {"status": "not verified", "ok": None, "detail": "verify-report.json is unreadable"}
+    out = {"ok": None, "inputs": data.get("inputs", {}), "comparisons": comparisons}
+    consistent = (isinstance(ok, bool) and comparisons
+                  and ok == all(c["ok"] is True and c["mismatches"] == 0 for c in comparisons))
+    if not consistent or data.get("modified"):
+        return {**out, "status": "not verified",
+                "detail": "verify-report.json is incomplete or inconsistent (not written by verify)"
+                if not data.get("modified") else "it was made with --allow-modified"}
+    if bound is None or bound != seal.digest:
+        return {**out, "status": "stale", "detail": "verify-report.json was made on other files "
+                "(before a re-export, or copied from another export); re-run nrf-deploy verify"}
+    return {**out, "ok": ok, "status": "verified" if ok else "mismatch"}
 
 
 def _raster(graph, trace, x: np.ndarray, limit: int = 256) -> list[dict[str, Any]]:
@@ -205,7 +228,7 @@ def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
         acc = e.get("accuracy") or {}
         headline = (acc.get("headline") or {}).get("key")
         base = {"target": e["target"], "export_dir": e["export_dir"], "status": e["status"],
-                "verified": (e.get("verification") or {}).get("ok"),
+                "verified": (e.get("verification") or {}).get("status", "not verified"),
                 "cores_used": res.get("cores_used"), "cores_available": res.get("cores_available"),
                 "chips": res.get("chips"),
                 "accuracy_metric": (acc.get("headline") or {}).get("label"),
@@ -245,7 +268,8 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
                  emulator_samples: int | None = None, model_name: str = "", input_source: str | None = None,
                  overrides: dict[str, dict[str, float]] | None = None,
                  failures: dict[str, str] | None = None, traces: dict[str, dict[str, Any]] | None = None,
-                 warmup: int | None = None, progress=None) -> dict[str, Any]:
+                 warmup: int | None = None, progress=None,
+                 allow_modified: bool = False) -> dict[str, Any]:
     """Analyse every export, write ``out_html`` and ``report.json`` beside it (atomically), and
     return the report. `failures` lists targets that refused the model (target -> message);
     `traces` maps an export dir (as given) to runs already made on `x` ({backend: Trace})."""
@@ -262,7 +286,8 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
     for d in export_dirs:
         entries.append(analyse_export(d, x, labels, samples, timesteps=timesteps, emulator_samples=emulator_samples,
                                       overrides=overrides, input_source=input_source,
-                                      traces=(traces or {}).get(str(d)), warmup=warmup, window=window))
+                                      traces=(traces or {}).get(str(d)), warmup=warmup, window=window,
+                                      allow_modified=allow_modified))
         if progress is not None:
             progress(entries[-1]["target"])
     entries += [{"target": t, "export_dir": None, "status": "refused", "error": msg, "notes": []}
@@ -316,21 +341,21 @@ def summary_table(report: dict[str, Any]) -> str:
     """The terminal summary: one line per target and chip."""
     from nrf_deploy.report.html import fmt_quantity
 
-    head = f"{'target':<10} {'chip':<11} {'verified':<9} {'energy/inf':>13} {'latency/inf':>13} {'vs CPU (E)':>10}  " \
+    head = f"{'target':<10} {'chip':<11} {'verified':<12} {'energy/inf':>13} {'latency/inf':>13} {'vs CPU (E)':>10}  " \
            f"{'cores':>9}  accuracy"
     lines = [head, "-" * len(head)]
     for r in report["summary"]:
         if r["status"] != "ok":
-            lines.append(f"{r['target']:<10} {'-':<11} {'-':<9} {'-':>13} {'-':>13} {'-':>10}  {'-':>9}  "
+            lines.append(f"{r['target']:<10} {'-':<11} {'-':<12} {'-':>13} {'-':>13} {'-':>10}  {'-':>9}  "
                          f"{r['status']}: {(r.get('error') or '').splitlines()[0] if r.get('error') else ''}")
             continue
-        verified = {True: "yes", False: "MISMATCH", None: "not run"}[r["verified"]]
+        verified = str(r["verified"]).upper() if r["verified"] == "mismatch" else str(r["verified"])
         energy = fmt_quantity(r["energy_j"], "J", r.get("energy_status"))
         latency = fmt_quantity(r["latency_s"], "s", r.get("latency_status"))
         ratio = f"{r['energy_vs_cpu']:.3g}x" if r.get("energy_vs_cpu") is not None else "-"
         cores = (f"{r['cores_used']}/{r['cores_available']}" if r.get("cores_used") is not None else "-")
         acc = ", ".join(f"{b} {v:.3g}" for b, v in r["accuracy"].items() if isinstance(v, (int, float)))
-        lines.append(f"{r['target']:<10} {r['chip']!s:<11} {verified:<9} {energy:>13} {latency:>13} {ratio:>10}  "
+        lines.append(f"{r['target']:<10} {r['chip']!s:<11} {verified:<12} {energy:>13} {latency:>13} {ratio:>10}  "
                      f"{cores:>9}  {acc}")
     missing = sorted({m for r in report["summary"] for m in r.get("missing_constants") or []})
     if missing:

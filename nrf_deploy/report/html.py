@@ -267,14 +267,15 @@ def _layer_table(counts: dict[str, Any]) -> str:
 
 
 def _verification(v: dict[str, Any] | None) -> str:
-    if v is None:
-        return "not run (run <code>nrf-deploy verify DIR</code>; the demo does)"
-    if v.get("ok") is None:
-        return _e(v.get("error", "unreadable"))
+    status = (v or {}).get("status", "not verified")
+    if status not in ("verified", "mismatch"):
+        return (f"<b class='bad'>{_e(status)}</b>: {_e((v or {}).get('detail', ''))} "
+                "(run <code>nrf-deploy verify DIR</code>)")
     parts = [f"{_e(c['other'])} vs {_e(c['reference'])}: {'OK' if c['ok'] else 'MISMATCH'}, "
              f"{_e(c['mismatches'])} mismatches in {_e(c['compared_values'])} values "
              f"({_e(c['samples'])} samples × {_e(c['timesteps'])} steps)" for c in v.get("comparisons", [])]
-    verdict = "<b class='good'>bit-exact</b>" if v["ok"] else "<b class='bad'>MISMATCH</b>"
+    verdict = ("<b class='good'>verified</b> (bit-exact)" if status == "verified"
+               else "<b class='bad'>mismatch</b>")
     return verdict + ("<br>" + "<br>".join(parts) if parts else "")
 
 
@@ -340,7 +341,7 @@ def _summary_table(report: dict[str, Any]) -> str:
             continue
         acc = "; ".join(f"{b}: {_fmt(v)}" for b, v in r["accuracy"].items())
         rows.append([r["target"], r["chip"] or "-",
-                     {True: "bit-exact", False: "MISMATCH", None: "not run"}[r["verified"]],
+                     r["verified"],
                      fmt_quantity(r.get("energy_j"), "J", r.get("energy_status")),
                      _Raw(_e(fmt_quantity(r.get("latency_s"), "s", r.get("latency_status")))
                           + (f"<br><span class='small'>{_e(r['latency_basis'])}</span>" if r.get("latency_basis") else "")),

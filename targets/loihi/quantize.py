@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.lowering import Lowered, Projection, lower
-from nrf_deploy.quant import relative_error, round_half_away
+from nrf_deploy.quant import check_weights_survive, relative_error, round_half_away
 from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
                                   VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
                                   neuron_groups, sign_mode_of, weight_limits)
@@ -203,6 +203,7 @@ def _quantise_weights(proj: Projection, effective: sp.csr_matrix, where: str) ->
     q = sp.csr_matrix((ints.copy(), effective.indices.copy(), effective.indptr.copy()),
                       shape=effective.shape, dtype=np.int64)
     q.eliminate_zeros()
+    check_weights_survive(values, q, f"{where}, projection {proj.name}")
     return Synapses(proj.source, proj.target, q, exp, sign_mode_of(q.data), error)
 
 

@@ -129,7 +129,11 @@ class OnnxTarget(Target):
                            "re-run nrf-deploy export --target onnx; do not mix files of different exports")
         program: dict[str, Any] = {"model": model, "graph": None, "source": None, "sidecar": sidecar}
         if "integer_source" in sidecar:
-            program["source"] = _load_source(out_dir / SOURCE_DIR, None, sidecar["integer_source"]["fingerprint"])
+            from nrf_deploy.seal import file_in_export
+
+            source = sidecar["integer_source"]
+            path = file_in_export(out_dir, source.get("dir"), "deploy.json integer_source.dir")
+            program["source"] = _load_source(path, None, source["fingerprint"])
         else:
             program["graph"] = _load_float_graph(out_dir)
         return Deployment(self.name, sidecar, program, out_dir)
@@ -174,7 +178,7 @@ def _load_float_graph(out_dir: Path) -> Graph:
 
 def _load_source(source_dir: Path, graph: Graph | None, fingerprint: str | None = None) -> Deployment:
     """The quantised export whose integer reference becomes the model, checked against `graph`."""
-    from nrf_deploy.targets import get_target
+    from nrf_deploy.seal import load_export
 
     sidecar = read_sidecar(source_dir)
     if sidecar["target"] not in INTEGER_SOURCES:
@@ -189,4 +193,4 @@ def _load_source(source_dir: Path, graph: Graph | None, fingerprint: str | None 
     if sidecar["source"]["fingerprint"] != expected:
         raise NrfError(f"'{source_dir}' was exported from a different model than the one given", "--onnx-integer-from",
                        "export MODEL.nir to speck first and pass that directory with the same MODEL.nir")
-    return get_target(sidecar["target"]).load(source_dir)
+    return load_export(source_dir).deployment     # refused if that export was modified
