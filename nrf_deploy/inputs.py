@@ -16,7 +16,8 @@ def random_events(input_shape: tuple[int, ...], timesteps: int, batch: int, rate
     check_count(batch, "--samples")
     check_count(seed, "--seed", 0)
     if not 0.0 <= float(rate) <= 1.0:      # also refuses nan
-        raise NrfError(f"--rate must be a probability in [0, 1], got {rate}", "--rate", "e.g. --rate 0.1")
+        raise NrfError(f"--rate must be a probability in [0, 1], got {rate}", "--rate",
+                       "e.g. --rate 0.1")
     check_allocation(events_bytes(input_shape, timesteps, batch), f"{batch} samples x {timesteps} "
                      f"timesteps of input {tuple(input_shape)}", "--samples / --timesteps",
                      "use fewer samples or timesteps (verify runs them in batches; the traces of "
@@ -110,7 +111,9 @@ def check_count(value: int | None, flag: str, minimum: int = 1) -> None:
                        f"e.g. {flag} {max(minimum, 16) if minimum else 0}")
 
 
-def events_bytes(input_shape: tuple[int, ...], timesteps: int, batch: int, copies: int = 4) -> float:
+def events_bytes(input_shape: tuple[int, ...], timesteps: int, batch: int,
+                 copies: int = 4) -> float:
     """Estimated bytes to hold `copies` int64/float64 arrays of ``[T, B, *input_shape]``
     (the inputs plus what the backends keep per input value; a lower bound of a run's needs)."""
-    return float(timesteps) * float(batch) * float(np.prod(input_shape, dtype=np.float64)) * 8 * copies
+    values = float(timesteps) * float(batch) * float(np.prod(input_shape, dtype=np.float64))
+    return values * 8 * copies

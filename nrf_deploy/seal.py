@@ -43,7 +43,8 @@ def _canonical(data: Any) -> bytes:
 
 def sidecar_digest(sidecar: dict[str, Any]) -> str:
     """SHA-256 of the sidecar's fields other than the manifest (whitespace-independent)."""
-    return hashlib.sha256(_canonical({k: v for k, v in sidecar.items() if k != MANIFEST_KEY})).hexdigest()
+    fields = {k: v for k, v in sidecar.items() if k != MANIFEST_KEY}
+    return hashlib.sha256(_canonical(fields)).hexdigest()
 
 
 def export_files(out_dir: Path) -> dict[str, str]:
@@ -62,7 +63,8 @@ def export_files(out_dir: Path) -> dict[str, str]:
                 continue
             if path.is_symlink() or not path.is_file():
                 raise NrfError(f"'{rel}' in the export is a link or special file, not a plain file",
-                               str(path), "an export holds plain files only; re-run nrf-deploy export")
+                               str(path),
+                               "an export holds plain files only; re-run nrf-deploy export")
             found[rel] = sha256_file(path)
     return dict(sorted(found.items()))
 
@@ -87,7 +89,8 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 
 
 def seal_export(out_dir: Path, source_sha256: str | None, options: dict[str, Any]) -> str:
-    """Add the manifest to ``out_dir/deploy.json`` (rewritten deterministically); return its digest."""
+    """Add the manifest to ``out_dir/deploy.json`` (rewritten deterministically); return its
+    digest."""
     from nrf_deploy.fileio import dumps_json
 
     path = Path(out_dir) / SIDECAR
@@ -116,8 +119,8 @@ class SealCheck:
     def describe(self) -> str:
         if self.unsealed:
             return "deploy.json has no manifest (not sealed, or made by an older nrf-deploy)"
-        parts = [f"{label}: {', '.join(names)}" for label, names in
-                 (("changed", self.changed), ("missing", self.missing), ("extra", self.extra)) if names]
+        groups = (("changed", self.changed), ("missing", self.missing), ("extra", self.extra))
+        parts = [f"{label}: {', '.join(names)}" for label, names in groups if names]
         return "; ".join(parts) or "unmodified"
 
 
@@ -129,7 +132,8 @@ def check_export(out_dir: str | os.PathLike, sidecar: dict[str, Any]) -> SealChe
     try:
         now = export_files(Path(out_dir))
     except OSError as exc:
-        raise NrfError(f"the export cannot be read ({exc})", str(out_dir), "check the permissions") from None
+        raise NrfError(f"the export cannot be read ({exc})", str(out_dir),
+                       "check the permissions") from None
     sealed = manifest["files"]
     check = SealCheck(manifest_digest(manifest))
     if manifest.get("sidecar") != sidecar_digest(sidecar):
@@ -186,7 +190,8 @@ def file_in_export(out_dir: str | os.PathLike, name: Any, where: str) -> Path:
              and "\\" not in name and "\0" not in name and not os.path.isabs(name))
     path = Path(out_dir) / name if plain else None
     if path is None or path.is_symlink():
-        raise NrfError(f"the export refers to '{name}', which is not a plain name inside the export",
+        raise NrfError(f"the export refers to '{name}', which is not a plain name inside the "
+                       "export",
                        where, "an export only refers to its own files; re-run nrf-deploy export")
     return path
 

@@ -98,8 +98,9 @@ class Target(abc.ABC):
     tolerance: ClassVar[float] = 0.0
     """Allowed absolute difference between backends (0: bit-exact)."""
     rel_tolerance: ClassVar[float] = 0.0
-    """Allowed difference relative to the larger magnitude: a value mismatches when
-    ``|a - b| > tolerance + rel_tolerance * max(|a|, |b|)`` (spikes are always exact)."""
+    """Allowed difference relative to the variable's range: a value mismatches when
+    ``|a - b| > tolerance + rel_tolerance * S``, S the largest magnitude of that variable in
+    either trace (:func:`nrf_deploy.verify.compare`; spikes are always exact)."""
 
     @property
     def backends(self) -> tuple[str, ...]:

@@ -255,7 +255,7 @@ def _write_run(out_dir: Path, model: torch.nn.Module, config: TrainConfig, metri
 
 
 def is_previous_run(path: Path) -> bool:
-    """A directory `nrf-deploy train` wrote (``-o`` may replace only such a one, or an empty one)."""
+    """A directory `nrf-deploy train` wrote (``-o`` replaces only such a one, or an empty one)."""
     return (Path(path) / "model.pt").is_file() and (Path(path) / "metrics.json").is_file()
 
 

@@ -72,9 +72,12 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
             spiking: frozenset[str] = frozenset(), rel_tolerance: float = 0.0) -> Comparison:
     """Compare every output and (selected) state present in both traces.
 
-    A value mismatches when ``|a - b| > tolerance + rel_tolerance * max(|a|, |b|)``; outputs
-    of the nodes in `spiking` (and any integer array) are compared exactly whatever the tolerance. Variables missing on `other` are
-    skipped, not failures; a shape difference counts every element as a mismatch."""
+    A value mismatches when ``|a - b| > tolerance + rel_tolerance * S``, S being the largest
+    magnitude the variable takes in either trace (its range: float summation-order errors scale
+    with the magnitude of the summed terms, not of the result); outputs of the nodes in
+    `spiking` and every integer array are compared exactly whatever the tolerance. Variables
+    missing on `other` are skipped, not failures; a shape difference counts every element as a
+    mismatch."""
     t_total, b_total = ref.timesteps, next(iter(ref.outputs.values())).shape[1]
     result = Comparison(ref_name, other_name, b_total, t_total)
     order = {name: i for i, name in enumerate(node_order)}
@@ -92,11 +95,11 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
         result.compared_values += int(a.size)
         if diff.size:
             result.max_abs_error = max(result.max_abs_error, float(diff.max()))
-        exact = var == "out" and (node in spiking or _is_binary(a))
+        exact = _is_binary(a) or _is_binary(b) or (var == "out" and node in spiking)
         if exact:
             bad = diff > 0.0
         else:
-            scale = np.maximum(np.abs(a), np.abs(b)).astype(np.float64) if rel_tolerance else 0.0
+            scale = max(float(np.abs(a).max()), float(np.abs(b).max())) if a.size else 0.0
             bad = diff > tolerance + rel_tolerance * scale
         count = int(bad.sum())
         if not count:

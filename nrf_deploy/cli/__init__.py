@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -54,16 +55,33 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return interrupted()
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            return _internal_error(exc)
+        where = exc.filename or "file system"
+        print(f"error: {exc.strerror or exc}\n  where: {where}\n  what to do: check the path, "
+              "its permissions and the free disk space", file=sys.stderr)
+        return 2
     except MemoryError:
         print("error: out of memory\n  what to do: use fewer samples, timesteps or a smaller model",
               file=sys.stderr)
         return 2
     except Exception as exc:  # a bug in nrf-deploy, not the user's input
-        if os.environ.get("NRF_DEBUG"):
-            traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
-              "re-run with NRF_DEBUG=1 for the traceback and report it", file=sys.stderr)
-        return 3
+        return _internal_error(exc)
+
+
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                                 errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE})
+"""OSErrors the file system raises for the user's paths or machine (disk full, permissions,
+read-only, a file where a folder is needed): exit 2 with the message, not an internal error."""
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("NRF_DEBUG"):
+        traceback.print_exc()
+    print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
+          "re-run with NRF_DEBUG=1 for the traceback and report it", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

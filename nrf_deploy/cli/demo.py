@@ -175,7 +175,8 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, sh
     result = verify_deployment(target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n))
     bar.close()
     write_json(export_dir / "verify-report.json",
-               result.record(loaded.seal.digest, None, {"samples": int(x.shape[1]),
-                                                        "timesteps": int(x.shape[0]), "source": source},
+               result.record(loaded.seal.digest, None,
+                             {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
+                              "source": source},
                              [str(a) for a in deployment.sidecar.get("approximations") or []]))
     return result

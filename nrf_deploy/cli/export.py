@@ -24,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="path to a .nir file")
     p.add_argument("--target", required=True, choices=target_names(), help="hardware target")
     p.add_argument("-o", "--output", required=True,
-                   help="output directory: new, empty, or a previous export (replaced); anything else "
-                        "is refused")
+                   help="output directory: new, empty, or a previous export (replaced); "
+                        "anything else is refused")
     p.add_argument("--dt", type=float, default=None,
                    help="timestep in seconds (default: the graph's metadata, else 1e-3)")
     p.add_argument("--timesteps", type=int, default=None,

@@ -67,7 +67,8 @@ def _run_export(args: argparse.Namespace, x: np.ndarray):
     loaded = load_export(args.model, args.allow_modified)
     target, deployment = loaded.target, loaded.deployment
     if loaded.modified:
-        print(f"warning: MODIFIED export (--allow-modified): {loaded.seal.describe()}", file=sys.stderr)
+        print(f"warning: MODIFIED export (--allow-modified): {loaded.seal.describe()}",
+              file=sys.stderr)
     backend = target.backend(deployment, args.backend or target.backend_names(deployment)[0]).name
     x = check_input_shape(x, deployment.input_shape, args.input)
     return target.run(deployment, backend, x, record_states=args.states), f"{target.name}/{backend}"

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if not result.ok:
         diff = report.with_name("verify-diff.npz")
         _write_diff(result, diff)
-        raise VerificationFailed(f"{target.name}: implementations disagree{modified}", str(args.export_dir),
+        raise VerificationFailed(f"{target.name}: implementations disagree{modified}",
+                                 str(args.export_dir),
                                  f"see {report} and {diff}; the first divergence is printed above")
     print(f"verify: OK{modified} — {target.name}, {x.shape[1]} samples x {x.shape[0]} steps, "
           f"0 mismatches; report {report}")
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_report_path(report: Path, export_dir: Path, input_path: str | None) -> None:
-    """``--report`` may not overwrite a file of the export (only verify's own outputs) or the input."""
+    """``--report`` may not overwrite a file of the export (only verify's outputs) or the input."""
     from nrf_deploy.cli.export import refuse_output_among_inputs
     from nrf_deploy.seal import VERIFY_OUTPUTS
 
@@ -94,7 +95,8 @@ def _check_report_path(report: Path, export_dir: Path, input_path: str | None) -
     if report.resolve() == export_dir.resolve() or (inside and report.name not in VERIFY_OUTPUTS) \
             or (inside and report.parent.resolve() != export_dir.resolve()):
         raise NrfError(f"--report '{report}' would write into the export's own files", "--report",
-                       f"write it elsewhere, or use the default {export_dir / 'verify-report.json'}")
+                       "write it elsewhere, or use the default "
+                       f"{export_dir / 'verify-report.json'}")
     refuse_output_among_inputs(report, [input_path], "--report")
 
 

@@ -286,8 +286,8 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
     for d in export_dirs:
         entries.append(analyse_export(d, x, labels, samples, timesteps=timesteps, emulator_samples=emulator_samples,
                                       overrides=overrides, input_source=input_source,
-                                      traces=(traces or {}).get(str(d)), warmup=warmup, window=window,
-                                      allow_modified=allow_modified))
+                                      traces=(traces or {}).get(str(d)), warmup=warmup,
+                                      window=window, allow_modified=allow_modified))
         if progress is not None:
             progress(entries[-1]["target"])
     entries += [{"target": t, "export_dir": None, "status": "refused", "error": msg, "notes": []}
