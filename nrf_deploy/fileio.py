@@ -15,6 +15,7 @@ import numpy as np
 
 TMP_TAG = "nrf-tmp"
 OLD_TAG = "nrf-old"
+_LEGACY_DEBRIS = re.compile(r"^\.(.+)\.([A-Za-z0-9_]{8}\.tmp|old)$")
 _DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<tag>nrf-tmp|nrf-old)\.(?P<pid>\d+)\.[A-Za-z0-9_]+$")
 
 
@@ -46,6 +47,9 @@ def clean_debris(path: str | os.PathLike) -> list[str]:
         return notes
     for entry in entries:
         m = _DEBRIS.match(entry.name)
+        if not m and _LEGACY_DEBRIS.match(entry.name) and entry.name.startswith(f".{path.name}."):
+            notes.append(f"{entry} may be left by a killed run of an older nrf-deploy; not "
+                         "removed (it could be yours): delete it if it is not")
         if not m or m["name"] != path.name or _pid_alive(int(m["pid"])):
             continue
         if m["tag"] == OLD_TAG and not path.exists() and not path.is_symlink():

@@ -151,8 +151,8 @@ def require_sealed(out_dir: str | os.PathLike, sidecar: dict[str, Any],
     if check.modified and not allow_modified:
         raise NrfError(f"the export has been modified since 'nrf-deploy export' sealed it "
                        f"({check.describe()})", str(out_dir),
-                       "re-export it; or pass --allow-modified to run the modified files "
-                       "on purpose (every output then says so)")
+                       "re-run nrf-deploy export to regenerate it; or pass --allow-modified "
+                       "to run the modified files on purpose (every output then says so)")
     return check
 
 
@@ -175,8 +175,8 @@ def load_export(out_dir: str | os.PathLike, allow_modified: bool = False) -> Loa
     from nrf_deploy.targets import get_target
 
     sidecar = read_sidecar(Path(out_dir))
-    check = require_sealed(out_dir, sidecar, allow_modified)
     target = get_target(sidecar["target"])
+    check = require_sealed(out_dir, sidecar, allow_modified)
     deployment = target.load(Path(out_dir))
     if check.modified:
         deployment.extras["modified"] = check.describe()

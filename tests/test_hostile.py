@@ -295,6 +295,7 @@ def test_o_keeps_a_users_dot_old_folder_and_replaces_only_exports(export_dir, mo
                                                              snapshot(parent).items()
                                                              if k.startswith(str(empty))}}
     assert (mine / "keep.txt").read_text() == "mine"
+    assert "not removed" in capsys.readouterr().err           # reported, never deleted
     assert sorted(p.name for p in parent.iterdir()) == sorted([export_dir.name, mine.name, "empty"])
 
 
