@@ -95,6 +95,35 @@ class Lowered:
                 if self.graph.nodes[p.target].kind == "Output" and not p.ops}
 
 
+READOUT_KINDS = frozenset({"LI", "I"})
+"""Non-spiking populations whose membrane is read out (the graph's outputs, never a source)."""
+
+
+def check_spike_routed(lowered: Lowered, chip: str, outputs: str) -> None:
+    """Refuse what a chip that routes only spikes between cores cannot hold: Threshold nodes, an
+    Output fed through stateless ops, and a non-spiking (LI/I) population feeding another one.
+    `chip` names the hardware in the messages; `outputs` says what its outputs are."""
+    from nrf_deploy.errors import GraphError
+
+    graph = lowered.graph
+    for node in lowered.populations:
+        if node.kind == "Threshold":
+            raise GraphError(f"node '{node.name}' is a Threshold, which {chip} cannot express",
+                             f"node '{node.name}'", "replace it by an IF/LIF neuron")
+    for proj in lowered.projections:
+        src, tgt = graph.nodes[proj.source], graph.nodes[proj.target]
+        if tgt.kind == "Output":
+            if proj.ops:
+                raise GraphError(f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: "
+                                 f"{chip} outputs are {outputs}", f"node '{tgt.name}'",
+                                 "end the graph with a neuron (LIF, or LI for a read-out)")
+            continue
+        if src.kind in READOUT_KINDS:
+            raise GraphError(f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
+                             f"{chip} sends only spikes between cores", f"edge from '{src.name}'",
+                             "use LI/Integrator only as the final read-out")
+
+
 def lower(graph: Graph) -> Lowered:
     """Split `graph` into populations and projections (every path through stateless nodes)."""
     pops = tuple(graph.nodes[n] for n in graph.schedule if graph.nodes[n].kind in POPULATION_KINDS)

@@ -20,17 +20,6 @@ def signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
-def wrap(x: np.ndarray, bits: int) -> np.ndarray:
-    """Two's-complement wrap-around of int64 values to `bits` bits."""
-    x = np.asarray(x, dtype=np.int64)
-    half = np.int64(1) << (bits - 1)
-    return ((x + half) & ((np.int64(1) << bits) - 1)) - half
-
-
-def saturate(x: np.ndarray, bits: int) -> np.ndarray:
-    """Clip int64 values to the signed range of `bits` bits."""
-    lo, hi = signed_range(bits)
-    return np.clip(np.asarray(x, dtype=np.int64), lo, hi)
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -52,16 +41,6 @@ def check_range(values: np.ndarray, bits: int, what: str, where: str, hint: str,
                          f"{'signed' if signed else 'unsigned'} [{lo}, {hi}]", where, hint)
 
 
-def power_of_two_scale(max_abs: float, mantissa_max: int, exp_range: tuple[int, int]) -> int:
-    """Largest exponent e in `exp_range` with ``max_abs * 2**e <= mantissa_max`` (finest
-    resolution that still fits); values are then stored as ``round(x * 2**e)``. Returns the
-    lower end of the range when nothing fits and the upper end for all-zero input."""
-    lo, hi = exp_range
-    if max_abs <= 0:
-        return hi
-    e = int(np.floor(np.log2(mantissa_max / max_abs)))
-    return int(min(max(e, lo), hi))
-
 
 def relative_error(reference: np.ndarray, approx: np.ndarray) -> float:
     """RMS error of `approx` relative to the RMS of `reference` (0 when both are zero)."""
@@ -70,16 +49,6 @@ def relative_error(reference: np.ndarray, approx: np.ndarray) -> float:
     ref_rms = float(np.sqrt(np.mean(reference ** 2))) if reference.size else 0.0
     err_rms = float(np.sqrt(np.mean((reference - approx) ** 2))) if reference.size else 0.0
     return err_rms / ref_rms if ref_rms > 0 else err_rms
-
-
-def int_matmul(weights: sp.spmatrix | np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Exact integer product ``x @ weights.T`` for int64 `x [B, n_in]` and integer weights
-    ``[n_out, n_in]`` (sparse or dense). Computed in int64: no float rounding anywhere."""
-    x = np.asarray(x, dtype=np.int64)
-    if sp.issparse(weights):
-        w = weights.tocsr().astype(np.int64)
-        return np.asarray((w @ x.T).T, dtype=np.int64)
-    return x @ np.asarray(weights, dtype=np.int64).T
 
 
 _ALLOW_ZERO_WEIGHTS = contextvars.ContextVar("allow_zero_weights", default=False)

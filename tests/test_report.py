@@ -25,7 +25,7 @@ from nrf_deploy.report import build_report
 
 X = random_events((2, 34, 34), 12, 3, 0.1, 0)
 
-# Published figures, typed in from the papers (DESIGN §6), not read from the code under test.
+# Published figures, typed in from the papers (docs/energy.md lists them with their sources), not read from the code under test.
 PUBLISHED = {
     "loihi1": {"sop_pj": 23.6, "sop_ns": 3.5, "update_active_pj": 81.0, "update_inactive_pj": 52.0, "spike_pj": 1.7},
     "speck": {"event_latency_us": 3.36, "resting_mw": 0.42},

@@ -220,10 +220,6 @@ class RFSNN(torch.nn.Module):
         self.register_buffer("tau_readout", torch.tensor(cfg.readout_tau_steps * cfg.dt, dtype=torch.float32))
         self.register_buffer("threshold", torch.tensor(cfg.threshold, dtype=torch.float32))
 
-    @property
-    def theta(self) -> torch.Tensor:  # name used by earlier callers
-        return self.threshold
-
     def hidden_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The spatial kernels repeated for the K temporal channels (the on-chip Conv2d)."""
         k = self.cfg.temporal_channels

@@ -3,8 +3,9 @@
 All counts are per inference (one sample of T timesteps), averaged over the samples run. They are
 taken from the target's reference backend, i.e. from what the chip would compute, in chip units:
 
-* **synapses** of a projection: the nonzero entries of its composed matrix (what the chip stores;
-  a pooling + conv chain is one matrix), from :func:`nrf_deploy.lowering.lower`;
+* **synapses** of a projection: the nonzero entries of its composed *float* matrix (a pooling +
+  conv chain is one matrix), from :func:`nrf_deploy.lowering.lower`. A quantiser may drop weights
+  that round to zero, so the chip can store fewer; the targets' resource records count those;
 * **dense SOPs**: every synapse evaluated every step (synapses x T) — hardware without sparsity;
 * **effective SOPs**: only synapses addressed by a nonzero input: sum over source events of the
   source neuron's fan-out. A spike count k (multi-spike outputs, input event counts) is k events;

@@ -18,7 +18,7 @@ from typing import Any
 from nrf_deploy.profile import Constant, HardwareProfile, Ledger, timestepped_latency
 
 _DAVIES = "Davies et al., IEEE Micro 38(1), 2018, Table 2 (pre-silicon circuit simulation)"
-_UNSET = ("not among the figures nrf-deploy has taken from a primary source (DESIGN §6); "
+_UNSET = ("not among the figures nrf-deploy has taken from a primary source (docs/energy.md); "
           "supply one with --energy-constant loihi1.{key}=VALUE")
 _LOIHI2 = ("Intel has published no per-operation figure for Loihi 2; "
            "supply one with --energy-constant loihi2.{key}=VALUE")

@@ -25,14 +25,14 @@ import scipy.sparse as sp
 
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
-from nrf_deploy.lowering import Lowered, Projection, lower
+from nrf_deploy.lowering import READOUT_KINDS as READOUT
+from nrf_deploy.lowering import Lowered, Projection, check_spike_routed, lower
 from nrf_deploy.quant import check_weights_survive, relative_error, round_half_away
 from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
                                   VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
                                   neuron_groups, sign_mode_of, weight_limits)
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
-READOUT = {"LI", "I"}
 V_TARGET = 2.0 ** 14        # threshold in vth units: v at threshold ≈ 2**20, 8x headroom below 2**23
 READOUT_TARGET = 2.0 ** 16  # bound of a read-out membrane in vth units (v ≈ 2**22)
 MAX_EFFECTIVE_WEIGHT = 254 * 2 ** WEIGHT_EXP_RANGE[1]
@@ -42,7 +42,7 @@ MAX_BIAS = BIAS_MANT_RANGE[1] * 2 ** BIAS_EXP_RANGE[1]
 def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
     """Quantise `graph` for timestep `dt` (seconds); return the program and per-layer errors."""
     lowered = lower(graph)
-    _check_structure(lowered)
+    check_spike_routed(lowered, "Loihi", "neuron spikes or read-out membranes")
     populations: dict[str, Compartments] = {}
     projections: list[Synapses] = []
     report: dict[str, dict] = {}
@@ -59,26 +59,6 @@ def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
             syn.column_group = neuron_groups(populations[syn.source])
     program = LoihiProgram(graph.input_name, graph.input_shape, populations, projections, dt)
     return program, report
-
-
-def _check_structure(lowered: Lowered) -> None:
-    graph = lowered.graph
-    for node in lowered.populations:
-        if node.kind == "Threshold":
-            raise GraphError(f"node '{node.name}' is a Threshold, which Loihi cannot express",
-                             f"node '{node.name}'", "replace it by an IF/LIF neuron")
-    for proj in lowered.projections:
-        src, tgt = graph.nodes[proj.source], graph.nodes[proj.target]
-        if tgt.kind == "Output":
-            if proj.ops:
-                raise GraphError(f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: Loihi "
-                                 "outputs are neuron spikes or read-out membranes", f"node '{tgt.name}'",
-                                 "end the graph with a neuron (LIF, or LI for a read-out)")
-            continue
-        if src.kind in READOUT:
-            raise GraphError(f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
-                             "Loihi sends only spikes between cores", f"edge from '{src.name}'",
-                             "use LI/Integrator only as the final read-out")
 
 
 def _row_factor(node: Node, dt: float) -> np.ndarray:

@@ -53,12 +53,12 @@ from nrf_deploy.targets.spinnaker.format import (
 
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
-from nrf_deploy.lowering import Lowered, lower
+from nrf_deploy.lowering import READOUT_KINDS as READOUT
+from nrf_deploy.lowering import Lowered, check_spike_routed, lower
 from nrf_deploy.lowering import Projection as Path
 from nrf_deploy.quant import check_range, check_weights_survive, relative_error
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
-READOUT = {"LI", "I"}
 INTEGRATORS = {"IF", "I"}
 ALPHA_LIMIT = 2.0 ** 14            # leaky populations: |alpha| bound (accum value)
 INTEGRATOR_INPUT_LIMIT = 1.0       # integrators: |input| bound, so |alpha| = 2**15·|input| <= 2**15
@@ -72,7 +72,7 @@ def quantise(graph: Graph, dt: float, t_refrac: float = 0.0) -> tuple[SpiNNakerP
     """Quantise `graph` for timestep `dt` (seconds); `t_refrac` (seconds) is the refractory period
     of spiking neurons. Returns the program and the per-population quantisation report."""
     lowered = lower(graph)
-    _check_structure(lowered)
+    check_spike_routed(lowered, "SpiNNaker", "recorded spikes or membranes")
     lags = _lags(lowered)
     refract_steps = _refractory_steps(t_refrac, dt)
     populations: dict[str, Population] = {}
@@ -90,26 +90,6 @@ def quantise(graph: Graph, dt: float, t_refrac: float = 0.0) -> tuple[SpiNNakerP
         report[node.name] = {**info, "lag": pop.lag}
     program = SpiNNakerProgram(graph.input_name, graph.input_shape, populations, projections, dt)
     return program, report
-
-
-def _check_structure(lowered: Lowered) -> None:
-    graph = lowered.graph
-    for node in lowered.populations:
-        if node.kind == "Threshold":
-            raise GraphError(f"node '{node.name}' is a Threshold, which sPyNNaker's neuron models cannot "
-                             "express", f"node '{node.name}'", "replace it by an IF/LIF neuron")
-    for proj in lowered.projections:
-        src, tgt = graph.nodes[proj.source], graph.nodes[proj.target]
-        if tgt.kind == "Output":
-            if proj.ops:
-                raise GraphError(f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: SpiNNaker "
-                                 "outputs are recorded spikes or membranes", f"node '{tgt.name}'",
-                                 "end the graph with a neuron (LIF, or LI for a read-out)")
-            continue
-        if src.kind in READOUT:
-            raise GraphError(f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
-                             "SpiNNaker sends only spikes between cores", f"edge from '{src.name}'",
-                             "use LI/Integrator only as the final read-out")
 
 
 def _lags(lowered: Lowered) -> dict[str, int]:

@@ -1,0 +1,119 @@
+"""The Python API: what the ``nrf-deploy`` commands do, as functions (docs/api.md).
+
+    >>> import nrf_deploy as nd
+    >>> graph = nd.load("model.nir")                          # validated, normalised float graph
+    >>> nd.export("model.nir", "loihi", "build/loihi")        # quantise + map + write, atomically
+    >>> result = nd.verify("build/loihi", samples=16)         # reference vs emulator vs vendor
+    >>> trace = nd.run("build/loihi", x, backend="emulator")  # one backend, x: [T, B, *input_shape]
+    >>> nd.report(["build/loihi"], "build/report.html")
+
+Inputs are event frames ``[T, B, *input_shape]`` (timesteps first, integers for chips); outputs are
+:class:`~nrf_deploy.trace.Trace` objects holding every node's output ``[T, B, *shape]`` (chip units
+for integer backends, float for the float executor). Errors are :class:`~nrf_deploy.errors.NrfError`
+with what, where and what to do. Nothing here names a chip: targets come from the registry.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nrf_deploy.ir.graph import Graph
+    from nrf_deploy.target import Deployment, Target
+    from nrf_deploy.trace import Trace
+    from nrf_deploy.verify import VerifyResult
+
+PathLike = str | os.PathLike
+
+
+def load(model: PathLike) -> Graph:
+    """Read, validate and normalise a ``.nir`` file (any writer) into a :class:`Graph`."""
+    from nrf_deploy.ir import load_graph
+
+    return load_graph(model)
+
+
+def targets() -> list[str]:
+    """Names of the registered targets (``nrf-deploy targets`` describes them)."""
+    from nrf_deploy.targets import target_names
+
+    return target_names()
+
+
+def export(model: PathLike, target: str, out_dir: PathLike, **options: Any) -> Deployment:
+    """Quantise `model` for `target` and write the export to `out_dir` (it appears complete or not
+    at all). `options` are the target's export flags with underscores, e.g. ``loihi_chips=2``,
+    plus ``dt`` (seconds) and ``timesteps`` (default length of generated inputs)."""
+    from nrf_deploy.cli.export import export as export_dir
+
+    return export_dir(model, target, out_dir, options)
+
+
+def load_export(export_dir: PathLike) -> tuple[Target, Deployment]:
+    """The target and the deployment an export directory holds."""
+    from nrf_deploy.deployment import read_sidecar
+    from nrf_deploy.targets import get_target
+
+    target = get_target(read_sidecar(Path(export_dir))["target"])
+    return target, target.load(Path(export_dir))
+
+
+def verify(export_dir: PathLike, x: np.ndarray | None = None, samples: int = 16,
+           witness_samples: int = 1, timesteps: int | None = None, rate: float = 0.1,
+           seed: int = 0) -> VerifyResult:
+    """Run every backend of an export on the same inputs and compare them with the reference.
+
+    `x` defaults to `samples` random event frames (probability `rate` per pixel and step) of
+    `timesteps` steps; the vendor simulator runs on the first `witness_samples` samples.
+    ``result.ok`` is True only for zero mismatches; ``result.summary()`` is what the CLI prints."""
+    from nrf_deploy.verify import verify_deployment
+
+    target, deployment = load_export(export_dir)
+    x = _inputs(deployment, x, samples, timesteps, rate, seed)
+    return verify_deployment(target, deployment, x, min(witness_samples, x.shape[1]))
+
+
+def run(model: PathLike, x: np.ndarray, backend: str | None = None, dt: float | None = None,
+        semantics: str = "nir", record_states: bool = False) -> Trace:
+    """Run `x` ``[T, B, *input_shape]`` through a ``.nir`` file (float executor, `dt` in seconds,
+    `semantics` one of :meth:`Semantics.named`'s names) or one backend of an export directory
+    (default: its reference)."""
+    from nrf_deploy.inputs import check_input_shape
+
+    if Path(model).is_dir():
+        target, deployment = load_export(model)
+        name = backend or target.backend_names(deployment)[0]
+        x = check_input_shape(x, deployment.input_shape, "x")
+        return target.run(deployment, name, x, record_states=record_states)
+    from nrf_deploy.errors import NrfError
+    from nrf_deploy.ir import Semantics, run_float
+
+    if backend not in (None, "float"):
+        raise NrfError(f"backend '{backend}' needs an export directory", str(model),
+                       "export the model first, or leave backend unset for the float executor")
+    graph = load(model)
+    x = check_input_shape(x, graph.input_shape, "x")
+    return run_float(graph, x, dt=dt, record_states=record_states,
+                     semantics=Semantics.named(semantics))
+
+
+def report(export_dirs: Sequence[PathLike], out_html: PathLike, **options: Any) -> dict[str, Any]:
+    """Counts, latency, energy, resources and accuracy of each export, side by side: writes
+    `out_html` and its JSON twin and returns the report (see
+    :func:`nrf_deploy.report.build_report` for `options`)."""
+    from nrf_deploy.report import build_report
+
+    return build_report(list(export_dirs), out_html, **options)
+
+
+def _inputs(deployment: Deployment, x: np.ndarray | None, samples: int, timesteps: int | None,
+            rate: float, seed: int) -> np.ndarray:
+    from nrf_deploy.inputs import check_input_shape, random_events
+
+    if x is not None:
+        return check_input_shape(x, deployment.input_shape, "x")
+    steps = timesteps or deployment.timesteps
+    return random_events(deployment.input_shape, steps, samples, rate, seed)
