@@ -127,6 +127,21 @@ def test_a_tampered_export_is_refused_by_every_command(case, export_dir, tmp_pat
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("target,chip_file", [("speck", "chip_config.json"),
+                                              ("spinnaker", "connections.npz"),
+                                              ("spinnaker", "run_pynn.py"), ("onnx", "model.onnx")])
+def test_editing_a_chip_file_of_any_target_is_refused(target, chip_file, tmp_path, capsys):
+    from test_speck_graphs import chain
+
+    graph = chain([{"out": 2}], in_shape=(1, 6, 6)) if target == "speck" else lif_chain(3, 4)
+    nir.write(tmp_path / "m.nir", graph)
+    out = tmp_path / target
+    assert main(["export", str(tmp_path / "m.nir"), "--target", target, "-o", str(out)]) == 0
+    path = out / chip_file
+    path.write_bytes(path.read_bytes().replace(b"1", b"2", 1) + b" ")
+    refused(capsys, ["verify", str(out), *FAST_VERIFY], f"changed: {chip_file}")
+
+
 def test_allow_modified_runs_and_says_so_everywhere(export_dir, tmp_path, capsys):
     _edit_sidecar(export_dir / "deploy.json", "timesteps", 6)
     assert main(["verify", str(export_dir), *FAST_VERIFY, "--allow-modified"]) == 0
