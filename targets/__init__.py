@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "speck": "nrf_deploy.targets.speck:SpeckTarget",
     "spinnaker": "nrf_deploy.targets.spinnaker:SpiNNakerTarget",
     "onnx": "nrf_deploy.targets.onnx:OnnxTarget",
+    "xylo": "nrf_deploy.targets.xylo:XyloTarget",
 }
 
 

@@ -61,7 +61,7 @@ def test_damaged_and_mismatched_models_are_refused(lif_nir, tmp_path, capsys):
 def test_wrong_backend_and_input_shape(lif_nir, tmp_path):
     target = OnnxTarget()
     deployment = export(lif_nir, "onnx", tmp_path / "o")
-    with pytest.raises(NrfError, match="no backend 'emulator'"):
+    with pytest.raises(NrfError, match="unknown backend 'emulator'"):
         target.run(deployment, "emulator", np.zeros((2, 1, 3)))
     with pytest.raises(NrfError, match="expects"):
         target.run(deployment, "float", np.zeros((2, 1, 4)))
