@@ -1,5 +1,3 @@
-import sys
+from nrf_deploy.console import entry
 
-from nrf_deploy.cli import main
-
-sys.exit(main())
+entry()

@@ -86,10 +86,20 @@ def read_sidecar(out_dir: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise NrfError(f"{SIDECAR} is unreadable or corrupt ({exc})", str(path),
                        "re-run 'nrf-deploy export' to regenerate it") from None
-    if data.get("format") != FORMAT or "target" not in data:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "target" not in data:
         raise NrfError(f"{SIDECAR} has an unknown format '{data.get('format')}'", str(path),
                        f"expected {FORMAT}; re-export with this nrf-deploy version")
     return data
+
+
+def is_previous_export(path: Path) -> bool:
+    """Whether `path` holds an export of this tool (its sidecar parses and names our format):
+    the only kind of non-empty directory ``export -o`` replaces."""
+    try:
+        data = json.loads((Path(path) / SIDECAR).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT and "target" in data
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -14,12 +15,71 @@ from typing import Any, Iterator
 import numpy as np
 
 
+TMP_TAG = "nrf-tmp"
+OLD_TAG = "nrf-old"
+_LEGACY_DEBRIS = re.compile(r"^\.(.+)\.([A-Za-z0-9_]{8}\.tmp|old)$")
+_DEBRIS = re.compile(r"^\.(?P<name>.+)\.(?P<tag>nrf-tmp|nrf-old)\.(?P<pid>\d+)\.[A-Za-z0-9_]+$")
+
+
+def _scratch_prefix(path: Path, tag: str) -> str:
+    """``.NAME.TAG.PID.`` — unique per process; a later run knows a dead process left it."""
+    return f".{path.name}.{tag}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return pid != 0
+
+
+def clean_debris(path: str | os.PathLike) -> list[str]:
+    """Remove the temporary/backup entries that a killed run left beside `path` (names
+    ``.NAME.nrf-tmp.PID.*`` / ``.NAME.nrf-old.PID.*`` whose process is gone). A backup whose
+    export is missing (killed between the two renames) is moved back into place instead.
+    Returns one line per action, for the caller to print."""
+    path = Path(path)
+    notes: list[str] = []
+    try:
+        entries = sorted(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return notes
+    for entry in entries:
+        m = _DEBRIS.match(entry.name)
+        if not m and _LEGACY_DEBRIS.match(entry.name) and entry.name.startswith(f".{path.name}."):
+            notes.append(f"{entry} may be left by a killed run of an older nrf-deploy; not "
+                         "removed (it could be yours): delete it if it is not")
+        if not m or m["name"] != path.name or _pid_alive(int(m["pid"])):
+            continue
+        if m["tag"] == OLD_TAG and not path.exists() and not path.is_symlink():
+            os.replace(entry, path)
+            notes.append(f"restored {path} from the backup {entry.name} left by a killed run")
+        else:
+            _remove(entry)
+            notes.append(f"removed {entry.name}, left beside {path.name} by a killed run")
+    return notes
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; move it into place only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        from nrf_deploy.errors import NrfError
+        raise NrfError(f"output '{path}' is a directory", str(path), "give a file name")
+    _make_parent(path)
+    fd, tmp = tempfile.mkstemp(prefix=_scratch_prefix(path, TMP_TAG), dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_umask())
@@ -31,25 +91,81 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory; on success it replaces `path` (an existing one is swapped out)."""
+def check_output_dir(path: str | os.PathLike, is_previous_export) -> None:
+    """Refuse an output directory that `-o` may not replace: anything but a missing path, an
+    empty directory or a previous export (``is_previous_export(path) -> bool``)."""
+    from nrf_deploy.errors import NrfError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    tmp.chmod(0o777 & ~_umask())
+    if path.is_symlink():
+        raise NrfError(f"output '{path}' is a symbolic link", str(path),
+                       "give the real directory, or a new path")
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise NrfError(f"output '{path}' exists and is not a directory", str(path),
+                       "give a new directory path; nrf-deploy never replaces a file")
     try:
+        empty = not any(path.iterdir())
+    except OSError as exc:
+        raise NrfError(f"output '{path}' cannot be read ({exc.strerror})", str(path),
+                       "check its permissions or give another path") from None
+    if not empty and not is_previous_export(path):
+        raise NrfError(f"output '{path}' is a non-empty directory that is not an nrf-deploy "
+                       "export; it would be replaced", str(path),
+                       "give a new or empty directory, or a previous export's directory")
+
+
+def _make_parent(path: Path) -> None:
+    from nrf_deploy.errors import NrfError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NrfError(f"cannot create the folder for '{path}' ({exc.strerror})", str(path.parent),
+                       "check the path and its permissions") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise NrfError(f"cannot write into '{path.parent}' (permission denied)", str(path),
+                       "choose an output path in a writable folder")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, is_previous_export=None) -> Iterator[Path]:
+    """Yield a temporary directory; on success it replaces `path`.
+
+    `path` may be missing, an empty directory or (``is_previous_export(path)``) a previous export;
+    anything else is refused (NrfError) before and again right before the swap. Temporary and
+    backup folders have unique names and are removed on every exit path; debris of a killed run
+    is cleaned first (:func:`clean_debris`)."""
+    import sys
+
+    path = Path(path)
+    accept = is_previous_export or (lambda p: False)
+    check_output_dir(path, accept)
+    _make_parent(path)
+    for note in clean_debris(path):
+        print(f"note: {note}", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix=_scratch_prefix(path, TMP_TAG), dir=path.parent))
+    old: Path | None = None
+    try:
+        tmp.chmod(0o777 & ~_umask())
         yield tmp
+        check_output_dir(path, accept)
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            old = Path(tempfile.mkdtemp(prefix=_scratch_prefix(path, OLD_TAG), dir=path.parent))
+            os.replace(path, old)        # an (empty or export) directory onto an empty one
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)    # put the previous export back
+                old = None
+                raise
         else:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -5,7 +5,12 @@ float values are in the model's units. Nothing here knows about a particular chi
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import Iterator
+
 import numpy as np
+import scipy.sparse as sp
 
 from nrf_deploy.errors import RangeError
 
@@ -44,3 +49,33 @@ def relative_error(reference: np.ndarray, approx: np.ndarray) -> float:
     ref_rms = float(np.sqrt(np.mean(reference ** 2))) if reference.size else 0.0
     err_rms = float(np.sqrt(np.mean((reference - approx) ** 2))) if reference.size else 0.0
     return err_rms / ref_rms if ref_rms > 0 else err_rms
+
+
+_ALLOW_ZERO_WEIGHTS = contextvars.ContextVar("allow_zero_weights", default=False)
+
+
+@contextlib.contextmanager
+def zero_weight_policy(allow: bool) -> Iterator[None]:
+    """Within the block, :func:`check_weights_survive` accepts all-zero projections if `allow`
+    (``export --allow-zero-weights``); set by the core around ``Target.build``."""
+    token = _ALLOW_ZERO_WEIGHTS.set(bool(allow))
+    try:
+        yield
+    finally:
+        _ALLOW_ZERO_WEIGHTS.reset(token)
+
+
+def check_weights_survive(float_weights, int_weights, where: str) -> None:
+    """Refuse a projection whose float weights are not all zero but whose quantised (integer)
+    weights are: the chip would carry nothing of it. Dense arrays or scipy sparse matrices."""
+    def nonzero(w) -> bool:
+        if sp.issparse(w):
+            return bool(w.count_nonzero())
+        return bool(np.any(np.asarray(w)))
+
+    if _ALLOW_ZERO_WEIGHTS.get() or not nonzero(float_weights) or nonzero(int_weights):
+        return
+    raise RangeError("quantisation turns every weight of this projection into 0 (the weights are "
+                     "too small next to the threshold or the largest weight sharing the scale)",
+                     where, "rescale the weights or thresholds, or pass --allow-zero-weights to "
+                     "export it anyway")

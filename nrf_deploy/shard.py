@@ -86,7 +86,7 @@ def verify_shard(target: Target, deployment: Deployment, x: np.ndarray, shard: S
             continue
         trace = run_batched(target, deployment, name, x[:, :n], plan.batch_size)
         c = compare(_take(ref, n), trace, ref_name, name, order, target.tolerance, selection,
-                    spiking)
+                    spiking, target.rel_tolerance)
         comparisons.append(shift_samples(c, shard.start))
     return comparisons
 

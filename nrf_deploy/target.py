@@ -132,6 +132,10 @@ class Target(abc.ABC):
     """Export options the demo tries in order until one is accepted (least approximate first)."""
     tolerance: ClassVar[float] = 0.0
     """Allowed absolute difference between backends (0: bit-exact)."""
+    rel_tolerance: ClassVar[float] = 0.0
+    """Allowed difference relative to the variable's range: a value mismatches when
+    ``|a - b| > tolerance + rel_tolerance * S``, S the largest magnitude of that variable in
+    either trace (:func:`nrf_deploy.verify.compare`; spikes are always exact)."""
     chip_file_names: ClassVar[tuple[str, ...]] = ()
     """Files of an export that the chip (or its vendor toolchain) loads; backends with
     ``reads="chip_files"`` run what these files say."""

@@ -240,7 +240,7 @@ def _write_run(out_dir: Path, model: torch.nn.Module, config: TrainConfig, metri
                data: dict[str, np.ndarray]) -> None:
     from nrf_deploy.exporters.nir import write_rf_snn
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, is_previous_run) as tmp:
         if isinstance(model, RFSNN):
             write_rf_snn(model, tmp / "model.nir")
             check = nir_check(model, tmp / "model.nir", data["test_events"], data["test_centres"], config.warmup)
@@ -252,6 +252,11 @@ def _write_run(out_dir: Path, model: torch.nn.Module, config: TrainConfig, metri
         (tmp / "metrics.json").write_text(dumps_json(metrics))
         np.savez_compressed(tmp / "test_data.npz", events=np.ascontiguousarray(data["test_events"].swapaxes(0, 1)),
                             centres=np.ascontiguousarray(data["test_centres"].swapaxes(0, 1)))
+
+
+def is_previous_run(path: Path) -> bool:
+    """A directory `nrf-deploy train` wrote (``-o`` replaces only such a one, or an empty one)."""
+    return (Path(path) / "model.pt").is_file() and (Path(path) / "metrics.json").is_file()
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -74,14 +74,15 @@ def _variables(trace: Trace, selection: dict[str, tuple[str, ...]] | None
 def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order: list[str],
             tolerance: float = 0.0,
             selection: dict[str, tuple[str, ...]] | None = None,
-            spiking: frozenset[str] = frozenset()) -> Comparison:
+            spiking: frozenset[str] = frozenset(), rel_tolerance: float = 0.0) -> Comparison:
     """Compare every output and (selected) state present in both traces.
 
-    A value mismatches when ``|a - b| > tolerance * max(1, |a|)`` (absolute below 1, relative
-    above: float32 membranes that integrate to large magnitudes, e.g. converted IF networks with no
-    lower bound, differ by a few ulps between runtimes); outputs of the nodes in `spiking` (and any
-    integer array) are compared exactly whatever the tolerance. Variables missing on `other` are
-    skipped, not failures; a shape difference counts every element as a mismatch."""
+    A value mismatches when ``|a - b| > tolerance + rel_tolerance * S``, S being the largest
+    magnitude the variable takes in either trace (its range: float summation-order errors scale
+    with the magnitude of the summed terms, not of the result); outputs of the nodes in
+    `spiking` and every integer array are compared exactly whatever the tolerance. Variables
+    missing on `other` are skipped, not failures; a shape difference counts every element as a
+    mismatch."""
     t_total, b_total = ref.timesteps, next(iter(ref.outputs.values())).shape[1]
     result = Comparison(ref_name, other_name, b_total, t_total)
     order = {name: i for i, name in enumerate(node_order)}
@@ -99,9 +100,12 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
         result.compared_values += int(a.size)
         if diff.size:
             result.max_abs_error = max(result.max_abs_error, float(diff.max()))
-        exact = var == "out" and (node in spiking or _is_binary(a))
-        bad = diff > (0.0 if exact or not tolerance
-                      else tolerance * np.maximum(1.0, np.abs(a.astype(np.float64))))
+        exact = _is_binary(a) or _is_binary(b) or (var == "out" and node in spiking)
+        if exact:
+            bad = diff > 0.0
+        else:
+            scale = max(float(np.abs(a).max()), float(np.abs(b).max())) if a.size else 0.0
+            bad = diff > tolerance + rel_tolerance * scale
         count = int(bad.sum())
         if not count:
             continue
@@ -143,6 +147,14 @@ class VerifyResult:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "ok": self.ok,
                 "comparisons": [c.to_dict() for c in self.comparisons]}
+
+    def record(self, manifest_sha256: str | None, modified: str | None, inputs: dict[str, Any],
+               approximations: list[str], rebuilt: bool = False) -> dict[str, Any]:
+        """The content of ``verify-report.json``: the verdict bound to the export it was made on
+        (`manifest_sha256`, :func:`nrf_deploy.seal.manifest_digest`); `modified` describes the
+        changes when the export was verified with ``--allow-modified`` (None otherwise)."""
+        return {**self.to_dict(), "manifest_sha256": manifest_sha256, "modified": modified,
+                "rebuilt": bool(rebuilt), "inputs": inputs, "approximations": approximations}
 
     def summary(self) -> str:
         lines = []
@@ -200,7 +212,7 @@ def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, wit
         traces[name] = trace
         ref_part = _take_samples(ref, n)
         comparisons.append(compare(ref_part, trace, ref_name, name, order, target.tolerance,
-                                   selection, spiking))
+                                   selection, spiking, target.rel_tolerance))
     return VerifyResult(target.name, comparisons, traces)
 
 

@@ -50,6 +50,8 @@ def test_damaged_and_mismatched_models_are_refused(lif_nir, tmp_path, capsys):
         OnnxTarget().load(a)
     (a / "model.onnx").write_bytes((b / "model.onnx").read_bytes()[:100])   # truncated
     assert main(["verify", str(a)]) == 2
+    assert "modified" in capsys.readouterr().err                     # the seal notices first
+    assert main(["verify", str(a), "--allow-modified"]) == 2
     assert "model.onnx is missing or corrupt" in capsys.readouterr().err
     (b / "source.nir").unlink()
     with pytest.raises(NrfError, match="no source.nir"):

@@ -84,7 +84,9 @@ def test_a_weight_one_unit_off_is_caught_by_verify(int_dir, tmp_path, capsys):
     w[0, 0, 1, 1] += 1.0
     init.CopyFrom(numpy_helper.from_array(w, init.name))
     onnx.save(model, str(bad / "model.onnx"))
-    assert main(["verify", str(bad), "--samples", "8", "--timesteps", "8"]) == 1
+    assert main(["verify", str(bad), "--samples", "8", "--timesteps", "8"]) == 2
+    assert "changed: model.onnx" in capsys.readouterr().err          # the seal notices first
+    assert main(["verify", str(bad), "--samples", "8", "--timesteps", "8", "--allow-modified"]) == 1
     text = capsys.readouterr().out
     assert "MISMATCH" in text and "speck-reference" in text
 

@@ -123,9 +123,12 @@ def test_speck_chip_config_weight_edit_is_caught(exports, tmp_path):
     out = _copy(exports, "speck", tmp_path)
     _edit_json(out / "chip_config.json", _speck_weight)
     assert _mismatches("speck", out)["emulator"] > 0
-    proc = subprocess.run([*CLI, "verify", str(out), "--samples", "4", "--witness-samples", "0"],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    argv = [*CLI, "verify", str(out), "--samples", "4", "--witness-samples", "0"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2 and "changed: chip_config.json" in proc.stderr   # the seal first
+    proc = subprocess.run([*argv, "--allow-modified"], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr                 # then the emulator
     assert "MISMATCH" in proc.stdout
 
 

@@ -320,4 +320,6 @@ def test_bad_inputs_and_exports_are_refused(tmp_path):
     assert _cli("export", tmp_path / "g.nir", "--target", "spinnaker", "-o", tmp_path / "o").returncode == 0
     (tmp_path / "o" / "program.npz").write_bytes(b"not a zip")
     proc = _cli("verify", tmp_path / "o", "--samples", "2")
+    assert proc.returncode == 2 and "changed: program.npz" in proc.stderr    # the seal notices first
+    proc = _cli("verify", tmp_path / "o", "--samples", "2", "--allow-modified")
     assert proc.returncode == 2 and "program.npz is missing or corrupt" in proc.stderr

@@ -41,16 +41,16 @@ def test_tolerance_applies_to_values_but_not_to_spikes(rng):
     assert not compare(ref, flipped, "f", "o", ["s", "v"], tolerance=1e-5, spiking=frozenset({"s"})).ok
 
 
-def test_tolerance_is_relative_above_one():
-    """A float32 membrane of -256 differs by an ulp (3e-5) between runtimes: within 1e-5 * |v|;
-    the same absolute error on a value below 1, or a 1e-4 relative error, is a mismatch."""
+def test_float_tolerance_is_relative_to_the_variables_range():
+    """A float32 membrane whose range reaches 256 differs by an ulp (3e-5) between runtimes,
+    wherever in that range: within 2^-16 of the range; 1e-2 is a mismatch; exact by default."""
     def v(values):
         return Trace(outputs={"v": np.array([[values]], dtype=np.float64)}, states={})
 
-    ref = v([-256.0, 0.5])
-    assert compare(ref, v([-256.0 + 3e-5, 0.5]), "f", "o", ["v"], tolerance=1e-5).ok
-    assert compare(ref, v([-256.0, 0.5 + 3e-5]), "f", "o", ["v"], tolerance=1e-5).mismatches == 1
-    assert compare(ref, v([-256.0 * (1 + 1e-4), 0.5]), "f", "o", ["v"], tolerance=1e-5).mismatches == 1
+    ref, rel = v([-256.0, 0.5]), 2.0 ** -16
+    assert compare(ref, v([-256.0 + 3e-5, 0.5]), "f", "o", ["v"], rel_tolerance=rel).ok
+    assert compare(ref, v([-256.0, 0.5 + 3e-5]), "f", "o", ["v"], rel_tolerance=rel).ok
+    assert compare(ref, v([-256.0, 0.5 + 1e-2]), "f", "o", ["v"], rel_tolerance=rel).mismatches == 1
     assert compare(ref, v([-256.0 + 3e-5, 0.5]), "f", "o", ["v"]).mismatches == 1   # exact by default
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -23,7 +24,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nrf-deploy",
         description="Deploy spiking networks from NIR to neuromorphic chips, verified bit for bit.",
-        epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
+        epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input, unsupported model or "
+               "modified export, 3 a bug in nrf-deploy, 130 interrupted (Ctrl-C).")
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     parser.add_argument("--threads", type=int, default=None, metavar="N",
@@ -67,19 +69,21 @@ def _add_target_options(export: argparse.ArgumentParser, argv: list[str]) -> Non
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nrf-deploy`` console script; returns the exit code."""
-    warnings.filterwarnings("ignore")
-    parser = build_parser(sys.argv[1:] if argv is None else argv)
-    args, extra = parser.parse_known_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    if extra and not getattr(args, "accepts_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.extra = extra
-    from nrf_deploy.progress import set_quiet
+    from nrf_deploy.console import interrupted
 
-    set_quiet(args.quiet)
+    warnings.filterwarnings("ignore")
     try:
+        parser = build_parser(sys.argv[1:] if argv is None else argv)
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if extra and not getattr(args, "accepts_extra", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra = extra
+        from nrf_deploy.progress import set_quiet
+
+        set_quiet(args.quiet)
         if args.threads is not None:
             from nrf_deploy.threads import set_threads
 
@@ -92,15 +96,37 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            return _internal_error(exc)
+        where = exc.filename or "file system"
+        print(f"error: {exc.strerror or exc}\n  where: {where}\n  what to do: check the path, "
+              "its permissions and the free disk space", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory\n  what to do: use fewer samples, timesteps or a smaller model",
+              file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug in nrf-deploy, not the user's input
-        if os.environ.get("NRF_DEBUG"):
-            traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
-              "re-run with NRF_DEBUG=1 for the traceback and report it", file=sys.stderr)
-        return 3
+        return _internal_error(exc)
+
+
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                                 errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE})
+"""OSErrors the file system raises for the user's paths or machine (disk full, permissions,
+read-only, a file where a folder is needed): exit 2 with the message, not an internal error."""
+
+
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("NRF_DEBUG"):
+        traceback.print_exc()
+    print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
+          "re-run with NRF_DEBUG=1 for the traceback and report it", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nrf_deploy.console import entry
+
+    entry()

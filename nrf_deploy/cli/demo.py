@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     stages.close()
     print(summary_table(report))
     print(f"report: {out / 'report.html'} (and report.json); demo took {time.perf_counter() - started:.0f} s")
-    bad = [r["target"] for r in report["summary"] if r.get("verified") is False]
+    bad = [r["target"] for r in report["summary"] if r.get("verification_status") == "mismatch"]
     if bad:
         raise VerificationFailed(f"verification failed for {', '.join(sorted(set(bad)))}", str(out),
                                  "see the report's verification rows and each export's verify-report.json")
@@ -179,10 +179,11 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, so
     from nrf_deploy.fileio import write_json
     from nrf_deploy.progress import progress_bar
     from nrf_deploy.targets import get_target
+    from nrf_deploy.seal import load_export
     from nrf_deploy.verify import verify_deployment
 
-    target = get_target(name)
-    deployment = target.load(export_dir)
+    loaded = load_export(export_dir)
+    target, deployment = loaded.target, loaded.deployment
     witness = target.witness_for(deployment)
     total = x.shape[1] * (len(target.backend_names(deployment)) - (1 if witness else 0)) + \
         (min(witness_samples, x.shape[1]) if witness else 0)
@@ -190,6 +191,8 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, so
     result = verify_deployment(target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n))
     bar.close()
     write_json(export_dir / "verify-report.json",
-               {**result.to_dict(), "inputs": {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
-                                               "source": source}})
+               result.record(loaded.seal.digest, None,
+                             {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
+                              "source": source},
+                             [str(a) for a in deployment.sidecar.get("approximations") or []]))
     return result

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--semantics", default="nir", choices=["nir", "sinabs"],
                    help="conventions of the float model the chips are compared with: NIR 1.0.4 (default) "
                         "or sinabs (multi-spike, >=, IF clamp; for models exported from sinabs)")
+    p.add_argument("--allow-modified", action="store_true",
+                   help="report on exports whose files changed since they were sealed (shown as "
+                        "'modified', never as verified)")
     p.set_defaults(func=run)
 
 
@@ -46,8 +49,20 @@ def run(args: argparse.Namespace) -> int:
         if not (Path(d) / "deploy.json").is_file():
             raise NrfError(f"'{d}' is not an export directory (no deploy.json)", d,
                            "pass directories written by 'nrf-deploy export'")
-    if args.samples < 1:
-        raise NrfError("--samples must be at least 1", "--samples", "give a positive number")
+    from nrf_deploy.cli.export import refuse_output_among_inputs
+    from nrf_deploy.deployment import read_sidecar
+    from nrf_deploy.inputs import check_count
+    from nrf_deploy.seal import require_sealed
+
+    check_count(args.samples, "--samples")
+    check_count(args.timesteps, "--timesteps")
+    check_count(args.seed, "--seed", 0)
+    check_count(args.emulator_samples, "--emulator-samples", 0)
+    out = Path(args.output)
+    for path in (out, out.with_name("report.json")):
+        refuse_output_among_inputs(path, [*args.exports, args.input, args.labels], "-o")
+    for d in args.exports:
+        require_sealed(d, read_sidecar(Path(d)), args.allow_modified)
     overrides = parse_overrides(args.energy_constant)
     x = load_array(args.input) if args.input else None
     labels = load_array(args.labels) if args.labels else None
@@ -60,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                               timesteps=args.timesteps, emulator_samples=args.emulator_samples,
                               overrides=overrides, semantics=args.semantics, seed=args.seed,
                               input_source=f"--input {args.input}" if args.input else None,
-                              progress=lambda _target: bar.update())
+                              progress=lambda _target: bar.update(),
+                              allow_modified=args.allow_modified)
     print(summary_table(report))
     print(f"wrote {args.output} and {json_path(args.output)}")
     return 0

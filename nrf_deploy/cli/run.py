@@ -38,12 +38,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--states", action="store_true", help="also write every node's state per step")
     p.add_argument("--device", choices=DEVICES, default="cpu",
                    help="torch device of the float executor and integer references")
+    p.add_argument("--allow-modified", action="store_true",
+                   help="run an export whose files changed since it was sealed (an experiment)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
         raise NrfError(f"output '{args.output}' must end in .npz", "-o", "e.g. -o out.npz")
+    from nrf_deploy.cli.export import refuse_output_among_inputs
+
+    refuse_output_among_inputs(args.output, [args.input, args.model], "-o")
     if is_export_dir(args.model):
         trace, label = _run_export(args)
     else:
@@ -79,11 +84,15 @@ def in_chunks(inputs: InputSet, fn, chunk: int = CHUNK_SAMPLES):
 
 
 def _run_export(args: argparse.Namespace):
-    from nrf_deploy.deployment import read_sidecar
-    from nrf_deploy.targets import get_target
+    import sys
 
-    target = get_target(read_sidecar(args.model)["target"])
-    deployment = target.load(args.model)
+    from nrf_deploy.seal import load_export
+
+    loaded = load_export(args.model, args.allow_modified)
+    target, deployment = loaded.target, loaded.deployment
+    if loaded.modified:
+        print(f"warning: MODIFIED export (--allow-modified): {loaded.seal.describe()}",
+              file=sys.stderr)
     spec = target.backend(deployment, args.backend or target.backend_names(deployment)[0])
     backend = spec.name
     if args.device != "cpu" and spec.role not in ("reference", "float"):

@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 from nrf_deploy.cli.common import progress_enabled
-from nrf_deploy.deployment import read_sidecar
 from nrf_deploy.errors import NrfError, VerificationFailed
 from nrf_deploy.fileio import write_json, write_npz
 from nrf_deploy.inputs import random_events
 from nrf_deploy.inputset import InputSet
-from nrf_deploy.targets import get_target
 from nrf_deploy.trace import Trace
 from nrf_deploy.verify import VerifyResult
 
@@ -37,6 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="samples per backend call")
     p.add_argument("--report", default=None, help="where to write the JSON report (default: EXPORT_DIR/verify-report.json)")
     add_scale_arguments(p)
+    p.add_argument("--allow-modified", action="store_true",
+                   help="verify an export whose files changed since it was sealed (an experiment: "
+                        "every output says so and the report never shows it as verified)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="first re-export source.nir with the recorded options into a temporary "
+                        "folder and require byte-identical artefacts")
     p.set_defaults(func=run)
 
 
@@ -58,30 +62,45 @@ def add_scale_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sidecar = read_sidecar(args.export_dir)
-    target = get_target(sidecar["target"])
-    deployment = target.load(Path(args.export_dir))
+    from nrf_deploy.inputs import check_count
+    from nrf_deploy.seal import load_export, rebuild_and_compare
+
     for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size),
-                        ("--shard-size", args.shard_size), ("--workers", args.workers)):
-        if value is not None and value < 1:
-            raise NrfError(f"{flag} must be at least 1", flag, f"e.g. {flag} 16")
+                        ("--timesteps", args.timesteps), ("--shard-size", args.shard_size),
+                        ("--workers", args.workers)):
+        check_count(value, flag)
+    check_count(args.witness_samples, "--witness-samples", 0)
+    check_count(args.seed, "--seed", 0)
+    report = Path(args.report) if args.report else Path(args.export_dir) / "verify-report.json"
+    _check_report_path(report, Path(args.export_dir), args.input)
+    loaded = load_export(args.export_dir, args.allow_modified)
+    target, deployment, seal = loaded.target, loaded.deployment, loaded.seal
+    sidecar = deployment.sidecar
+    if seal.modified:
+        print(f"warning: MODIFIED export (--allow-modified): {seal.describe()}; "
+              "this run is an experiment, not a verification of the export", file=sys.stderr)
+    if args.rebuild:
+        print(f"rebuild: {rebuild_and_compare(Path(args.export_dir), sidecar)}")
     inputs = _inputs(args, deployment)
     witness = min(args.witness_samples, inputs.samples)
     result = _verify_sharded(args, target, deployment, inputs, witness)
-    report = Path(args.report) if args.report else Path(args.export_dir) / "verify-report.json"
     approximations = [str(a) for a in sidecar.get("approximations") or []]
-    write_json(report, {**result.to_dict(), "inputs": {"samples": inputs.samples, "timesteps": inputs.timesteps,
-                                                      "source": args.input or f"random events rate {args.rate} seed {args.seed}"},
-                        "approximations": approximations})
+    source = args.input or f"random events rate {args.rate} seed {args.seed}"
+    write_json(report, result.record(seal.digest, seal.describe() if seal.modified else None,
+                                     {"samples": inputs.samples, "timesteps": inputs.timesteps,
+                                      "source": source}, approximations, args.rebuild))
     print(result.summary())
     for note in approximations:   # opt-in approximations the export made: bit-exact to the approximated model
         print(f"note: this export approximates the model: {note}")
+    modified = " of a MODIFIED export (--allow-modified)" if seal.modified else ""
     if not result.ok:
         diff = report.with_name("verify-diff.npz")
         _write_diff(result, rerun_first_divergences(target, deployment, inputs, result), diff)
-        raise VerificationFailed(f"{target.name}: implementations disagree", str(args.export_dir),
+        raise VerificationFailed(f"{target.name}: implementations disagree{modified}",
+                                 str(args.export_dir),
                                  f"see {report} and {diff}; the first divergence is printed above")
-    print(f"verify: OK — {target.name}, {inputs.samples} samples x {inputs.timesteps} steps, 0 mismatches; report {report}")
+    print(f"verify: OK{modified} — {target.name}, {inputs.samples} samples x {inputs.timesteps} "
+          f"steps, 0 mismatches; report {report}")
     return 0
 
 
@@ -93,6 +112,20 @@ def _inputs(args: argparse.Namespace, deployment) -> InputSet:
     t = args.timesteps or deployment.timesteps
     x = random_events(deployment.input_shape, t, args.samples or 64, args.rate, args.seed)
     return InputSet.from_array(x, f"random events rate {args.rate} seed {args.seed}")
+
+
+def _check_report_path(report: Path, export_dir: Path, input_path: str | None) -> None:
+    """``--report`` may not overwrite a file of the export (only verify's outputs) or the input."""
+    from nrf_deploy.cli.export import refuse_output_among_inputs
+    from nrf_deploy.seal import VERIFY_OUTPUTS
+
+    inside = export_dir.resolve() in report.resolve().parents
+    if report.resolve() == export_dir.resolve() or (inside and report.name not in VERIFY_OUTPUTS) \
+            or (inside and report.parent.resolve() != export_dir.resolve()):
+        raise NrfError(f"--report '{report}' would write into the export's own files", "--report",
+                       "write it elsewhere, or use the default "
+                       f"{export_dir / 'verify-report.json'}")
+    refuse_output_among_inputs(report, [input_path], "--report")
 
 
 def _verify_sharded(args: argparse.Namespace, target, deployment, inputs: InputSet,

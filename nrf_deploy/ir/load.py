@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
 import nir
 import numpy as np
 
@@ -50,6 +51,7 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
             if "node" not in f:
                 raise GraphError(f"'{path.name}' is HDF5 but not a NIR file (no 'node' group)",
                                  str(path), "export the model with nir.write()")
+            _check_declared_size(f, path)
             version = _text(f["version"][()]) if "version" in f else "unknown"
             graph = _read_graph(f["node"], "graph", _File(path, version))
     except OSError as exc:
@@ -58,6 +60,30 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
                          "re-export the model with nir.write() and copy it again") from None
     graph.metadata = {**graph.metadata, "nir_version": version}
     return graph
+
+
+PARAMETER_COPIES = 4
+"""Float64 copies of each parameter array a load and export hold at once (read, normalised,
+scaled, quantised): the memory estimate refused up front is ``elements x 8 bytes x this``."""
+
+
+def _check_declared_size(f: h5py.File, path: Path) -> None:
+    """Refuse, before reading any array, a file whose declared arrays cannot fit in memory."""
+    from nrf_deploy.inputs import check_allocation
+
+    sizes: dict[str, int] = {}
+
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.shape:
+            sizes[name] = int(np.prod(obj.shape, dtype=np.float64))
+
+    f.visititems(visit)
+    if not sizes:
+        return
+    largest = max(sizes, key=sizes.get)
+    check_allocation(sum(sizes.values()) * 8.0 * PARAMETER_COPIES,
+                     f"'{path.name}' (largest array {largest}, {sizes[largest]} values)", str(path),
+                     "use a smaller model, or a machine with more memory")
 
 
 def _read_graph(group: h5py.Group, where: str, file: _File) -> nir.NIRGraph:

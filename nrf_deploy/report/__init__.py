@@ -38,7 +38,8 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
                    samples: int = 8, seed: int = 0, timesteps: int | None = None, emulator_samples: int | None = None,
                    overrides: dict[str, dict[str, float]] | None = None, input_source: str | None = None,
                    traces: dict[str, Any] | None = None, warmup: int | None = None,
-                   window: int | None = None, semantics: str = "nir") -> dict[str, Any]:
+                   window: int | None = None, semantics: str = "nir",
+                   allow_modified: bool = False) -> dict[str, Any]:
     """Everything the report says about one export directory (plain JSON types except
     ``counts["cores"]``, which :func:`to_json` summarises).
 
@@ -46,7 +47,7 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     found there are not run again. `semantics` names the float model's conventions ("nir" or
     "sinabs", :class:`nrf_deploy.ir.Semantics`)."""
     from nrf_deploy.deployment import read_sidecar
-    from nrf_deploy.targets import get_target
+    from nrf_deploy.seal import load_export
 
     export_dir = Path(export_dir)
     entry: dict[str, Any] = {"export_dir": str(export_dir), "target": export_dir.name, "status": "ok",
@@ -54,8 +55,8 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     try:
         sidecar = read_sidecar(export_dir)
         entry["target"] = str(sidecar.get("target", export_dir.name))
-        target = get_target(entry["target"])
-        deployment = target.load(export_dir)
+        loaded = load_export(export_dir, allow_modified)
+        target, deployment, seal = loaded.target, loaded.deployment, loaded.seal
     except NrfError as exc:
         return {**entry, "status": "not available", "error": exc.format()}
     except Exception as exc:  # noqa: BLE001 — a broken or half-installed target package: say so, go on
@@ -121,7 +122,9 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(
         graph, floating, traces, record, labels, warmup, names[0], window,
         float(getattr(target, "tolerance", 0.0) or 0.0))) or {}
-    entry["verification"] = _verification(export_dir)
+    entry["verification"] = _verification(export_dir, seal)
+    if seal.modified:
+        entry["notes"].append(f"MODIFIED export (--allow-modified): {seal.describe()}")
     entry["raster"] = _raster(graph, reference, x)
     entry["spike_histograms"] = _histograms(graph, reference, x)
     entry["flags"] = model_flags(graph, sidecar)
@@ -193,18 +196,39 @@ def _hardware(target: str, counts: dict[str, Any], resources: dict[str, Any],
     return out
 
 
-def _verification(export_dir: Path) -> dict[str, Any] | None:
+VERIFICATION_STATUSES = ("verified", "mismatch", "stale", "not verified", "modified")
+"""``entry["verification"]["status"]``: verified (a passing verify-report.json made on exactly
+these files), mismatch (made on these files, implementations disagreed), stale (made on other
+files: before a re-export, or copied from another export), not verified (none, or unreadable or
+incomplete), modified (the export's files changed since export sealed them)."""
+
+
+def _verification(export_dir: Path, seal) -> dict[str, Any]:
+    """The verdict of ``verify-report.json``, bound to the export as it is now (`seal`)."""
     path = export_dir / "verify-report.json"
+    if seal.modified:
+        return {"status": "modified", "ok": None, "detail": seal.describe()}
     if not path.is_file():
-        return None
+        return {"status": "not verified", "ok": None, "detail": "no verify-report.json"}
     try:
         data = json.loads(path.read_text())
-        return {"ok": bool(data["ok"]), "inputs": data.get("inputs", {}),
-                "comparisons": [{k: c.get(k) for k in ("reference", "other", "samples", "timesteps",
-                                                       "compared_values", "mismatches", "ok")}
-                                for c in data.get("comparisons", [])]}
-    except (ValueError, KeyError, TypeError):
-        return {"ok": None, "error": "verify-report.json is unreadable"}
+        comparisons = [{k: c.get(k) for k in ("reference", "other", "samples", "timesteps",
+                                              "compared_values", "mismatches", "ok")}
+                       for c in data["comparisons"]]
+        ok, bound = data["ok"], data.get("manifest_sha256")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {"status": "not verified", "ok": None, "detail": "verify-report.json is unreadable"}
+    out = {"ok": None, "inputs": data.get("inputs", {}), "comparisons": comparisons}
+    consistent = (isinstance(ok, bool) and comparisons
+                  and ok == all(c["ok"] is True and c["mismatches"] == 0 for c in comparisons))
+    if not consistent or data.get("modified"):
+        return {**out, "status": "not verified",
+                "detail": "verify-report.json is incomplete or inconsistent (not written by verify)"
+                if not data.get("modified") else "it was made with --allow-modified"}
+    if bound is None or bound != seal.digest:
+        return {**out, "status": "stale", "detail": "verify-report.json was made on other files "
+                "(before a re-export, or copied from another export); re-run nrf-deploy verify"}
+    return {**out, "ok": ok, "status": "verified" if ok else "mismatch"}
 
 
 def _approximation_flag(text: str, limit: int = 140) -> dict[str, str]:
@@ -310,7 +334,7 @@ def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
         backends = acc.get("backends") or {}
         ref_name = e.get("reference_backend")
         base = {"target": e["target"], "export_dir": e["export_dir"], "status": e["status"],
-                "verified": (e.get("verification") or {}).get("ok"),
+                "verified": verification_status(e.get("verification")),
                 "verification_status": verification_status(e.get("verification")),
                 "cores_used": res.get("cores_used"), "cores_available": res.get("cores_available"),
                 "chips": res.get("chips"),
@@ -359,7 +383,7 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
                  overrides: dict[str, dict[str, float]] | None = None,
                  failures: dict[str, str] | None = None, traces: dict[str, dict[str, Any]] | None = None,
                  warmup: int | None = None, progress=None, semantics: str = "nir",
-                 seed: int = 0) -> dict[str, Any]:
+                 seed: int = 0, allow_modified: bool = False) -> dict[str, Any]:
     """Analyse every export, write ``out_html`` and ``NAME.json`` beside it (atomically; NAME
     from ``out_html``), and return the report. `failures` lists targets that refused the model
     (target -> message); `traces` maps an export dir (as given) to runs already made on `x`
@@ -379,7 +403,7 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
                                       emulator_samples=emulator_samples,
                                       overrides=overrides, input_source=input_source,
                                       traces=(traces or {}).get(str(d)), warmup=warmup, window=window,
-                                      semantics=semantics))
+                                      semantics=semantics, allow_modified=allow_modified))
         if progress is not None:
             progress(entries[-1]["target"])
     entries += [{"target": t, "export_dir": None, "status": "refused", "error": msg, "notes": []}

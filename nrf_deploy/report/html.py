@@ -388,6 +388,8 @@ def _verification(v: dict[str, Any] | None) -> str:
     head = f"<span class='status {STATUS_CLASS.get(status, 'warn')}'>{_e(status)}</span>"
     if v is None:
         return head + " (run <code>nrf-deploy verify DIR</code>; the demo does)"
+    if status not in ("verified", "mismatch") and v.get("detail"):
+        head += f": {_e(v['detail'])}"
     if v.get("error"):
         return head + " " + _e(v["error"])
     parts = [f"{_e(c['other'])} vs {_e(c['reference'])}: {'same' if c['ok'] else 'DIFFERENT'} — "

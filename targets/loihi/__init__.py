@@ -52,10 +52,12 @@ class LoihiTarget(Target):
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
-        program, report = quantise(graph, dt)
-        chips = int(options.get("loihi_chips") or 1)
+        chips = options.get("loihi_chips")
+        chips = 1 if chips is None else int(chips)
         if chips < 1:
-            raise NrfError("--loihi-chips must be at least 1", "--loihi-chips", "e.g. --loihi-chips 2")
+            raise NrfError(f"--loihi-chips must be at least 1, got {chips}", "--loihi-chips",
+                           "e.g. --loihi-chips 2")
+        program, report = quantise(graph, dt)
         resources = map_cores(program, chips)
         sidecar = base_sidecar(self.name, graph, dt, int(options.get("timesteps") or 20), options)
         sidecar.update({

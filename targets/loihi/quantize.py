@@ -35,7 +35,7 @@ from nrf_deploy.ir.spec import SPECS
 from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Projection, check_spike_routed, lower
 from nrf_deploy.targets.loihi.mapper import check_fan_in
-from nrf_deploy.quant import relative_error, round_half_away
+from nrf_deploy.quant import check_weights_survive, relative_error, round_half_away
 from nrf_deploy.targets.loihi.format import (BIAS_EXP_RANGE, BIAS_MANT_RANGE, DECAY_UNITY, DV_MAX, SIGN_MIXED,
                                   VTH_MAX, WEIGHT_EXP_RANGE, Compartments, LoihiProgram, Synapses,
                                   neuron_groups, sign_mode_of, weight_limits)
@@ -262,6 +262,7 @@ def _quantise_weights(proj: Projection, g: np.ndarray, lam: float, stats: _Scale
         indptr[start + 1:start + 1 + blk.shape[0]] = at + np.cumsum(per_row)
         at += kept
     q = sp.csr_matrix((data[:at], indices[:at], indptr), shape=shape)
+    check_weights_survive(np.array([stats.max_abs]), q, f"{where}, projection {proj.name}")
     error = float(np.sqrt(sq_err / sq_ref if sq_ref > 0 else sq_err / max(count, 1)))
     return Synapses(proj.source, proj.target, q, exp, sign_mode_of(np.array([q.data.min(initial=0),
                                                                            q.data.max(initial=0)])),

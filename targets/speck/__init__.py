@@ -210,7 +210,10 @@ def _host_from(out_dir: Path, d: dict):
     import nir
     from nrf_deploy.targets.speck.host import HostReadout
 
-    return HostReadout(d["node"], d["source"], nir.read(out_dir / d["file"]))
+    from nrf_deploy.seal import file_in_export
+
+    path = file_in_export(out_dir, d.get("file"), f"deploy.json host_readout of '{d.get('node')}'")
+    return HostReadout(d["node"], d["source"], nir.read(path))
 
 
 def resource_table_md(sidecar: dict) -> str:

@@ -70,7 +70,9 @@ def _subgraph(graph: Graph, name: str, proj) -> HostReadout:
     nodes[name] = graph.nodes[name].nir_node
     nodes["output"] = nir.Output({"output": np.array(graph.nodes[name].out_shape)})
     edges = list(zip(chain, chain[1:] + ["output"]))
-    return HostReadout(name, proj.source, nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": graph.dt}))
+    # nir.write cannot store dt=None; the export's dt is in deploy.json either way
+    meta = {} if graph.dt is None else {"dt": float(graph.dt)}
+    return HostReadout(name, proj.source, nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta))
 
 
 def run_host(readout: HostReadout, spikes: np.ndarray, dt: float, record_states: bool) -> Trace:

@@ -34,7 +34,7 @@ from nrf_deploy.targets.speck.host import find_host_readouts
 
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.lowering import Lowered, Projection, lower
-from nrf_deploy.quant import relative_error, round_half_away
+from nrf_deploy.quant import check_weights_survive, relative_error, round_half_away
 
 THRESHOLD_MAX = (STATE_MAX + 1) // 2 - 1      # 16383: the state holds threshold + one threshold of drive
 POOLS = ("SumPool2d", "AvgPool2d")
@@ -386,6 +386,7 @@ def _discretise(node: Node, syn: _Synapse, neuron: _Neuron, options: QuantOption
     scale = theta_int / theta
     w_int = round_half_away(w * scale)
     b_int = round_half_away(b * scale)
+    check_weights_survive(w, w_int, f"layer '{node.name}' ({node.kind}), its incoming weights")
     low = -theta_int if options.threshold_low == "threshold" else STATE_MIN
     layer = SpeckLayer(node.name, syn.sources, tuple(int(i) for i in syn.in_shape), w_int, b_int,
                        syn.stride, syn.padding, theta_int, low, neuron.return_to_zero, scale=float(scale),

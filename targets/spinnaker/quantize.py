@@ -59,7 +59,7 @@ from nrf_deploy.ir.spec import SPECS
 from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Lowered, check_spike_routed, lower
 from nrf_deploy.lowering import Projection as Path
-from nrf_deploy.quant import check_range, relative_error
+from nrf_deploy.quant import check_range, check_weights_survive, relative_error
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
 CURRENT_BASED = {"CubaLIF", "CubaLI"}
@@ -266,6 +266,8 @@ def _quantise_weights(node: Node, incoming: list[Path], delays: list[int],
         ints.append(q)
     synapses = [Projection(path.source, path.target, ints[0][i], ints[1][i], delays[i])
                 for i, path in enumerate(incoming)]
+    for m, path, exc, inh in zip(effective, incoming, ints[0], ints[1]):
+        check_weights_survive(m, exc.nnz + inh.nnz, f"projection {path.source} -> {path.target}")
     return synapses, (shifts[0], shifts[1]), _weight_report(effective, synapses, shifts)
 
 

@@ -44,7 +44,7 @@ from nrf_deploy.targets.xylo.mapper import READOUT, Plan, plan
 
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.lowering import Lowered, lower
-from nrf_deploy.quant import relative_error
+from nrf_deploy.quant import check_weights_survive, relative_error
 
 THRESHOLD_TARGET = 2.0**12
 READOUT_LIMIT = 2.0**14
@@ -215,6 +215,7 @@ def _assemble(
         getattr(prog, "bias" + suffix)[sl] = np.clip(bias, STATE_MIN, STATE_MAX).astype(np.int64)
         for layer, source, w, _ in gains[g.name]["parts"]:
             q = _integer(w * lam / 2.0 ** shifts[layer])
+            check_weights_survive(w, q, f"population '{g.name}', its {layer} weights")
             if layer == "in":
                 prog.weights_in[:, sl, 0] += q.T
             elif layer == "rec":
