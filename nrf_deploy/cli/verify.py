@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from nrf_deploy.cli.common import load_array, progress_enabled
+from nrf_deploy.cli.hwtrace import add_arguments as add_hardware_trace_arguments
+from nrf_deploy.cli.hwtrace import run_hardware_trace
 from nrf_deploy.deployment import read_sidecar
 from nrf_deploy.errors import NrfError, VerificationFailed
 from nrf_deploy.fileio import write_json, write_npz
@@ -32,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--batch-size", type=int, default=32, help="samples per backend call")
     p.add_argument("--report", default=None, help="where to write the JSON report (default: EXPORT_DIR/verify-report.json)")
+    add_hardware_trace_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     sidecar = read_sidecar(args.export_dir)
     target = get_target(sidecar["target"])
     deployment = target.load(Path(args.export_dir))
+    if getattr(args, "hardware_trace", None):
+        return run_hardware_trace(args, target, deployment)
     for flag, value in (("--samples", args.samples), ("--batch-size", args.batch_size)):
         if value < 1:
             raise NrfError(f"{flag} must be at least 1", flag, f"e.g. {flag} 16")
