@@ -106,9 +106,10 @@ class HardwareResult:
 
     def summary(self) -> str:
         c = self.comparison
-        lines = [f"{HARDWARE:>12} vs {c.reference}: {'OK' if c.ok else 'MISMATCH'}  {c.samples} "
-                 f"samples x {c.timesteps} steps, {c.compared_values} values compared, "
-                 f"{c.mismatches} mismatches"]
+        verdict = "OK" if c.ok else "MISMATCH"
+        lines = [(f"{HARDWARE:>12} vs {c.reference}: {verdict}  {c.samples} samples x "
+                  f"{c.timesteps} steps, {c.compared_values} values compared, "
+                  f"{c.mismatches} mismatches")]
         if self.offset:
             lines.append(f"{'':>14}declared probe offset: recording is {self.offset} step(s) late "
                          f"(emulator step = recording step - {self.offset})")

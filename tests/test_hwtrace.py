@@ -5,11 +5,11 @@ from __future__ import annotations
 import nir
 import numpy as np
 import pytest
+from nrf_deploy.targets import get_target
 
 from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
 from nrf_deploy.hwtrace import Recording, verify_recording
-from nrf_deploy.targets import get_target
 
 T, B = 30, 2
 
@@ -41,10 +41,10 @@ def _recording(setup, late: int = 0) -> dict[str, np.ndarray]:
     _, x, trace, _, _ = setup
     arrays = {"input": x, "spikes/lif": trace.outputs["lif"].copy(),
               "v/lif": trace.states["lif"]["v"].copy(), "u/lif": trace.states["lif"]["u"].copy()}
-    for k in arrays:
+    for k, values in list(arrays.items()):
         if k != "input" and late:
-            shifted = np.zeros_like(arrays[k])
-            shifted[late:] = arrays[k][:-late]
+            shifted = np.zeros_like(values)
+            shifted[late:] = values[:-late]
             arrays[k] = shifted
     return arrays
 
@@ -217,3 +217,15 @@ def test_pinned_scales_that_do_not_fit_are_refused(tmp_path, capsys, flags, mess
                  *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
+    out = tmp_path / "spin"
+    assert main(["export", _save(tmp_path), "--target", "spinnaker", "-o", str(out),
+                 "--spinnaker-scale", "1"]) == 0
+    dep = get_target("spinnaker").load(out)
+    assert dep.sidecar["quantisation"]["lif"]["scale"] == 1.0
+    assert int(dep.program.populations["lif"].v_thresh[0]) == 2 ** 15     # θ = 1 as s16.15
+    assert main(["export", _save(tmp_path), "--target", "spinnaker", "-o", str(tmp_path / "x"),
+                 "--spinnaker-scale", "1e9"]) == 2
+    assert "does not fit" in capsys.readouterr().err
