@@ -3,8 +3,8 @@
 A recording (``nrf-deploy verify DIR --hardware-trace REC``) is either
 
 * an ``.npz`` with ``input`` ``[T, B, *input_shape]`` (what the chip was driven with) and, per
-  recorded population ``<node>``, ``spikes/<node>`` ``[T, B, *shape]`` (0/1) and optionally
-  ``<var>/<node>`` for a state variable the emulator records (``v``, ``u``, ... in chip units); or
+  recorded population ``<node>``, ``spikes/<node>`` ``[T, B, *shape]`` (events per step) and
+  optionally ``<var>/<node>`` for a state variable the emulator records (``v``, ``u``, ... in chip units); or
 * a ``.csv`` of single-neuron probes (one sample): a header row, then one row per timestep with the
   columns ``t`` (0, 1, 2, ...), ``input`` (or ``input:<i>`` per flat input index) and any of
   ``spike``, ``v``, ``u`` (each optionally ``<column>:<node>``; bare names mean the export's only
@@ -210,8 +210,9 @@ def check_recording(rec: Recording, deployment: Deployment, emulated: Trace) -> 
             raise NrfError(f"shape {list(arr.shape)} does not match [T, B, *shape] = "
                            f"{[steps, batch, *want[2:]]} (T, B from 'input')", where,
                            "record every neuron of the population at every step of the input")
-        if var == SPIKES and not np.all((arr == 0) | (arr == 1)):
-            raise NrfError("spikes must be 0 or 1", where, "record spike events, not counts")
+        if var == SPIKES and not (np.all(arr >= 0) and np.array_equal(arr, np.round(arr))):
+            raise NrfError("spikes must be event counts (0, 1, ...)", where,
+                           "record the events per neuron and step, not times or rates")
     return rec
 
 
