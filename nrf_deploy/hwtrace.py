@@ -8,7 +8,7 @@ A recording (``nrf-deploy verify DIR --hardware-trace REC``) is either
 * a ``.csv`` of single-neuron probes (one sample): a header row, then one row per timestep with the
   columns ``t`` (0, 1, 2, ...), ``input`` (or ``input:<i>`` per flat input index) and any of
   ``spike``, ``v``, ``u`` (each optionally ``<column>:<node>``; bare names mean the export's only
-  population) holding neuron 0 of that population.
+  population), for populations of one neuron (use the ``.npz`` form for larger ones).
 
 The emulator runs on ``input``; spikes are compared exactly, states where recorded. A constant
 offset in timesteps (probe latency) is never absorbed silently: a declared offset K (the recording
@@ -287,7 +287,7 @@ def _compare_aligned(emulated: Trace, rec: Recording, backend: str, order: list[
     for node, var, arr in rec.variables():
         mine = _shift(emulated.outputs[node] if var == SPIKES else emulated.states[node][var],
                       offset, emulator=True)
-        seen = _shift(arr, offset, emulator=False).astype(mine.dtype)
+        seen = _shift(arr, offset, emulator=False)     # not cast: 1.5 must not pass as 1
         differs = 0
         if var != SPIKES and rule == "spike-step-differs" and node in spiking:
             fired = _shift(emulated.outputs[node], offset, emulator=True) == 1

@@ -148,6 +148,24 @@ def test_malformed_recordings_exit_2_with_where_and_what_to_do(setup, tmp_path, 
     assert message in err and "where:" in err and "what to do:" in err
 
 
+def test_malformed_csv_recordings_exit_2(setup, tmp_path, capsys):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("t,spike,v\n0,0,0\n1,0,0\n")
+    assert main(["verify", str(setup[0]), "--hardware-trace", str(csv)]) == 2
+    assert "no 'input' column" in capsys.readouterr().err
+    csv.write_text("t,input,v\n0,1,0\n2,0,0\n")
+    assert main(["verify", str(setup[0]), "--hardware-trace", str(csv)]) == 2
+    assert "column 't' counting timesteps" in capsys.readouterr().err
+
+
+def test_a_fractional_voltage_is_not_rounded_into_agreement(setup):
+    arrays = _recording(setup)
+    arrays["v/lif"] = arrays["v/lif"].astype(float)
+    arrays["v/lif"][9, 0, 1] += 0.5
+    first = _first(setup, arrays).comparison.first
+    assert (first.timestep, first.sample, first.neuron, first.variable) == (9, 0, [1], "v")
+
+
 # --- a single LIF neuron mapped by "another tool" at scale 256 ------------------------------
 
 THETA, TAU, DT, W = 1.0, 0.01, 1e-3, 5.0
@@ -226,6 +244,14 @@ def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
     dep = get_target("spinnaker").load(out)
     assert dep.sidecar["quantisation"]["lif"]["scale"] == 1.0
     assert int(dep.program.populations["lif"].v_thresh[0]) == 2 ** 15     # θ = 1 as s16.15
+    # the same core checks a SpiNNaker recording: one wrong membrane word is found
+    x = (np.random.default_rng(1).random((40, 1, 1)) < 0.5).astype(np.int64)
+    trace = get_target("spinnaker").run(dep, "emulator", x)
+    v = trace.states["lif"]["v"].copy()
+    v[23, 0, 0] += 1
+    rec = Recording("rec", x, {"lif": trace.outputs["lif"]}, {"lif": {"v": v}})
+    result = verify_recording(get_target("spinnaker"), dep, rec)
+    assert result.comparison.mismatches == 1 and result.comparison.first.timestep == 23
     assert main(["export", _save(tmp_path), "--target", "spinnaker", "-o", str(tmp_path / "x"),
                  "--spinnaker-scale", "1e9"]) == 2
     assert "does not fit" in capsys.readouterr().err
