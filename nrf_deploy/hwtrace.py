@@ -92,10 +92,20 @@ class HardwareResult:
     offset: int = 0
     readout_rule: str = "exact"
     detected_offset: int | None = None
+    aligned: dict[str, Trace] = field(default_factory=dict, repr=False)
+    """The compared arrays after alignment: ``{"emulator": ..., "hardware": ...}``."""
 
     @property
     def ok(self) -> bool:
         return self.comparison.ok
+
+    def diff_arrays(self) -> dict[str, np.ndarray]:
+        """Both sides' aligned arrays for the first diverging sample (empty when they agree)."""
+        if self.comparison.first is None:
+            return {}
+        s = self.comparison.first.sample
+        return {f"{side}/{k}": a[:, s] for side, trace in self.aligned.items()
+                for k, a in trace.arrays().items() if k != "out/ "}
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "recording": self.recording, "ok": self.ok,
@@ -253,12 +263,12 @@ def verify_recording(target: Target, deployment: Deployment, rec: Recording, off
     rec = check_recording(rec, deployment, emulated)
     order = list(deployment.sidecar.get("schedule", []))
     spiking = frozenset(deployment.sidecar.get("spiking_nodes", []))
-    comparison, agreement = _compare_aligned(emulated, rec, backend, order, offset, readout_rule,
-                                             spiking)
+    comparison, agreement, aligned = _compare_aligned(emulated, rec, backend, order, offset,
+                                                      readout_rule, spiking)
     detected = (None if comparison.ok else
                 _detect_offset(emulated, rec, backend, order, offset, spiking))
     return HardwareResult(target.name, rec.path, comparison, agreement, offset, readout_rule,
-                          detected)
+                          detected, aligned)
 
 
 def _check_input(rec: Recording, deployment: Deployment) -> np.ndarray:
@@ -280,7 +290,7 @@ def _shift(arr: np.ndarray, offset: int, emulator: bool) -> np.ndarray:
 
 def _compare_aligned(emulated: Trace, rec: Recording, backend: str, order: list[str],
                      offset: int, rule: str, spiking: frozenset[str]
-                     ) -> tuple[Comparison, list[Agreement]]:
+                     ) -> tuple[Comparison, list[Agreement], dict[str, Trace]]:
     ours = Trace({}, {})
     theirs = Trace({}, {})
     agreement = []
@@ -308,7 +318,7 @@ def _compare_aligned(emulated: Trace, rec: Recording, backend: str, order: list[
     comparison.timesteps = rec.input.shape[0] - abs(offset)
     if comparison.first is not None:
         comparison.first.timestep += max(offset, 0)
-    return comparison, agreement
+    return comparison, agreement, {"emulator": ours, HARDWARE: theirs}
 
 
 def _detect_offset(emulated: Trace, rec: Recording, backend: str, order: list[str],
@@ -321,7 +331,7 @@ def _detect_offset(emulated: Trace, rec: Recording, backend: str, order: list[st
     for k in sorted(range(-MAX_DETECTED_OFFSET, MAX_DETECTED_OFFSET + 1), key=abs):
         if k == declared or abs(k) >= steps - 1:
             continue
-        comparison, _ = _compare_aligned(emulated, spikes_only, backend, order, k, "exact",
+        comparison, _, _ = _compare_aligned(emulated, spikes_only, backend, order, k, "exact",
                                          spiking)
         if comparison.ok:
             return k

@@ -82,6 +82,8 @@ def test_a_missing_spike_is_found_at_its_step_and_neuron(setup, tmp_path, capsys
     arrays["spikes/lif"][t, b, n] = 0
     assert _verify(setup, tmp_path, arrays) == 1
     assert f"sample {b}, timestep {t}, node 'lif' (out), neuron ({n},)" in capsys.readouterr().out
+    diff = np.load(tmp_path / "hwtrace-diff.npz")
+    assert diff["emulator/out/lif"][t, n] == 1 and diff["hardware/out/lif"][t, n] == 0
     result = _first(setup, arrays)
     assert result.comparison.mismatches == 1 and result.detected_offset is None
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from nrf_deploy.errors import VerificationFailed
-from nrf_deploy.fileio import write_json
+from nrf_deploy.fileio import write_json, write_npz
 from nrf_deploy.hwtrace import READOUT_RULES, read_recording, verify_recording
 from nrf_deploy.target import Deployment, Target
 
@@ -32,9 +32,12 @@ def run_hardware_trace(args: argparse.Namespace, target: Target, deployment: Dep
     write_json(report, result.to_dict())
     print(result.summary())
     if not result.ok:
+        diff = report.with_name("hwtrace-diff.npz")
+        write_npz(diff, result.diff_arrays())
         raise VerificationFailed(f"{target.name}: the recording disagrees with the emulator",
                                  args.hardware_trace,
-                                 f"see {report}; the first divergence is printed above")
+                                 f"see {report} and {diff} (both sides of the first diverging "
+                                 "sample, aligned); the first divergence is printed above")
     print(f"verify: OK — recording {args.hardware_trace} agrees with the {target.name} emulator, "
           f"0 mismatches; report {report}")
     return 0
