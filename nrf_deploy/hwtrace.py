@@ -254,12 +254,12 @@ def verify_recording(target: Target, deployment: Deployment, rec: Recording, off
     if readout_rule not in READOUT_RULES:
         raise NrfError(f"unknown read-out rule '{readout_rule}'", "--readout-rule",
                        f"choose one of: {', '.join(READOUT_RULES)}")
-    steps = rec.input.shape[0]
-    if rec.input.ndim < 2 or abs(offset) >= steps:
-        raise NrfError(f"probe offset {offset} leaves no step of {steps} to compare",
+    x = _check_input(rec, deployment)
+    if abs(offset) >= x.shape[0]:
+        raise NrfError(f"probe offset {offset} leaves no step of {x.shape[0]} to compare",
                        "--probe-offset", "give the probe latency in timesteps, |K| < T")
     backend = emulator_backend(target, deployment)
-    emulated = target.run(deployment, backend, _check_input(rec, deployment), record_states=True)
+    emulated = target.run(deployment, backend, x, record_states=True)
     rec = check_recording(rec, deployment, emulated)
     order = list(deployment.sidecar.get("schedule", []))
     spiking = frozenset(deployment.sidecar.get("spiking_nodes", []))

@@ -115,6 +115,8 @@ def test_a_constant_probe_offset_is_diagnosed_not_absorbed(setup, tmp_path, caps
     assert _first(setup, arrays).detected_offset == 2
     assert _verify(setup, tmp_path, arrays, "--probe-offset", "2") == 0
     assert "declared probe offset: recording is 2 step(s) late" in capsys.readouterr().out
+    assert _verify(setup, tmp_path, arrays, "--probe-offset", str(T)) == 2
+    assert "leaves no step" in capsys.readouterr().err
     # a fault after a declared offset is reported at the recording's own step
     arrays["spikes/lif"][_a_spike(setup, after=3)[0] + 2, 0, 0] ^= 1
     assert _first(setup, arrays, offset=2).comparison.first.timestep >= 5
