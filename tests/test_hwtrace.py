@@ -259,3 +259,19 @@ def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
     assert main(["export", _save(tmp_path), "--target", "spinnaker", "-o", str(tmp_path / "x"),
                  "--spinnaker-scale", "1e9"]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_a_pinned_scale_that_overflows_a_readout_is_refused(tmp_path, capsys):
+    li = nir.LI(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1))
+    graph = nir.NIRGraph(
+        nodes={"in": nir.Input({"input": np.array([1])}),
+               "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
+               "li": li, "out": nir.Output({"output": np.array([1])})},
+        edges=[("in", "fc"), ("fc", "li"), ("li", "out")])
+    path = tmp_path / "li.nir"
+    nir.write(path, graph)
+    assert main(["export", str(path), "--target", "loihi", "-o", str(tmp_path / "a"),
+                 "--loihi-scale", "256"]) == 0
+    assert main(["export", str(path), "--target", "loihi", "-o", str(tmp_path / "b"),
+                 "--loihi-scale", "30000"]) == 2              # |v| ≤ W = 5: 64·30000·5 > 2^23
+    assert "read-out membrane can reach" in capsys.readouterr().err

@@ -151,7 +151,8 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
     else:
         bound = _readout_bound(node, scaled, leak_term, bias_mult * proj_bias, dt)
         limits.append(READOUT_TARGET / bound if bound > 0 else V_TARGET)
-    lam = float(min(limits)) if pinned is None else _pinned_scale(node, pinned, where)
+    lam = (float(min(limits)) if pinned is None else
+           _pinned_scale(node, pinned, where, 0.0 if node.kind in SPIKING else bound))
     exp = pinned.weight_exp if pinned is not None else None
     synapses = [_quantise_weights(p, lam * m, where, exp) for p, m in zip(incoming, scaled)]
     vth = (np.full(g.size, VTH_MAX, np.int64) if node.kind in READOUT
@@ -173,8 +174,9 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
     return comp, synapses, info
 
 
-def _pinned_scale(node: Node, pinned: PinnedScale, where: str) -> float:
-    """The pinned λ, refusing thresholds beyond the 17-bit vth at that scale."""
+def _pinned_scale(node: Node, pinned: PinnedScale, where: str, readout_bound: float) -> float:
+    """The pinned λ, refusing thresholds beyond the 17-bit vth at that scale, and read-out
+    membranes whose bound (model units, :func:`_readout_bound`) would pass 2^23 (v = 64 λ bound)."""
     lam = float(pinned.scale)
     if not lam > 0:
         raise RangeError(f"--loihi-scale must be positive, got {lam:g}", "--loihi-scale",
@@ -186,6 +188,10 @@ def _pinned_scale(node: Node, pinned: PinnedScale, where: str) -> float:
                              f"{lam:g}, beyond the 17-bit maximum {VTH_MAX}",
                              f"{where}, field 'v_threshold'",
                              f"pin a scale of at most {VTH_MAX / top:.4g}")
+    if readout_bound * lam * 64 >= 2 ** 23:
+        raise RangeError(f"the read-out membrane can reach {64 * lam * readout_bound:.4g} at the "
+                         f"pinned scale {lam:g}, beyond the 24-bit v", where,
+                         f"pin a scale of at most {2 ** 23 / (64 * readout_bound):.4g}")
     return lam
 
 
