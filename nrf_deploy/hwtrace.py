@@ -177,8 +177,11 @@ def _read_csv(path: Path) -> Recording:
     if "t" not in columns or not np.array_equal(columns["t"], np.arange(len(rows))):
         raise NrfError("the CSV needs a column 't' counting timesteps 0, 1, 2, ...", str(path),
                        "add the t column (one row per timestep, in order)")
-    inputs = sorted((k for k in columns if k == "input" or k.startswith("input:")),
-                    key=lambda k: int(k.partition(":")[2] or 0))
+    inputs = [k for k in columns if k == "input" or k.startswith("input:")]
+    if any(k != "input" and not k[6:].isdigit() for k in inputs):
+        raise NrfError(f"input columns must be 'input' or 'input:<flat index>', got {inputs}",
+                       str(path), "name them input:0, input:1, ...")
+    inputs.sort(key=lambda k: int(k.partition(":")[2] or 0))
     if not inputs:
         raise NrfError("the CSV has no 'input' column (what the chip was driven with)", str(path),
                        "add an input column (or input:<i> per flat input index)")

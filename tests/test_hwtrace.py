@@ -160,6 +160,9 @@ def test_malformed_csv_recordings_exit_2(setup, tmp_path, capsys):
     csv.write_text("t,input,v\n0,1,0\n2,0,0\n")
     assert main(["verify", str(setup[0]), "--hardware-trace", str(csv)]) == 2
     assert "column 't' counting timesteps" in capsys.readouterr().err
+    csv.write_text("t,input:a,v\n0,1,0\n")
+    assert main(["verify", str(setup[0]), "--hardware-trace", str(csv)]) == 2
+    assert "input:<flat index>" in capsys.readouterr().err
 
 
 def test_a_fractional_voltage_is_not_rounded_into_agreement(setup):
