@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nrf_deploy import __version__
 from nrf_deploy.errors import NrfError
@@ -84,3 +87,100 @@ def read_sidecar(out_dir: Path) -> dict[str, Any]:
         raise NrfError(f"{SIDECAR} has an unknown format '{data.get('format')}'", str(path),
                        f"expected {FORMAT}; re-export with this nrf-deploy version")
     return data
+
+
+@dataclass(frozen=True)
+class CoreSlice:
+    """Neurons ``[first, stop)`` of `population` (flat indices) placed on core `core`."""
+
+    population: str
+    core: int
+    first: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """What the core (verify, report) reads about an export, typed: the same after ``build`` and
+    after ``load`` (both read the sidecar written to ``deploy.json``).
+
+    Times in timesteps except `dt` (seconds). `delays`: steps by which each population lags the
+    float model; `output_scale`: chip units per model unit of each read-out population;
+    `core_slices`: where each population's neurons sit (empty if the export has no mapping)."""
+
+    target: str
+    dt: float
+    timesteps: int
+    input_name: str
+    input_shape: tuple[int, ...]
+    output_names: tuple[str, ...]
+    schedule: tuple[str, ...]
+    spiking_nodes: frozenset[str]
+    delays: dict[str, int] = field(default_factory=dict)
+    output_scale: dict[str, float] = field(default_factory=dict)
+    core_slices: tuple[CoreSlice, ...] = ()
+    core_mapping: str = ""
+    """How `core_slices` were recorded: ``neuron slices`` (populations split over cores),
+    ``core map`` (one population per core) or ``""`` (no mapping)."""
+    resources: dict[str, Any] = field(default_factory=dict)
+    approximations: tuple[str, ...] = ()
+    number_format: str = "not recorded"
+    quantisation: dict[str, Any] = field(default_factory=dict)
+    source_fingerprint: str | None = None
+
+    @classmethod
+    def from_json(cls, sidecar: dict[str, Any]) -> DeploymentRecord:
+        """The record of a ``deploy.json`` (missing optional fields: empty)."""
+        slices, mapping = _core_slices(sidecar)
+        return cls(
+            target=str(sidecar.get("target", "")), dt=float(sidecar.get("dt") or 0.0),
+            timesteps=int(sidecar.get("timesteps", 20)), input_name=str(sidecar.get("input_name", "")),
+            input_shape=tuple(int(s) for s in sidecar.get("input_shape", ())),
+            output_names=tuple(sidecar.get("output_names", ())), schedule=tuple(sidecar.get("schedule", ())),
+            spiking_nodes=frozenset(sidecar.get("spiking_nodes", ())),
+            delays={str(k): int(v) for k, v in (sidecar.get("delays") or {}).items()},
+            output_scale={str(k): float(v) for k, v in (sidecar.get("output_scale") or {}).items()},
+            core_slices=slices, core_mapping=mapping, resources=dict(sidecar.get("resources") or {}),
+            approximations=tuple(str(a) for a in sidecar.get("approximations") or ()),
+            number_format=str(sidecar.get("number_format", "not recorded")),
+            quantisation=dict(sidecar.get("quantisation") or {}),
+            source_fingerprint=(sidecar.get("source") or {}).get("fingerprint"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The record's fields in ``deploy.json`` form (core slices as ``[population, core,
+        first, stop]`` rows)."""
+        return {"target": self.target, "dt": self.dt, "timesteps": self.timesteps,
+                "input_name": self.input_name, "input_shape": list(self.input_shape),
+                "output_names": list(self.output_names), "schedule": list(self.schedule),
+                "spiking_nodes": sorted(self.spiking_nodes), "delays": dict(self.delays),
+                "output_scale": dict(self.output_scale),
+                "core_slices": [[s.population, s.core, s.first, s.stop] for s in self.core_slices],
+                "core_mapping": self.core_mapping, "resources": dict(self.resources),
+                "approximations": list(self.approximations), "number_format": self.number_format,
+                "quantisation": dict(self.quantisation), "source": {"fingerprint": self.source_fingerprint}}
+
+    def slices_of(self, population: str) -> list[CoreSlice]:
+        return [s for s in self.core_slices if s.population == population]
+
+
+def _core_slices(sidecar: dict[str, Any]) -> tuple[tuple[CoreSlice, ...], str]:
+    """Neuron -> core placement as targets record it, and how: ``core_slices`` rows
+    ``[population, core, first, stop]`` (with ``core_mapping``), else ``populations[p].cores`` rows
+    ``[core, first, stop]`` (neuron slices), else ``core_map`` entries naming one
+    ``layer``/``population`` per core (whole population; its size from ``layers[*].out_shape``)."""
+    if "core_slices" in sidecar:
+        return (tuple(CoreSlice(str(p), int(c), int(a), int(b)) for p, c, a, b in sidecar["core_slices"]),
+                str(sidecar.get("core_mapping", "neuron slices")))
+    pops = sidecar.get("populations")
+    if isinstance(pops, dict) and pops and all(isinstance(d, dict) and isinstance(d.get("cores"), list)
+                                                for d in pops.values()):
+        return (tuple(CoreSlice(name, int(c[0]), int(c[1]), int(c[2]))
+                      for name, d in pops.items() for c in d["cores"]), "neuron slices")
+    sizes = {d["name"]: int(np.prod(d["out_shape"])) for d in sidecar.get("layers") or []
+             if isinstance(d, dict) and "name" in d and "out_shape" in d}
+    slices = []
+    for entry in sidecar.get("core_map") or []:
+        name = entry.get("layer", entry.get("population")) if isinstance(entry, dict) else None
+        if name is not None and name in sizes:
+            slices.append(CoreSlice(str(name), int(entry["core"]), 0, sizes[name]))
+    return tuple(slices), ("core map" if slices else "")

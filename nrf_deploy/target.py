@@ -12,12 +12,15 @@ import argparse
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
 import numpy as np
 
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.trace import Trace
+
+if TYPE_CHECKING:
+    from nrf_deploy.deployment import DeploymentRecord
 
 
 @dataclass
@@ -30,6 +33,31 @@ class Deployment:
     program: Any = None
     out_dir: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    chip_files: dict[str, bytes] | None = None
+    """Contents of the chip-facing files (:attr:`Target.chip_file_names`): read from the export
+    after ``load``; made from `program` on first use after ``build`` (the bytes ``write`` writes)."""
+    chip_program: Any = None
+    """`chip_files` parsed back (:meth:`Target.read_chip_files`): what chip-file backends run."""
+
+    @property
+    def record(self) -> "DeploymentRecord":
+        """The typed record the core reads (read from the sidecar on each access: the same after
+        ``build`` and after ``load``)."""
+        from nrf_deploy.deployment import DeploymentRecord
+
+        return DeploymentRecord.from_json(self.sidecar)
+
+    @property
+    def graph(self) -> Graph | None:
+        """The float source graph: the one `build` was given, or the export's ``source.nir``
+        (read once, on first use)."""
+        if "graph" not in self.extras and self.out_dir is not None:
+            path = Path(self.out_dir) / "source.nir"
+            if path.is_file():
+                from nrf_deploy.ir import load_graph
+
+                self.extras["graph"] = load_graph(path)
+        return self.extras.get("graph")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,6 +70,7 @@ class Deployment:
 
 
 Role = Literal["reference", "emulator", "vendor", "float", "runtime"]
+Reads = Literal["program", "chip_files"]
 ROLES: tuple[str, ...] = ("reference", "emulator", "vendor", "float", "runtime")
 """reference: the batched integer statement of the number format (every other backend is compared
 with it); emulator: an independent implementation in the chip's execution order; vendor: the vendor's
@@ -60,10 +89,16 @@ class Backend:
     role: Role
     runner: str
     summary: str = ""
+    reads: Reads = "program"
+    """What it runs: ``program`` (the quantised program, program.npz) or ``chip_files`` (the
+    files loaded onto the chip, parsed back by :meth:`Target.read_chip_files`). With the reference
+    on one and the emulator on the other, an edit to either side is a mismatch."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"backend '{self.name}': unknown role '{self.role}' (one of {ROLES})")
+        if self.reads not in ("program", "chip_files"):
+            raise ValueError(f"backend '{self.name}': reads must be 'program' or 'chip_files'")
 
     def load(self) -> Callable[..., Trace]:
         module, function = self.runner.split(":")
@@ -97,6 +132,9 @@ class Target(abc.ABC):
     """Export options the demo tries in order until one is accepted (least approximate first)."""
     tolerance: ClassVar[float] = 0.0
     """Allowed absolute difference between backends (0: bit-exact)."""
+    chip_file_names: ClassVar[tuple[str, ...]] = ()
+    """Files of an export that the chip (or its vendor toolchain) loads; backends with
+    ``reads="chip_files"`` run what these files say."""
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -153,8 +191,52 @@ class Target(abc.ABC):
 
         Returns a :class:`Trace` over every node; integer backends report chip units (int64)."""
         spec = self.backend(deployment, backend)
-        trace = spec.load()(deployment.program, self.check_input(deployment, x), record_states)
+        program = self.program_for(deployment, spec)
+        trace = spec.load()(program, self.check_input(deployment, x), record_states)
         return self.finish_trace(deployment, trace, record_states)
+
+    def program_for(self, deployment: Deployment, spec: Backend) -> Any:
+        """What backend `spec` runs: the quantised program, or the chip files parsed back (once per
+        deployment, from the files on disk after ``load`` or their in-memory bytes after ``build``)."""
+        if spec.reads == "program":
+            return deployment.program
+        if deployment.chip_program is None:
+            deployment.chip_program = self.read_chip_files(self.chip_files_of(deployment), deployment)
+        return deployment.chip_program
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """Contents of :attr:`chip_file_names` for `deployment` (deterministic bytes)."""
+        return {}
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment) -> Any:
+        """Parse chip-file contents back into the program the chip-file backends run; raise
+        NrfError naming the file on anything the chip could not load."""
+        raise NotImplementedError(f"{self.name} declares no chip files")
+
+    def chip_files_of(self, deployment: Deployment) -> dict[str, bytes]:
+        """`deployment.chip_files`, made from its program (and kept) if not yet there."""
+        if deployment.chip_files is None:
+            deployment.chip_files = self.chip_files(deployment)
+        return deployment.chip_files
+
+    def write_chip_files(self, deployment: Deployment, out_dir: Path) -> None:
+        """Write :meth:`chip_files_of` into `out_dir` (the bytes chip-file backends parse)."""
+        for name, data in self.chip_files_of(deployment).items():
+            (Path(out_dir) / name).write_bytes(data)
+
+    def load_chip_files(self, out_dir: Path) -> dict[str, bytes]:
+        """The bytes of :attr:`chip_file_names` in `out_dir` (NrfError if one is missing)."""
+        from nrf_deploy.errors import NrfError
+
+        files = {}
+        for name in self.chip_file_names:
+            path = Path(out_dir) / name
+            try:
+                files[name] = path.read_bytes()
+            except OSError as exc:
+                raise NrfError(f"chip file {name} is missing or unreadable ({exc.strerror})", str(path),
+                               "re-run nrf-deploy export") from None
+        return files
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         """Refuse input the chip cannot take (NrfError); default: accept `x` as it is."""
@@ -167,6 +249,37 @@ class Target(abc.ABC):
     def compared_variables(self, deployment: Deployment) -> dict[str, tuple[str, ...]] | None:
         """State variables per node that must agree between backends (None: all recorded)."""
         return None
+
+    program_file: ClassVar[str] = "program.npz"
+    program_type: ClassVar[Any] = None
+    """The program's class: ``to_arrays()`` and ``from_arrays(sidecar, arrays)`` (None: the target
+    writes no program.npz and does not use :meth:`write_program` / :meth:`read_program`)."""
+
+    def write_program(self, deployment: Deployment, out_dir: Path) -> None:
+        """``deploy.json`` (the sidecar) and ``program.npz`` (``program.to_arrays()``), both
+        deterministic: sorted keys, fixed zip timestamps."""
+        from nrf_deploy.deployment import SIDECAR
+        from nrf_deploy.fileio import dumps_json, npz_bytes
+
+        (Path(out_dir) / SIDECAR).write_text(dumps_json(deployment.sidecar))
+        (Path(out_dir) / self.program_file).write_bytes(npz_bytes(deployment.program.to_arrays()))
+
+    def read_program(self, out_dir: Path) -> tuple[dict[str, Any], Any]:
+        """(sidecar, program) of an export written by :meth:`write_program` (NrfError naming the
+        file when it is missing or does not match deploy.json)."""
+        import zipfile
+
+        from nrf_deploy.errors import NrfError
+        from nrf_deploy.fileio import read_npz_bytes
+
+        sidecar = self.read_own_sidecar(out_dir)
+        path = Path(out_dir) / self.program_file
+        try:
+            program = self.program_type.from_arrays(sidecar, read_npz_bytes(path.read_bytes()))
+        except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+            raise NrfError(f"{self.program_file} is missing or corrupt, or does not match deploy.json "
+                           f"({type(exc).__name__}: {exc})", str(path), "re-run nrf-deploy export") from None
+        return sidecar, program
 
     def read_own_sidecar(self, out_dir: Path) -> dict[str, Any]:
         """``deploy.json`` of `out_dir`, refusing an export made for another target."""

@@ -170,8 +170,8 @@ def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, wit
     witness = target.witness_for(deployment)
     ref_name, others = names[0], [b for b in names[1:]]
     selection = target.compared_variables(deployment)
-    order = list(deployment.sidecar.get("schedule", []))
-    spiking = frozenset(deployment.sidecar.get("spiking_nodes", []))
+    record = deployment.record
+    order, spiking = list(record.schedule), record.spiking_nodes
 
     def tick(name: str) -> Callable[[int], None] | None:
         return (lambda n: progress(name, n)) if progress else None

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from nrf_deploy.deployment import SIDECAR, DeploymentRecord
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputs import random_events
 
@@ -73,12 +74,12 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
 
         x = check_input_shape(x, deployment.input_shape, "--input")
     names = target.backend_names(deployment)
+    record = deployment.record
     entry.update({"inputs": {"timesteps": int(x.shape[0]), "samples": int(x.shape[1]),
                              "source": input_source or "user-supplied array"},
                   "backends": list(names), "reference_backend": names[0],
-                  "number_format": sidecar.get("number_format", "not recorded"),
-                  "approximations": list(sidecar.get("approximations") or []),
-                  "quantisation": sidecar.get("quantisation") or {}, "dt": sidecar.get("dt")})
+                  "number_format": record.number_format, "approximations": list(record.approximations),
+                  "quantisation": record.quantisation, "dt": sidecar.get("dt")})
 
     done = dict(traces or {})
     started = time.perf_counter()
@@ -110,11 +111,11 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
     started = time.perf_counter()
     floating = run_float(graph, x, dt=sidecar.get("dt"), record_states=False)
     entry["seconds"]["float model"] = round(time.perf_counter() - started, 3)
-    counts = activity_counts(graph, reference, x, sidecar)
+    counts = activity_counts(graph, reference, x, record)
     entry["counts"] = counts
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(entry["target"], counts, entry["resources"], overrides or {}, entry)
-    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, sidecar,
+    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, record,
                                                                                labels, warmup, names[0],
                                                                                window)) or {}
     entry["verification"] = _verification(export_dir)
@@ -289,7 +290,7 @@ def _common_window(export_dirs: list[str | Path], x: np.ndarray | None, timestep
     delays = [0]
     for d in export_dirs:
         try:
-            delays += [int(v) for v in (json.loads((Path(d) / "deploy.json").read_text()).get("delays") or {}).values()]
+            delays += list(DeploymentRecord.from_json(json.loads((Path(d) / SIDECAR).read_text())).delays.values())
         except (OSError, ValueError, TypeError, AttributeError):
             continue
     return max(1, steps - max(delays))
@@ -297,7 +298,7 @@ def _common_window(export_dirs: list[str | Path], x: np.ndarray | None, timestep
 
 def _target_of(export_dir: str | Path) -> str | None:
     try:
-        return json.loads((Path(export_dir) / "deploy.json").read_text()).get("target")
+        return json.loads((Path(export_dir) / SIDECAR).read_text()).get("target")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -305,7 +306,7 @@ def _target_of(export_dir: str | Path) -> str | None:
 def _model_of(export_dirs: list[str | Path]) -> str:
     for d in export_dirs:
         try:
-            src = json.loads((Path(d) / "deploy.json").read_text()).get("source") or {}
+            src = json.loads((Path(d) / SIDECAR).read_text()).get("source") or {}
             return f"{src.get('name') or 'source.nir'} (fingerprint {str(src.get('fingerprint', '?'))[:12]})"
         except (OSError, ValueError, AttributeError):
             continue

@@ -1,9 +1,9 @@
 """Float model vs quantised reference vs emulator: what the chip's number format costs.
 
 Every backend's graph output is compared with the float executor's on the same inputs. Chip
-outputs lag the float model by the population delay the export records (``sidecar["delays"]``,
+outputs lag the float model by the population delay the export records (``record.delays``,
 in timesteps, e.g. one per Loihi Dense block) and read-out membranes are in chip units: they are
-shifted back and divided by ``sidecar["output_scale"]`` before comparing. The comparison window is
+shifted back and divided by ``record.output_scale`` before comparing. The comparison window is
 the float model's first ``T - delay`` steps, the same for every backend.
 
 * spiking outputs: spike-count correlation with the float model, fraction of samples whose
@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from nrf_deploy.deployment import DeploymentRecord
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.trace import Trace
 
 FLOAT = "float model"
 
 
-def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace], sidecar: dict[str, Any],
+def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace], record: DeploymentRecord,
                      labels: np.ndarray | None = None, warmup: int | None = None,
                      reference: str | None = None, window: int | None = None) -> dict[str, Any]:
     """Agreement of each backend in `traces` with the float model (see the module docstring).
@@ -36,7 +37,7 @@ def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace],
     caps the compared steps, so that reports of several targets compare the same float steps."""
     out_name = graph.output_names[0]
     source = graph.predecessors(out_name)[0]
-    delay = int((sidecar.get("delays") or {}).get(source, 0))
+    delay = int(record.delays.get(source, 0))
     ref = np.asarray(float_trace.outputs[out_name], dtype=np.float64)
     steps = ref.shape[0] - delay if window is None else min(ref.shape[0] - delay, window)
     result: dict[str, Any] = {"output": out_name, "source": source, "delay_steps": delay, "compared_steps": steps,
@@ -46,7 +47,7 @@ def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace],
         result["error"] = f"the output lags by {delay} steps: give inputs longer than that"
         return result
     ref = ref[:steps]
-    scale = float((sidecar.get("output_scale") or {}).get(source, 1.0))
+    scale = float(record.output_scale.get(source, 1.0))
     decoder = graph.metadata.get("decoder")
     if warmup is None:
         warmup = int(graph.metadata.get("warmup", 6))

@@ -19,7 +19,7 @@ taken from the target's reference backend, i.e. from what the chip would compute
 * **footprint**: parameters of the float model and their float32 bytes.
 
 ``counts["cores"]`` (not written to JSON) holds synaptic events per core and step, for the
-time-stepped latency model; the core of each neuron comes from the sidecar's mapping.
+time-stepped latency model; the core of each neuron comes from the export's record (core slices).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from nrf_deploy.deployment import DeploymentRecord
 from nrf_deploy.ir.graph import SPIKING_KINDS, Graph
 from nrf_deploy.lowering import lower
 from nrf_deploy.trace import Trace
@@ -44,7 +45,7 @@ def activity(graph: Graph, trace: Trace, x: np.ndarray, name: str) -> np.ndarray
     return arr.reshape(arr.shape[0], arr.shape[1], -1).astype(np.float64)
 
 
-def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, sidecar: dict[str, Any]) -> dict[str, Any]:
+def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, record: DeploymentRecord) -> dict[str, Any]:
     """Counts per population, per projection and in total (see the module docstring)."""
     lowered = lower(graph)
     steps, batch = int(x.shape[0]), int(x.shape[1])
@@ -57,7 +58,7 @@ def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, sidecar: dict[str
             continue
         src = acts.get(proj.source)
         binary = graph.nodes[proj.source].kind in EVENT_KINDS
-        connected = _connectivity(proj, (sidecar.get("source") or {}).get("fingerprint"))
+        connected = _connectivity(proj, record.source_fingerprint)
         synapses = int(connected.nnz)
         entry = {"name": proj.name, "source": proj.source, "target": proj.target, "ops": list(proj.kinds),
                  "synapses": synapses, "dense_sops": float(synapses * steps), "op": "AC" if binary else "MAC",
@@ -79,7 +80,7 @@ def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, sidecar: dict[str
     possible = sum(p["synapses"] / max(1 - p["connection_sparsity"], 1e-300) for p in projections)
     params, floats = _parameters(graph)
     return {
-        "timesteps": steps, "samples": batch, "dt": float(sidecar.get("dt") or graph.dt or 1e-3),
+        "timesteps": steps, "samples": batch, "dt": float(record.dt or graph.dt or 1e-3),
         "layers": layers, "projections": projections,
         "dense_sops": float(sum(p["dense_sops"] for p in projections)),
         "effective_sops": float(sum(p["effective_sops"] for p in effective)),
@@ -92,7 +93,7 @@ def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, sidecar: dict[str
         "activation_sparsity": (1 - spikes / updates) if updates else None,
         "connection_sparsity": (1 - sum(p["synapses"] for p in projections) / possible) if possible else None,
         "parameters": params, "footprint_bytes": 4 * floats,
-        "cores": core_loads(layers, incoming, sidecar, steps, batch),
+        "cores": core_loads(layers, incoming, record, steps, batch),
     }
 
 
@@ -134,27 +135,20 @@ def _layer(node, act: np.ndarray | None, arriving: np.ndarray | None, steps: int
     return out
 
 
-def core_loads(layers: dict[str, dict[str, Any]], incoming: dict[str, np.ndarray], sidecar: dict[str, Any],
+def core_loads(layers: dict[str, dict[str, Any]], incoming: dict[str, np.ndarray], record: DeploymentRecord,
                steps: int, batch: int) -> dict[str, Any]:
     """Synaptic events arriving at each core per step (``sops`` [T, B, C]) and neurons per core.
 
-    The core of each neuron comes from ``sidecar["populations"][p]["cores"]`` (``[core, first,
-    stop)`` neuron slices, e.g. Loihi), else ``sidecar["core_map"]`` (one layer per core, e.g.
-    Speck), else one core per population (stated in ``mapping``)."""
-    slices: list[tuple[str, int, int, int]] = []       # (population, core, first, stop)
-    pops = sidecar.get("populations") if isinstance(sidecar.get("populations"), dict) else {}
-    core_map = sidecar.get("core_map") if isinstance(sidecar.get("core_map"), list) else []
+    The core of each neuron comes from ``record.core_slices`` (``[core, first, stop)`` neuron
+    slices, e.g. Loihi; or one population per core, e.g. Speck), else one core per population
+    (stated in ``mapping``)."""
     names = [n for n, v in layers.items() if v["kind"] != "Input"]
-    if pops and all(isinstance(pops.get(n, {}).get("cores"), list) for n in names):
-        mapping = "per-core neuron slices from the export's mapping"
-        for n in names:
-            slices += [(n, int(c[0]), int(c[1]), int(c[2])) for c in pops[n]["cores"]]
-    elif core_map and all(any(e.get("layer", e.get("population")) == n for e in core_map) for n in names):
-        mapping = "one population per core, from the export's core map"
-        for e in core_map:
-            n = e.get("layer", e.get("population"))
-            if n in layers:
-                slices.append((n, int(e["core"]), 0, layers[n]["neurons"]))
+    mapped = {n: record.slices_of(n) for n in names}
+    texts = {"neuron slices": "per-core neuron slices from the export's mapping",
+             "core map": "one population per core, from the export's core map"}
+    if names and all(mapped.values()) and record.core_mapping in texts:
+        mapping = texts[record.core_mapping]
+        slices = [(s.population, s.core, s.first, s.stop) for n in names for s in mapped[n]]
     else:
         mapping = "no per-core mapping in the export: one core per population assumed"
         slices = [(n, i, 0, layers[n]["neurons"]) for i, n in enumerate(names)]

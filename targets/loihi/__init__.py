@@ -5,25 +5,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import nir
 import numpy as np
-import scipy.sparse as sp
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
-from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses
+from nrf_deploy.targets.loihi.format import POPULATION_FIELDS, Compartments, LoihiProgram, Synapses
+from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.targets.loihi.quantize import PinnedScale, quantise
 
 PROGRAM_FILE = "program.npz"
-_POP_FIELDS = ("du", "dv", "vth", "bias_mant", "bias_exp")
+_POP_FIELDS = POPULATION_FIELDS
 
 
 class LoihiTarget(Target):
@@ -32,11 +31,15 @@ class LoihiTarget(Target):
     backend_table = (
         Backend("reference", "reference", "nrf_deploy.targets.loihi.reference:run_reference",
                 "batched integer PyTorch statement of Lava's bit-accurate LIF/Dense"),
-        Backend("emulator", "emulator", "nrf_deploy.targets.loihi.emulator:run_emulator",
-                "per-core event routing with Dense delay, 24-bit wrap"),
-        Backend("lava", "vendor", "nrf_deploy.targets.loihi.lava_witness:run_lava",
-                "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt)"),
+        Backend("emulator", "emulator", "nrf_deploy.targets.loihi.chip_files:run_emulator",
+                "per-core event routing with Dense delay, 24-bit wrap (from lava_network.*)",
+                reads="chip_files"),
+        Backend("lava", "vendor", "nrf_deploy.targets.loihi.chip_files:run_lava",
+                "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt) built from lava_network.*",
+                reads="chip_files"),
     )
+    chip_file_names = NETWORK_FILES
+    program_type = LoihiProgram
     capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
                                 reset_rules=frozenset({"zero"}))
     # the small RF-SNN needs 3 Loihi chips (4096 input axons per core); a smaller model maps to fewer
@@ -76,34 +79,25 @@ class LoihiTarget(Target):
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
         program: LoihiProgram = deployment.program
-        (out_dir / "deploy.json").write_text(dumps_json(deployment.sidecar))
-        arrays: dict[str, np.ndarray] = {}
-        for name, comp in program.populations.items():
-            for f in _POP_FIELDS:
-                arrays[f"pop/{name}/{f}"] = np.asarray(getattr(comp, f), dtype=np.int64)
-        for i, syn in enumerate(program.projections):
-            w = syn.weights.tocsr()
-            w.sort_indices()
-            arrays.update({f"proj/{i}/data": w.data.astype(np.int64), f"proj/{i}/indices": w.indices.astype(np.int64),
-                           f"proj/{i}/indptr": w.indptr.astype(np.int64), f"proj/{i}/shape": np.array(w.shape)})
-            if syn.column_group is not None:
-                arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
-        with open(out_dir / PROGRAM_FILE, "wb") as fh:   # np.savez (not compressed): byte-stable
-            np.savez(fh, **arrays)
-        graph = deployment.extras.get("graph")
+        self.write_program(deployment, out_dir)
+        self.write_chip_files(deployment, out_dir)
+        graph = deployment.graph
         if graph is not None:
             nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))
 
     def load(self, out_dir: Path) -> Deployment:
-        sidecar = self.read_own_sidecar(out_dir)
-        try:
-            data = np.load(Path(out_dir) / PROGRAM_FILE)
-            program = _program_from(sidecar, data)
-        except (OSError, KeyError, ValueError) as exc:
-            raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__}: {exc})",
-                           str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
-        return Deployment(self.name, sidecar, program, Path(out_dir))
+        sidecar, program = self.read_program(out_dir)
+        return Deployment(self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir))
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """``lava_network.json`` + ``lava_network.npz``: the Lava processes (lava_network.py)."""
+        return network_files(lava_network(deployment.program))
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment):
+        from nrf_deploy.targets.loihi.chip_files import read_chip_files
+
+        return read_chip_files(files)
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         from nrf_deploy.targets.loihi.reference import check_binary_input
@@ -137,24 +131,6 @@ def _describe_projection(i: int, syn: Synapses) -> dict:
             "shape": list(syn.weights.shape)}
 
 
-def _program_from(sidecar: dict, data) -> LoihiProgram:
-    pops = {}
-    for name, d in sidecar["populations"].items():
-        pops[name] = Compartments(name, d["kind"], tuple(d["shape"]),
-                                  *(data[f"pop/{name}/{f}"] for f in _POP_FIELDS),
-                                  scale=d["scale"], readout=d["readout"], delay=d["delay"])
-    projections = []
-    for d in sidecar["projections"]:
-        i = d["index"]
-        w = sp.csr_matrix((data[f"proj/{i}/data"], data[f"proj/{i}/indices"], data[f"proj/{i}/indptr"]),
-                          shape=tuple(data[f"proj/{i}/shape"]))
-        group = data[f"proj/{i}/column_group"] if f"proj/{i}/column_group" in data.files else None
-        projections.append(Synapses(d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"], group))
-    program = LoihiProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections, sidecar["dt"])
-    program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
-    return program
-
-
 def _annotated_nir(graph: Graph, program: LoihiProgram) -> nir.NIRGraph:
     """The source graph with each population's Loihi integers in its metadata (key 'loihi_*');
     the exact integer weights are in program.npz."""
@@ -179,6 +155,8 @@ _README = """# Loihi export
   scales, delays, core map ({cores_used} cores on {chips} chip(s)), package versions.
 * `program.npz` — exact integers: `pop/<name>/{{du,dv,vth,bias_mant,bias_exp}}` and each
   projection's 8-bit weights as CSR (`proj/<i>/{{data,indices,indptr,shape}}`).
+* `lava_network.json` + `lava_network.npz` — the Lava network: LIF processes (du, dv, vth, biases)
+  and Dense/Sparse connections (8-bit weights, weight_exp); the emulator and Lava run these files.
 * `model.q.nir` — the source graph, each population annotated with its Loihi integers.
 
 Run on Lava (bit-accurate fixed point): `nrf-deploy run THIS_DIR --backend lava --input x.npy -o out.npz`,

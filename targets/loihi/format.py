@@ -20,6 +20,7 @@ Per neuron and timestep (all integers, chip units):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +42,7 @@ SYNAPSES_PER_CORE = 64 * 1024           # 8-bit weights in 128 KiB synaptic memo
 FAN_IN_AXONS_PER_CORE = 4096
 
 SIGN_MIXED, SIGN_EXCITATORY, SIGN_INHIBITORY = "mixed", "excitatory", "inhibitory"
+POPULATION_FIELDS = ("du", "dv", "vth", "bias_mant", "bias_exp")
 
 
 @dataclass
@@ -112,6 +114,42 @@ class LoihiProgram:
 
     def into(self, name: str) -> list[Synapses]:
         return [p for p in self.projections if p.target == name]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """program.npz: ``pop/<name>/{du,dv,vth,bias_mant,bias_exp}`` and each projection's weights
+        ``proj/<i>/{data,indices,indptr,shape}`` (CSR) and ``column_group`` (int64)."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, comp in self.populations.items():
+            for f in POPULATION_FIELDS:
+                arrays[f"pop/{name}/{f}"] = np.asarray(getattr(comp, f), dtype=np.int64)
+        for i, syn in enumerate(self.projections):
+            w = syn.weights.tocsr()
+            w.sort_indices()
+            arrays.update({f"proj/{i}/data": w.data.astype(np.int64), f"proj/{i}/indices": w.indices.astype(np.int64),
+                           f"proj/{i}/indptr": w.indptr.astype(np.int64), f"proj/{i}/shape": np.array(w.shape)})
+            if syn.column_group is not None:
+                arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, sidecar: dict[str, Any], data: dict[str, np.ndarray]) -> "LoihiProgram":
+        """The program from deploy.json's ``populations``/``projections`` and program.npz."""
+        pops = {}
+        for name, d in sidecar["populations"].items():
+            pops[name] = Compartments(name, d["kind"], tuple(d["shape"]),
+                                      *(data[f"pop/{name}/{f}"] for f in POPULATION_FIELDS),
+                                      scale=d["scale"], readout=d["readout"], delay=d["delay"])
+        projections = []
+        for d in sidecar["projections"]:
+            i = d["index"]
+            w = sp.csr_matrix((data[f"proj/{i}/data"], data[f"proj/{i}/indices"], data[f"proj/{i}/indptr"]),
+                              shape=tuple(data[f"proj/{i}/shape"]))
+            group = data.get(f"proj/{i}/column_group")
+            projections.append(Synapses(d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"],
+                                        group))
+        program = cls(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections, sidecar["dt"])
+        program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
+        return program
 
 
 def neuron_groups(comp: Compartments) -> np.ndarray:

@@ -1,22 +1,101 @@
-"""Lava lowering of a Loihi export: the quantised program as Lava processes.
+"""The Lava network of a Loihi export: processes and connections as Lava builds them.
 
 Populations become ``LIF`` processes, one per distinct (du, dv, vth) since Lava holds those as
-scalars; projections become ``Dense`` (or, when sparse, ``Sparse``) blocks between them with the program's 8-bit weights and
-``weight_exp``; input spikes come from a ``RingBuffer`` source; each LIF's spikes go to a sink
-ring buffer. Use it from your own Lava code::
+scalars; projections become ``Dense`` (or, when sparse, ``Sparse``) blocks between them with the
+program's 8-bit weights and ``weight_exp``; input spikes come from a ``RingBuffer`` source; each
+LIF's spikes go to a sink ring buffer.
 
-    from nrf_deploy.targets.loihi import LoihiTarget
-    from nrf_deploy.targets.loihi.lava_network import build_network
-    program = LoihiTarget().load("build/loihi").program
-    source, groups, denses = build_network(program, x)   # x: [T, n_inputs] binary spikes
+The description is the export's chip file, written as two files:
+
+* ``lava_network.json`` — per LIF process: population, ``du``, ``dv``, ``vth``; per connection:
+  source process (``-1``: the input), target process, ``weight_exp``, ``sign_mode``; per
+  population: kind, shape, whether the host reads its membrane (read-out), lag and core placement;
+* ``lava_network.npz`` — ``process/<i>/{neurons,bias_mant,bias_exp}`` and each connection's weights
+  ``connection/<j>/{data,indices,indptr,shape}`` (CSR, ``[target process neurons, source neurons]``).
+
+The Lava witness builds its processes from it and the emulator its cores (chip_files.py), while
+the integer reference reads program.npz. Use it from your own Lava code::
+
+    from nrf_deploy.targets.loihi.lava_network import build_network, read_network
+    net = read_network({name: open(f"build/loihi/{name}", "rb").read() for name in NETWORK_FILES})
+    source, groups, denses = build_network(net, x)   # x: [T, n_inputs] binary spikes
     source.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
 
 or run it directly: ``nrf-deploy run build/loihi --backend lava --input x.npy -o out.npz``.
 """
 from __future__ import annotations
 
-import numpy as np
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
+from nrf_deploy.errors import NrfError
+from nrf_deploy.fileio import dumps_json, npz_bytes, read_npz_bytes
+
+NETWORK_JSON, NETWORK_NPZ = "lava_network.json", "lava_network.npz"
+NETWORK_FILES = (NETWORK_JSON, NETWORK_NPZ)
+FORMAT = "nrf-deploy lava network 1 (lava-nc 0.10.0 LIF, Dense/Sparse, RingBuffer)"
+INPUT = -1
+"""Source index of a connection fed by the input RingBuffer."""
+
+
+@dataclass
+class LifProcess:
+    """One Lava ``LIF`` process: `neurons` of `population` (indices), scalar du/dv/vth."""
+
+    population: str
+    neurons: np.ndarray          # int64 indices into the population
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray        # int64 per neuron
+    bias_exp: np.ndarray         # int64 per neuron
+
+
+@dataclass
+class Connection:
+    """One Lava ``Dense``/``Sparse`` process from `source` (a process index or INPUT) to `target`."""
+
+    source: int
+    target: int
+    weights: sp.csr_matrix       # int64 [target process neurons, source neurons]
+    weight_exp: int
+    sign_mode: str
+
+
+@dataclass
+class PopulationInfo:
+    """What the host needs about a population besides its processes."""
+
+    kind: str
+    shape: tuple[int, ...]
+    readout: bool
+    delay: int
+    cores: list[tuple[int, int, int]]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class LavaNetwork:
+    """The whole description (see the module docstring)."""
+
+    input_name: str
+    input_shape: tuple[int, ...]
+    dt: float
+    populations: dict[str, PopulationInfo]
+    processes: list[LifProcess]
+    connections: list[Connection]
+
+    @property
+    def input_size(self) -> int:
+        return int(np.prod(self.input_shape))
 
 
 def _groups(comp) -> list[np.ndarray]:
@@ -27,8 +106,105 @@ def _groups(comp) -> list[np.ndarray]:
     return [np.flatnonzero(group == g) for g in np.unique(group)]
 
 
-def build_network(program, x: np.ndarray):
-    """Lava processes for one sample ``x [T, n_in]``: (source, {pop: [(indices, LIF, sink)]}, denses)."""
+def lava_network(program) -> LavaNetwork:
+    """The Lava network of a quantised :class:`LoihiProgram`."""
+    processes: list[LifProcess] = []
+    of_population: dict[str, list[int]] = {}
+    for name, comp in program.populations.items():
+        of_population[name] = []
+        for idx in _groups(comp):
+            of_population[name].append(len(processes))
+            processes.append(LifProcess(name, idx.astype(np.int64), int(comp.du[idx[0]]), int(comp.dv[idx[0]]),
+                                        int(comp.vth[idx[0]]), np.asarray(comp.bias_mant)[idx].astype(np.int64),
+                                        np.asarray(comp.bias_exp)[idx].astype(np.int64)))
+    connections = []
+    for syn in program.projections:
+        weights = syn.weights.tocsr()
+        sources = ([(INPUT, np.arange(program.input_size))] if syn.source == program.input_name
+                   else [(i, processes[i].neurons) for i in of_population[syn.source]])
+        for target in of_population[syn.target]:
+            rows = weights[processes[target].neurons]
+            for source, cols in sources:
+                # the projection's sign mode, not the block's: Lava would otherwise derive it per
+                # block and clip an all-negative block of a mixed projection to [-255, 0]
+                block = rows[:, cols].tocsr()
+                if block.nnz:
+                    block.sort_indices()
+                    connections.append(Connection(source, target, block.astype(np.int64),
+                                                  int(syn.weight_exp), syn.sign_mode))
+    populations = {name: PopulationInfo(c.kind, tuple(c.shape), bool(c.readout), int(c.delay),
+                                        [tuple(k) for k in program.cores.get(name, [])])
+                   for name, c in program.populations.items()}
+    return LavaNetwork(program.input_name, tuple(program.input_shape), float(program.dt), populations,
+                       processes, connections)
+
+
+def network_files(net: LavaNetwork) -> dict[str, bytes]:
+    """``lava_network.json`` and ``lava_network.npz`` (deterministic bytes)."""
+    description = {
+        "format": FORMAT, "dt": net.dt,
+        "input": {"name": net.input_name, "shape": list(net.input_shape), "size": net.input_size},
+        "populations": {n: {"kind": p.kind, "shape": list(p.shape), "readout": p.readout, "lag_steps": p.delay,
+                            "cores": [list(c) for c in p.cores]} for n, p in net.populations.items()},
+        "processes": [{"index": i, "class": "LIF", "population": p.population, "neurons": int(p.neurons.size),
+                       "du": p.du, "dv": p.dv, "vth": p.vth} for i, p in enumerate(net.processes)],
+        "connections": [{"index": j, "source": c.source, "target": c.target, "weight_exp": c.weight_exp,
+                         "sign_mode": c.sign_mode, "nnz": int(c.weights.nnz)}
+                        for j, c in enumerate(net.connections)],
+    }
+    arrays: dict[str, np.ndarray] = {}
+    for i, p in enumerate(net.processes):
+        arrays |= {f"process/{i}/neurons": p.neurons, f"process/{i}/bias_mant": p.bias_mant,
+                   f"process/{i}/bias_exp": p.bias_exp}
+    for j, c in enumerate(net.connections):
+        arrays |= {f"connection/{j}/data": c.weights.data.astype(np.int64),
+                   f"connection/{j}/indices": c.weights.indices.astype(np.int64),
+                   f"connection/{j}/indptr": c.weights.indptr.astype(np.int64),
+                   f"connection/{j}/shape": np.asarray(c.weights.shape, np.int64)}
+    return {NETWORK_JSON: dumps_json(description).encode(), NETWORK_NPZ: npz_bytes(arrays)}
+
+
+def read_network(files: Mapping[str, bytes]) -> LavaNetwork:
+    """Parse :func:`network_files` output (NrfError naming the file if it is damaged)."""
+    try:
+        description = json.loads(files[NETWORK_JSON])
+    except (KeyError, ValueError) as exc:
+        raise NrfError(f"{NETWORK_JSON} is missing or not JSON ({exc})", NETWORK_JSON,
+                       "re-run nrf-deploy export --target loihi") from None
+    try:
+        arrays = read_npz_bytes(files[NETWORK_NPZ])
+    except (KeyError, ValueError, OSError) as exc:
+        raise NrfError(f"{NETWORK_NPZ} is missing or corrupt ({exc})", NETWORK_NPZ,
+                       "re-run nrf-deploy export --target loihi") from None
+    try:
+        return _network(description, arrays)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise NrfError(f"{NETWORK_JSON} / {NETWORK_NPZ} do not describe a Lava network "
+                       f"({type(exc).__name__}: {exc})", NETWORK_JSON,
+                       "re-run nrf-deploy export --target loihi") from None
+
+
+def _network(d: dict[str, Any], a: dict[str, np.ndarray]) -> LavaNetwork:
+    populations = {n: PopulationInfo(p["kind"], tuple(int(s) for s in p["shape"]), bool(p["readout"]),
+                                     int(p["lag_steps"]), [tuple(int(v) for v in c) for c in p["cores"]])
+                   for n, p in d["populations"].items()}
+    processes = [LifProcess(p["population"], a[f"process/{i}/neurons"].astype(np.int64), int(p["du"]),
+                            int(p["dv"]), int(p["vth"]), a[f"process/{i}/bias_mant"].astype(np.int64),
+                            a[f"process/{i}/bias_exp"].astype(np.int64))
+                 for i, p in enumerate(d["processes"])]
+    connections = []
+    for j, c in enumerate(d["connections"]):
+        w = sp.csr_matrix((a[f"connection/{j}/data"].astype(np.int64), a[f"connection/{j}/indices"],
+                           a[f"connection/{j}/indptr"]), shape=tuple(int(s) for s in a[f"connection/{j}/shape"]))
+        connections.append(Connection(int(c["source"]), int(c["target"]), w, int(c["weight_exp"]),
+                                      str(c["sign_mode"])))
+    return LavaNetwork(d["input"]["name"], tuple(int(s) for s in d["input"]["shape"]), float(d["dt"]),
+                       populations, processes, connections)
+
+
+def build_network(net: LavaNetwork, x: np.ndarray):
+    """Lava processes for one sample ``x [T, n_in]``: (source, {population: [(neuron indices, LIF,
+    sink)]}, connection processes), one LIF per described process, one Dense/Sparse per connection."""
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
@@ -38,36 +214,24 @@ def build_network(program, x: np.ndarray):
 
     steps = x.shape[0]
     source = Source(data=x.T.astype(np.int32))
-    groups: dict[str, list] = {}
-    for name, comp in program.populations.items():
-        groups[name] = []
-        for idx in _groups(comp):
-            lif = LIF(shape=(idx.size,), du=int(comp.du[idx[0]]), dv=int(comp.dv[idx[0]]),
-                      vth=int(comp.vth[idx[0]]), bias_mant=comp.bias_mant[idx].astype(np.int32),
-                      bias_exp=comp.bias_exp[idx].astype(np.int32), name=f"{name}[{idx[0]}]")
-            sink = Sink(shape=(idx.size,), buffer=steps)
-            lif.s_out.connect(sink.a_in)
-            groups[name].append((idx, lif, sink))
+    groups: dict[str, list] = {name: [] for name in net.populations}
+    lifs = []
+    for p in net.processes:
+        lif = LIF(shape=(p.neurons.size,), du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant.astype(np.int32),
+                  bias_exp=p.bias_exp.astype(np.int32), name=f"{p.population}[{p.neurons[0]}]")
+        sink = Sink(shape=(p.neurons.size,), buffer=steps)
+        lif.s_out.connect(sink.a_in)
+        groups[p.population].append((p.neurons, lif, sink))
+        lifs.append(lif)
     denses = []
-    for syn in program.projections:
-        src_groups = ([(np.arange(program.input_size), source)] if syn.source == program.input_name
-                      else [(idx, lif) for idx, lif, _ in groups[syn.source]])
-        weights = syn.weights.tocsr()
-        for tgt_idx, tgt_lif, _ in groups[syn.target]:
-            for src_idx, src_proc in src_groups:
-                block = weights[tgt_idx][:, src_idx]
-                if block.nnz == 0:
-                    continue
-                # the projection's sign mode, not the block's: Lava would otherwise derive it per
-                # block and clip an all-negative block of a mixed projection to [-255, 0].
-                # Sparse (same bit-accurate arithmetic) keeps big convolutions affordable.
-                kind = Sparse if block.nnz < 0.25 * block.shape[0] * block.shape[1] else Dense
-                w = block.astype(np.int32) if kind is Sparse else block.toarray().astype(np.int32)
-                dense = kind(weights=w, weight_exp=int(syn.weight_exp), num_message_bits=0,
-                             sign_mode=SignMode[syn.sign_mode.upper()])
-                src_proc.s_out.connect(dense.s_in)
-                dense.a_out.connect(tgt_lif.a_in)
-                denses.append(dense)
+    for c in net.connections:
+        block = c.weights
+        # Sparse (same bit-accurate arithmetic) keeps big convolutions affordable
+        kind = Sparse if block.nnz < 0.25 * block.shape[0] * block.shape[1] else Dense
+        w = block.astype(np.int32) if kind is Sparse else block.toarray().astype(np.int32)
+        dense = kind(weights=w, weight_exp=c.weight_exp, num_message_bits=0,
+                     sign_mode=SignMode[c.sign_mode.upper()])
+        (source if c.source == INPUT else lifs[c.source]).s_out.connect(dense.s_in)
+        dense.a_out.connect(lifs[c.target].a_in)
+        denses.append(dense)
     return source, groups, denses
-
-

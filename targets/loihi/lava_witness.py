@@ -1,8 +1,9 @@
-"""Lava witness: the quantised program as Lava processes, run with Lava's bit-accurate models.
+"""Lava witness: the export's Lava network (lava_network.json + .npz) run with Lava's bit-accurate
+models.
 
-Populations become ``LIF`` processes, one per distinct (du, dv, vth) since Lava holds those as
-scalars; projections become ``Dense`` blocks between them with the program's 8-bit weights and
-``weight_exp``. Input spikes come from a ``RingBuffer`` source. Runs with
+One ``LIF`` process per described process, one ``Dense``/``Sparse`` per described connection with
+its 8-bit weights and ``weight_exp`` (lava_network.py). Input spikes come from a ``RingBuffer``
+source. Runs with
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (in lava-nc 0.10.0 that is the Loihi 1 bit-accurate model),
 step by step, reading u and v after each step and spikes from sink ring buffers.
 """
@@ -11,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nrf_deploy.trace import Trace
-from nrf_deploy.targets.loihi.lava_network import build_network
-from nrf_deploy.targets.loihi.format import LoihiProgram
+from nrf_deploy.targets.loihi.lava_network import LavaNetwork, build_network
 
 
 def _allow_lava_start_method() -> None:
@@ -25,7 +25,7 @@ def _allow_lava_start_method() -> None:
         multiprocessing.set_start_method(None, force=True)
 
 
-def run_lava(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
+def run_lava(program: LavaNetwork, x: np.ndarray, record_states: bool = True) -> Trace:
     """Run every sample of ``x [T, B, *input_shape]`` through Lava (one network per sample).
 
     With ``record_states=False`` and no read-out population, all timesteps run in one Lava call."""

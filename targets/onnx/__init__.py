@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nrf_deploy.deployment import base_sidecar, graph_fingerprint, read_sidecar
+from nrf_deploy.deployment import SIDECAR, base_sidecar, graph_fingerprint, read_sidecar
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT, Semantics, load_graph
@@ -101,7 +101,7 @@ class OnnxTarget(Target):
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
         program = deployment.program
-        (out_dir / "deploy.json").write_text(dumps_json(deployment.sidecar))
+        (out_dir / SIDECAR).write_text(dumps_json(deployment.sidecar))
         (out_dir / MODEL_FILE).write_bytes(program["model"].SerializeToString())
         if program.get("unrolled") is not None:
             (out_dir / UNROLLED_FILE).write_bytes(program["unrolled"].SerializeToString())

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
-from nrf_deploy.targets.speck.format import Source, SpeckLayer, SpeckProgram, Violation
+from nrf_deploy.targets.speck.format import SpeckLayer, SpeckProgram, Violation
 from nrf_deploy.targets.speck.mapper import assign_cores
 from nrf_deploy.targets.speck.quantize import THRESHOLD_LOW_MODES, QuantOptions, quantise
 
@@ -39,10 +39,13 @@ class SpeckTarget(Target):
         Backend("reference", "reference", "nrf_deploy.targets.speck.reference:run_reference",
                 "batched integer convolutions, 16-bit saturation, MultiSpike"),
         Backend("emulator", "emulator", "nrf_deploy.targets.speck.emulator:run_emulator",
-                "event-by-event scatter through the 9 cores' address map"),
+                "event-by-event scatter through the 9 cores' address map (from chip_config.json)",
+                reads="chip_files"),
         Backend("sinabs", "vendor", "nrf_deploy.targets.speck.sinabs_witness:run_sinabs",
-                "sinabs 3.1.3 IAF layers with the export's integer weights"),
+                "sinabs 3.1.3 IAF layers with chip_config.json's integer weights", reads="chip_files"),
     )
+    chip_file_names = (CONFIG_FILE,)
+    program_type = SpeckProgram
     capabilities = Capabilities(frozenset({"IF"}), recurrence=False)
     # documented opt-ins for leaky models, least approximate first; the report states the cost
     demo_options = ({}, {"speck_host_readout": True}, {"speck_lif_as_if": True},
@@ -93,41 +96,42 @@ class SpeckTarget(Target):
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
         import nir
-        from nrf_deploy.targets.speck.chip_config import chip_config
         from nrf_deploy.targets.speck.qnir import quantised_nir
 
         program: SpeckProgram = deployment.program
         sidecar = deployment.sidecar
-        (out_dir / "deploy.json").write_text(dumps_json(sidecar))
-        arrays = {}
-        for i, L in enumerate(program.layers):
-            arrays[f"layer/{i}/weight"] = L.weight.astype(np.int64)
-            arrays[f"layer/{i}/bias"] = L.bias.astype(np.int64)
-        with open(out_dir / PROGRAM_FILE, "wb") as fh:        # np.savez (not compressed): byte-stable
-            np.savez(fh, **arrays)
+        self.write_program(deployment, out_dir)
         for h, d in zip(program.host, sidecar["host_readout"]):
             nir.write(out_dir / d["file"], h.nir_graph)
         outputs = sidecar["outputs"]
-        (out_dir / CONFIG_FILE).write_text(dumps_json(chip_config(program, outputs, sidecar["dt"],
-                                                                  sidecar["host_readout"])))
+        self.write_chip_files(deployment, out_dir)
         shapes = {d["name"]: tuple(d["shape"]) for d in sidecar["layers"]}
         nir.write(out_dir / QNIR_FILE, quantised_nir(program, shapes, outputs,
                                                      {"target": "speck", "dt": sidecar["dt"], "units": "chip"}))
         (out_dir / RESOURCES_FILE).write_text(resource_table_md(sidecar))
 
     def load(self, out_dir: Path) -> Deployment:
-        sidecar = self.read_own_sidecar(out_dir)
-        path = Path(out_dir) / PROGRAM_FILE
+        sidecar, program = self.read_program(out_dir)
         try:
-            data = np.load(path)
-            layers = [_layer_from(d, data[f"layer/{i}/weight"], data[f"layer/{i}/bias"])
-                      for i, d in enumerate(sidecar["layers"])]
-            host = [_host_from(Path(out_dir), d) for d in sidecar.get("host_readout", [])]
+            program.host = [_host_from(Path(out_dir), d) for d in sidecar.get("host_readout", [])]
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise NrfError(f"{PROGRAM_FILE}, a host_*.nir or deploy.json is missing or corrupt "
-                           f"({type(exc).__name__}: {exc})", str(out_dir), "re-run nrf-deploy export") from None
-        program = SpeckProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), layers, host)
-        return Deployment(self.name, sidecar, program, Path(out_dir))
+            raise NrfError(f"a host_*.nir or deploy.json is missing or corrupt ({type(exc).__name__}: {exc})",
+                           str(out_dir), "re-run nrf-deploy export") from None
+        return Deployment(self.name, sidecar, program, Path(out_dir),
+                          chip_files=self.load_chip_files(out_dir))
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """``chip_config.json``: samna's configuration of every core (chip_config.py)."""
+        from nrf_deploy.targets.speck.chip_config import chip_config
+
+        sidecar = deployment.sidecar
+        config = chip_config(deployment.program, sidecar["outputs"], sidecar["dt"], sidecar["host_readout"])
+        return {CONFIG_FILE: dumps_json(config).encode()}
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment) -> SpeckProgram:
+        from nrf_deploy.targets.speck.chip_files import read_chip_files
+
+        return read_chip_files(files, deployment.sidecar["input_name"])
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         return _check_events(x)
@@ -189,14 +193,6 @@ def _describe(L: SpeckLayer, graph_shape: tuple[int, ...]) -> dict:
             "threshold_high": L.threshold_high, "threshold_low": L.threshold_low,
             "return_to_zero": L.return_to_zero, "destinations": list(L.destinations), "core": L.core,
             "scale": L.scale, "weight_error": L.weight_error}
-
-
-def _layer_from(d: dict, weight: np.ndarray, bias: np.ndarray) -> SpeckLayer:
-    return SpeckLayer(d["name"], tuple(Source(s["name"], int(s["pool"])) for s in d["sources"]),
-                      tuple(d["in_shape"]), weight.astype(np.int64), bias.astype(np.int64),
-                      tuple(d["stride"]), tuple(d["padding"]), int(d["threshold_high"]), int(d["threshold_low"]),
-                      bool(d["return_to_zero"]), list(d["destinations"]), int(d["core"]), float(d["scale"]),
-                      float(d["weight_error"]))
 
 
 def _output_layers(sidecar: dict) -> dict[str, str]:

@@ -141,6 +141,21 @@ class SpeckProgram:
     def layer(self, name: str) -> SpeckLayer:
         return next(L for L in self.layers if L.name == name)
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """program.npz: ``layer/<i>/weight`` ``[out, in, k, k]`` and ``layer/<i>/bias`` (int64)."""
+        arrays = {}
+        for i, L in enumerate(self.layers):
+            arrays[f"layer/{i}/weight"] = np.asarray(L.weight, dtype=np.int64)
+            arrays[f"layer/{i}/bias"] = np.asarray(L.bias, dtype=np.int64)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, sidecar: dict[str, Any], arrays: dict[str, np.ndarray]) -> "SpeckProgram":
+        """The program from deploy.json's ``layers`` and program.npz (without host read-outs)."""
+        layers = [_layer_from(d, arrays[f"layer/{i}/weight"], arrays[f"layer/{i}/bias"])
+                  for i, d in enumerate(sidecar["layers"])]
+        return cls(sidecar["input_name"], tuple(sidecar["input_shape"]), layers)
+
     def source_shape(self, name: str) -> tuple[int, int, int]:
         """(c, h, w) of what population `name` sends (before pooling)."""
         return self.input_chw if name == self.input_name else self.layer(name).out_shape
@@ -148,3 +163,14 @@ class SpeckProgram:
     def input_destinations(self) -> list[tuple[str, int]]:
         """(layer, pooling) of every layer the graph input feeds."""
         return [(L.name, s.pool) for L in self.layers for s in L.sources if s.name == self.input_name]
+
+
+def _layer_from(d: dict, weight: np.ndarray, bias: np.ndarray) -> SpeckLayer:
+    return SpeckLayer(d["name"], tuple(Source(s["name"], int(s["pool"])) for s in d["sources"]),
+                      tuple(d["in_shape"]), weight.astype(np.int64), bias.astype(np.int64),
+                      tuple(d["stride"]), tuple(d["padding"]), int(d["threshold_high"]),
+                      int(d["threshold_low"]), bool(d["return_to_zero"]), list(d["destinations"]),
+                      int(d["core"]), float(d["scale"]), float(d["weight_error"]))
+
+
+

@@ -5,28 +5,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
-import zipfile
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import nir
 import numpy as np
-import scipy.sparse as sp
 from nrf_deploy.targets.spinnaker.format import (
     DEFAULT_CHIPS,
     DEFAULT_NEURONS_PER_CORE,
     ONE,
     Population,
     Projection,
+    SYNAPSE_WORDS,
+    WORDS,
     SpiNNakerProgram,
 )
 from nrf_deploy.targets.spinnaker.mapper import partition
 from nrf_deploy.targets.spinnaker.quantize import quantise
 
 from nrf_deploy.deployment import base_sidecar
-from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import dumps_json
+from nrf_deploy.fileio import dumps_json, npz_bytes
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
@@ -34,8 +33,7 @@ from nrf_deploy.trace import Trace
 
 PROGRAM_FILE = "program.npz"
 PARTITION_FILE = "partition.json"
-_WORDS = ("exp_tc", "r_membrane", "v_rest", "i_offset", "v_reset", "v_thresh", "t_refract")
-_SYN_WORDS = ("syn_decay", "syn_init")
+_WORDS, _SYN_WORDS = WORDS, SYNAPSE_WORDS
 
 
 class SpiNNakerTarget(Target):
@@ -46,8 +44,11 @@ class SpiNNakerTarget(Target):
         Backend("reference", "reference", "nrf_deploy.targets.spinnaker.reference:run_reference",
                 "batched integer PyTorch statement of sPyNNaker's s16.15 LIF"),
         Backend("emulator", "emulator", "nrf_deploy.targets.spinnaker.emulator:run_emulator",
-                "per-core event-driven ring buffers, as the ARM cores run it"),
+                "per-core event-driven ring buffers, as the ARM cores run it (from network.json + "
+                "connections.npz)", reads="chip_files"),
     )
+    chip_file_names = ("network.json", "connections.npz")
+    program_type = SpiNNakerProgram
     capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "LI", "I"}), recurrence=True,
                                 reset_rules=frozenset({"zero"}))
 
@@ -88,39 +89,44 @@ class SpiNNakerTarget(Target):
         return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
-        from nrf_deploy.targets.spinnaker.pynn import (
-            CONNECTIONS_FILE,
-            NETWORK_FILE,
-            SCRIPT_FILE,
-            connection_arrays,
-            network_description,
-            pynn_script,
-        )
+        from nrf_deploy.targets.spinnaker.pynn import NETWORK_FILE, SCRIPT_FILE, pynn_script
 
         program: SpiNNakerProgram = deployment.program
         sidecar = deployment.sidecar
-        (out_dir / "deploy.json").write_text(dumps_json(sidecar))
-        _write_npz(out_dir / PROGRAM_FILE, _program_arrays(program))
-        description = network_description(program, sidecar["timesteps"], sidecar["source"].get("name", ""))
-        (out_dir / NETWORK_FILE).write_text(dumps_json(description))
-        _write_npz(out_dir / CONNECTIONS_FILE, connection_arrays(program))
+        self.write_program(deployment, out_dir)
+        self.write_chip_files(deployment, out_dir)
+        description = json.loads(self.chip_files_of(deployment)[NETWORK_FILE])
         (out_dir / SCRIPT_FILE).write_text(pynn_script(description))
         (out_dir / PARTITION_FILE).write_text(dumps_json({"resources": sidecar["resources"],
                                                           "cores": sidecar["core_map"]}))
-        graph = deployment.extras.get("graph")
+        graph = deployment.graph
         if graph is not None:
             nir.write(out_dir / "model.q.nir", _annotated_nir(graph, program))
         (out_dir / "README.md").write_text(_readme(sidecar))
 
     def load(self, out_dir: Path) -> Deployment:
-        sidecar = self.read_own_sidecar(out_dir)
-        try:
-            with np.load(Path(out_dir) / PROGRAM_FILE) as data:
-                program = _program_from(sidecar, {k: data[k] for k in data.files})
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise NrfError(f"{PROGRAM_FILE} is missing or corrupt ({type(exc).__name__}: {exc})",
-                           str(Path(out_dir) / PROGRAM_FILE), "re-run nrf-deploy export") from None
-        return Deployment(self.name, sidecar, program, Path(out_dir))
+        sidecar, program = self.read_program(out_dir)
+        return Deployment(self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir))
+
+    def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
+        """``network.json`` + ``connections.npz``: the PyNN network run_pynn.py loads (pynn.py)."""
+        from nrf_deploy.targets.spinnaker.pynn import (
+            CONNECTIONS_FILE,
+            NETWORK_FILE,
+            connection_arrays,
+            network_description,
+        )
+
+        program, sidecar = deployment.program, deployment.sidecar
+        description = network_description(program, sidecar.get("timesteps", 20),
+                                           sidecar.get("source", {}).get("name", ""))
+        return {NETWORK_FILE: dumps_json(description).encode(),
+                CONNECTIONS_FILE: npz_bytes(connection_arrays(program))}
+
+    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment) -> SpiNNakerProgram:
+        from nrf_deploy.targets.spinnaker.chip_files import read_chip_files
+
+        return read_chip_files(files)
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
         from nrf_deploy.targets.spinnaker.reference import check_binary_input
@@ -163,53 +169,6 @@ def _describe_projection(i: int, proj: Projection) -> dict:
     return {"index": i, "source": proj.source, "target": proj.target, "delay": proj.delay,
             "excitatory": int(proj.excitatory.nnz), "inhibitory": int(proj.inhibitory.nnz),
             "shape": list(proj.excitatory.shape)}
-
-
-def _program_arrays(program: SpiNNakerProgram) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {}
-    for name, pop in program.populations.items():
-        for k in _WORDS + (_SYN_WORDS if pop.exponential else ()):
-            arrays[f"pop/{name}/{k}"] = np.asarray(getattr(pop, k), dtype=np.int64)
-    for i, proj in enumerate(program.projections):
-        for kind, m in (("excitatory", proj.excitatory), ("inhibitory", proj.inhibitory)):
-            m = m.tocsr()
-            m.sort_indices()
-            arrays.update({f"proj/{i}/{kind}/data": m.data.astype(np.int64),
-                           f"proj/{i}/{kind}/indices": m.indices.astype(np.int64),
-                           f"proj/{i}/{kind}/indptr": m.indptr.astype(np.int64)})
-    return arrays
-
-
-def _program_from(sidecar: dict, data: dict[str, np.ndarray]) -> SpiNNakerProgram:
-    pops = {}
-    for name, d in sidecar["populations"].items():
-        exp = d["model"] == "IF_curr_exp"
-        words = {k: data[f"pop/{name}/{k}"] for k in _WORDS + (_SYN_WORDS if exp else ())}
-        pops[name] = Population(name, d["kind"], d["model"], tuple(d["shape"]), **words,
-                                shifts=tuple(d["shifts"]), scale=d["scale"], readout=d["readout"], lag=d["lag"])
-    projections = []
-    for d in sidecar["projections"]:
-        i, shape = d["index"], tuple(d["shape"])
-        mats = [sp.csr_matrix((data[f"proj/{i}/{k}/data"], data[f"proj/{i}/{k}/indices"],
-                               data[f"proj/{i}/{k}/indptr"]), shape=shape) for k in ("excitatory", "inhibitory")]
-        projections.append(Projection(d["source"], d["target"], mats[0], mats[1], d["delay"]))
-    program = SpiNNakerProgram(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections,
-                               sidecar["dt"], sidecar["neurons_per_core"])
-    program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
-    program.cores = {program.input_name: [tuple(c) for c in sidecar["input_cores"]], **program.cores}
-    return program
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An .npz numpy reads, with fixed zip timestamps (np.savez stamps the current time): the same
-    program gives the same bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
 
 
 def _annotated_nir(graph: Graph, program: SpiNNakerProgram) -> nir.NIRGraph:

@@ -24,6 +24,7 @@ Everything here is in chip units: "accum" values are the int32 bit patterns of s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,6 +52,8 @@ SDRAM_BYTES_PER_CHIP = 128 * 1024 * 1024
 DEFAULT_CHIPS = 48                       # one SpiNN-5 board
 
 MODEL_DELTA, MODEL_EXP, MODEL_SOURCE = "IF_curr_delta", "IF_curr_exp", "SpikeSourceArray"
+WORDS = ("exp_tc", "r_membrane", "v_rest", "i_offset", "v_reset", "v_thresh", "t_refract")
+SYNAPSE_WORDS = ("syn_decay", "syn_init")
 
 
 def to_accum(x: np.ndarray | float) -> np.ndarray:
@@ -159,3 +162,41 @@ class SpiNNakerProgram:
     @property
     def max_delay(self) -> int:
         return max((p.delay for p in self.projections), default=1)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """program.npz: ``pop/<name>/<word>`` and ``proj/<i>/{excitatory,inhibitory}/{data,indices,
+        indptr}`` (uint16 weights as CSR, target x source), all int64."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, pop in self.populations.items():
+            for k in WORDS + (SYNAPSE_WORDS if pop.exponential else ()):
+                arrays[f"pop/{name}/{k}"] = np.asarray(getattr(pop, k), dtype=np.int64)
+        for i, proj in enumerate(self.projections):
+            for kind, m in (("excitatory", proj.excitatory), ("inhibitory", proj.inhibitory)):
+                m = m.tocsr()
+                m.sort_indices()
+                arrays.update({f"proj/{i}/{kind}/data": m.data.astype(np.int64),
+                               f"proj/{i}/{kind}/indices": m.indices.astype(np.int64),
+                               f"proj/{i}/{kind}/indptr": m.indptr.astype(np.int64)})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, sidecar: dict[str, Any], data: dict[str, np.ndarray]) -> "SpiNNakerProgram":
+        """The program from deploy.json's ``populations``/``projections`` and program.npz."""
+        pops = {}
+        for name, d in sidecar["populations"].items():
+            exp = d["model"] == MODEL_EXP
+            words = {k: data[f"pop/{name}/{k}"] for k in WORDS + (SYNAPSE_WORDS if exp else ())}
+            pops[name] = Population(name, d["kind"], d["model"], tuple(d["shape"]), **words,
+                                    shifts=tuple(d["shifts"]), scale=d["scale"], readout=d["readout"],
+                                    lag=d["lag"])
+        projections = []
+        for d in sidecar["projections"]:
+            i, shape = d["index"], tuple(d["shape"])
+            mats = [sp.csr_matrix((data[f"proj/{i}/{k}/data"], data[f"proj/{i}/{k}/indices"],
+                                   data[f"proj/{i}/{k}/indptr"]), shape=shape) for k in ("excitatory", "inhibitory")]
+            projections.append(Projection(d["source"], d["target"], mats[0], mats[1], d["delay"]))
+        program = cls(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections,
+                      sidecar["dt"], sidecar["neurons_per_core"])
+        program.cores = {sidecar["input_name"]: [tuple(c) for c in sidecar["input_cores"]],
+                         **{n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}}
+        return program

@@ -41,18 +41,24 @@ def partition(program: SpiNNakerProgram, neurons_per_core: int, chips: int, time
                        "--spinnaker-neurons-per-core", "sPyNNaker rows address at most 256 neurons per core")
     if chips < 1:
         raise NrfError("--spinnaker-chips must be at least 1", "--spinnaker-chips", "e.g. --spinnaker-chips 4")
+    next_core = assign_slices(program, neurons_per_core)
+    table = [_core_entry(program, name, core, a, b, timesteps) for name, chunks in program.cores.items()
+             for core, a, b in chunks]
+    return _verdict(table, next_core, chips)
+
+
+def assign_slices(program: SpiNNakerProgram, neurons_per_core: int) -> int:
+    """Fill ``program.neurons_per_core`` and ``program.cores`` (input first, then populations in
+    order, consecutive core ids); return the number of cores."""
     program.neurons_per_core = neurons_per_core
     cores: dict[str, list[tuple[int, int, int]]] = {}
     next_core = 0
     for name in [program.input_name, *program.populations]:
-        size = program.size_of(name)
-        slices = _slices(size, neurons_per_core)
+        slices = _slices(program.size_of(name), neurons_per_core)
         cores[name] = [(next_core + i, a, b) for i, (a, b) in enumerate(slices)]
         next_core += len(slices)
     program.cores = cores
-    table = [_core_entry(program, name, core, a, b, timesteps) for name, chunks in cores.items()
-             for core, a, b in chunks]
-    return _verdict(table, next_core, chips)
+    return next_core
 
 
 def _slices(size: int, per_core: int) -> list[tuple[int, int]]:

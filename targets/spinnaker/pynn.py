@@ -70,6 +70,22 @@ def cell_parameters(pop: Population, dt_ms: float) -> dict[str, Any]:
     return params
 
 
+CHIP_WORDS = ("exp_tc", "r_membrane")
+SYNAPSE_CHIP_WORDS = ("syn_decay", "syn_init")
+
+
+def chip_words(pop: Population) -> dict[str, Any]:
+    """The words sPyNNaker computes on the chip from ``tau_m``, ``cm`` and ``tau_syn`` (exact ints:
+    a scalar when all neurons share it). The PyNN script ignores them; the emulator's reader
+    (chip_files.py) uses them while the PyNN values still give them within one LSB."""
+    names = CHIP_WORDS + (SYNAPSE_CHIP_WORDS if pop.exponential else ())
+    out = {}
+    for name in names:
+        values = np.asarray(getattr(pop, name), dtype=np.int64).reshape(-1)
+        out[name] = int(values[0]) if values.size and np.all(values == values[0]) else values.tolist()
+    return out
+
+
 def summed_weight_hint(shift: int) -> float:
     """``max_expected_summed_weight`` for which sPyNNaker's shift rule returns `shift`."""
     return 0.75 * 2.0 ** shift
@@ -106,7 +122,7 @@ def network_description(program: SpiNNakerProgram, timesteps: int, source: str =
             "nir_kind": pop.kind, "cellparams": cell_parameters(pop, dt_ms), "initial_values": {"v": 0.0},
             "record": ["v"] if pop.readout else ["spikes", "v"],
             "additional_parameters": {"max_expected_summed_weight": [summed_weight_hint(s) for s in pop.shifts]},
-            "lag_steps": pop.lag})
+            "lag_steps": pop.lag, "chip_words": chip_words(pop)})
     projections = []
     for i, proj in enumerate(program.projections):
         for kind in (0, 1):
