@@ -206,7 +206,7 @@ def check_recording(rec: Recording, deployment: Deployment, emulated: Trace) -> 
     populations = [n for n in emulated.outputs if n in emulated.states]
     rec = _resolve_bare_names(rec, populations)
     steps, batch = rec.input.shape[:2]
-    spiking = set(deployment.sidecar.get("spiking_nodes", []))
+    spiking = deployment.record.spiking_nodes
     for node, var, arr in rec.variables():
         where = f"{rec.path}: {var}/{node}"
         if node not in emulated.states:
@@ -264,8 +264,8 @@ def verify_recording(target: Target, deployment: Deployment, rec: Recording, off
     backend = emulator_backend(target, deployment)
     emulated = target.run(deployment, backend, x, record_states=True)
     rec = check_recording(rec, deployment, emulated)
-    order = list(deployment.sidecar.get("schedule", []))
-    spiking = frozenset(deployment.sidecar.get("spiking_nodes", []))
+    order = list(deployment.record.schedule)
+    spiking = deployment.record.spiking_nodes
     comparison, agreement, aligned = _compare_aligned(emulated, rec, backend, order, offset,
                                                       readout_rule, spiking)
     detected = (None if comparison.ok else
