@@ -11,7 +11,7 @@ only when a function is first called, so ``import nrf_deploy`` stays fast."""
 
 __version__ = "0.1.0"
 
-_API = {"load": "load", "export": "export", "load_export": "load_export", "run": "run",
+_API = {"load": "load", "export": "export", "load_export": "load_export", "run": "run", "convert": "convert",
         "verify_export": "verify", "write_report": "report"}
 __all__ = ["__version__", *_API]
 

@@ -100,6 +100,45 @@ def run(model: PathLike, x: np.ndarray, backend: str | None = None, dt: float | 
                      semantics=Semantics.named(semantics))
 
 
+def convert(model: PathLike, calibration: PathLike | np.ndarray | None, out_nir: PathLike,
+            percentile: float = 99.9, coding: str = "poisson", reset: str = "subtract",
+            dt: float = 1e-3, write_input: PathLike | None = None, timesteps: int = 32,
+            samples: int = 8) -> Any:
+    """Convert the ReLU network in the ONNX file `model` into an integrate-and-fire NIR graph
+    written to `out_nir` (docs/conversion.md). `calibration`: inputs ``[N, *input_shape]`` (array
+    or ``.npy`` path) whose activations set each layer's scale (`percentile` of the non-zero
+    ones); `coding`: ``poisson``, ``deterministic`` (rate-coded spikes) or ``direct`` (analog
+    first layer). With `write_input`, also writes `samples` calibration inputs encoded for
+    `timesteps` steps, ``[T, N, *input_shape]``. Returns the
+    :class:`~nrf_deploy.exporters.ann_to_snn.Conversion` (graph, scales, checks)."""
+    from nrf_deploy.exporters.ann_to_snn import (ConvertOptions, convert_onnx, encode,
+                                                 write_converted)
+    from nrf_deploy.fileio import atomic_path
+    from nrf_deploy.ir import load_graph
+
+    if isinstance(calibration, (str, os.PathLike)):
+        from nrf_deploy.cli.common import load_array
+        from nrf_deploy.errors import NrfError
+
+        try:
+            calibration = load_array(str(calibration))
+        except NrfError as exc:
+            raise NrfError(exc.what, "--calibration", exc.hint) from None
+    options = ConvertOptions(percentile=percentile, coding=coding, reset=reset, dt=dt)
+    conversion = convert_onnx(model, calibration, options)
+    load_graph(conversion.graph)          # the written graph must pass nrf-deploy's own checks
+    encoded = None
+    if write_input is not None:
+        x = np.asarray(calibration)[:max(1, samples)]
+        encoded = encode(x, timesteps, coding, conversion.scales["input"])
+    write_converted(conversion, out_nir)
+    if encoded is not None:
+        with atomic_path(write_input) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, encoded)
+    return conversion
+
+
 def report(export_dirs: Sequence[PathLike], out_html: PathLike, **options: Any) -> dict[str, Any]:
     """Counts, latency, energy, resources and accuracy of each export, side by side: writes
     `out_html` and its JSON twin and returns the report (see

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from nrf_deploy.data import ShapesConfig, generate
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_dir, dumps_json
+from nrf_deploy.progress import progress_bar
 from nrf_deploy.models import CONFIGS, KINDS, NEURONS, RFConfig, RFSNN, build_model, dsnt
 
 
@@ -160,8 +160,8 @@ def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
     order_gen = torch.Generator().manual_seed(config.seed)
     budget = None if config.max_minutes is None else 60.0 * config.max_minutes
-    bar = tqdm(total=total, desc=f"train {config.kind}-{config.neuron if config.kind != 'ann' else 'relu'}",
-               unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(total, f"train {config.kind}-{config.neuron if config.kind != 'ann' else 'relu'}",
+                       "batch", enabled=progress, leave=False)
     losses: list[float] = []
     steps_done, stopped_early = 0, False
     train_start = time.perf_counter()

@@ -72,7 +72,9 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
             spiking: frozenset[str] = frozenset()) -> Comparison:
     """Compare every output and (selected) state present in both traces.
 
-    A value mismatches when ``|a - b| > tolerance``; outputs of the nodes in `spiking` (and any
+    A value mismatches when ``|a - b| > tolerance * max(1, |a|)`` (absolute below 1, relative
+    above: float32 membranes that integrate to large magnitudes, e.g. converted IF networks with no
+    lower bound, differ by a few ulps between runtimes); outputs of the nodes in `spiking` (and any
     integer array) are compared exactly whatever the tolerance. Variables missing on `other` are
     skipped, not failures; a shape difference counts every element as a mismatch."""
     t_total, b_total = ref.timesteps, next(iter(ref.outputs.values())).shape[1]
@@ -93,7 +95,8 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
         if diff.size:
             result.max_abs_error = max(result.max_abs_error, float(diff.max()))
         exact = var == "out" and (node in spiking or _is_binary(a))
-        bad = diff > (0.0 if exact else tolerance)
+        bad = diff > (0.0 if exact or not tolerance
+                      else tolerance * np.maximum(1.0, np.abs(a.astype(np.float64))))
         count = int(bad.sum())
         if not count:
             continue
@@ -140,12 +143,17 @@ class VerifyResult:
         lines = []
         for c in self.comparisons:
             verdict = "OK" if c.ok else "MISMATCH"
-            lines.append(f"{c.other:>12} vs {c.reference}: {verdict}  {c.samples} samples x "
-                         f"{c.timesteps} steps, {c.compared_values} values compared, "
-                         f"{c.mismatches} mismatches")
+            lines.append(f"{c.other:>12} vs {c.reference}: {verdict}  {_n(c.samples, 'sample')} x "
+                         f"{_n(c.timesteps, 'step')}, {_n(c.compared_values, 'value')} compared, "
+                         f"{_n(c.mismatches, 'mismatch', 'mismatches')}")
             if c.first is not None:
                 lines.append(f"{'':>14}first divergence: {c.first.describe()}")
         return "\n".join(lines)
+
+
+def _n(n: int, word: str, words: str | None = None) -> str:
+    """``_n(1, "sample")`` -> "1 sample", ``_n(26296320, "value")`` -> "26,296,320 values"."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def run_batched(target: Target, deployment: Deployment, backend: str, x: np.ndarray,

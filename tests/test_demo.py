@@ -25,7 +25,7 @@ def test_demo_runs_end_to_end(tmp_path):
         assert e["verification"]["ok"] is True, name                     # bit-exact on held-out data
         assert (out / "exports" / name / "verify-report.json").is_file()
         backends = e["accuracy"]["backends"]
-        assert "median_l2_px" in backends["float model"]                 # the RF-SNN's task metric, from labels
+        assert "median_l2_px" in backends["float"]                 # the RF-SNN's task metric, from labels
         assert all("median_l2_px" in m for m in backends.values())
         for h in e["hardware"]:
             for term in h["energy_terms"] + h["latency_terms"]:

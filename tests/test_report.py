@@ -176,7 +176,7 @@ def test_user_constants_are_used_and_labelled_and_bad_ones_refused(exports, tmp_
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "loihi1" in printed.out and "loihi2" in printed.out          # the terminal summary table
-    entry = json.loads(out.with_name("report.json").read_text())["targets"][0]
+    entry = json.loads(out.with_suffix(".json").read_text())["targets"][0]
     hw = {h["chip"]: h for h in entry["hardware"]}
     c = hw["loihi2"]["constants"]["loihi2.sop_pj"]
     assert c["value"] == 10.0 and c["kind"] == "user" and "supplied by the user" in c["source"]

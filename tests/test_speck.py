@@ -163,7 +163,7 @@ def test_fixture_maps_exports_and_verifies(fixture_path, tmp_path, capsys):
 
     out = tmp_path / "speck"
     assert main(["export", str(fixture_path), "--target", "speck", "-o", str(out)]) == 0
-    assert "cores_used 5" in capsys.readouterr().out
+    assert "cores used 5" in capsys.readouterr().out
     for name in ("deploy.json", "program.npz", "chip_config.json", "model.q.nir", "resources.md", "source.nir"):
         assert (out / name).is_file(), name
     assert main(["verify", str(out), "--samples", "12", "--witness-samples", "6", "--timesteps", "10"]) == 0

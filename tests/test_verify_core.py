@@ -41,6 +41,19 @@ def test_tolerance_applies_to_values_but_not_to_spikes(rng):
     assert not compare(ref, flipped, "f", "o", ["s", "v"], tolerance=1e-5, spiking=frozenset({"s"})).ok
 
 
+def test_tolerance_is_relative_above_one():
+    """A float32 membrane of -256 differs by an ulp (3e-5) between runtimes: within 1e-5 * |v|;
+    the same absolute error on a value below 1, or a 1e-4 relative error, is a mismatch."""
+    def v(values):
+        return Trace(outputs={"v": np.array([[values]], dtype=np.float64)}, states={})
+
+    ref = v([-256.0, 0.5])
+    assert compare(ref, v([-256.0 + 3e-5, 0.5]), "f", "o", ["v"], tolerance=1e-5).ok
+    assert compare(ref, v([-256.0, 0.5 + 3e-5]), "f", "o", ["v"], tolerance=1e-5).mismatches == 1
+    assert compare(ref, v([-256.0 * (1 + 1e-4), 0.5]), "f", "o", ["v"], tolerance=1e-5).mismatches == 1
+    assert compare(ref, v([-256.0 + 3e-5, 0.5]), "f", "o", ["v"]).mismatches == 1   # exact by default
+
+
 def test_shape_difference_counts_as_mismatch(rng):
     ref = _trace(rng)
     other = Trace({"a": ref.outputs["a"][:, :, :3], "b": ref.outputs["b"]}, ref.states)

@@ -12,15 +12,20 @@ import warnings
 from nrf_deploy import __version__
 from nrf_deploy.errors import NrfError
 
-COMMANDS = ["demo", "train", "inspect", "run", "export", "verify", "report", "targets"]
+COMMANDS = ["demo", "train", "convert", "inspect", "run", "export", "verify", "report", "targets"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+QUIET_HELP = "no progress bars or progress lines (results and errors still print)"
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `argv` asking for ``export --target T --help``, T's options too."""
     parser = argparse.ArgumentParser(
         prog="nrf-deploy",
         description="Deploy spiking networks from NIR to neuromorphic chips, verified bit for bit.",
         epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input or unsupported model.")
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -30,13 +35,37 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not part of this build yet
             raise
         module.add_parser(sub)
+        if name in sub.choices:       # `nrf-deploy demo -q` as well as `nrf-deploy -q demo`
+            sub.choices[name].add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                                           help=QUIET_HELP)
+    if argv is not None and "export" in sub.choices:
+        _add_target_options(sub.choices["export"], argv)
     return parser
+
+
+def _add_target_options(export: argparse.ArgumentParser, argv: list[str]) -> None:
+    """For ``export --target T --help``: list T's own options in the help (parsed separately)."""
+    if not ({"-h", "--help"} & set(argv)) or "export" not in argv:
+        return
+    name = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--target"), None)
+    name = name or next((a.split("=", 1)[1] for a in argv if a.startswith("--target=")), None)
+    if name is None:
+        export.epilog = "Each target has its own options: nrf-deploy export --target T --help."
+        return
+    from nrf_deploy.targets import get_target
+
+    try:
+        target = get_target(name)
+    except NrfError:
+        return                        # argparse's own message about --target choices follows
+    group = export.add_argument_group(f"options of target '{name}'")
+    target.add_export_arguments(group)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nrf-deploy`` console script; returns the exit code."""
     warnings.filterwarnings("ignore")
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
@@ -44,11 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    from nrf_deploy.progress import set_quiet
+
+    set_quiet(args.quiet)
     try:
         return int(args.func(args) or 0)
     except NrfError as exc:
         print(exc.format(), file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:           # `nrf-deploy targets | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -10,7 +10,8 @@
    the vendor simulator) and write its ``verify-report.json``;
 4. write ``DIR/report.html`` and ``DIR/report.json`` from the verification runs (no second run).
 
-Progress bars (tqdm) show each stage on an interactive terminal. Exit code 1 if a verification
+Progress bars (tqdm) show each stage on an interactive terminal; in a log each stage prints a
+timestamped line, at least every 20 s (``nrf_deploy.progress``); ``--quiet`` silences both. Exit code 1 if a verification
 fails, 0 otherwise (refusals are results, not failures).
 """
 from __future__ import annotations
@@ -18,13 +19,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from nrf_deploy.cli.common import progress_enabled
 from nrf_deploy.errors import NrfError, VerificationFailed
 
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default="small", choices=["tiny", "small"],
                    help="training preset (small: the RF-SNN of the report; tiny: a smoke test)")
     p.add_argument("--model", default=None, help="skip training and deploy this .nir file instead")
-    p.add_argument("--samples", type=int, default=8, help="held-out samples verified on every target (default 8)")
+    p.add_argument("--samples", type=int, default=8, help="held-out samples run on every target (default 8): verification and every figure of "
+                        "the report use them")
     p.add_argument("--witness-samples", type=int, default=1,
                    help="of those, samples also run on the vendor simulators (Lava, sinabs; default 1)")
     p.add_argument("--timesteps", type=int, default=None,
@@ -47,8 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from nrf_deploy.progress import progress_bar, stage
     from nrf_deploy.targets import target_names
 
     out = Path(args.output)
@@ -56,35 +56,42 @@ def run(args: argparse.Namespace) -> int:
         raise NrfError("--samples must be >= 1 and --witness-samples >= 0", "--samples", "give sensible counts")
     names = _chosen_targets(args.targets, target_names())
     out.mkdir(parents=True, exist_ok=True)
-    show = progress_enabled()
     started = time.perf_counter()
-    stages = tqdm(total=2 + 2 * len(names), desc="demo", unit="stage", disable=not show, position=0)
+    stages = progress_bar(2 + 2 * len(names), "demo", "stage", position=0)
 
     stages.set_postfix_str("data + training")
-    model, x, labels, source, warmup = _model_and_data(args, out, show)
+    stage("demo: generating events and training the RF-SNN" if not args.model else
+          f"demo: deploying {args.model}")
+    model, x, labels, source, warmup = _model_and_data(args, out)
     stages.update()
     exported, failures, traces = [], {}, {}
     for name in names:
         stages.set_postfix_str(f"export {name}")
+        stage(f"demo: exporting to {name}")
         refusal = _export(model, name, out / "exports" / name)
         if refusal:
             failures[name] = refusal
-            tqdm.write(f"{name}: not deployed — {refusal.splitlines()[0]}")
+            stage(f"{name}: not deployed — {refusal.splitlines()[0]}")
             stages.update(2)
             continue
         stages.update()
         stages.set_postfix_str(f"verify {name}")
-        result = _verify(name, out / "exports" / name, x, args.witness_samples, show, source)
+        stage(f"demo: verifying {name} on {_plural(x.shape[1], 'sample')}")
+        result = _verify(name, out / "exports" / name, x, args.witness_samples, source)
         traces[str(out / "exports" / name)] = result.traces
-        tqdm.write(f"{name}:\n{result.summary()}")
+        stage(f"{name}:\n{result.summary()}")
         exported.append(out / "exports" / name)
         stages.update()
 
     from nrf_deploy.report import build_report, summary_table
 
     stages.set_postfix_str("report")
+    stage(f"demo: writing the report ({_plural(len(exported), 'export')})")
+    bar = progress_bar(len(exported), "report", "export", leave=False, position=1)
     report = build_report(exported, out / "report.html", x=x, labels=labels, failures=failures,
-                          model_name=str(model), input_source=source, traces=traces, warmup=warmup)
+                          model_name=str(model), input_source=source, traces=traces, warmup=warmup,
+                          progress=lambda _name: bar.update())
+    bar.close()
     stages.update()
     stages.close()
     print(summary_table(report))
@@ -94,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
         raise VerificationFailed(f"verification failed for {', '.join(sorted(set(bad)))}", str(out),
                                  "see the report's verification rows and each export's verify-report.json")
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _chosen_targets(selection: str | None, registered: list[str]) -> list[str]:
@@ -106,10 +117,12 @@ def _chosen_targets(selection: str | None, registered: list[str]) -> list[str]:
     return names
 
 
-def _model_and_data(args: argparse.Namespace, out: Path, show: bool
+def _model_and_data(args: argparse.Namespace, out: Path
                     ) -> tuple[Path, np.ndarray, np.ndarray | None, str, int | None]:
     """(model path, inputs [T, B, ...], labels or None, description of the inputs, warm-up frames
     excluded from the task metric)."""
+    import numpy as np
+
     if args.model:
         from nrf_deploy.inputs import random_events
         from nrf_deploy.ir import load_graph
@@ -121,11 +134,14 @@ def _model_and_data(args: argparse.Namespace, out: Path, show: bool
                 f"random events, rate 0.1, seed 0 ({args.samples} samples x {steps} steps)", None)
     from nrf_deploy.training import train, train_config
 
-    metrics = train(train_config(args.config), out / "run", progress=show)
-    print(f"trained the RF-SNN ({args.config}) in {metrics['train_seconds']} s: median l2 error "
-          f"{metrics['median_l2_px']:.2f} px on held-out data (guessing the centre: "
-          f"{metrics['centre_guess_px']:.2f} px)")
+    metrics = train(train_config(args.config), out / "run", progress=True)
     data = np.load(out / "run" / "test_data.npz")
+    held_out = int(data["events"].shape[1])
+    print(f"trained the RF-SNN ({args.config}) in {metrics['train_seconds']:.0f} s: median l2 error "
+          f"{metrics['median_l2_px']:.2f} px over all {_plural(held_out, 'held-out sample')} "
+          f"(float model in torch; guessing the centre: {metrics['centre_guess_px']:.2f} px). The chips "
+          f"run the first {_plural(min(args.samples, held_out), 'sample')} (--samples), so the "
+          "report's figures are over those.")
     steps = args.timesteps or data["events"].shape[0]
     x = data["events"][:steps, :args.samples].astype(np.int64)
     labels = data["centres"][:steps, :args.samples]
@@ -159,10 +175,9 @@ def _export(model: Path, name: str, out_dir: Path) -> str | None:
     return "\n".join(messages)
 
 
-def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, show: bool, source: str):
-    from tqdm import tqdm
-
+def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, source: str):
     from nrf_deploy.fileio import write_json
+    from nrf_deploy.progress import progress_bar
     from nrf_deploy.targets import get_target
     from nrf_deploy.verify import verify_deployment
 
@@ -171,7 +186,7 @@ def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, sh
     witness = target.witness_for(deployment)
     total = x.shape[1] * (len(target.backend_names(deployment)) - (1 if witness else 0)) + \
         (min(witness_samples, x.shape[1]) if witness else 0)
-    bar = tqdm(total=total, desc=f"verify {name}", unit="sample", leave=False, disable=not show, position=1)
+    bar = progress_bar(total, f"verify {name}", "sample", leave=False, position=1)
     result = verify_deployment(target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n))
     bar.close()
     write_json(export_dir / "verify-report.json",

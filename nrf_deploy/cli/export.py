@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import nir
 
+from nrf_deploy.cli.common import readable_resources
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_dir
 from nrf_deploy.targets import get_target, target_names
@@ -18,8 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "export", help="lower a NIR model to a target and write its artefacts",
         description="Quantise MODEL.nir to the target's number format, map it onto the chip and write "
                     "the deployment (deploy.json sidecar, quantised NIR, target files) to OUT_DIR. "
-                    "The directory appears complete or not at all. Target-specific options: "
-                    "'nrf-deploy targets'.")
+                    "The directory appears complete or not at all. Each target's own options: "
+                    "'nrf-deploy export --target T --help'.")
     p.add_argument("model", help="path to a .nir file")
     p.add_argument("--target", required=True, choices=target_names(), help="hardware target")
     p.add_argument("-o", "--output", required=True, help="output directory (replaced if it exists)")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise NrfError("--timesteps must be at least 1", "--timesteps", "e.g. --timesteps 20")
     deployment = export(args.model, args.target, args.output, options)
     res = target.resources(deployment)
-    summary = ", ".join(f"{k} {v}" for k, v in res.items() if isinstance(v, (int, float, str)))
+    summary = readable_resources(res)
     print(f"exported {args.model} to {args.target}: {args.output}" + (f" ({summary})" if summary else ""))
     print(f"next: nrf-deploy verify {args.output}")
     return 0

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from nrf_deploy.ir import Graph, load_graph
+if TYPE_CHECKING:
+    from nrf_deploy.ir import Graph
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def describe(graph: Graph) -> dict[str, Any]:
     """Summary of a graph as plain data (what ``inspect --json`` prints)."""
+    import numpy as np
+
     nodes = []
     for name in graph.schedule:
         node = graph.nodes[name]
@@ -47,6 +48,8 @@ def describe(graph: Graph) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nrf_deploy.ir import load_graph
+
     info = describe(load_graph(args.model))
     if args.json:
         print(json.dumps(info, indent=2))
@@ -55,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for n in info["nodes"]:
-        print(f"{n['name']:<16} {n['type']:<10} {str(tuple(n['in_shape'])):<16} "
-              f"{str(tuple(n['out_shape'])):<16} {n['neurons']:>9} {n['synapses']:>11} {n['parameters']:>9}")
+        print(f"{n['name']:<16} {n['type']:<10} {tuple(n['in_shape'])!s:<16} "
+              f"{tuple(n['out_shape'])!s:<16} {n['neurons']:>9,} {n['synapses']:>11,} {n['parameters']:>9,}")
     t = info["totals"]
     print("-" * len(header))
-    print(f"{'total':<60} {t['neurons']:>9} {t['synapses']:>11} {t['parameters']:>9}")
+    print(f"{'total':<60} {t['neurons']:>9,} {t['synapses']:>11,} {t['parameters']:>9,}")
     rec = info["recurrent_edges"]
     dt = f"dt = {info['dt']} s" if info["dt"] is not None else "dt not recorded (default 1 ms)"
     print(f"\ngraph check: OK — {len(info['nodes'])} nodes, {len(info['edges'])} edges, "

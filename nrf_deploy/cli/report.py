@@ -14,10 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "float model on the same inputs, count synaptic operations and spikes "
                                    "(NeuroBench definitions), cost them with each chip's published constants "
                                    "(every figure names its source) and write a self-contained HTML report plus "
-                                   "report.json beside it. Several exports are compared side by side; an ONNX "
+                                   "NAME.json beside NAME.html. Several exports are compared side by side; an ONNX "
                                    "export gives the CPU baseline.")
     p.add_argument("exports", nargs="+", help="directories written by 'nrf-deploy export'")
-    p.add_argument("-o", "--output", default="report.html", help="HTML file (report.json goes next to it)")
+    p.add_argument("-o", "--output", default="report.html", help="HTML file; its JSON goes beside it with the same name (default report.html, "
+                        "report.json)")
     p.add_argument("--input", default=None, help=".npy inputs [T, B, *input_shape] (default: random events)")
     p.add_argument("--labels", default=None,
                    help=".npy labels for --input: class per sample [B], or RF-SNN centres [T, B, 3, 2]")
@@ -30,12 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--energy-constant", action="append", default=[], metavar="CHIP.NAME=VALUE",
                    help="supply or override a constant in the unit the report lists, e.g. loihi2.sop_pj=10 or "
                         "loihi1.barrier_ns=500 (repeatable; the report labels it 'user')")
+    p.add_argument("--semantics", default="nir", choices=["nir", "sinabs"],
+                   help="conventions of the float model the chips are compared with: NIR 1.0.4 (default) "
+                        "or sinabs (multi-spike, >=, IF clamp; for models exported from sinabs)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from nrf_deploy.profile import parse_overrides
-    from nrf_deploy.report import build_report, summary_table
+    from nrf_deploy.progress import progress_bar
+    from nrf_deploy.report import build_report, json_path, summary_table
 
     for d in args.exports:
         if not (Path(d) / "deploy.json").is_file():
@@ -48,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
     labels = load_array(args.labels) if args.labels else None
     if labels is not None and x is None:
         raise NrfError("--labels needs --input", "--labels", "pass the inputs the labels belong to")
-    report = build_report(args.exports, args.output, x=x, labels=labels, samples=args.samples,
-                          timesteps=args.timesteps, emulator_samples=args.emulator_samples, overrides=overrides,
-                          input_source=f"--input {args.input}" if args.input else None)
+    if not args.output.endswith((".html", ".htm")):
+        raise NrfError(f"output '{args.output}' must end in .html", "-o", "e.g. -o report.html")
+    with progress_bar(len(args.exports), "report", "export") as bar:
+        report = build_report(args.exports, args.output, x=x, labels=labels, samples=args.samples,
+                              timesteps=args.timesteps, emulator_samples=args.emulator_samples,
+                              overrides=overrides, semantics=args.semantics, seed=args.seed,
+                              input_source=f"--input {args.input}" if args.input else None,
+                              progress=lambda _target: bar.update())
     print(summary_table(report))
-    print(f"wrote {args.output} and {Path(args.output).with_name('report.json')}")
+    print(f"wrote {args.output} and {json_path(args.output)}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nrf_deploy.cli.common import progress_enabled
+from nrf_deploy.cli.common import DefaultsHelpFormatter
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "(median l2 error in pixels on held-out data), test_data.npz (the held-out events and "
                     "centres, time-major) and model.nir (the deployable graph, checked against the float "
                     "executor; not for --kind ann). RUN_DIR is replaced atomically.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     p.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="run directory (replaced if it exists)")
     p.add_argument("--config", default="small", choices=["tiny", "small", "paper"],
                    help="preset: small (64x64, 16 kernels x 2 temporal channels; a few minutes on 2 cores), "
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     config = train_config(args.config, kind=args.kind, neuron=args.neuron, epochs=args.epochs,
                           train_samples=args.train_samples, max_minutes=args.max_minutes, threads=args.threads,
                           seed=args.seed)
-    metrics = train(config, args.output, progress=progress_enabled())
+    metrics = train(config, args.output, progress=True)   # tqdm, log lines, or quiet
     name = "ReLU ANN" if config.kind == "ann" else f"{config.kind}-init {config.neuron.upper()} SNN"
     print(f"trained the {name} ({config.model}) in {metrics['train_seconds']:.0f} s"
           f"{' (stopped at the time budget)' if metrics['stopped_early'] else ''}: median l2 error "

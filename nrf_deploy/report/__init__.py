@@ -38,12 +38,13 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
                    samples: int = 8, seed: int = 0, timesteps: int | None = None, emulator_samples: int | None = None,
                    overrides: dict[str, dict[str, float]] | None = None, input_source: str | None = None,
                    traces: dict[str, Any] | None = None, warmup: int | None = None,
-                   window: int | None = None) -> dict[str, Any]:
+                   window: int | None = None, semantics: str = "nir") -> dict[str, Any]:
     """Everything the report says about one export directory (plain JSON types except
     ``counts["cores"]``, which :func:`to_json` summarises).
 
     `traces` ({backend: Trace}) are runs already made on `x` (e.g. by verification); backends
-    found there are not run again."""
+    found there are not run again. `semantics` names the float model's conventions ("nir" or
+    "sinabs", :class:`nrf_deploy.ir.Semantics`)."""
     from nrf_deploy.deployment import read_sidecar
     from nrf_deploy.targets import get_target
 
@@ -104,23 +105,49 @@ def analyse_export(export_dir: str | Path, x: np.ndarray | None = None, labels: 
             traces[emulator] = trace
             entry["seconds"][emulator] = round(time.perf_counter() - started, 3)
 
-    from nrf_deploy.ir import run_float
+    from nrf_deploy.ir import Semantics, run_float
     from nrf_deploy.report.accuracy import output_agreement
     from nrf_deploy.report.metrics import activity_counts
 
     started = time.perf_counter()
-    floating = run_float(graph, x, dt=sidecar.get("dt"), record_states=False)
-    entry["seconds"]["float model"] = round(time.perf_counter() - started, 3)
+    floating = run_float(graph, x, dt=sidecar.get("dt"), record_states=False,
+                         semantics=Semantics.named(semantics))
+    entry["float_semantics"] = semantics
+    entry["seconds"]["float_model"] = round(time.perf_counter() - started, 3)
     counts = activity_counts(graph, reference, x, record)
     entry["counts"] = counts
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(entry["target"], counts, entry["resources"], overrides or {}, entry)
-    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(graph, floating, traces, record,
-                                                                               labels, warmup, names[0],
-                                                                               window)) or {}
+    entry["accuracy"] = _optional(entry, "accuracy", lambda: output_agreement(
+        graph, floating, traces, record, labels, warmup, names[0], window,
+        float(getattr(target, "tolerance", 0.0) or 0.0))) or {}
     entry["verification"] = _verification(export_dir)
     entry["raster"] = _raster(graph, reference, x)
+    entry["spike_histograms"] = _histograms(graph, reference, x)
+    entry["flags"] = model_flags(graph, sidecar)
     return entry
+
+
+def model_flags(graph, sidecar: dict[str, Any]) -> list[dict[str, str]]:
+    """What the export changes or leaves to the host, one line each, for the headline row:
+    recorded approximations, a host read-out, a reset rule that differs from the source graph's
+    (deploy.json "reset", e.g. Loihi's reset to zero for a subtractive-reset model)."""
+    flags = [_approximation_flag(str(a)) for a in sidecar.get("approximations") or []]
+    host = sidecar.get("host_readout") or []
+    if host:
+        nodes = ", ".join(f"'{h.get('node', '?')}'" for h in host if isinstance(h, dict))
+        flags.append({"kind": "host", "note": f"the read-out {nodes} runs on the host CPU, not on the "
+                                              "chip (not in the chip's energy or latency)"})
+    reset = sidecar.get("reset")
+    if isinstance(reset, str) and reset.split():
+        chip_reset = reset.split()[0]
+        source = sorted({n.reset for n in graph.nodes.values() if n.reset not in ("none", chip_reset)})
+        mentioned = any("reset" in f["note"] for f in flags)
+        if source and not mentioned:
+            flags.append({"kind": "approximation",
+                          "note": f"reset rule changed: the model resets by {', '.join(source)}, the "
+                                  f"chip resets to {chip_reset} (deploy.json \"reset\")"})
+    return flags
 
 
 def _source_graph(export_dir: Path):
@@ -180,8 +207,23 @@ def _verification(export_dir: Path) -> dict[str, Any] | None:
         return {"ok": None, "error": "verify-report.json is unreadable"}
 
 
-def _raster(graph, trace, x: np.ndarray, limit: int = 256) -> list[dict[str, Any]]:
-    """Spike times of sample 0 for the input and every spiking population (first `limit` neurons)."""
+def _approximation_flag(text: str, limit: int = 140) -> dict[str, str]:
+    """A one-line note for the headline (the first clause, plus the measured relative RMS error
+    when the export recorded one) and the full text as the detail."""
+    import re
+
+    note = text.splitlines()[0] if text.strip() else text
+    if len(note) > limit:
+        note = note.split("; ")[0]
+        error = re.search(r"relative rms error ([0-9.eE+-]+)", text, re.IGNORECASE)
+        if error:
+            note += f" (relative RMS error vs the float model {error.group(1)})"
+    return {"kind": "approximation", "note": note, "detail": text}
+
+
+def _raster(graph, trace, x: np.ndarray, limit: int = 64) -> list[dict[str, Any]]:
+    """Spike times of sample 0 for the input and every spiking population: the `limit` neurons
+    that fire most over that sample (neuron indices are the population's flat indices)."""
     from nrf_deploy.report.metrics import EVENT_KINDS, activity
 
     out = []
@@ -191,10 +233,69 @@ def _raster(graph, trace, x: np.ndarray, limit: int = 256) -> list[dict[str, Any
         act = activity(graph, trace, x, name)
         if act is None:
             continue
-        t, n = np.nonzero(act[:, 0, :limit])
-        out.append({"population": name, "neurons": int(min(act.shape[2], limit)), "of": int(act.shape[2]),
-                    "t": t.tolist(), "neuron": n.tolist()})
+        sample = np.abs(np.asarray(act[:, 0], dtype=np.float64))           # [T, n]
+        totals = sample.sum(axis=0)
+        chosen = np.sort(np.argsort(-totals, kind="stable")[:limit])
+        chosen = chosen[totals[chosen] > 0]
+        t, row = np.nonzero(sample[:, chosen])
+        out.append({"population": name, "kind": graph.nodes[name].kind, "of": int(sample.shape[1]),
+                    "neuron_ids": chosen.tolist(), "t": t.tolist(), "row": row.tolist(),
+                    "active_neurons": int(np.count_nonzero(totals)),
+                    "selection": f"the {len(chosen)} most active of {sample.shape[1]:,} neurons"})
     return out
+
+
+def _histograms(graph, trace, x: np.ndarray, bins: int = 20) -> list[dict[str, Any]]:
+    """Per spiking population: how many neurons fire k spikes per inference (mean over samples)."""
+    from nrf_deploy.report.metrics import EVENT_KINDS, activity
+
+    out = []
+    for name in graph.schedule:
+        if graph.nodes[name].kind not in EVENT_KINDS:
+            continue
+        act = activity(graph, trace, x, name)
+        if act is None:
+            continue
+        per_neuron = np.abs(np.asarray(act, dtype=np.float64)).sum(axis=0)   # [B, n]
+        top = float(per_neuron.max()) if per_neuron.size else 0.0
+        edges = (np.arange(0, top + 2) - 0.5 if top <= 2 * bins        # one bar per spike count
+                 else np.linspace(0, top, bins + 1))
+        hist = np.stack([np.histogram(s, edges)[0] for s in per_neuron]).mean(axis=0)
+        out.append({"population": name, "kind": graph.nodes[name].kind, "neurons": int(per_neuron.shape[1]),
+                    "bin_edges": edges.round(4).tolist(), "neurons_per_bin": hist.round(3).tolist(),
+                    "silent_fraction": float(np.mean(per_neuron == 0))})
+    return out
+
+
+VERIFICATION_STATUSES = ("verified", "mismatch", "stale", "not verified", "modified")
+
+
+def verification_status(verification: dict[str, Any] | None) -> str:
+    """One word for the headline: the status verification wrote (bound to the export), else
+    derived from its ``ok`` (True: verified, False: mismatch, missing: not verified)."""
+    if not verification:
+        return "not verified"
+    status = verification.get("status")
+    if isinstance(status, str) and status:
+        return status
+    return {True: "verified", False: "mismatch"}.get(verification.get("ok"), "not verified")
+
+
+def real_time_flags(h: dict[str, Any]) -> list[dict[str, str]]:
+    """A real-time violation of one chip's figures: the energy per inference over the real-time
+    latency needs more power than the chips' peak (``info["peak_power_bound"]``)."""
+    from nrf_deploy.report.fmt import si
+
+    bound = (h.get("info") or {}).get("peak_power_bound")
+    energy, latency = h.get("energy_j"), h.get("latency_s")
+    if not isinstance(bound, dict) or bound.get("value") is None or energy is None or not latency:
+        return []
+    if energy <= bound["value"]:
+        return []
+    return [{"kind": "real_time", "note": f"would fall behind real time: {si(energy, 'J')} in "
+                                          f"{si(latency, 's')} is {si(energy / latency, 'W')}, above the "
+                                          f"{si(bound['value'] / latency, 'W')} peak of its chips; "
+                                          "energy and latency are optimistic"}]
 
 
 def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -204,13 +305,22 @@ def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
     for e in entries:
         res = e.get("resources") or {}
         acc = e.get("accuracy") or {}
-        headline = (acc.get("headline") or {}).get("key")
+        head = acc.get("headline") or {}
+        headline = head.get("key")
+        backends = acc.get("backends") or {}
+        ref_name = e.get("reference_backend")
         base = {"target": e["target"], "export_dir": e["export_dir"], "status": e["status"],
                 "verified": (e.get("verification") or {}).get("ok"),
+                "verification_status": verification_status(e.get("verification")),
                 "cores_used": res.get("cores_used"), "cores_available": res.get("cores_available"),
                 "chips": res.get("chips"),
-                "accuracy_metric": (acc.get("headline") or {}).get("label"),
-                "accuracy": {b: m.get(headline) for b, m in (acc.get("backends") or {}).items()} if headline else {}}
+                "accuracy_metric": head.get("label"), "accuracy_key": headline,
+                "accuracy_better": head.get("better"),
+                "accuracy_samples": (backends.get(ref_name) or {}).get("samples"),
+                "accuracy_chip": (backends.get(ref_name) or {}).get(headline) if headline else None,
+                "accuracy_float": (backends.get("float") or {}).get(headline) if headline else None,
+                "accuracy": {b: m.get(headline) for b, m in backends.items()} if headline else {},
+                "flags": list(e.get("flags") or [])}
         if e["status"] != "ok":
             rows.append({**base, "chip": None, "error": e.get("error", "")})
             continue
@@ -219,7 +329,9 @@ def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
                    "energy_j": h.get("energy_j"), "energy_status": h.get("energy_status"),
                    "latency_s": h.get("latency_s"), "latency_status": h.get("latency_status"),
                    "latency_basis": h.get("latency_basis", ""),
-                   "missing_constants": h.get("missing_constants", [])}
+                   "event_latency_s": (h.get("info") or {}).get("event_latency_s"),
+                   "missing_constants": h.get("missing_constants", []),
+                   "flags": base["flags"] + real_time_flags(h)}
             for what, key in (("energy", "energy_j"), ("latency", "latency_s")):
                 mine, theirs = row[key], (baseline or {}).get(key)
                 row[f"{what}_vs_cpu"] = mine / theirs if mine is not None and theirs else None
@@ -246,10 +358,12 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
                  emulator_samples: int | None = None, model_name: str = "", input_source: str | None = None,
                  overrides: dict[str, dict[str, float]] | None = None,
                  failures: dict[str, str] | None = None, traces: dict[str, dict[str, Any]] | None = None,
-                 warmup: int | None = None, progress=None) -> dict[str, Any]:
-    """Analyse every export, write ``out_html`` and ``report.json`` beside it (atomically), and
-    return the report. `failures` lists targets that refused the model (target -> message);
-    `traces` maps an export dir (as given) to runs already made on `x` ({backend: Trace})."""
+                 warmup: int | None = None, progress=None, semantics: str = "nir",
+                 seed: int = 0) -> dict[str, Any]:
+    """Analyse every export, write ``out_html`` and ``NAME.json`` beside it (atomically; NAME
+    from ``out_html``), and return the report. `failures` lists targets that refused the model
+    (target -> message); `traces` maps an export dir (as given) to runs already made on `x`
+    ({backend: Trace}); `progress(target)` is called after each export."""
     from nrf_deploy.fileio import atomic_path, dumps_json
     from nrf_deploy.profile import check_overrides
     from nrf_deploy.report.html import render
@@ -261,24 +375,71 @@ def build_report(export_dirs: list[str | Path], out_html: str | Path, x: np.ndar
     window = _common_window(export_dirs, x, timesteps)
     entries = []
     for d in export_dirs:
-        entries.append(analyse_export(d, x, labels, samples, timesteps=timesteps, emulator_samples=emulator_samples,
+        entries.append(analyse_export(d, x, labels, samples, seed=seed, timesteps=timesteps,
+                                      emulator_samples=emulator_samples,
                                       overrides=overrides, input_source=input_source,
-                                      traces=(traces or {}).get(str(d)), warmup=warmup, window=window))
+                                      traces=(traces or {}).get(str(d)), warmup=warmup, window=window,
+                                      semantics=semantics))
         if progress is not None:
             progress(entries[-1]["target"])
     entries += [{"target": t, "export_dir": None, "status": "refused", "error": msg, "notes": []}
                 for t, msg in (failures or {}).items()]
     summary, baseline = summarise(entries)
     report = to_json({"format": REPORT_FORMAT, "model": model_name or _model_of(export_dirs),
+                      "versions": versions(), "float_semantics": semantics,
+                      "samples_note": samples_note(entries),
                       "targets": entries, "summary": summary, "baseline": baseline,
                       "overrides": overrides})
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_html) as tmp:
         tmp.write_text(render(report))
-    with atomic_path(out_html.with_name("report.json")) as tmp:
+    with atomic_path(json_path(out_html)) as tmp:
         tmp.write_text(dumps_json(report))
     return report
+
+
+def json_path(out_html: str | Path) -> Path:
+    """Where report.json goes: ``NAME.json`` beside ``NAME.html``."""
+    return Path(out_html).with_suffix(".json")
+
+
+def versions() -> dict[str, str]:
+    """nrf-deploy's version, Python's and the installed versions of the packages a report rests on."""
+    import platform
+    from importlib import metadata
+
+    from nrf_deploy import __version__
+
+    out = {"nrf_deploy": __version__, "python": platform.python_version()}
+    for package in ("nir", "numpy", "torch", "scipy", "lava-nc", "sinabs", "onnx", "onnxruntime",
+                    "pyNN", "matplotlib"):
+        try:
+            out[package.replace("-", "_").lower()] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def samples_note(entries: list[dict[str, Any]]) -> str:
+    """One sentence saying which samples the report's figures use."""
+    from nrf_deploy.report.fmt import plural
+
+    inputs = [e["inputs"] for e in entries if e.get("inputs")]
+    if not inputs:
+        return ""
+    first = inputs[0]
+    same = all(i == first for i in inputs)
+    text = (f"Every figure uses the same {plural(first['samples'], 'sample')} of "
+            f"{plural(first['timesteps'], 'timestep')}: {first['source']}" if same else
+            "Targets ran different inputs (see each section)")
+    emulated = sorted({(e["target"], ((e.get("accuracy") or {}).get("backends") or {}).get(b, {}).get("samples"))
+                       for e in entries for b in e.get("backends", [])[1:]
+                       if ((e.get("accuracy") or {}).get("backends") or {}).get(b, {}).get("samples")
+                       not in (None, first["samples"])})
+    if emulated:
+        text += "; emulators ran fewer: " + ", ".join(f"{t} {plural(n, 'sample')}" for t, n in emulated)
+    return text + ". Energy, latency and counts are means per inference (one sample) over them."
 
 
 def _common_window(export_dirs: list[str | Path], x: np.ndarray | None, timesteps: int | None) -> int | None:
@@ -313,28 +474,53 @@ def _model_of(export_dirs: list[str | Path]) -> str:
     return "unknown"
 
 
-def summary_table(report: dict[str, Any]) -> str:
-    """The terminal summary: one line per target and chip."""
-    from nrf_deploy.report.html import fmt_quantity
+FLAG_MARKS = {"approximation": "≈", "host": "⇄", "real_time": "!"}
+"""Marker of each kind of headline flag (terminal and HTML)."""
 
-    head = f"{'target':<10} {'chip':<11} {'verified':<9} {'energy/inf':>13} {'latency/inf':>13} {'vs CPU (E)':>10}  " \
-           f"{'cores':>9}  accuracy"
-    lines = [head, "-" * len(head)]
-    for r in report["summary"]:
+
+def summary_table(report: dict[str, Any]) -> str:
+    """The terminal summary: one line per target and chip (fits 100 columns), each approximation
+    or real-time violation on its own marked line under its row, then which samples were used."""
+    import shutil
+    import textwrap
+
+    from nrf_deploy.report.fmt import NOT_AVAILABLE, metric, ratio, si
+
+    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 1
+
+    rows = report["summary"]
+    metrics = sorted({r.get("accuracy_metric") for r in rows if r.get("accuracy_metric")})
+    head = (f"{'target':<9} {'chip':<10} {'check':<12} {'latency/inf':>12} {'energy/inf':>12} "
+            f"{'energy vs CPU':>16}  accuracy")
+    lines = [head, "-" * min(len(head), 100)]
+    for r in rows:
         if r["status"] != "ok":
-            lines.append(f"{r['target']:<10} {'-':<11} {'-':<9} {'-':>13} {'-':>13} {'-':>10}  {'-':>9}  "
-                         f"{r['status']}: {(r.get('error') or '').splitlines()[0] if r.get('error') else ''}")
+            reason = (r.get("error") or "").strip().splitlines()
+            lines.append(f"{r['target']:<9} {'-':<10} {r['status']:<12} {reason[0][:64] if reason else ''}")
             continue
-        verified = {True: "yes", False: "MISMATCH", None: "not run"}[r["verified"]]
-        energy = fmt_quantity(r["energy_j"], "J", r.get("energy_status"))
-        latency = fmt_quantity(r["latency_s"], "s", r.get("latency_status"))
-        ratio = f"{r['energy_vs_cpu']:.3g}x" if r.get("energy_vs_cpu") is not None else "-"
-        cores = (f"{r['cores_used']}/{r['cores_available']}" if r.get("cores_used") is not None else "-")
-        acc = ", ".join(f"{b} {v:.3g}" for b, v in r["accuracy"].items() if isinstance(v, (int, float)))
-        lines.append(f"{r['target']:<10} {r['chip']!s:<11} {verified:<9} {energy:>13} {latency:>13} {ratio:>10}  "
-                     f"{cores:>9}  {acc}")
-    missing = sorted({m for r in report["summary"] for m in r.get("missing_constants") or []})
+        energy = si(r["energy_j"], "J", r.get("energy_status")).replace(NOT_AVAILABLE, "n/a")
+        latency = si(r["latency_s"], "s", r.get("latency_status")).replace(NOT_AVAILABLE, "n/a")
+        vs_cpu = ("baseline" if r.get("chip") == BASELINE_CHIP else
+                  ratio(r.get("energy_j"), (report.get("baseline") or {}).get("energy_j"),
+                        r.get("energy_status")).replace(NOT_AVAILABLE, "-"))
+        acc = metric(r.get("accuracy_key") or "", r.get("accuracy_chip")) if r.get("accuracy_key") else "-"
+        if len(metrics) > 1 and r.get("accuracy_metric"):
+            acc = f"{acc} ({r['accuracy_metric']})"
+        marks = "".join(sorted({FLAG_MARKS.get(f["kind"], "!") for f in r.get("flags") or []}))
+        lines.append(f"{r['target']:<9} {r['chip']!s:<10} {r['verification_status']:<12} {latency:>12} "
+                     f"{energy:>12} {vs_cpu:>16}  {acc} {marks}".rstrip())
+        for f in r.get("flags") or []:
+            lines += textwrap.wrap(f["note"], width, initial_indent=f"{'':<10}{FLAG_MARKS.get(f['kind'], '!')} ",
+                                   subsequent_indent=" " * 12)
+    footer = []
+    missing = sorted({m for r in rows for m in r.get("missing_constants") or []})
     if missing:
-        lines.append("not available / partial until supplied: " + ", ".join(missing)
-                     + "  (--energy-constant CHIP.NAME=VALUE)")
+        footer.append("n/a or ≥ (partial) until supplied (--energy-constant CHIP.NAME=VALUE): "
+                      + ", ".join(missing))
+    if len(metrics) == 1:
+        footer.append(f"accuracy: {metrics[0]}, on each chip's arithmetic (its reference backend)")
+    if report.get("samples_note"):
+        footer.append(report["samples_note"])
+    for text in footer:
+        lines += textwrap.wrap(text, width, break_on_hyphens=False)
     return "\n".join(lines)

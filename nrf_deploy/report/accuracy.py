@@ -24,16 +24,19 @@ from nrf_deploy.deployment import DeploymentRecord
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.trace import Trace
 
-FLOAT = "float model"
+FLOAT = "float"
+"""Key of the float model among the backends (report.json keys have no spaces)."""
 
 
 def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace], record: DeploymentRecord,
                      labels: np.ndarray | None = None, warmup: int | None = None,
-                     reference: str | None = None, window: int | None = None) -> dict[str, Any]:
+                     reference: str | None = None, window: int | None = None,
+                     tolerance: float = 0.0) -> dict[str, Any]:
     """Agreement of each backend in `traces` with the float model (see the module docstring).
 
     With `reference` (a key of `traces`), every other backend also reports how many output values
-    differ from the reference's on the samples both ran (0 for a bit-exact emulator). `window`
+    differ from the reference's on the samples both ran (0 for a bit-exact emulator; float
+    outputs by more than the target's `tolerance`, as verification counts them). `window`
     caps the compared steps, so that reports of several targets compare the same float steps."""
     out_name = graph.output_names[0]
     source = graph.predecessors(out_name)[0]
@@ -66,11 +69,39 @@ def output_agreement(graph: Graph, float_trace: Trace, traces: dict[str, Trace],
         if reference is not None and name != reference:
             first = np.asarray(traces[reference].outputs.get(out_name, traces[reference].outputs.get(source)))
             n = min(first.shape[1], arr.shape[1])
+            a, b = first[:, :n], arr[:, :n]
+            floating = np.issubdtype(np.asarray(a).dtype, np.floating) or np.issubdtype(b.dtype, np.floating)
+            limit = tolerance if floating and not graph.nodes[source].spiking else 0.0
             result["backends"][name]["output_mismatches_vs_reference"] = int(
-                np.count_nonzero(first[:, :n] != arr[:, :n]))
+                np.count_nonzero(np.abs(np.asarray(a, dtype=np.float64) - b) > limit))
     result["backends"][FLOAT]["samples"] = int(ref.shape[1])
     result["headline"] = _headline(result)
+    if decoder == "dsnt":
+        chips = {name: np.asarray(t.outputs.get(out_name, t.outputs.get(source)), dtype=np.float64)
+                 [delay:delay + steps] / scale for name, t in traces.items()}
+        result["trajectory"] = _trajectory(graph, ref, chips, labels, warmup)
     return result
+
+
+def _trajectory(graph: Graph, ref: np.ndarray, chips: dict[str, np.ndarray], labels: np.ndarray | None,
+                warmup: int, sample: int = 0) -> dict[str, Any]:
+    """Decoded (x, y) per step of one sample, in input pixels: the float model, each backend and
+    the true centres when known; ``[steps][objects][2]`` lists (DSNT runs on the host)."""
+    import torch
+
+    from nrf_deploy.models import dsnt
+
+    size = int(graph.metadata.get("image_size", 64))
+
+    def decode(arr: np.ndarray) -> list:
+        return dsnt(torch.as_tensor(arr[:, sample]), size).numpy().round(3).tolist()
+
+    out: dict[str, Any] = {"sample": sample, "warmup_steps": warmup, "image_size": size,
+                           "decoded": {FLOAT: decode(ref)}}
+    out["decoded"].update({name: decode(arr) for name, arr in chips.items() if arr.shape[1] > sample})
+    if labels is not None and np.asarray(labels).ndim >= 3:
+        out["truth"] = np.asarray(labels, dtype=np.float64)[:ref.shape[0], sample].round(3).tolist()
+    return out
 
 
 def _metrics(graph: Graph, ref: np.ndarray, out: np.ndarray, labels: np.ndarray | None, decoder: Any,
@@ -107,14 +138,14 @@ def _metrics(graph: Graph, ref: np.ndarray, out: np.ndarray, labels: np.ndarray 
 def _headline(result: dict[str, Any]) -> dict[str, str]:
     """The one error metric the summary and the plot show, with a readable name."""
     metrics = next(iter(result["backends"].values()))
-    for key, label in (("median_l2_px", "median l2 error vs true centres (px)"),
-                       ("accuracy", "accuracy vs labels"),
-                       ("decoded_difference_px", "decoded distance to the float model (px)"),
-                       ("count_correlation", "spike-count correlation with the float model"),
-                       ("relative_rms_error", "relative RMS error vs the float model")):
+    from nrf_deploy.report.fmt import label
+
+    for key in ("median_l2_px", "accuracy", "decoded_difference_px", "count_correlation",
+                "relative_rms_error"):
         if key in metrics:
-            return {"key": key, "label": label}
-    return {"key": "", "label": ""}
+            return {"key": key, "label": label(key),
+                    "better": "higher" if key in ("accuracy", "count_correlation") else "lower"}
+    return {"key": "", "label": "", "better": ""}
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:

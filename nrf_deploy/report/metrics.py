@@ -183,5 +183,6 @@ def json_counts(counts: dict[str, Any]) -> dict[str, Any]:
     if "sops" in cores:
         out["cores"] = {"mapping": cores["mapping"], "ids": list(cores["ids"]),
                         "neurons": cores["neurons"].astype(int).tolist(),
-                        "mean_sops_per_step": cores["sops"].mean(axis=(0, 1)).tolist()}
+                        "mean_sops_per_step": cores["sops"].mean(axis=(0, 1)).tolist(),
+                        "sops_per_core_and_step": cores["sops"].mean(axis=1).T.round(3).tolist()}
     return out

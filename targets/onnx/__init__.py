@@ -1,7 +1,7 @@
 """ONNX on a CPU: the conventional-hardware baseline (docs/targets/onnx.md).
 
 A float NIR graph becomes an ONNX step model (targets/onnx/model.py, opset 17) that onnxruntime runs;
-``verify`` compares it with the float executor (|error| <= 1e-5, identical spikes). With
+``verify`` compares it with the float executor (|error| <= 1e-5 * max(1, |value|), identical spikes). With
 ``--onnx-integer-from SPECK_EXPORT`` the model is instead the integer reference of a Speck export
 (int64 chip units), verified exactly against that export's own integer reference.
 
