@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from nrf_deploy.cli.common import progress_enabled
+from nrf_deploy.cli.hwtrace import add_arguments as add_hardware_trace_arguments
+from nrf_deploy.cli.hwtrace import run_hardware_trace
 from nrf_deploy.errors import NrfError, VerificationFailed
 from nrf_deploy.fileio import write_json, write_npz
 from nrf_deploy.inputs import random_events
@@ -41,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebuild", action="store_true",
                    help="first re-export source.nir with the recorded options into a temporary "
                         "folder and require byte-identical artefacts")
+    add_hardware_trace_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -81,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
               "this run is an experiment, not a verification of the export", file=sys.stderr)
     if args.rebuild:
         print(f"rebuild: {rebuild_and_compare(Path(args.export_dir), sidecar)}")
+    if getattr(args, "hardware_trace", None):
+        return run_hardware_trace(args, target, deployment)
     inputs = _inputs(args, deployment)
     witness = min(args.witness_samples, inputs.samples)
     result = _verify_sharded(args, target, deployment, inputs, witness)

@@ -20,7 +20,7 @@ from nrf_deploy.trace import Trace
 from nrf_deploy.targets.loihi.format import POPULATION_FIELDS, Compartments, LoihiProgram, Synapses
 from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
-from nrf_deploy.targets.loihi.quantize import quantise, reset_approximations
+from nrf_deploy.targets.loihi.quantize import PinnedScale, quantise, reset_approximations
 
 PROGRAM_FILE = "program.npz"
 _POP_FIELDS = POPULATION_FIELDS
@@ -49,6 +49,11 @@ class LoihiTarget(Target):
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--loihi-chips", type=int, default=1,
                             help="chips available (128 cores each; default 1)")
+        parser.add_argument("--loihi-scale", type=float, default=None,
+                            help="pin λ (vth units per model unit, vth = round(λ·θ)) instead of "
+                                 "choosing it; e.g. 256 reproduces Lava's nir_to_lava")
+        parser.add_argument("--loihi-weight-exp", type=int, default=None,
+                            help="pin every projection's weight exponent (-8..7; needs --loihi-scale)")
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
@@ -57,7 +62,7 @@ class LoihiTarget(Target):
         if chips < 1:
             raise NrfError(f"--loihi-chips must be at least 1, got {chips}", "--loihi-chips",
                            "e.g. --loihi-chips 2")
-        program, report = quantise(graph, dt)
+        program, report = quantise(graph, dt, _pinned(options))
         resources = map_cores(program, chips)
         sidecar = base_sidecar(self.name, graph, dt, int(options.get("timesteps") or 20), options)
         sidecar.update({
@@ -102,6 +107,15 @@ class LoihiTarget(Target):
         from nrf_deploy.targets.loihi.reference import check_binary_input
 
         return check_binary_input(x)
+
+
+def _pinned(options: dict[str, Any]) -> PinnedScale | None:
+    """The --loihi-scale / --loihi-weight-exp pin, or None (the quantiser chooses)."""
+    scale, exp = options.get("loihi_scale"), options.get("loihi_weight_exp")
+    if scale is None and exp is not None:
+        raise NrfError("--loihi-weight-exp needs --loihi-scale", "--loihi-weight-exp",
+                       "pin the scale too, e.g. --loihi-scale 256 --loihi-weight-exp 0")
+    return None if scale is None else PinnedScale(float(scale), None if exp is None else int(exp))
 
 
 def _compact(values: np.ndarray) -> Any:

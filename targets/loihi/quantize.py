@@ -21,6 +21,10 @@ Thresholds become ``vth = round(λ θ)``; LI and I are read-out compartments who
 Each projection's effective weights ``λ g W`` get one exponent and 8-bit mantissas (the finest
 exponent that does not clip). Nothing is silently clipped: values beyond the format raise
 :class:`~nrf_deploy.errors.RangeError`.
+
+A :class:`PinnedScale` (``export --loihi-scale S [--loihi-weight-exp E]``) replaces the chosen λ
+(and weight exponent) of every population, to reproduce a mapping made by another tool; what does
+not fit at that scale is refused, never clipped.
 """
 from __future__ import annotations
 
@@ -48,8 +52,22 @@ MAX_EFFECTIVE_WEIGHT = 254 * 2 ** WEIGHT_EXP_RANGE[1]
 MAX_BIAS = BIAS_MANT_RANGE[1] * 2 ** BIAS_EXP_RANGE[1]
 
 
-def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
-    """Quantise `graph` for timestep `dt` (seconds); return the program and per-layer errors."""
+@dataclass(frozen=True)
+class PinnedScale:
+    """A scale given by the user instead of the quantiser's choice.
+
+    `scale`: λ in threshold units (vth) per model unit, so ``vth = round(λ θ)`` and
+    ``v_int ≈ 64 λ v``; `weight_exp`: the weight exponent of every projection (None: chosen)."""
+
+    scale: float
+    weight_exp: int | None = None
+
+
+def quantise(graph: Graph, dt: float, pinned: PinnedScale | None = None
+             ) -> tuple[LoihiProgram, dict]:
+    """Quantise `graph` for timestep `dt` (seconds); return the program and per-layer errors.
+
+    `pinned` fixes λ (and optionally the weight exponent) of every population."""
     lowered = lower(graph)
     check_spike_routed(lowered, "Loihi", "neuron spikes or read-out membranes")
     check_fan_in(lowered)           # refuse what no core can hold before building anything
@@ -60,7 +78,7 @@ def quantise(graph: Graph, dt: float) -> tuple[LoihiProgram, dict]:
         if node.kind == "Input":
             continue
         incoming = [p for p in lowered.into(node.name)]
-        comp, syn, info = _quantise_population(node, incoming, dt, populations)
+        comp, syn, info = _quantise_population(node, incoming, dt, populations, pinned)
         populations[node.name] = comp
         projections.extend(syn)
         report[node.name] = info
@@ -129,7 +147,8 @@ def _decays(node: Node, dt: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _quantise_population(node: Node, incoming: list[Projection], dt: float,
-                         done: dict[str, Compartments]) -> tuple[Compartments, list[Synapses], dict]:
+                         done: dict[str, Compartments], pinned: PinnedScale | None = None
+                         ) -> tuple[Compartments, list[Synapses], dict]:
     where = f"node '{node.name}' ({node.kind})"
     g = _row_factor(node, dt)
     leak_term, bias_mult = _bias_factor(node, dt)
@@ -150,8 +169,10 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
         drive = sum((st.abs_row_sum for st in stats), np.zeros(g.size))
         bound = _readout_bound(node, drive, leak_term, bias_mult * proj_bias, dt)
         limits.append(READOUT_TARGET / bound if bound > 0 else V_TARGET)
-    lam = float(min(limits))
-    synapses = [_quantise_weights(p, g, lam, st, where) for p, st in zip(incoming, stats)]
+    lam = (float(min(limits)) if pinned is None else
+           _pinned_scale(node, pinned, where, 0.0 if node.kind in SPIKING else bound))
+    exp = pinned.weight_exp if pinned is not None else None
+    synapses = [_quantise_weights(p, g, lam, st, where, exp) for p, st in zip(incoming, stats)]
     vth = (np.full(g.size, VTH_MAX, np.int64) if node.kind in READOUT
            else round_half_away(lam * node.param("v_threshold").reshape(-1)))
     if np.any(vth < 1):
@@ -169,6 +190,27 @@ def _quantise_population(node: Node, incoming: list[Projection], dt: float,
                                 relative_error(lam * node.param("v_threshold").reshape(-1), vth)),
             "decay_error": _decay_error(node, dt, dv), "delay": int(delay)}
     return comp, synapses, info
+
+
+def _pinned_scale(node: Node, pinned: PinnedScale, where: str, readout_bound: float) -> float:
+    """The pinned λ, refusing thresholds beyond the 17-bit vth at that scale, and read-out
+    membranes whose bound (model units, :func:`_readout_bound`) would pass 2^23 (v = 64 λ bound)."""
+    lam = float(pinned.scale)
+    if not lam > 0:
+        raise RangeError(f"--loihi-scale must be positive, got {lam:g}", "--loihi-scale",
+                         "give the threshold units per model unit, e.g. --loihi-scale 256")
+    if node.kind in SPIKING:
+        top = float(np.max(node.param("v_threshold")))
+        if round(lam * top) > VTH_MAX:
+            raise RangeError(f"threshold {top:g} needs vth = {lam * top:.0f} at the pinned scale "
+                             f"{lam:g}, beyond the 17-bit maximum {VTH_MAX}",
+                             f"{where}, field 'v_threshold'",
+                             f"pin a scale of at most {VTH_MAX / top:.4g}")
+    if readout_bound * lam * 64 >= 2 ** 23:
+        raise RangeError(f"the read-out membrane can reach {64 * lam * readout_bound:.4g} at the "
+                         f"pinned scale {lam:g}, beyond the 24-bit v", where,
+                         f"pin a scale of at most {2 ** 23 / (64 * readout_bound):.4g}")
+    return lam
 
 
 def _readout_bound(node: Node, drive: np.ndarray, leak: np.ndarray, bias: np.ndarray,
@@ -225,7 +267,7 @@ def _scaled_stats(proj: Projection, g: np.ndarray) -> _ScaledStats:
 
 
 def _quantise_weights(proj: Projection, g: np.ndarray, lam: float, stats: _ScaledStats,
-                      where: str) -> Synapses:
+                      where: str, pinned_exp: int | None = None) -> Synapses:
     """8-bit mantissas and one exponent for the effective weights ``λ g_i w_ij``, written block
     by block into int16 data / int32 indices (6 bytes per synapse; zeros after rounding dropped)."""
     shape = (int(np.prod(proj.target_shape)), int(np.prod(proj.source_shape)))
@@ -237,8 +279,16 @@ def _quantise_weights(proj: Projection, g: np.ndarray, lam: float, stats: _Scale
     limit = hi if mode != "inhibitory" else -lo
     max_abs = lam * stats.max_abs       # exact: rounding is monotone, so max(λx) = λ max(x)
     exp = int(np.ceil(np.log2(max_abs / limit))) if max_abs > 0 else 0
-    exp = int(np.clip(exp, *WEIGHT_EXP_RANGE))
+    exp = int(np.clip(exp, *WEIGHT_EXP_RANGE)) if pinned_exp is None else int(pinned_exp)
+    if pinned_exp is not None and not WEIGHT_EXP_RANGE[0] <= exp <= WEIGHT_EXP_RANGE[1]:
+        raise RangeError(f"weight exponent {exp} is outside {list(WEIGHT_EXP_RANGE)}",
+                         "--loihi-weight-exp", "pin an exponent inside that range")
     if max_abs / 2.0 ** exp > limit + 0.5:
+        if pinned_exp is not None or max_abs <= limit * 2.0 ** WEIGHT_EXP_RANGE[1]:
+            raise RangeError(f"weights of {proj.name} need {max_abs:.4g} chip units, beyond the "
+                             f"8-bit mantissa x 2^{exp} of the pinned scale",
+                             f"{where}, projection {proj.name}",
+                             "pin a smaller --loihi-scale or a larger --loihi-weight-exp")
         raise RangeError(f"weights of {proj.name} need {max_abs:.4g} chip units, beyond 8 bits x 2^7",
                          f"{where}, projection {proj.name}", "reduce the weights or the thresholds' ratio")
     step = 2 if mode == SIGN_MIXED else 1

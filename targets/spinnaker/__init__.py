@@ -59,11 +59,15 @@ class SpiNNakerTarget(Target):
                             help=f"chips available (16 application cores each; default {DEFAULT_CHIPS}, a SpiNN-5 board)")
         parser.add_argument("--spinnaker-t-refrac", type=float, default=0.0,
                             help="refractory period of spiking neurons in seconds (default 0: NIR has none)")
+        parser.add_argument("--spinnaker-scale", type=float, default=None,
+                            help="pin λ (accum value per model unit) instead of choosing the "
+                                 "largest that fits; e.g. 1 to match a PyNN script in mV")
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
         timesteps = int(options.get("timesteps") or 20)
-        program, report = quantise(graph, dt, float(_option(options, "spinnaker_t_refrac", 0.0)))
+        program, report = quantise(graph, dt, float(_option(options, "spinnaker_t_refrac", 0.0)),
+                                   options.get("spinnaker_scale"))
         resources = partition(program, int(_option(options, "spinnaker_neurons_per_core", DEFAULT_NEURONS_PER_CORE)),
                               int(_option(options, "spinnaker_chips", DEFAULT_CHIPS)), timesteps)
         sidecar = base_sidecar(self.name, graph, dt, timesteps, options)

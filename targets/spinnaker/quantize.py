@@ -27,6 +27,10 @@ split by sign into the excitatory and inhibitory synapse types; each type of eac
 sPyNNaker's ring-buffer left shift for the largest summed input one timestep can bring (every
 source spiking at once), so no ring-buffer entry can saturate; weights are stored as
 ``rint(w · 2**(15 − shift))`` (uint16) and the loss is reported.
+
+``scale`` (``export --spinnaker-scale S``) pins λ of every population instead (e.g. 1: model
+units are mV, as in a hand-written PyNN script), refused where it exceeds the largest λ that keeps
+the sums above inside s16.15.
 """
 from __future__ import annotations
 
@@ -70,9 +74,11 @@ THRESHOLD_LIMIT = 2.0 ** 14
 _PARAMS = {kind: SPECS[kind].params for kind in ("IF", "I", "LI", "LIF", "CubaLIF", "CubaLI")}
 
 
-def quantise(graph: Graph, dt: float, t_refrac: float = 0.0) -> tuple[SpiNNakerProgram, dict]:
+def quantise(graph: Graph, dt: float, t_refrac: float = 0.0, scale: float | None = None
+             ) -> tuple[SpiNNakerProgram, dict]:
     """Quantise `graph` for timestep `dt` (seconds); `t_refrac` (seconds) is the refractory period
-    of spiking neurons. Returns the program and the per-population quantisation report."""
+    of spiking neurons; `scale` pins λ (accum value per model unit). Returns the program and the
+    per-population quantisation report."""
     lowered = lower(graph)
     check_spike_routed(lowered, "SpiNNaker", "recorded spikes or membranes")
     lags = _lags(lowered)
@@ -85,7 +91,8 @@ def quantise(graph: Graph, dt: float, t_refrac: float = 0.0) -> tuple[SpiNNakerP
             continue
         incoming = lowered.into(node.name)
         delays = [_delay(p, lags) for p in incoming]
-        pop, synapses, info = _quantise_population(node, incoming, delays, dt, refract_steps)
+        pop, synapses, info = _quantise_population(node, incoming, delays, dt, refract_steps,
+                                                   scale)
         pop.lag = lags[node.name]
         populations[node.name] = pop
         projections.extend(synapses)
@@ -165,7 +172,8 @@ def _synapse(node: Node, tau_syn: np.ndarray, dt: float) -> tuple[np.ndarray, np
 
 
 def _quantise_population(node: Node, incoming: list[Path], delays: list[int], dt: float,
-                         refract_steps: int) -> tuple[Population, list[Projection], dict]:
+                         refract_steps: int, pinned: float | None = None
+                         ) -> tuple[Population, list[Projection], dict]:
     where = f"node '{node.name}' ({node.kind})"
     p = _params(node)
     n = int(np.prod(node.out_shape))
@@ -188,6 +196,8 @@ def _quantise_population(node: Node, incoming: list[Path], delays: list[int], dt
     bias = sum((q.bias.reshape(-1) for q in incoming), np.zeros(n))
     scaled = [sp.diags(gain) @ q.matrix.tocsr() for q in incoming]
     lam = _scale(node, scaled, bias_gain * bias, v_leak, decay, init)
+    if pinned is not None:
+        lam = _check_pinned(pinned, lam, where)
     synapses, shifts, weight_info = _quantise_weights(node, incoming, delays, [lam * m for m in scaled])
     thresholds = np.full(n, INT32_MAX, np.int64)
     threshold_error = 0.0
@@ -212,6 +222,15 @@ def _quantise_population(node: Node, incoming: list[Path], delays: list[int], dt
             **({"v_reset_error": relative_error(lam * node.v_reset.reshape(-1) * ONE, v_reset)}
                if node.reset == "value" else {})}
     return pop, synapses, info
+
+
+def _check_pinned(pinned: float, safe: float, where: str) -> float:
+    """The pinned λ, refused where it is not positive or exceeds the largest safe λ."""
+    if not pinned > 0 or pinned > safe:
+        raise RangeError(f"--spinnaker-scale {pinned:g} does not fit: the largest scale whose sums "
+                         f"stay inside s16.15 is {safe:.6g}", where,
+                         f"pin a positive scale of at most {safe:.6g}")
+    return float(pinned)
 
 
 def _scale(node: Node, scaled: list[sp.csr_matrix], bias: np.ndarray, v_leak: np.ndarray,
