@@ -30,7 +30,14 @@ def entry() -> None:
         code = interrupted()
     if code == INTERRUPTED:
         _exit_now(code)
+    _ignore_interrupts()     # the work is done and written: a late Ctrl-C must not change the code
     sys.exit(code)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _exit_now(code: int) -> None:

@@ -73,6 +73,10 @@ class InputSet:
             parts.append(_Part(f, member, start, start + shape[1]))
             start += shape[1]
         assert timesteps is not None
+        if timesteps < 1 or start < 1:
+            raise NrfError(f"input '{path}' has T = {timesteps} timesteps and B = {start} samples, "
+                           "both must be at least 1", "--input",
+                           "give at least one timestep and one sample")
         return cls(parts, timesteps, tuple(input_shape), str(path))
 
     def limit(self, samples: int) -> InputSet:

@@ -153,7 +153,7 @@ def test_allow_modified_runs_and_says_so_everywhere(export_dir, tmp_path, capsys
     assert main(["report", str(export_dir), "-o", str(html), "--samples", "1",
                  "--allow-modified"]) == 0
     out = capsys.readouterr().out
-    report = json.loads(html.with_name("report.json").read_text())
+    report = json.loads(html.with_suffix(".json").read_text())
     assert report["targets"][0]["verification"]["status"] == "modified"
     assert "modified" in out and "verified " not in out.split("\n", 2)[2]
     assert "modified" in html.read_text()
