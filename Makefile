@@ -1,5 +1,6 @@
 # Two commands for a newcomer:  `make demo` (the whole job) and `make test` (the suite).
-# Both create .venv with Python 3.10 and the pinned packages when it is missing or stale.
+# Both create .venv with Python 3.10 and the pinned packages when it is missing or stale;
+# `make test` runs the linter (ruff, pinned) and then the suite.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,11 +15,11 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(VENV)/bin/nrf-deploy demo -o $(DEMO_DIR)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check nrf_deploy targets exporters tests examples benchmarks
+	$(VENV)/bin/ruff check nrf_deploy targets exporters tests examples benchmarks scripts
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

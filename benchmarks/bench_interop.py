@@ -3,6 +3,7 @@
 For every writer fixture in tests/fixtures/interop: the share of output values (spike counts per
 neuron, step and sample) equal to the writer's recorded output, with the writer's preset and with
 the default ``nir`` preset. Run: ``.venv/bin/python benchmarks/bench_interop.py``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,15 +21,20 @@ def agreement(name: str, preset: str) -> tuple[float, int, int]:
     data = np.load(HERE / f"{name}.npz")
     graph = load_graph(HERE / f"{name}.nir")
     trace = run_float(graph, data["x"], semantics=Semantics.named(preset))
-    node = (next(n.name for n in graph.compute_nodes if n.spiking) if name.startswith("norse")
-            else graph.output_names[0])
+    node = (
+        next(n.name for n in graph.compute_nodes if n.spiking)
+        if name.startswith("norse")
+        else graph.output_names[0]
+    )
     out = trace.outputs[node]
     return float((out == data["spikes"]).mean()), int(out.size), int(data["spikes"].sum())
 
 
 def main() -> None:
-    print(f"{'fixture':<22} {'preset':<9} {'values':>7} {'spikes':>7} {'preset agrees':>14} "
-          f"{'nir agrees':>11}")
+    print(
+        f"{'fixture':<22} {'preset':<9} {'values':>7} {'spikes':>7} {'preset agrees':>14} "
+        f"{'nir agrees':>11}"
+    )
     for path in sorted(HERE.glob("*.npz")):
         name = path.stem
         if np.load(path)["spikes"].size == 0:

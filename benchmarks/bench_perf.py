@@ -79,10 +79,10 @@ def throughput_table(
     threads: int | None,
 ) -> list[dict]:
     import torch
+    from nrf_deploy.targets import get_target
 
     from nrf_deploy.inputs import random_events
     from nrf_deploy.ir import load_graph, run_float
-    from nrf_deploy.targets import get_target
     from nrf_deploy.threads import set_threads, threads_for
 
     set_threads(threads)
@@ -98,10 +98,10 @@ def throughput_table(
         for batch in batches:
             x = random_events(deployment.input_shape, steps, batch, 0.1, seed=batch)
             torch.set_num_threads(threads_for(batch))
-            runs = {"float executor": lambda: run_float(graph, x.astype(np.float32))}
+            runs = {"float executor": lambda x=x: run_float(graph, x.astype(np.float32))}
             for b in backends:
-                runs[f"{b.name}"] = lambda b=b: target.run(
-                    deployment, b.name, x, record_states=False
+                runs[f"{b.name}"] = lambda b=b, target=target, deployment=deployment, x=x: (
+                    target.run(deployment, b.name, x, record_states=False)
                 )
             for fn in runs.values():  # warm-up (imports, caches)
                 fn()
@@ -192,10 +192,10 @@ def threads_table(model: str, batches: list[int], steps: int, rounds: int) -> No
     """The thread rule's evidence: Loihi reference and float executor at 1 thread and at every
     core, interleaved, per batch."""
     import torch
+    from nrf_deploy.targets import get_target
 
     from nrf_deploy.inputs import random_events
     from nrf_deploy.ir import load_graph, run_float
-    from nrf_deploy.targets import get_target
     from nrf_deploy.threads import set_threads
 
     target, graph = get_target("loihi"), load_graph(model)
@@ -207,8 +207,8 @@ def threads_table(model: str, batches: list[int], steps: int, rounds: int) -> No
     for batch in batches:
         x = random_events(deployment.input_shape, steps, batch, 0.1, seed=batch)
         runs = {
-            "float": lambda: run_float(graph, x.astype(np.float32)),
-            "reference": lambda: target.run(deployment, "reference", x, record_states=False),
+            "float": lambda x=x: run_float(graph, x.astype(np.float32)),
+            "reference": lambda x=x: target.run(deployment, "reference", x, record_states=False),
         }
         times = {(k, n): [] for k in runs for n in (1, cores)}
         for _ in range(rounds + 1):

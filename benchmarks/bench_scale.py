@@ -9,6 +9,7 @@ the export included; and steady: from the first finished shard to the last), the
 
 Usage: ``python benchmarks/bench_scale.py [--samples N] [--big-gb 2] [--big-samples N]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,20 +29,26 @@ from nrf_deploy.inputset import InputSet
 from nrf_deploy.ray_engine import ShardWorker, import_ray, verify_on_ray
 from nrf_deploy.shard import Plan, make_plan, plan_shards, verify_inputs
 
-FIXTURE = Path(os.environ.get("NRF_FIXTURES",
-                              Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+FIXTURE = Path(
+    os.environ.get("NRF_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+)
 MODEL = FIXTURE / "cnn_sinabs.nir"
 STEPS, RATE, SHARD = 10, 0.1, 8
 # Peak RSS from the child's own VmHWM: getrusage's ru_maxrss would include this (large) parent's
 # RSS copied at fork, which Linux carries over exec.
-_HWM = ("print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0], "
-        "file=sys.stderr)")
-PEAK_RSS_CLI = ("import sys; from nrf_deploy.cli import main; rc = main(sys.argv[1:]); "
-                f"{_HWM}; sys.exit(rc)")
-STREAM_ALL = ("import sys; from nrf_deploy.inputset import InputSet; "
-              "s = InputSet.open(sys.argv[1], tuple(map(int, sys.argv[2].split(',')))); "
-              "total = sum(int(s.read(i, i + 256).sum()) for i in range(0, s.samples, 256)); "
-              f"print(total); {_HWM}")
+_HWM = (
+    "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0], "
+    "file=sys.stderr)"
+)
+PEAK_RSS_CLI = (
+    f"import sys; from nrf_deploy.cli import main; rc = main(sys.argv[1:]); {_HWM}; sys.exit(rc)"
+)
+STREAM_ALL = (
+    "import sys; from nrf_deploy.inputset import InputSet; "
+    "s = InputSet.open(sys.argv[1], tuple(map(int, sys.argv[2].split(',')))); "
+    "total = sum(int(s.read(i, i + 256).sum()) for i in range(0, s.samples, 256)); "
+    f"print(total); {_HWM}"
+)
 
 
 def export(target: str, out: Path) -> Path:
@@ -67,7 +74,7 @@ def worker_peak_rss_mb(export_dir: Path, target, x: np.ndarray, plan: Plan) -> f
     try:
         actor = ray.remote(num_cpus=1)(ShardWorker).remote(str(export_dir), target)
         shard = plan_shards(x.shape[1], SHARD)[0]
-        ray.get(actor.run.remote(x[:, shard.start:shard.stop], shard, plan))
+        ray.get(actor.run.remote(x[:, shard.start : shard.stop], shard, plan))
         pid = ray.get(actor.pid.remote())
         return _vm_hwm_mb(pid)
     finally:
@@ -88,18 +95,34 @@ def bench_target(name: str, workdir: Path, samples: int) -> None:
     x = random_events(deployment.input_shape, STEPS, samples, RATE, seed=0)
     inputs = InputSet.from_array(x, "random")
     plan = make_plan(target, deployment, 0, SHARD)
-    rows = [("1 process", timed(lambda p: verify_inputs(target, deployment, inputs, plan,
-                                                         SHARD, p), 1, samples))]
+    rows = [
+        (
+            "1 process",
+            timed(lambda p: verify_inputs(target, deployment, inputs, plan, SHARD, p), 1, samples),
+        )
+    ]
     for workers in (1, 2):
-        rows.append((f"ray {workers} worker{'s' * (workers > 1)}", timed(
-            lambda p, w=workers: verify_on_ray(export_dir, target, inputs, plan, SHARD,
-                                               workers=w, progress=p), workers, samples)))
+        rows.append(
+            (
+                f"ray {workers} worker{'s' * (workers > 1)}",
+                timed(
+                    lambda p, w=workers: verify_on_ray(
+                        export_dir, target, inputs, plan, SHARD, workers=w, progress=p
+                    ),
+                    workers,
+                    samples,
+                ),
+            )
+        )
     print(f"\n{name}: reference + emulator, {samples} samples x {STEPS} steps, shards of {SHARD}")
     for label, (whole, steady) in rows:
-        print(f"  {label:<14} whole {whole:8.1f} sample-steps/s   steady {steady:8.1f} "
-              "sample-steps/s")
+        print(
+            f"  {label:<14} whole {whole:8.1f} sample-steps/s   steady {steady:8.1f} sample-steps/s"
+        )
     one, two = rows[1][1], rows[2][1]
-    print(f"  ray 2 workers / 1 worker: whole x{two[0] / one[0]:.2f}, steady x{two[1] / one[1]:.2f}")
+    print(
+        f"  ray 2 workers / 1 worker: whole x{two[0] / one[0]:.2f}, steady x{two[1] / one[1]:.2f}"
+    )
     print(f"  peak RSS of one worker: {worker_peak_rss_mb(export_dir, target, x, plan):.0f} MB")
 
 
@@ -112,28 +135,53 @@ def bench_big_input(workdir: Path, gigabytes: float, samples: int) -> None:
     path = workdir / "big.npy"
     big = np.lib.format.open_memmap(path, mode="w+", dtype=np.int8, shape=(STEPS, n, *shape))
     rng = np.random.default_rng(0)
-    for start in range(0, n, 1024):      # write events chunk by chunk, all of the file
+    for start in range(0, n, 1024):  # write events chunk by chunk, all of the file
         stop = min(start + 1024, n)
         big[:, start:stop] = rng.random((STEPS, stop - start, *shape)) < RATE
     big.flush()
     del big
     size_mb = path.stat().st_size / 2**20
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PEAK_RSS_CLI, "verify", str(export_dir),
-                           "--input", str(path), "--samples", str(samples),
-                           "--witness-samples", "0", "--report", str(workdir / "big.json")],
-                          check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PEAK_RSS_CLI,
+            "verify",
+            str(export_dir),
+            "--input",
+            str(path),
+            "--samples",
+            str(samples),
+            "--witness-samples",
+            "0",
+            "--report",
+            str(workdir / "big.json"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
-    print(f"\nverify --input {path.name}: {size_mb:.0f} MB file ({n} samples x {STEPS} steps), "
-          f"verified its first {samples} samples in {seconds:.1f} s; peak RSS {peak_mb:.0f} MB "
-          f"= {peak_mb / size_mb:.2f} of the file size")
+    print(
+        f"\nverify --input {path.name}: {size_mb:.0f} MB file ({n} samples x {STEPS} steps), "
+        f"verified its first {samples} samples in {seconds:.1f} s; peak RSS {peak_mb:.0f} MB "
+        f"= {peak_mb / size_mb:.2f} of the file size"
+    )
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", STREAM_ALL, str(path), ",".join(map(str, shape))],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", STREAM_ALL, str(path), ",".join(map(str, shape))],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
-    print(f"InputSet over all {n} samples, 256 at a time: {time.perf_counter() - start:.1f} s, "
-          f"peak RSS {peak_mb:.0f} MB = {peak_mb / size_mb:.2f} of the file size")
+    print(
+        f"InputSet over all {n} samples, 256 at a time: {time.perf_counter() - start:.1f} s, "
+        f"peak RSS {peak_mb:.0f} MB = {peak_mb / size_mb:.2f} of the file size"
+    )
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 Benchmarks are never part of the test suite: speed targets are measured here, side by side in one
 run, because these machines are noisy."""
+
 from __future__ import annotations
 
 import subprocess

@@ -23,18 +23,27 @@ AveragePool becomes ``AvgPool2d``, Flatten ``Flatten``; both sit in the projecti
 neuron populations. The graph metadata records the input coding, ``input_scale`` (``λ_0``), the
 scales per layer and the ONNX node each NIR node comes from. This module never imports a target.
 """
+
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import nir
 import numpy as np
+from nrf_deploy.exporters.onnx_reader import (
+    AvgPool,
+    Chain,
+    Flatten,
+    Linear,
+    Relu,
+    load_onnx,
+    read_chain,
+)
 
 from nrf_deploy.errors import GraphError, NrfError
-from nrf_deploy.exporters.onnx_reader import (AvgPool, Chain, Flatten, Linear, Relu, load_onnx,
-                                              read_chain)
 
 CODINGS = ("poisson", "deterministic", "direct")
 """Input coding: rate coding with Bernoulli (Poisson) or evenly spaced spikes, or the analog value
@@ -60,18 +69,24 @@ class Conversion:
     """The converted graph and what was measured to build it."""
 
     graph: nir.NIRGraph
-    scales: dict[str, float]          # λ per IF population (and "input")
-    ann_check: float                  # max |ours - onnxruntime| on the checked samples
-    samples: int                      # calibration samples used
+    scales: dict[str, float]  # λ per IF population (and "input")
+    ann_check: float  # max |ours - onnxruntime| on the checked samples
+    samples: int  # calibration samples used
 
 
 def check_options(options: ConvertOptions) -> None:
     if not 0 < options.percentile <= 100:
-        raise NrfError(f"percentile {options.percentile} is not in (0, 100]", "--percentile",
-                       "e.g. --percentile 99.9 (Rueckauer et al. 2017) or 100 (max-norm)")
+        raise NrfError(
+            f"percentile {options.percentile} is not in (0, 100]",
+            "--percentile",
+            "e.g. --percentile 99.9 (Rueckauer et al. 2017) or 100 (max-norm)",
+        )
     if options.coding not in CODINGS:
-        raise NrfError(f"unknown input coding '{options.coding}'", "--input-coding",
-                       f"choose one of {', '.join(CODINGS)}")
+        raise NrfError(
+            f"unknown input coding '{options.coding}'",
+            "--input-coding",
+            f"choose one of {', '.join(CODINGS)}",
+        )
     if options.reset not in ("subtract", "zero"):
         raise NrfError(f"unknown reset '{options.reset}'", "--reset", "choose subtract or zero")
     if not options.dt > 0:
@@ -112,25 +127,36 @@ def check_calibration(calibration: np.ndarray | None, chain: Chain, coding: str)
     """The calibration set as float64 ``[N, *input_shape]`` (NrfError when missing or wrong)."""
     shape = chain.input_shape
     if calibration is None:
-        raise NrfError("no calibration set: the layer scales are percentiles of activations on "
-                       "real data", "--calibration",
-                       "save a few hundred training inputs shaped "
-                       f"[N, {', '.join(map(str, shape))}]"
-                       " with numpy.save and pass --calibration X.npy")
+        raise NrfError(
+            "no calibration set: the layer scales are percentiles of activations on real data",
+            "--calibration",
+            "save a few hundred training inputs shaped "
+            f"[N, {', '.join(map(str, shape))}]"
+            " with numpy.save and pass --calibration X.npy",
+        )
     x = np.asarray(calibration)
     if x.shape == shape:
         x = x[None]
     if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape or x.shape[0] < 1:
-        raise NrfError(f"calibration array has shape {x.shape}, the model takes "
-                       f"[N, {', '.join(map(str, shape))}]", "--calibration",
-                       "save the network's inputs, samples first")
+        raise NrfError(
+            f"calibration array has shape {x.shape}, the model takes "
+            f"[N, {', '.join(map(str, shape))}]",
+            "--calibration",
+            "save the network's inputs, samples first",
+        )
     if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-        raise NrfError("calibration array holds non-numeric or non-finite values", "--calibration",
-                       "save finite numbers")
+        raise NrfError(
+            "calibration array holds non-numeric or non-finite values",
+            "--calibration",
+            "save finite numbers",
+        )
     if coding != "direct" and x.min() < 0:
-        raise NrfError(f"rate coding needs non-negative inputs (min {x.min():g})", "--input-coding",
-                       "shift/scale the inputs to [0, max] before training, or use --input-coding "
-                       "direct (analog first layer)")
+        raise NrfError(
+            f"rate coding needs non-negative inputs (min {x.min():g})",
+            "--input-coding",
+            "shift/scale the inputs to [0, max] before training, or use --input-coding "
+            "direct (analog first layer)",
+        )
     return x.astype(np.float64)
 
 
@@ -143,18 +169,21 @@ def onnxruntime_check(model, chain: Chain, x: np.ndarray, samples: int = 8) -> f
     name = sess.get_inputs()[0].name
     batch_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     xs = x[:samples].astype(np.float32)
-    if batch_dim.dim_value > 0:       # fixed batch size: one run per sample batch of that size
+    if batch_dim.dim_value > 0:  # fixed batch size: one run per sample batch of that size
         n = batch_dim.dim_value
         xs = xs[: max(n, len(xs) // n * n)] if len(xs) >= n else np.repeat(xs[:1], n, axis=0)
-        ref = np.concatenate([sess.run(None, {name: xs[i:i + n]})[0] for i in range(0, len(xs), n)])
+        ref = np.concatenate(
+            [sess.run(None, {name: xs[i : i + n]})[0] for i in range(0, len(xs), n)]
+        )
     else:
         ref = sess.run(None, {name: xs})[0]
     ours = forward(chain, xs.astype(np.float64))
     return float(np.abs(ours - ref).max() / max(1.0, float(np.abs(ref).max())))
 
 
-def convert_onnx(path: str | Path, calibration: np.ndarray | None,
-                 options: ConvertOptions = ConvertOptions()) -> Conversion:
+def convert_onnx(
+    path: str | Path, calibration: np.ndarray | None, options: ConvertOptions = ConvertOptions()
+) -> Conversion:
     """Convert the ReLU network in `path` (ONNX) into an IF NIR graph (see the module docstring)."""
     check_options(options)
     model = load_onnx(path)
@@ -163,13 +192,16 @@ def convert_onnx(path: str | Path, calibration: np.ndarray | None,
     x = check_calibration(calibration, chain, options.coding)
     diff = onnxruntime_check(model, chain, x)
     if diff > 1e-4:
-        raise GraphError("the converter's reading of the model differs from onnxruntime by "
-                         f"{diff:.2e}"
-                         " (relative)", str(path), "this is a bug in the converter: report it with "
-                         "the ONNX file")
+        raise GraphError(
+            "the converter's reading of the model differs from onnxruntime by "
+            f"{diff:.2e}"
+            " (relative)",
+            str(path),
+            "this is a bug in the converter: report it with the ONNX file",
+        )
     scales = _scales(chain, x, options)
     graph = build_graph(chain, scales, options, source=Path(path).name)
-    return Conversion(graph, scales, diff, int(len(x)))
+    return Conversion(graph, scales, diff, len(x))
 
 
 def _check_structure(chain: Chain) -> None:
@@ -177,22 +209,27 @@ def _check_structure(chain: Chain) -> None:
     ops = chain.ops
     for i, op in enumerate(ops):
         if isinstance(op, Relu) and (i == 0 or not isinstance(ops[i - 1], Linear)):
-            raise GraphError("a ReLU that does not directly follow a weighted layer",
-                             f"ONNX node '{op.node}'", "apply the ReLU right after its Conv/Gemm "
-                             "(before pooling); the SNN cannot rectify its input")
+            raise GraphError(
+                "a ReLU that does not directly follow a weighted layer",
+                f"ONNX node '{op.node}'",
+                "apply the ReLU right after its Conv/Gemm "
+                "(before pooling); the SNN cannot rectify its input",
+            )
         if isinstance(op, Linear):
-            nxt = next((o for o in ops[i + 1:] if not isinstance(o, (AvgPool, Flatten))), None)
+            nxt = next((o for o in ops[i + 1 :] if not isinstance(o, (AvgPool, Flatten))), None)
             if nxt is not None and isinstance(nxt, Linear):
-                raise GraphError("two weighted layers without a ReLU between them",
-                                 f"ONNX node '{nxt.node}'",
-                                 "merge them into one layer or add a ReLU")
+                raise GraphError(
+                    "two weighted layers without a ReLU between them",
+                    f"ONNX node '{nxt.node}'",
+                    "merge them into one layer or add a ReLU",
+                )
 
 
 def _scales(chain: Chain, x: np.ndarray, options: ConvertOptions) -> dict[str, float]:
     """λ per ReLU op (key: op index as str) and for the input (key ``input``)."""
     acts: dict[int, list[np.ndarray]] = {}
     for i in range(0, len(x), 256):
-        _, rec = forward(chain, x[i:i + 256], record=True)
+        _, rec = forward(chain, x[i : i + 256], record=True)
         for k, a in rec.items():
             acts.setdefault(k, []).append(a[a > 0])
     scales = {"input": float(x.max()) if options.coding != "direct" else 1.0}
@@ -201,15 +238,18 @@ def _scales(chain: Chain, x: np.ndarray, options: ConvertOptions) -> dict[str, f
     for k, parts in acts.items():
         positive = np.concatenate(parts)
         if positive.size == 0:
-            raise GraphError("a ReLU layer never activates on the calibration set",
-                             f"ONNX node '{chain.ops[k].node}'",
-                             "pass more (or more varied) calibration data; check the model")
+            raise GraphError(
+                "a ReLU layer never activates on the calibration set",
+                f"ONNX node '{chain.ops[k].node}'",
+                "pass more (or more varied) calibration data; check the model",
+            )
         scales[str(k)] = float(np.percentile(positive, options.percentile))
     return scales
 
 
-def build_graph(chain: Chain, scales: dict[str, float], options: ConvertOptions,
-                source: str = "model.onnx") -> nir.NIRGraph:
+def build_graph(
+    chain: Chain, scales: dict[str, float], options: ConvertOptions, source: str = "model.onnx"
+) -> nir.NIRGraph:
     """The IF NIR graph of `chain` with the layer scales `scales` (from :func:`_scales`)."""
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input({"input": np.array(chain.input_shape)})}
     order, origin = ["input"], {}
@@ -221,12 +261,14 @@ def build_graph(chain: Chain, scales: dict[str, float], options: ConvertOptions,
             layer += 1
             pending = (op, shape)
             shape = _linear_shape(op, shape)
-            if i == len(ops) - 1 or not any(isinstance(o, Relu) for o in ops[i + 1:]):
+            if i == len(ops) - 1 or not any(isinstance(o, Relu) for o in ops[i + 1 :]):
                 # the read-out: no ReLU follows (pooling/flatten after it stay in the ANN's output)
-                if any(not isinstance(o, Linear) for o in ops[i + 1:]):
-                    raise GraphError("operations after the last weighted layer",
-                                     f"ONNX node '{ops[i + 1].node}'",
-                                     "end the network with its last Conv/Gemm (or a ReLU)")
+                if any(not isinstance(o, Linear) for o in ops[i + 1 :]):
+                    raise GraphError(
+                        "operations after the last weighted layer",
+                        f"ONNX node '{ops[i + 1].node}'",
+                        "end the network with its last Conv/Gemm (or a ReLU)",
+                    )
                 name = "readout_conv" if op.conv else "readout_fc"
                 nodes[name] = _linear_node(op.scaled(prev_scale, 1.0), pending[1])
                 nodes["readout"] = nir.I(r=np.ones(shape))
@@ -240,52 +282,75 @@ def build_graph(chain: Chain, scales: dict[str, float], options: ConvertOptions,
             lam = scales[str(i)]
             name = f"{'conv' if lin.conv else 'fc'}{layer}"
             nodes[name] = _linear_node(lin.scaled(prev_scale / lam, 1.0 / lam), in_shape)
-            nodes[f"if{layer}"] = nir.IF(r=np.ones(shape), v_threshold=np.ones(shape),
-                                         metadata={"reset": options.reset})
+            nodes[f"if{layer}"] = nir.IF(
+                r=np.ones(shape), v_threshold=np.ones(shape), metadata={"reset": options.reset}
+            )
             order += [name, f"if{layer}"]
             origin[name] = lin.node
             prev_scale = lam
             decoding = f"{lam!r} * spikes of if{layer} / timesteps = ANN output"
         elif isinstance(op, AvgPool):
             name = f"pool{layer}"
-            nodes[name] = nir.AvgPool2d(kernel_size=np.array(op.kernel), stride=np.array(op.stride),
-                                        padding=np.array(op.padding))
+            nodes[name] = nir.AvgPool2d(
+                kernel_size=np.array(op.kernel),
+                stride=np.array(op.stride),
+                padding=np.array(op.padding),
+            )
             order.append(name)
-            shape = (shape[0], *((s + 2 * p - k) // st + 1 for s, p, k, st in
-                                 zip(shape[1:], op.padding, op.kernel, op.stride)))
+            shape = (
+                shape[0],
+                *(
+                    (s + 2 * p - k) // st + 1
+                    for s, p, k, st in zip(shape[1:], op.padding, op.kernel, op.stride)
+                ),
+            )
         else:
             name = f"flatten{layer}"
-            nodes[name] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0,
-                                      end_dim=-1)
+            nodes[name] = nir.Flatten(
+                input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1
+            )
             order.append(name)
             shape = (int(np.prod(shape)),)
     nodes["output"] = nir.Output({"output": np.array(shape)})
     order.append("output")
     metadata = {
-        "dt": float(options.dt), "name": f"converted-{Path(source).stem}",
+        "dt": float(options.dt),
+        "name": f"converted-{Path(source).stem}",
         "source": f"nrf-deploy convert (exporters/ann_to_snn.py) from {source}",
         "conversion": "Rueckauer et al. 2017 data-based normalisation",
-        "percentile": float(options.percentile), "input_coding": options.coding,
-        "input_scale": float(scales["input"]), "decoding": decoding,
+        "percentile": float(options.percentile),
+        "input_coding": options.coding,
+        "input_scale": float(scales["input"]),
+        "decoding": decoding,
         "layer_scales": json.dumps({k: v for k, v in scales.items()}, sort_keys=True),
         "onnx_nodes": json.dumps(origin, sort_keys=True),
     }
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])), metadata=metadata)
+    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)), metadata=metadata)
 
 
 def _linear_shape(op: Linear, shape: tuple[int, ...]) -> tuple[int, ...]:
     if not op.conv:
         return (op.weight.shape[0],)
-    out = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in
-           zip(shape[1:], op.padding, op.dilation, op.weight.shape[2:], op.stride)]
+    out = [
+        (s + 2 * p - d * (k - 1) - 1) // st + 1
+        for s, p, d, k, st in zip(
+            shape[1:], op.padding, op.dilation, op.weight.shape[2:], op.stride
+        )
+    ]
     return (op.weight.shape[0], *out)
 
 
 def _linear_node(op: Linear, in_shape: tuple[int, ...]) -> nir.NIRNode:
     if op.conv:
-        return nir.Conv2d(input_shape=tuple(int(s) for s in in_shape[1:]), weight=op.weight,
-                          stride=op.stride, padding=op.padding, dilation=op.dilation,
-                          groups=op.groups, bias=op.bias)
+        return nir.Conv2d(
+            input_shape=tuple(int(s) for s in in_shape[1:]),
+            weight=op.weight,
+            stride=op.stride,
+            padding=op.padding,
+            dilation=op.dilation,
+            groups=op.groups,
+            bias=op.bias,
+        )
     return nir.Affine(weight=op.weight, bias=op.bias)
 
 
@@ -297,8 +362,9 @@ def write_converted(conversion: Conversion, path: str | Path) -> None:
         nir.write(tmp, conversion.graph)
 
 
-def encode(x: np.ndarray, timesteps: int, coding: str, input_scale: float,
-           seed: int = 0) -> np.ndarray:
+def encode(
+    x: np.ndarray, timesteps: int, coding: str, input_scale: float, seed: int = 0
+) -> np.ndarray:
     """Inputs ``[N, *shape]`` -> ``[T, N, *shape]`` float32 for the converted graph.
 
     ``poisson``: a spike with probability ``x / input_scale`` per step (Bernoulli, seeded);

@@ -10,8 +10,10 @@ Every neuron parameter is a per-neuron array (time constants in **seconds**); th
 records ``dt`` (seconds per timestep), the host-side decoder (``"dsnt"``) and the input
 ``image_size`` (pixels); spiking nodes carry ``metadata["reset"] = "zero"`` (norse's reset).
 """
+
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -22,6 +24,7 @@ import torch
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_path
 from nrf_deploy.models.rf_snn import RFSNN
+
 
 def node_order(neuron: str = "lif") -> tuple[str, ...]:
     """Node names of the exported graph, input to output."""
@@ -37,8 +40,11 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
 
     Raises :class:`NrfError` for models with operations NIR cannot express (the ReLU baseline)."""
     if not isinstance(model, RFSNN):
-        raise NrfError(f"{type(model).__name__} cannot be exported to NIR", "export_rf_snn",
-                       "only the RF-SNN (kinds rf and uniform) is deployable; the ANN uses ReLU")
+        raise NrfError(
+            f"{type(model).__name__} cannot be exported to NIR",
+            "export_rf_snn",
+            "only the RF-SNN (kinds rf and uniform) is deployable; the ANN uses ReLU",
+        )
     cfg = model.cfg
     w1, b1 = model.hidden_weights()
     w2, b2 = model.readout_weights()
@@ -46,32 +52,61 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
     maps = (3, cfg.map_size, cfg.map_size)
     tau = np.broadcast_to(_np(model.tau), hidden).copy()
     if cfg.neuron == "lif":
-        neuron = nir.LIF(tau=tau, r=np.ones(hidden), v_leak=np.zeros(hidden),
-                         v_threshold=np.full(hidden, float(model.threshold)), metadata={"reset": "zero"})
+        neuron = nir.LIF(
+            tau=tau,
+            r=np.ones(hidden),
+            v_leak=np.zeros(hidden),
+            v_threshold=np.full(hidden, float(model.threshold)),
+            metadata={"reset": "zero"},
+        )
     else:
         neuron = nir.LI(tau=tau, r=np.ones(hidden), v_leak=np.zeros(hidden))
-    readout = nir.LI(tau=np.full(maps, float(model.tau_readout)), r=np.ones(maps), v_leak=np.zeros(maps))
-    pool = nir.SumPool2d(kernel_size=np.array([cfg.pool] * 2), stride=np.array([cfg.pool] * 2),
-                         padding=np.array([0, 0]))
+    readout = nir.LI(
+        tau=np.full(maps, float(model.tau_readout)), r=np.ones(maps), v_leak=np.zeros(maps)
+    )
+    pool = nir.SumPool2d(
+        kernel_size=np.array([cfg.pool] * 2),
+        stride=np.array([cfg.pool] * 2),
+        padding=np.array([0, 0]),
+    )
     pool.input_type = {"input": np.array(hidden)}
     pool.output_type = {"output": np.array((cfg.hidden_channels, cfg.map_size, cfg.map_size))}
     nodes = {
         "input": nir.Input({"input": np.array([2, cfg.size, cfg.size])}),
-        "conv": nir.Conv2d(input_shape=(cfg.size, cfg.size), weight=_np(w1), stride=cfg.stride,
-                           padding=cfg.kernel // 2, dilation=1, groups=1, bias=_np(b1)),
+        "conv": nir.Conv2d(
+            input_shape=(cfg.size, cfg.size),
+            weight=_np(w1),
+            stride=cfg.stride,
+            padding=cfg.kernel // 2,
+            dilation=1,
+            groups=1,
+            bias=_np(b1),
+        ),
         cfg.neuron: neuron,
         "pool": pool,
-        "readout_conv": nir.Conv2d(input_shape=(cfg.map_size, cfg.map_size), weight=_np(w2), stride=1,
-                                   padding=cfg.readout_kernel // 2, dilation=1, groups=1, bias=_np(b2)),
+        "readout_conv": nir.Conv2d(
+            input_shape=(cfg.map_size, cfg.map_size),
+            weight=_np(w2),
+            stride=1,
+            padding=cfg.readout_kernel // 2,
+            dilation=1,
+            groups=1,
+            bias=_np(b2),
+        ),
         "readout": readout,
         "output": nir.Output({"output": np.array(maps)}),
     }
     order = node_order(cfg.neuron)
-    edges = list(zip(order[:-1], order[1:]))
-    metadata = {"dt": float(cfg.dt), "name": f"rf-snn-{cfg.neuron}", "decoder": "dsnt",
-                "image_size": int(cfg.size), "outputs": "circle,square,triangle heat maps (LI membrane)",
-                "source": "nrf-deploy RF-SNN (exporters/nir.py)",
-                "rf_config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    edges = list(itertools.pairwise(order))
+    metadata = {
+        "dt": float(cfg.dt),
+        "name": f"rf-snn-{cfg.neuron}",
+        "decoder": "dsnt",
+        "image_size": int(cfg.size),
+        "outputs": "circle,square,triangle heat maps (LI membrane)",
+        "source": "nrf-deploy RF-SNN (exporters/nir.py)",
+        "rf_config": json.dumps(cfg.to_dict(), sort_keys=True),
+    }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 

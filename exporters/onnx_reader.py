@@ -11,6 +11,7 @@ ONNX semantics followed (onnx 1.23 operator docs): Conv ``NCHW`` cross-correlati
 ``[top, left, bottom, right]``; Gemm ``alpha * A' B' + beta * C``; AveragePool with
 ``count_include_pad``; BatchNormalization ``scale * (x - mean) / sqrt(var + epsilon) + B``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -20,9 +21,28 @@ import numpy as np
 
 from nrf_deploy.errors import GraphError, NrfError
 
-ACTIVATIONS = frozenset({"Sigmoid", "Tanh", "LeakyRelu", "PRelu", "Elu", "Selu", "Softplus",
-                         "Softsign", "HardSigmoid", "HardSwish", "Gelu", "Mish", "Softmax",
-                         "LogSoftmax", "Clip", "ThresholdedRelu", "Celu", "Swish"})
+ACTIVATIONS = frozenset(
+    {
+        "Sigmoid",
+        "Tanh",
+        "LeakyRelu",
+        "PRelu",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "HardSigmoid",
+        "HardSwish",
+        "Gelu",
+        "Mish",
+        "Softmax",
+        "LogSoftmax",
+        "Clip",
+        "ThresholdedRelu",
+        "Celu",
+        "Swish",
+    }
+)
 """Activations that are not ReLU: an IF neuron's rate approximates ReLU only."""
 PASS_THROUGH = frozenset({"Identity", "Dropout"})
 
@@ -41,7 +61,7 @@ class Linear:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
 
-    def scaled(self, w_factor: float, b_factor: float) -> "Linear":
+    def scaled(self, w_factor: float, b_factor: float) -> Linear:
         return replace(self, weight=self.weight * w_factor, bias=self.bias * b_factor)
 
 
@@ -82,7 +102,7 @@ def _refuse(what: str, node, hint: str) -> GraphError:
     return GraphError(what, f"ONNX node '{node.name or node.output[0]}' ({node.op_type})", hint)
 
 
-def load_onnx(path: str | Path) -> "onnx.ModelProto":  # noqa: F821
+def load_onnx(path: str | Path) -> onnx.ModelProto:  # noqa: F821
     """The ONNX model at `path`, checked by ``onnx.checker`` (NrfError if unreadable)."""
     import onnx
 
@@ -92,11 +112,13 @@ def load_onnx(path: str | Path) -> "onnx.ModelProto":  # noqa: F821
     try:
         model = onnx.load(str(p))
         onnx.checker.check_model(model)
-    except Exception as exc:
-        raise NrfError(f"'{path}' is not a valid ONNX model ({type(exc).__name__}: "
-                       f"{str(exc).splitlines()[0][:200] if str(exc) else ''})", "MODEL",
-                       "export the network with torch.onnx.export (or another ONNX writer)"
-                       ) from None
+    except Exception as exc:  # noqa: BLE001 — onnx raises assorted errors for damaged files
+        raise NrfError(
+            f"'{path}' is not a valid ONNX model ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})",
+            "MODEL",
+            "export the network with torch.onnx.export (or another ONNX writer)",
+        ) from None
     return model
 
 
@@ -108,12 +130,18 @@ def read_chain(model) -> Chain:
     consts = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in consts]
     if len(inputs) != 1 or len(graph.output) != 1:
-        raise GraphError(f"the model has {len(inputs)} inputs and {len(graph.output)} outputs",
-                         "ONNX graph", "convert a network with one input tensor and one output")
+        raise GraphError(
+            f"the model has {len(inputs)} inputs and {len(graph.output)} outputs",
+            "ONNX graph",
+            "convert a network with one input tensor and one output",
+        )
     dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
     if len(dims) < 2 or any(d <= 0 for d in dims[1:]):
-        raise GraphError(f"input '{inputs[0].name}' has shape {dims}", "ONNX graph input",
-                         "export with a fixed input shape [batch, C, H, W] or [batch, features]")
+        raise GraphError(
+            f"input '{inputs[0].name}' has shape {dims}",
+            "ONNX graph input",
+            "export with a fixed input shape [batch, C, H, W] or [batch, features]",
+        )
     chain = Chain(inputs[0].name, tuple(dims[1:]))
     current = inputs[0].name
     for node in graph.node:
@@ -122,17 +150,26 @@ def read_chain(model) -> Chain:
             continue
         data = [i for i in node.input if i and i not in consts]
         if data != [current]:
-            raise _refuse("the graph is not a single chain (this node reads "
-                          f"{data or 'only constants'}, the chain is at '{current}')", node,
-                          "convert a sequential network (no residual connections or branches)")
+            raise _refuse(
+                "the graph is not a single chain (this node reads "
+                f"{data or 'only constants'}, the chain is at '{current}')",
+                node,
+                "convert a sequential network (no residual connections or branches)",
+            )
         _add_op(chain, node, consts)
         current = node.output[0]
     if current != graph.output[0].name:
-        raise GraphError("the graph output is not the end of the chain", "ONNX graph output",
-                         "convert a sequential network")
+        raise GraphError(
+            "the graph output is not the end of the chain",
+            "ONNX graph output",
+            "convert a sequential network",
+        )
     if not any(isinstance(op, Linear) for op in chain.ops):
-        raise GraphError("the model has no Conv, Gemm or MatMul layer", "ONNX graph",
-                         "convert a network with at least one weighted layer")
+        raise GraphError(
+            "the model has no Conv, Gemm or MatMul layer",
+            "ONNX graph",
+            "convert a network with at least one weighted layer",
+        )
     return chain
 
 
@@ -149,8 +186,11 @@ def _add_op(chain: Chain, node, consts: dict[str, np.ndarray]) -> None:
     if op == "Relu":
         chain.ops.append(Relu(node.name))
     elif op in ACTIVATIONS:
-        raise _refuse(f"'{op}' is not a ReLU: an integrate-and-fire neuron's rate approximates "
-                      "ReLU only", node, "replace the activation by ReLU and retrain")
+        raise _refuse(
+            f"'{op}' is not a ReLU: an integrate-and-fire neuron's rate approximates ReLU only",
+            node,
+            "replace the activation by ReLU and retrain",
+        )
     elif op == "Conv":
         chain.ops.append(_conv(node, a, consts))
     elif op == "Gemm":
@@ -169,9 +209,12 @@ def _add_op(chain: Chain, node, consts: dict[str, np.ndarray]) -> None:
     elif op in ("AveragePool", "GlobalAveragePool"):
         chain.ops.append(_avgpool(node, a, chain))
     elif op in ("MaxPool", "GlobalMaxPool"):
-        raise _refuse("MaxPool is not representable: the maximum of spike trains is not a "
-                      "weighted sum of spikes, so no IF network computes it", node,
-                      "replace MaxPool by AveragePool (same kernel) and retrain")
+        raise _refuse(
+            "MaxPool is not representable: the maximum of spike trains is not a "
+            "weighted sum of spikes, so no IF network computes it",
+            node,
+            "replace MaxPool by AveragePool (same kernel) and retrain",
+        )
     elif op == "Flatten":
         if int(a.get("axis", 1)) != 1:
             raise _refuse("Flatten with axis != 1", node, "flatten everything but the batch axis")
@@ -179,13 +222,19 @@ def _add_op(chain: Chain, node, consts: dict[str, np.ndarray]) -> None:
     elif op == "Reshape":
         shape = consts.get(node.input[1])
         if shape is None or shape.ndim != 1 or len(shape) != 2:
-            raise _refuse("Reshape other than to [batch, -1]", node,
-                          "use Flatten (or x.flatten(1) in torch) before the dense layers")
+            raise _refuse(
+                "Reshape other than to [batch, -1]",
+                node,
+                "use Flatten (or x.flatten(1) in torch) before the dense layers",
+            )
         chain.ops.append(Flatten(node.name))
     else:
-        raise _refuse(f"operator '{op}' is not supported by the converter", node,
-                      "supported: Conv, Gemm, MatMul(+Add), Relu, AveragePool, Flatten/Reshape, "
-                      "BatchNormalization (after Conv/Gemm), Mul/Div by a scalar, Dropout")
+        raise _refuse(
+            f"operator '{op}' is not supported by the converter",
+            node,
+            "supported: Conv, Gemm, MatMul(+Add), Relu, AveragePool, Flatten/Reshape, "
+            "BatchNormalization (after Conv/Gemm), Mul/Div by a scalar, Dropout",
+        )
 
 
 def _pair(value, default: int) -> tuple[int, int]:
@@ -207,12 +256,20 @@ def _symmetric_pads(node, a: dict) -> tuple[int, int]:
 def _conv(node, a: dict, consts: dict[str, np.ndarray]) -> Linear:
     w = consts.get(node.input[1])
     if w is None or w.ndim != 4:
-        raise _refuse("only 2-d convolutions with constant weights are supported", node,
-                      "use Conv2d layers")
+        raise _refuse(
+            "only 2-d convolutions with constant weights are supported", node, "use Conv2d layers"
+        )
     b = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0])
-    return Linear(node.name, w, b, conv=True, stride=_pair(a.get("strides"), 1),
-                  padding=_symmetric_pads(node, a), dilation=_pair(a.get("dilations"), 1),
-                  groups=int(a.get("group", 1)))
+    return Linear(
+        node.name,
+        w,
+        b,
+        conv=True,
+        stride=_pair(a.get("strides"), 1),
+        padding=_symmetric_pads(node, a),
+        dilation=_pair(a.get("dilations"), 1),
+        groups=int(a.get("group", 1)),
+    )
 
 
 def _gemm(node, a: dict, consts: dict[str, np.ndarray]) -> Linear:
@@ -229,16 +286,22 @@ def _gemm(node, a: dict, consts: dict[str, np.ndarray]) -> Linear:
 
 def _last_linear(chain: Chain, node, what: str) -> Linear:
     if not chain.ops or not isinstance(chain.ops[-1], Linear):
-        raise _refuse(f"{what} that does not directly follow a Conv/Gemm/MatMul", node,
-                      "place it right after a weighted layer (it is folded into it)")
+        raise _refuse(
+            f"{what} that does not directly follow a Conv/Gemm/MatMul",
+            node,
+            "place it right after a weighted layer (it is folded into it)",
+        )
     return chain.ops[-1]
 
 
 def _fold_add(chain: Chain, node, consts: dict[str, np.ndarray], sign: float) -> None:
     const = [consts[i] for i in node.input if i in consts]
     if len(const) != 1:
-        raise _refuse("an Add of two computed tensors (a residual connection)", node,
-                      "convert a sequential network")
+        raise _refuse(
+            "an Add of two computed tensors (a residual connection)",
+            node,
+            "convert a sequential network",
+        )
     layer = _last_linear(chain, node, "a bias Add")
     c = np.asarray(const[0])
     out = layer.weight.shape[0]
@@ -248,16 +311,20 @@ def _fold_add(chain: Chain, node, consts: dict[str, np.ndarray], sign: float) ->
     else:
         c = c.reshape(-1) if c.size in (1, out) else None
     if c is None:
-        raise _refuse("an Add whose constant is not a per-channel bias", node,
-                      "use the layer's own bias")
+        raise _refuse(
+            "an Add whose constant is not a per-channel bias", node, "use the layer's own bias"
+        )
     chain.ops[-1] = replace(layer, bias=layer.bias + sign * np.broadcast_to(c, (out,)))
 
 
 def _fold_scalar(chain: Chain, node, consts: dict[str, np.ndarray], op: str) -> None:
     const = [consts[i] for i in node.input if i in consts]
     if len(const) != 1 or const[0].size != 1:
-        raise _refuse(f"{op} by something other than a scalar constant", node,
-                      "only scalar scaling is folded; move per-channel scales into the weights")
+        raise _refuse(
+            f"{op} by something other than a scalar constant",
+            node,
+            "only scalar scaling is folded; move per-channel scales into the weights",
+        )
     c = float(const[0].reshape(-1)[0])
     if op == "Div":
         if node.input[1] not in consts:
@@ -267,8 +334,11 @@ def _fold_scalar(chain: Chain, node, consts: dict[str, np.ndarray], op: str) -> 
         chain.ops[-1] = chain.ops[-1].scaled(c, c)
         return
     if c <= 0:
-        raise _refuse(f"scaling by {c} <= 0 after a ReLU or pooling", node,
-                      "fold the scale into the next layer's weights")
+        raise _refuse(
+            f"scaling by {c} <= 0 after a ReLU or pooling",
+            node,
+            "fold the scale into the next layer's weights",
+        )
     # c * relu(z) = relu(c * z), and pooling/flatten are linear: scale the last weighted layer
     for i in range(len(chain.ops) - 1, -1, -1):
         if isinstance(chain.ops[i], Linear):
@@ -282,19 +352,26 @@ def _fold_batchnorm(chain: Chain, node, a: dict, consts: dict[str, np.ndarray]) 
     scale, shift, mean, var = (consts[i] for i in node.input[1:5])
     k = scale / np.sqrt(var + float(a.get("epsilon", 1e-5)))
     shape = (-1,) + (1,) * (layer.weight.ndim - 1)
-    chain.ops[-1] = replace(layer, weight=layer.weight * k.reshape(shape),
-                            bias=(layer.bias - mean) * k + shift)
+    chain.ops[-1] = replace(
+        layer, weight=layer.weight * k.reshape(shape), bias=(layer.bias - mean) * k + shift
+    )
 
 
 def _avgpool(node, a: dict, chain: Chain) -> AvgPool:
     if node.op_type == "GlobalAveragePool":
-        raise _refuse("GlobalAveragePool needs the spatial size", node,
-                      "use AveragePool with the feature map's size as kernel (nn.AvgPool2d)")
+        raise _refuse(
+            "GlobalAveragePool needs the spatial size",
+            node,
+            "use AveragePool with the feature map's size as kernel (nn.AvgPool2d)",
+        )
     if int(a.get("ceil_mode", 0)):
         raise _refuse("AveragePool with ceil_mode", node, "use ceil_mode=False")
     pads = _symmetric_pads(node, a)
     if any(pads) and not int(a.get("count_include_pad", 0)):
-        raise _refuse("padded AveragePool that excludes the padding from the mean", node,
-                      "use count_include_pad=True or no padding")
+        raise _refuse(
+            "padded AveragePool that excludes the padding from the mean",
+            node,
+            "use count_include_pad=True or no padding",
+        )
     k = _pair(a.get("kernel_shape"), 1)
     return AvgPool(node.name, k, _pair(a.get("strides"), 1), pads)

@@ -12,11 +12,13 @@ Inputs are event frames ``[T, B, *input_shape]`` (timesteps first, integers for 
 for integer backends, float for the float executor). Errors are :class:`~nrf_deploy.errors.NrfError`
 with what, where and what to do. Nothing here names a chip: targets come from the registry.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,9 +63,15 @@ def load_export(export_dir: PathLike) -> tuple[Target, Deployment]:
     return target, target.load(Path(export_dir))
 
 
-def verify(export_dir: PathLike, x: np.ndarray | None = None, samples: int = 16,
-           witness_samples: int = 1, timesteps: int | None = None, rate: float = 0.1,
-           seed: int = 0) -> VerifyResult:
+def verify(
+    export_dir: PathLike,
+    x: np.ndarray | None = None,
+    samples: int = 16,
+    witness_samples: int = 1,
+    timesteps: int | None = None,
+    rate: float = 0.1,
+    seed: int = 0,
+) -> VerifyResult:
     """Run every backend of an export on the same inputs and compare them with the reference.
 
     `x` defaults to `samples` random event frames (probability `rate` per pixel and step) of
@@ -76,8 +84,14 @@ def verify(export_dir: PathLike, x: np.ndarray | None = None, samples: int = 16,
     return verify_deployment(target, deployment, x, min(witness_samples, x.shape[1]))
 
 
-def run(model: PathLike, x: np.ndarray, backend: str | None = None, dt: float | None = None,
-        semantics: str = "nir", record_states: bool = False) -> Trace:
+def run(
+    model: PathLike,
+    x: np.ndarray,
+    backend: str | None = None,
+    dt: float | None = None,
+    semantics: str = "nir",
+    record_states: bool = False,
+) -> Trace:
     """Run `x` ``[T, B, *input_shape]`` through a ``.nir`` file (float executor, `dt` in seconds,
     `semantics` one of :meth:`Semantics.named`'s names) or one backend of an export directory
     (default: its reference)."""
@@ -92,18 +106,30 @@ def run(model: PathLike, x: np.ndarray, backend: str | None = None, dt: float | 
     from nrf_deploy.ir import Semantics, run_float
 
     if backend not in (None, "float"):
-        raise NrfError(f"backend '{backend}' needs an export directory", str(model),
-                       "export the model first, or leave backend unset for the float executor")
+        raise NrfError(
+            f"backend '{backend}' needs an export directory",
+            str(model),
+            "export the model first, or leave backend unset for the float executor",
+        )
     graph = load(model)
     x = check_input_shape(x, graph.input_shape, "x")
-    return run_float(graph, x, dt=dt, record_states=record_states,
-                     semantics=Semantics.named(semantics))
+    return run_float(
+        graph, x, dt=dt, record_states=record_states, semantics=Semantics.named(semantics)
+    )
 
 
-def convert(model: PathLike, calibration: PathLike | np.ndarray | None, out_nir: PathLike,
-            percentile: float = 99.9, coding: str = "poisson", reset: str = "subtract",
-            dt: float = 1e-3, write_input: PathLike | None = None, timesteps: int = 32,
-            samples: int = 8) -> Any:
+def convert(
+    model: PathLike,
+    calibration: PathLike | np.ndarray | None,
+    out_nir: PathLike,
+    percentile: float = 99.9,
+    coding: str = "poisson",
+    reset: str = "subtract",
+    dt: float = 1e-3,
+    write_input: PathLike | None = None,
+    timesteps: int = 32,
+    samples: int = 8,
+) -> Any:
     """Convert the ReLU network in the ONNX file `model` into an integrate-and-fire NIR graph
     written to `out_nir` (docs/conversion.md). `calibration`: inputs ``[N, *input_shape]`` (array
     or ``.npy`` path) whose activations set each layer's scale (`percentile` of the non-zero
@@ -111,8 +137,12 @@ def convert(model: PathLike, calibration: PathLike | np.ndarray | None, out_nir:
     first layer). With `write_input`, also writes `samples` calibration inputs encoded for
     `timesteps` steps, ``[T, N, *input_shape]``. Returns the
     :class:`~nrf_deploy.exporters.ann_to_snn.Conversion` (graph, scales, checks)."""
-    from nrf_deploy.exporters.ann_to_snn import (ConvertOptions, convert_onnx, encode,
-                                                 write_converted)
+    from nrf_deploy.exporters.ann_to_snn import (
+        ConvertOptions,
+        convert_onnx,
+        encode,
+        write_converted,
+    )
     from nrf_deploy.fileio import atomic_path
     from nrf_deploy.ir import load_graph
 
@@ -126,16 +156,15 @@ def convert(model: PathLike, calibration: PathLike | np.ndarray | None, out_nir:
             raise NrfError(exc.what, "--calibration", exc.hint) from None
     options = ConvertOptions(percentile=percentile, coding=coding, reset=reset, dt=dt)
     conversion = convert_onnx(model, calibration, options)
-    load_graph(conversion.graph)          # the written graph must pass nrf-deploy's own checks
+    load_graph(conversion.graph)  # the written graph must pass nrf-deploy's own checks
     encoded = None
     if write_input is not None:
-        x = np.asarray(calibration)[:max(1, samples)]
+        x = np.asarray(calibration)[: max(1, samples)]
         encoded = encode(x, timesteps, coding, conversion.scales["input"])
     write_converted(conversion, out_nir)
     if encoded is not None:
-        with atomic_path(write_input) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, encoded)
+        with atomic_path(write_input) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, encoded)
     return conversion
 
 
@@ -148,8 +177,14 @@ def report(export_dirs: Sequence[PathLike], out_html: PathLike, **options: Any) 
     return build_report(list(export_dirs), out_html, **options)
 
 
-def _inputs(deployment: Deployment, x: np.ndarray | None, samples: int, timesteps: int | None,
-            rate: float, seed: int) -> np.ndarray:
+def _inputs(
+    deployment: Deployment,
+    x: np.ndarray | None,
+    samples: int,
+    timesteps: int | None,
+    rate: float,
+    seed: int,
+) -> np.ndarray:
     from nrf_deploy.inputs import check_input_shape, random_events
 
     if x is not None:

@@ -2,6 +2,7 @@
 interrupt at any moment (even while torch is being imported) ends in one line and exit 130.
 (Only an interrupt while Python itself starts, before any of our code runs — importing ``site``,
 the first ~50 ms — is outside our reach.)"""
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,7 @@ def interrupted() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         print("interrupted", file=sys.stderr)
-    except Exception:  # noqa: BLE001 — stderr closed: the exit code still says it
+    except Exception:  # noqa: BLE001, S110 — stderr closed: the exit code still says it
         pass
     return INTERRUPTED
 
@@ -30,7 +31,7 @@ def entry() -> None:
         code = interrupted()
     if code == INTERRUPTED:
         _exit_now(code)
-    _ignore_interrupts()     # the work is done and written: a late Ctrl-C must not change the code
+    _ignore_interrupts()  # the work is done and written: a late Ctrl-C must not change the code
     sys.exit(code)
 
 
@@ -50,7 +51,7 @@ def _exit_now(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 — a closed stream: nothing left to flush
             pass
     os._exit(code)
 

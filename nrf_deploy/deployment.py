@@ -1,4 +1,5 @@
 """The sidecar (``deploy.json``): every decision an export made, shared by all targets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ def graph_fingerprint(graph: Graph) -> str:
         for field_name in sorted(getattr(node.nir_node, "__dataclass_fields__", {})):
             value = getattr(node.nir_node, field_name)
             if isinstance(value, np.ndarray) and value.dtype != object:
-                h.update(field_name.encode())   # same digest as name + bytes, without copies
+                h.update(field_name.encode())  # same digest as name + bytes, without copies
                 h.update(memoryview(np.ascontiguousarray(value)).cast("B"))
             elif hasattr(value, "tobytes"):
                 h.update(field_name.encode() + value.tobytes())
@@ -48,8 +49,9 @@ def graph_fingerprint(graph: Graph) -> str:
     return h.hexdigest()
 
 
-def base_sidecar(target: str, graph: Graph, dt: float, timesteps: int,
-                 options: dict[str, Any]) -> dict[str, Any]:
+def base_sidecar(
+    target: str, graph: Graph, dt: float, timesteps: int, options: dict[str, Any]
+) -> dict[str, Any]:
     """The fields every target's sidecar starts with. No timestamps: artefacts are reproducible."""
     return {
         "format": FORMAT,
@@ -76,19 +78,31 @@ def read_sidecar(out_dir: Path) -> dict[str, Any]:
     """Load ``deploy.json`` from an export directory, with clear errors."""
     path = Path(out_dir) / SIDECAR
     if not Path(out_dir).is_dir():
-        raise NrfError(f"export directory '{out_dir}' does not exist", str(out_dir),
-                       "run 'nrf-deploy export MODEL.nir --target T -o DIR' first")
+        raise NrfError(
+            f"export directory '{out_dir}' does not exist",
+            str(out_dir),
+            "run 'nrf-deploy export MODEL.nir --target T -o DIR' first",
+        )
     if not path.is_file():
-        raise NrfError(f"'{out_dir}' is not an nrf-deploy export: {SIDECAR} is missing", str(path),
-                       "point at the directory written by 'nrf-deploy export'")
+        raise NrfError(
+            f"'{out_dir}' is not an nrf-deploy export: {SIDECAR} is missing",
+            str(path),
+            "point at the directory written by 'nrf-deploy export'",
+        )
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise NrfError(f"{SIDECAR} is unreadable or corrupt ({exc})", str(path),
-                       "re-run 'nrf-deploy export' to regenerate it") from None
+        raise NrfError(
+            f"{SIDECAR} is unreadable or corrupt ({exc})",
+            str(path),
+            "re-run 'nrf-deploy export' to regenerate it",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or "target" not in data:
-        raise NrfError(f"{SIDECAR} has an unknown format '{data.get('format')}'", str(path),
-                       f"expected {FORMAT}; re-export with this nrf-deploy version")
+        raise NrfError(
+            f"{SIDECAR} has an unknown format '{data.get('format')}'",
+            str(path),
+            f"expected {FORMAT}; re-export with this nrf-deploy version",
+        )
     return data
 
 
@@ -146,31 +160,47 @@ class DeploymentRecord:
         """The record of a ``deploy.json`` (missing optional fields: empty)."""
         slices, mapping = _core_slices(sidecar)
         return cls(
-            target=str(sidecar.get("target", "")), dt=float(sidecar.get("dt") or 0.0),
-            timesteps=int(sidecar.get("timesteps", 20)), input_name=str(sidecar.get("input_name", "")),
+            target=str(sidecar.get("target", "")),
+            dt=float(sidecar.get("dt") or 0.0),
+            timesteps=int(sidecar.get("timesteps", 20)),
+            input_name=str(sidecar.get("input_name", "")),
             input_shape=tuple(int(s) for s in sidecar.get("input_shape", ())),
-            output_names=tuple(sidecar.get("output_names", ())), schedule=tuple(sidecar.get("schedule", ())),
+            output_names=tuple(sidecar.get("output_names", ())),
+            schedule=tuple(sidecar.get("schedule", ())),
             spiking_nodes=frozenset(sidecar.get("spiking_nodes", ())),
             delays={str(k): int(v) for k, v in (sidecar.get("delays") or {}).items()},
             output_scale={str(k): float(v) for k, v in (sidecar.get("output_scale") or {}).items()},
-            core_slices=slices, core_mapping=mapping, resources=dict(sidecar.get("resources") or {}),
+            core_slices=slices,
+            core_mapping=mapping,
+            resources=dict(sidecar.get("resources") or {}),
             approximations=tuple(str(a) for a in sidecar.get("approximations") or ()),
             number_format=str(sidecar.get("number_format", "not recorded")),
             quantisation=dict(sidecar.get("quantisation") or {}),
-            source_fingerprint=(sidecar.get("source") or {}).get("fingerprint"))
+            source_fingerprint=(sidecar.get("source") or {}).get("fingerprint"),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The record's fields in ``deploy.json`` form (core slices as ``[population, core,
         first, stop]`` rows)."""
-        return {"target": self.target, "dt": self.dt, "timesteps": self.timesteps,
-                "input_name": self.input_name, "input_shape": list(self.input_shape),
-                "output_names": list(self.output_names), "schedule": list(self.schedule),
-                "spiking_nodes": sorted(self.spiking_nodes), "delays": dict(self.delays),
-                "output_scale": dict(self.output_scale),
-                "core_slices": [[s.population, s.core, s.first, s.stop] for s in self.core_slices],
-                "core_mapping": self.core_mapping, "resources": dict(self.resources),
-                "approximations": list(self.approximations), "number_format": self.number_format,
-                "quantisation": dict(self.quantisation), "source": {"fingerprint": self.source_fingerprint}}
+        return {
+            "target": self.target,
+            "dt": self.dt,
+            "timesteps": self.timesteps,
+            "input_name": self.input_name,
+            "input_shape": list(self.input_shape),
+            "output_names": list(self.output_names),
+            "schedule": list(self.schedule),
+            "spiking_nodes": sorted(self.spiking_nodes),
+            "delays": dict(self.delays),
+            "output_scale": dict(self.output_scale),
+            "core_slices": [[s.population, s.core, s.first, s.stop] for s in self.core_slices],
+            "core_mapping": self.core_mapping,
+            "resources": dict(self.resources),
+            "approximations": list(self.approximations),
+            "number_format": self.number_format,
+            "quantisation": dict(self.quantisation),
+            "source": {"fingerprint": self.source_fingerprint},
+        }
 
     def slices_of(self, population: str) -> list[CoreSlice]:
         return [s for s in self.core_slices if s.population == population]
@@ -182,15 +212,31 @@ def _core_slices(sidecar: dict[str, Any]) -> tuple[tuple[CoreSlice, ...], str]:
     ``[core, first, stop]`` (neuron slices), else ``core_map`` entries naming one
     ``layer``/``population`` per core (whole population; its size from ``layers[*].out_shape``)."""
     if "core_slices" in sidecar:
-        return (tuple(CoreSlice(str(p), int(c), int(a), int(b)) for p, c, a, b in sidecar["core_slices"]),
-                str(sidecar.get("core_mapping", "neuron slices")))
+        return (
+            tuple(
+                CoreSlice(str(p), int(c), int(a), int(b)) for p, c, a, b in sidecar["core_slices"]
+            ),
+            str(sidecar.get("core_mapping", "neuron slices")),
+        )
     pops = sidecar.get("populations")
-    if isinstance(pops, dict) and pops and all(isinstance(d, dict) and isinstance(d.get("cores"), list)
-                                                for d in pops.values()):
-        return (tuple(CoreSlice(name, int(c[0]), int(c[1]), int(c[2]))
-                      for name, d in pops.items() for c in d["cores"]), "neuron slices")
-    sizes = {d["name"]: int(np.prod(d["out_shape"])) for d in sidecar.get("layers") or []
-             if isinstance(d, dict) and "name" in d and "out_shape" in d}
+    if (
+        isinstance(pops, dict)
+        and pops
+        and all(isinstance(d, dict) and isinstance(d.get("cores"), list) for d in pops.values())
+    ):
+        return (
+            tuple(
+                CoreSlice(name, int(c[0]), int(c[1]), int(c[2]))
+                for name, d in pops.items()
+                for c in d["cores"]
+            ),
+            "neuron slices",
+        )
+    sizes = {
+        d["name"]: int(np.prod(d["out_shape"]))
+        for d in sidecar.get("layers") or []
+        if isinstance(d, dict) and "name" in d and "out_shape" in d
+    }
     slices = []
     for entry in sidecar.get("core_map") or []:
         name = entry.get("layer", entry.get("population")) if isinstance(entry, dict) else None

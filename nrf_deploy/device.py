@@ -7,6 +7,7 @@ xylosim are unaffected (CPU only, docs/scale.md). The integer references hold in
 call ``.cpu()`` before ``.numpy()`` and key cached tensors by device. The float executor runs in
 float32 with TF32 switched off; its sums may still be ordered differently from the CPU's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,9 +27,11 @@ def on_device(device: str = "cpu") -> Iterator[None]:
     import torch
 
     if device not in DEVICES or not torch.cuda.is_available():
-        raise NrfError(f"--device {device}: no CUDA GPU is visible to torch", "--device",
-                       "run on a machine with an NVIDIA GPU and a CUDA build of torch, "
-                       "or use --device cpu")
+        raise NrfError(
+            f"--device {device}: no CUDA GPU is visible to torch",
+            "--device",
+            "run on a machine with an NVIDIA GPU and a CUDA build of torch, or use --device cpu",
+        )
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # full float32
     try:
@@ -36,4 +39,3 @@ def on_device(device: str = "cpu") -> Iterator[None]:
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-

@@ -1,4 +1,5 @@
 """One error type for every user-facing failure: what went wrong, where, and what to do."""
+
 from __future__ import annotations
 
 
@@ -30,8 +31,9 @@ class GraphError(NrfError):
 class DoesNotFitError(NrfError):
     """A graph that does not fit the chip's resources; `violations` lists every problem."""
 
-    def __init__(self, what: str, violations: list[str], where: str | None = None,
-                 hint: str | None = None):
+    def __init__(
+        self, what: str, violations: list[str], where: str | None = None, hint: str | None = None
+    ):
         self.violations = list(violations)
         detail = what + "".join(f"\n    - {v}" for v in self.violations)
         super().__init__(detail, where, hint)

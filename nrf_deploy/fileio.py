@@ -1,4 +1,5 @@
 """Atomic output: a file or a whole directory appears complete or not at all."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,11 +10,11 @@ import re
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-
 
 TMP_TAG = "nrf-tmp"
 OLD_TAG = "nrf-old"
@@ -50,8 +51,10 @@ def clean_debris(path: str | os.PathLike) -> list[str]:
     for entry in entries:
         m = _DEBRIS.match(entry.name)
         if not m and _LEGACY_DEBRIS.match(entry.name) and entry.name.startswith(f".{path.name}."):
-            notes.append(f"{entry} may be left by a killed run of an older nrf-deploy; not "
-                         "removed (it could be yours): delete it if it is not")
+            notes.append(
+                f"{entry} may be left by a killed run of an older nrf-deploy; not "
+                "removed (it could be yours): delete it if it is not"
+            )
         if not m or m["name"] != path.name or _pid_alive(int(m["pid"])):
             continue
         if m["tag"] == OLD_TAG and not path.exists() and not path.is_symlink():
@@ -77,6 +80,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         from nrf_deploy.errors import NrfError
+
         raise NrfError(f"output '{path}' is a directory", str(path), "give a file name")
     _make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=_scratch_prefix(path, TMP_TAG), dir=path.parent)
@@ -98,22 +102,34 @@ def check_output_dir(path: str | os.PathLike, is_previous_export) -> None:
 
     path = Path(path)
     if path.is_symlink():
-        raise NrfError(f"output '{path}' is a symbolic link", str(path),
-                       "give the real directory, or a new path")
+        raise NrfError(
+            f"output '{path}' is a symbolic link",
+            str(path),
+            "give the real directory, or a new path",
+        )
     if not path.exists():
         return
     if not path.is_dir():
-        raise NrfError(f"output '{path}' exists and is not a directory", str(path),
-                       "give a new directory path; nrf-deploy never replaces a file")
+        raise NrfError(
+            f"output '{path}' exists and is not a directory",
+            str(path),
+            "give a new directory path; nrf-deploy never replaces a file",
+        )
     try:
         empty = not any(path.iterdir())
     except OSError as exc:
-        raise NrfError(f"output '{path}' cannot be read ({exc.strerror})", str(path),
-                       "check its permissions or give another path") from None
+        raise NrfError(
+            f"output '{path}' cannot be read ({exc.strerror})",
+            str(path),
+            "check its permissions or give another path",
+        ) from None
     if not empty and not is_previous_export(path):
-        raise NrfError(f"output '{path}' is a non-empty directory that is not an nrf-deploy "
-                       "export; it would be replaced", str(path),
-                       "give a new or empty directory, or a previous export's directory")
+        raise NrfError(
+            f"output '{path}' is a non-empty directory that is not an nrf-deploy "
+            "export; it would be replaced",
+            str(path),
+            "give a new or empty directory, or a previous export's directory",
+        )
 
 
 def _make_parent(path: Path) -> None:
@@ -122,11 +138,17 @@ def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NrfError(f"cannot create the folder for '{path}' ({exc.strerror})", str(path.parent),
-                       "check the path and its permissions") from None
+        raise NrfError(
+            f"cannot create the folder for '{path}' ({exc.strerror})",
+            str(path.parent),
+            "check the path and its permissions",
+        ) from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise NrfError(f"cannot write into '{path.parent}' (permission denied)", str(path),
-                       "choose an output path in a writable folder")
+        raise NrfError(
+            f"cannot write into '{path.parent}' (permission denied)",
+            str(path),
+            "choose an output path in a writable folder",
+        )
 
 
 @contextlib.contextmanager
@@ -153,11 +175,11 @@ def atomic_dir(path: str | os.PathLike, is_previous_export=None) -> Iterator[Pat
         check_output_dir(path, accept)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=_scratch_prefix(path, OLD_TAG), dir=path.parent))
-            os.replace(path, old)        # an (empty or export) directory onto an empty one
+            os.replace(path, old)  # an (empty or export) directory onto an empty one
             try:
                 os.replace(tmp, path)
             except BaseException:
-                os.replace(old, path)    # put the previous export back
+                os.replace(old, path)  # put the previous export back
                 old = None
                 raise
         else:
@@ -195,9 +217,8 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def write_nir(path: str | os.PathLike, graph: Any) -> None:
@@ -233,7 +254,7 @@ def _node_fields(node: Any) -> dict:
     import nir
 
     if not isinstance(node, nir.NIRGraph) and type(node).to_dict is not nir.NIRNode.to_dict:
-        return node.to_dict()       # Input, Output, Flatten: own to_dict, no large arrays
+        return node.to_dict()  # Input, Output, Flatten: own to_dict, no large arrays
     out: dict[str, Any] = {}
     for f in dataclasses.fields(node):
         if f.name in ("input_type", "output_type"):

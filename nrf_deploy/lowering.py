@@ -6,11 +6,11 @@ chain of stateless nodes (Conv, Affine, Linear, Scale, pooling, Flatten) on one 
 population to a target population or Output. Every target quantises these two things; the
 projection's dense/sparse matrix and constant bias are computed here once.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,14 +53,17 @@ class Projection:
         from nrf_deploy.ir.executor import _OPS
 
         runner = _chain_runner(self.graph)
-        h = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64)
+        h = torch.as_tensor(
+            np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64
+        )
         for op in self.ops:
             h = _OPS[op.kind](runner, op, h)
         return h
 
     @cached_property
     def bias(self) -> np.ndarray:
-        """Constant input per step at the target, float64, shaped like the target (zeros if none)."""
+        """Constant input per step at the target, float64, shaped like the target (zeros if
+        none)."""
         zero = np.zeros((1, *self.source_shape))
         return self.apply(zero)[0].numpy().reshape(self.target_shape)
 
@@ -85,21 +88,23 @@ class Projection:
         if direct is None:
             full = self.matrix
             for start in range(0, n_out, rows):
-                yield start, full[start:start + rows]
+                yield start, full[start : start + rows]
             return
         weight, pre, post = direct
         for start in range(0, n_out, rows):
             stop = min(start + rows, n_out)
-            if weight is None:                       # only Flatten/Scale: a diagonal
+            if weight is None:  # only Flatten/Scale: a diagonal
                 diag = pre[start:stop] * post[start:stop]
                 idx = np.arange(start, stop, dtype=np.int32)
-                blk = sp.csr_matrix((diag, idx, np.arange(stop - start + 1, dtype=np.int32)),
-                                    shape=(stop - start, pre.size))
+                blk = sp.csr_matrix(
+                    (diag, idx, np.arange(stop - start + 1, dtype=np.int32)),
+                    shape=(stop - start, pre.size),
+                )
                 blk.eliminate_zeros()
                 yield start, blk
                 continue
             dense = np.asarray(weight[start:stop], dtype=np.float64)
-            if pre is not None:                      # the order of the executor: (x * pre) @ W.T
+            if pre is not None:  # the order of the executor: (x * pre) @ W.T
                 dense = dense * pre[None, :]
             yield start, _dense_to_csr(dense * post[start:stop, None])
 
@@ -168,8 +173,11 @@ class Lowered:
     @property
     def outputs(self) -> dict[str, str]:
         """Output node -> population feeding it (only where the path has no stateless ops)."""
-        return {p.target: p.source for p in self.projections
-                if self.graph.nodes[p.target].kind == "Output" and not p.ops}
+        return {
+            p.target: p.source
+            for p in self.projections
+            if self.graph.nodes[p.target].kind == "Output" and not p.ops
+        }
 
 
 def _dense_to_csr(dense: np.ndarray) -> sp.csr_matrix:
@@ -179,23 +187,24 @@ def _dense_to_csr(dense: np.ndarray) -> sp.csr_matrix:
     np.cumsum(np.count_nonzero(mask, axis=1), out=indptr[1:])
     rows_idx, cols_idx = np.nonzero(mask)
     del rows_idx
-    index_dtype = np.int32 if max(dense.shape[1], indptr[-1]) < 2 ** 31 else np.int64
-    return sp.csr_matrix((dense[mask], cols_idx.astype(index_dtype), indptr.astype(index_dtype)),
-                         shape=dense.shape)
+    index_dtype = np.int32 if max(dense.shape[1], indptr[-1]) < 2**31 else np.int64
+    return sp.csr_matrix(
+        (dense[mask], cols_idx.astype(index_dtype), indptr.astype(index_dtype)), shape=dense.shape
+    )
 
 
 def _vstack_csr(blocks: list[sp.csr_matrix], shape: tuple[int, int]) -> sp.csr_matrix:
     """Stack CSR row blocks into one matrix, copying each array once (int32 indices if they fit)."""
     nnz = sum(b.nnz for b in blocks)
-    index_dtype = np.int32 if max(shape[1], nnz) < 2 ** 31 else np.int64
+    index_dtype = np.int32 if max(shape[1], nnz) < 2**31 else np.int64
     data = np.empty(nnz, np.float64)
     indices = np.empty(nnz, index_dtype)
     indptr = np.zeros(shape[0] + 1, index_dtype)
     at, row = 0, 0
     for b in blocks:
-        data[at:at + b.nnz] = b.data
-        indices[at:at + b.nnz] = b.indices
-        indptr[row + 1:row + 1 + b.shape[0]] = b.indptr[1:] + at
+        data[at : at + b.nnz] = b.data
+        indices[at : at + b.nnz] = b.indices
+        indptr[row + 1 : row + 1 + b.shape[0]] = b.indptr[1:] + at
         at, row = at + b.nnz, row + b.shape[0]
     return sp.csr_matrix((data, indices, indptr), shape=shape)
 
@@ -213,32 +222,53 @@ def check_spike_routed(lowered: Lowered, chip: str, outputs: str) -> None:
     graph = lowered.graph
     for node in lowered.populations:
         if node.kind == "Threshold":
-            raise GraphError(f"node '{node.name}' is a Threshold, which {chip} cannot express",
-                             f"node '{node.name}'", "replace it by an IF/LIF neuron")
+            raise GraphError(
+                f"node '{node.name}' is a Threshold, which {chip} cannot express",
+                f"node '{node.name}'",
+                "replace it by an IF/LIF neuron",
+            )
     for proj in lowered.projections:
         src, tgt = graph.nodes[proj.source], graph.nodes[proj.target]
         if tgt.kind == "Output":
             if proj.ops:
-                raise GraphError(f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: "
-                                 f"{chip} outputs are {outputs}", f"node '{tgt.name}'",
-                                 "end the graph with a neuron (LIF, or LI for a read-out)")
+                raise GraphError(
+                    f"Output '{tgt.name}' is fed through {', '.join(proj.kinds)}: "
+                    f"{chip} outputs are {outputs}",
+                    f"node '{tgt.name}'",
+                    "end the graph with a neuron (LIF, or LI for a read-out)",
+                )
             continue
         if src.kind in READOUT_KINDS:
-            raise GraphError(f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
-                             f"{chip} sends only spikes between cores", f"edge from '{src.name}'",
-                             "use LI/CubaLI/Integrator only as the final read-out")
+            raise GraphError(
+                f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
+                f"{chip} sends only spikes between cores",
+                f"edge from '{src.name}'",
+                "use LI/CubaLI/Integrator only as the final read-out",
+            )
 
 
 def lower(graph: Graph) -> Lowered:
     """Split `graph` into populations and projections (every path through stateless nodes)."""
     pops = tuple(graph.nodes[n] for n in graph.schedule if graph.nodes[n].kind in POPULATION_KINDS)
     projections: list[Projection] = []
-    ends = [n for n in graph.schedule if graph.nodes[n].kind in POPULATION_KINDS | {"Output"}
-            and graph.nodes[n].kind != "Input"]
+    ends = [
+        n
+        for n in graph.schedule
+        if graph.nodes[n].kind in POPULATION_KINDS | {"Output"} and graph.nodes[n].kind != "Input"
+    ]
     for end in ends:
         for source, ops, delayed in _paths_into(graph, end):
-            projections.append(Projection(source, end, tuple(graph.nodes[o] for o in ops), delayed,
-                                          graph.nodes[source].out_shape, graph.nodes[end].in_shape, graph))
+            projections.append(
+                Projection(
+                    source,
+                    end,
+                    tuple(graph.nodes[o] for o in ops),
+                    delayed,
+                    graph.nodes[source].out_shape,
+                    graph.nodes[end].in_shape,
+                    graph,
+                )
+            )
     return Lowered(graph, pops, tuple(projections))
 
 
@@ -258,7 +288,7 @@ def _paths_into(graph: Graph, end: str) -> list[tuple[str, list[str], bool]]:
     return found
 
 
-_RUNNERS: dict[int, "_Runner"] = {}
+_RUNNERS: dict[int, _Runner] = {}
 
 
 def _chain_runner(graph: Graph) -> _Runner:

@@ -18,6 +18,7 @@ and latency *terms*, each ``count x constant``, so every joule and second in ``r
 the count it came from and the constant's source. A term whose constant is None makes the total
 "not available" and the report says which constant to supply — nrf-deploy never invents one.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,8 +31,19 @@ from nrf_deploy.errors import NrfError
 KINDS = ("measured", "simulated", "derived", "unpublished", "unset", "user")
 NO_VALUE_KINDS = ("unpublished", "unset")
 
-UNITS_SI = {"pJ": 1e-12, "nJ": 1e-9, "uJ": 1e-6, "mJ": 1e-3, "J": 1.0,
-            "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "mW": 1e-3, "W": 1.0}
+UNITS_SI = {
+    "pJ": 1e-12,
+    "nJ": 1e-9,
+    "uJ": 1e-6,
+    "mJ": 1e-3,
+    "J": 1.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "mW": 1e-3,
+    "W": 1.0,
+}
 """Factors to SI (joules, seconds, watts) for the units constants are quoted in."""
 
 
@@ -59,8 +71,13 @@ class Constant:
         return None if self.value is None else self.value * UNITS_SI.get(self.unit, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "unit": self.unit, "description": self.description,
-                "source": self.source, "kind": self.kind}
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "description": self.description,
+            "source": self.source,
+            "kind": self.kind,
+        }
 
 
 @dataclass
@@ -91,35 +108,58 @@ class Ledger:
         """A constant known only at report time (e.g. a latency measured on this machine)."""
         self.constants[key] = constant
 
-    def term(self, label: str, count_name: str, count: float, key: str, required: bool = True) -> dict[str, Any]:
+    def term(
+        self, label: str, count_name: str, count: float, key: str, required: bool = True
+    ) -> dict[str, Any]:
         """``count x constants[key]`` in SI units, with everything needed to trace it.
 
         A `required` term without a value makes the total unavailable; an optional one is left out
         of the total, which is then marked partial."""
         c = self.constants[key]
         si = c.si
-        return {"label": label, "count_name": count_name, "count": float(count), "constant": f"{self.chip}.{key}",
-                "constant_value": c.value, "unit": c.unit, "source": c.source, "kind": c.kind,
-                "required": required, "value": None if si is None else float(count) * si}
+        return {
+            "label": label,
+            "count_name": count_name,
+            "count": float(count),
+            "constant": f"{self.chip}.{key}",
+            "constant_value": c.value,
+            "unit": c.unit,
+            "source": c.source,
+            "kind": c.kind,
+            "required": required,
+            "value": None if si is None else float(count) * si,
+        }
 
-    def energy(self, label: str, count_name: str, count: float, key: str, required: bool = True) -> None:
+    def energy(
+        self, label: str, count_name: str, count: float, key: str, required: bool = True
+    ) -> None:
         self.energy_terms.append(self.term(label, count_name, count, key, required))
 
-    def latency(self, label: str, count_name: str, count: float, key: str, required: bool = True) -> None:
+    def latency(
+        self, label: str, count_name: str, count: float, key: str, required: bool = True
+    ) -> None:
         self.latency_terms.append(self.term(label, count_name, count, key, required))
 
     def result(self) -> dict[str, Any]:
-        missing = sorted({t["constant"] for t in self.energy_terms + self.latency_terms if t["value"] is None})
+        missing = sorted(
+            {t["constant"] for t in self.energy_terms + self.latency_terms if t["value"] is None}
+        )
         out: dict[str, Any] = {"chip": self.chip}
         for what, terms in (("energy", self.energy_terms), ("latency", self.latency_terms)):
             total, status = _total(terms)
             out[f"{what}_{'j' if what == 'energy' else 's'}"] = total
             out[f"{what}_status"] = status
             out[f"{what}_terms"] = terms
-        out.update({"latency_model": self.latency_model, "latency_basis": self.latency_basis,
-                    "missing_constants": missing, "info": self.info,
-                    "notes": self.notes,
-                    "constants": {f"{self.chip}.{k}": c.to_dict() for k, c in self.constants.items()}})
+        out.update(
+            {
+                "latency_model": self.latency_model,
+                "latency_basis": self.latency_basis,
+                "missing_constants": missing,
+                "info": self.info,
+                "notes": self.notes,
+                "constants": {f"{self.chip}.{k}": c.to_dict() for k, c in self.constants.items()},
+            }
+        )
         return out
 
 
@@ -141,7 +181,8 @@ class HardwareProfile:
     """A chip generation: its constants (with sources) and its cost model."""
 
     chip: str
-    """Short name used on the command line, e.g. ``loihi1`` (``--energy-constant loihi1.sop_pj=..``)."""
+    """Short name used on the command line, e.g. ``loihi1`` (``--energy-constant
+    loihi1.sop_pj=..``)."""
     title: str
     constants: dict[str, Constant]
     model: CostModel
@@ -152,11 +193,20 @@ class HardwareProfile:
         constants = dict(self.constants)
         for name, val in overrides.items():
             if name not in constants:
-                raise NrfError(f"unknown constant '{self.chip}.{name}'", "--energy-constant",
-                               f"known constants of {self.chip}: {', '.join(f'{self.chip}.{k}' for k in constants)}")
+                raise NrfError(
+                    f"unknown constant '{self.chip}.{name}'",
+                    "--energy-constant",
+                    f"known constants of {self.chip}: "
+                    f"{', '.join(f'{self.chip}.{k}' for k in constants)}",
+                )
             old = constants[name]
-            constants[name] = Constant(float(val), old.unit, old.description,
-                                       f"supplied by the user (--energy-constant {self.chip}.{name}={val:g})", "user")
+            constants[name] = Constant(
+                float(val),
+                old.unit,
+                old.description,
+                f"supplied by the user (--energy-constant {self.chip}.{name}={val:g})",
+                "user",
+            )
         return replace(self, constants=constants)
 
     def evaluate(self, counts: dict[str, Any], resources: dict[str, Any]) -> dict[str, Any]:
@@ -179,11 +229,17 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, float]]:
             chip, name = key.strip().split(".", 1)
             val = float(text)
         except ValueError:
-            raise NrfError(f"cannot parse '{item}'", "--energy-constant",
-                           "write CHIP.NAME=VALUE in the constant's unit, e.g. loihi2.sop_pj=20") from None
+            raise NrfError(
+                f"cannot parse '{item}'",
+                "--energy-constant",
+                "write CHIP.NAME=VALUE in the constant's unit, e.g. loihi2.sop_pj=20",
+            ) from None
         if not val >= 0 or val == float("inf"):
-            raise NrfError(f"'{item}': a hardware constant must be a finite number >= 0", "--energy-constant",
-                           "give the value in the unit the report lists for it")
+            raise NrfError(
+                f"'{item}': a hardware constant must be a finite number >= 0",
+                "--energy-constant",
+                "give the value in the unit the report lists for it",
+            )
         out.setdefault(chip, {})[name] = val
     return out
 
@@ -215,13 +271,17 @@ def check_overrides(overrides: dict[str, dict[str, float]], targets: list[str]) 
     chips = all_profiles(targets)
     for chip, values in overrides.items():
         if chip not in chips:
-            raise NrfError(f"unknown chip '{chip}' in --energy-constant", "--energy-constant",
-                           f"known chips: {', '.join(sorted(chips)) or 'none'}")
+            raise NrfError(
+                f"unknown chip '{chip}' in --energy-constant",
+                "--energy-constant",
+                f"known chips: {', '.join(sorted(chips)) or 'none'}",
+            )
         chips[chip].with_overrides(values)
 
 
-def timestepped_latency(ledger: Ledger, counts: dict[str, Any], sop_key: str, update_key: str,
-                        barrier_key: str) -> None:
+def timestepped_latency(
+    ledger: Ledger, counts: dict[str, Any], sop_key: str, update_key: str, barrier_key: str
+) -> None:
     """Latency of a time-stepped many-core chip: per step, the slowest core's
     ``SOPs x t_sop + neuron updates x t_update``, plus one barrier synchronisation; summed over the
     steps of an inference (averaged over samples). Adds three latency terms to `ledger`.
@@ -237,13 +297,27 @@ def timestepped_latency(ledger: Ledger, counts: dict[str, Any], sop_key: str, up
     t_sop, t_upd = ledger.value(sop_key) or 0.0, ledger.value(update_key) or 0.0
     if sops.shape[-1] == 0:
         sops, neurons = np.zeros((*sops.shape[:2], 1)), np.zeros(1)
-    critical = np.argmax(sops * t_sop + neurons * t_upd, axis=-1)            # [T, B]
+    critical = np.argmax(sops * t_sop + neurons * t_upd, axis=-1)  # [T, B]
     crit_sops = np.take_along_axis(sops, critical[..., None], axis=-1)[..., 0].sum(axis=0).mean()
     crit_updates = neurons[critical].sum(axis=0).mean()
-    ledger.latency("synaptic ops on the busiest core, summed over steps", "critical_core_sops", crit_sops, sop_key)
-    ledger.latency("neuron updates on the busiest core, summed over steps", "critical_core_updates",
-                   crit_updates, update_key, required=False)
-    ledger.latency("barrier synchronisation, once per step", "timesteps", steps, barrier_key, required=False)
-    ledger.latency_model = ("time-stepped: per step max over cores of (SOPs x t_sop + updates x t_update) "
-                            f"+ barrier sync; {cores.get('mapping', 'no per-core mapping recorded')}")
+    ledger.latency(
+        "synaptic ops on the busiest core, summed over steps",
+        "critical_core_sops",
+        crit_sops,
+        sop_key,
+    )
+    ledger.latency(
+        "neuron updates on the busiest core, summed over steps",
+        "critical_core_updates",
+        crit_updates,
+        update_key,
+        required=False,
+    )
+    ledger.latency(
+        "barrier synchronisation, once per step", "timesteps", steps, barrier_key, required=False
+    )
+    ledger.latency_model = (
+        "time-stepped: per step max over cores of (SOPs x t_sop + updates x t_update) "
+        f"+ barrier sync; {cores.get('mapping', 'no per-core mapping recorded')}"
+    )
     ledger.latency_basis = "busiest core, every step"

@@ -1,4 +1,5 @@
-"""Progress for long work: tqdm bars on a terminal, timestamped lines in a log, nothing with --quiet.
+"""Progress for long work: tqdm bars on a terminal, timestamped lines in a log, nothing with
+--quiet.
 
 On a terminal (stderr is a TTY) :func:`progress_bar` returns a tqdm bar. Otherwise (``make demo >
 log``, CI) it returns a :class:`LogBar` that prints ``HH:MM:SS desc: n/total unit (elapsed)`` to
@@ -6,6 +7,7 @@ stdout when it starts, at most every :data:`LOG_EVERY_S` seconds while it advanc
 heartbeat thread — at least every :data:`HEARTBEAT_S` seconds while one long call blocks it. The
 CLI's ``--quiet`` (:func:`set_quiet`) silences both.
 """
+
 from __future__ import annotations
 
 import sys
@@ -70,7 +72,8 @@ class LogBar:
         unit = self.unit if self.n == 1 and not self.total else plural
         elapsed = time.monotonic() - self.started
         extra = f", {self.postfix}" if self.postfix else ""
-        return f"{stamp()} {self.desc}: {count} {unit} ({elapsed:.0f} s{extra}){' ' + note if note else ''}"
+        tail = f" {note}" if note else ""
+        return f"{stamp()} {self.desc}: {count} {unit} ({elapsed:.0f} s{extra}){tail}"
 
     def _print(self, note: str = "") -> None:
         with self._lock:
@@ -124,8 +127,14 @@ class _Silent:
     def __exit__(self, *exc: object) -> None: ...
 
 
-def progress_bar(total: int | None, desc: str, unit: str = "item", enabled: bool = True,
-                 leave: bool = True, position: int | None = None):
+def progress_bar(
+    total: int | None,
+    desc: str,
+    unit: str = "item",
+    enabled: bool = True,
+    leave: bool = True,
+    position: int | None = None,
+):
     """tqdm on a terminal, a :class:`LogBar` in a log, a silent bar when quiet or not `enabled`."""
     if quiet() or not enabled:
         return _Silent()

@@ -3,11 +3,12 @@
 Conventions: "mantissa" and "state" values are Python/numpy integers (int64) in chip units;
 float values are in the model's units. Nothing here knows about a particular chip.
 """
+
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,16 +21,15 @@ def signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
-
-
 def round_half_away(x: np.ndarray) -> np.ndarray:
     """Round to nearest, ties away from zero (numpy's ``round`` ties to even), as int64."""
     x = np.asarray(x, dtype=np.float64)
     return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
 
 
-def check_range(values: np.ndarray, bits: int, what: str, where: str, hint: str,
-                signed: bool = True) -> None:
+def check_range(
+    values: np.ndarray, bits: int, what: str, where: str, hint: str, signed: bool = True
+) -> None:
     """Raise :class:`RangeError` if any value does not fit `bits` bits (no silent clipping)."""
     values = np.asarray(values)
     if values.size == 0:
@@ -37,16 +37,19 @@ def check_range(values: np.ndarray, bits: int, what: str, where: str, hint: str,
     lo, hi = signed_range(bits) if signed else (0, (1 << bits) - 1)
     vmin, vmax = int(values.min()), int(values.max())
     if vmin < lo or vmax > hi:
-        raise RangeError(f"{what} needs values in [{vmin}, {vmax}], the chip holds {bits}-bit "
-                         f"{'signed' if signed else 'unsigned'} [{lo}, {hi}]", where, hint)
-
+        raise RangeError(
+            f"{what} needs values in [{vmin}, {vmax}], the chip holds {bits}-bit "
+            f"{'signed' if signed else 'unsigned'} [{lo}, {hi}]",
+            where,
+            hint,
+        )
 
 
 def relative_error(reference: np.ndarray, approx: np.ndarray) -> float:
     """RMS error of `approx` relative to the RMS of `reference` (0 when both are zero)."""
     reference = np.asarray(reference, dtype=np.float64)
     approx = np.asarray(approx, dtype=np.float64)
-    ref_rms = float(np.sqrt(np.mean(reference ** 2))) if reference.size else 0.0
+    ref_rms = float(np.sqrt(np.mean(reference**2))) if reference.size else 0.0
     err_rms = float(np.sqrt(np.mean((reference - approx) ** 2))) if reference.size else 0.0
     return err_rms / ref_rms if ref_rms > 0 else err_rms
 
@@ -68,6 +71,7 @@ def zero_weight_policy(allow: bool) -> Iterator[None]:
 def check_weights_survive(float_weights, int_weights, where: str) -> None:
     """Refuse a projection whose float weights are not all zero but whose quantised (integer)
     weights are: the chip would carry nothing of it. Dense arrays or scipy sparse matrices."""
+
     def nonzero(w) -> bool:
         if sp.issparse(w):
             return bool(w.count_nonzero())
@@ -75,7 +79,9 @@ def check_weights_survive(float_weights, int_weights, where: str) -> None:
 
     if _ALLOW_ZERO_WEIGHTS.get() or not nonzero(float_weights) or nonzero(int_weights):
         return
-    raise RangeError("quantisation turns every weight of this projection into 0 (the weights are "
-                     "too small next to the threshold or the largest weight sharing the scale)",
-                     where, "rescale the weights or thresholds, or pass --allow-zero-weights to "
-                     "export it anyway")
+    raise RangeError(
+        "quantisation turns every weight of this projection into 0 (the weights are "
+        "too small next to the threshold or the largest weight sharing the scale)",
+        where,
+        "rescale the weights or thresholds, or pass --allow-zero-weights to export it anyway",
+    )

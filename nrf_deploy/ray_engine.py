@@ -10,6 +10,7 @@ second failure stops the run with an :class:`NrfError` naming the shard's sample
 
 Ray is optional (``pip install 'nrf-deploy[ray]'``); this module imports it only when called.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,12 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise NrfError("--engine ray needs the optional 'ray' package, which is not installed",
-                       "--engine ray", "pip install 'nrf-deploy[ray]' (or scripts/bootstrap.sh), "
-                       "or use the default --engine local") from None
+        raise NrfError(
+            "--engine ray needs the optional 'ray' package, which is not installed",
+            "--engine ray",
+            "pip install 'nrf-deploy[ray]' (or scripts/bootstrap.sh), "
+            "or use the default --engine local",
+        ) from None
     return ray
 
 
@@ -68,9 +72,16 @@ class _Pool:
         return sum(1 for a, _, _ in self.running.values() if a is actor)
 
 
-def verify_on_ray(export_dir: str | Path, target: Target, inputs: InputSet, plan: Plan,
-                  shard_size: int, address: str | None = None, workers: int | None = None,
-                  progress: Progress | None = None) -> VerifyResult:
+def verify_on_ray(
+    export_dir: str | Path,
+    target: Target,
+    inputs: InputSet,
+    plan: Plan,
+    shard_size: int,
+    address: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> VerifyResult:
     """Verify `inputs` on a Ray cluster: `address` ``None`` starts a local Ray with `workers`
     CPUs (default: this machine's cores) for this run and stops it after; ``"auto"`` or
     ``HOST:PORT`` joins a running cluster (then `workers` defaults to its CPU count)."""
@@ -79,27 +90,41 @@ def verify_on_ray(export_dir: str | Path, target: Target, inputs: InputSet, plan
     if not ray.is_initialized():
         try:
             if address is None:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)
+                ray.init(
+                    num_cpus=workers or os.cpu_count() or 1,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             else:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # noqa: BLE001 (any failure: one clear message)
-            raise NrfError(f"could not start or reach Ray ({type(exc).__name__}: {exc})",
-                           f"--address {address or '(local)'}",
-                           "start a cluster with 'ray start --head' or omit --address") from None
+            raise NrfError(
+                f"could not start or reach Ray ({type(exc).__name__}: {exc})",
+                f"--address {address or '(local)'}",
+                "start a cluster with 'ray start --head' or omit --address",
+            ) from None
         started = True
     try:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        return _run(ray, str(Path(export_dir).resolve()), target, inputs, plan, shard_size,
-                    n, progress)
+        return _run(
+            ray, str(Path(export_dir).resolve()), target, inputs, plan, shard_size, n, progress
+        )
     finally:
         if started:
             ray.shutdown()
 
 
-def _run(ray: Any, export_dir: str, target: Target, inputs: InputSet, plan: Plan,
-         shard_size: int, n_workers: int, progress: Progress | None
-         ) -> VerifyResult:
+def _run(
+    ray: Any,
+    export_dir: str,
+    target: Target,
+    inputs: InputSet,
+    plan: Plan,
+    shard_size: int,
+    n_workers: int,
+    progress: Progress | None,
+) -> VerifyResult:
     actor_class = ray.remote(num_cpus=1, max_restarts=0)(ShardWorker)
     pool = _Pool(make=lambda: actor_class.remote(export_dir, target))
     pool.actors = [pool.make() for _ in range(n_workers)]
@@ -142,12 +167,21 @@ def _hand_out(ray: Any, pool: _Pool, pending: deque, inputs: InputSet, plan: Pla
         pool.submitted += 1
 
 
-def _actor_died(pool: _Pool, pending: deque, failures: dict[Shard, int], actor: Any,
-                popped: tuple[int, Shard], exc: Exception) -> None:
+def _actor_died(
+    pool: _Pool,
+    pending: deque,
+    failures: dict[Shard, int],
+    actor: Any,
+    popped: tuple[int, Shard],
+    exc: Exception,
+) -> None:
     """Replace a dead actor; the shard it was running (its earliest submitted) counts a failure,
     the ones queued behind it go back in line uncounted."""
-    lost = [popped] + [(seq, shard) for ref, (a, shard, seq) in list(pool.running.items())
-                       if a is actor and pool.running.pop(ref)]
+    lost = [popped] + [
+        (seq, shard)
+        for ref, (a, shard, seq) in list(pool.running.items())
+        if a is actor and pool.running.pop(ref)
+    ]
     lost.sort()
     if actor in pool.actors:
         pool.actors[pool.actors.index(actor)] = pool.make()
@@ -161,18 +195,22 @@ def _raise_user_error(exc: Exception, shard: Shard) -> None:
     any retry: raise it at once, naming the shard."""
     cause = getattr(exc, "cause", None)
     if isinstance(cause, NrfError):
-        raise NrfError(cause.what, f"{cause.where or 'input'}, {shard.describe()}",
-                       cause.hint) from None
+        raise NrfError(
+            cause.what, f"{cause.where or 'input'}, {shard.describe()}", cause.hint
+        ) from None
 
 
-def _count_failure(pending: deque, failures: dict[Shard, int], shard: Shard,
-                   exc: Exception) -> None:
+def _count_failure(
+    pending: deque, failures: dict[Shard, int], shard: Shard, exc: Exception
+) -> None:
     """Count a failed shard and queue it again (first in line), or stop the run."""
     failures[shard] = failures.get(shard, 0) + 1
     if failures[shard] >= ATTEMPTS:
         cause = getattr(exc, "cause", None) or exc
-        raise NrfError(f"shard {shard.describe()} failed {ATTEMPTS} times "
-                       f"(last: {type(cause).__name__}: {str(cause).strip()[-300:]})",
-                       f"samples [{shard.start}, {shard.stop})",
-                       "run 'nrf-deploy verify --engine local' on those samples to see the error")
+        raise NrfError(
+            f"shard {shard.describe()} failed {ATTEMPTS} times "
+            f"(last: {type(cause).__name__}: {str(cause).strip()[-300:]})",
+            f"samples [{shard.start}, {shard.stop})",
+            "run 'nrf-deploy verify --engine local' on those samples to see the error",
+        )
     pending.appendleft(shard)

@@ -10,6 +10,7 @@ passes ``--allow-modified``; then the result carries ``modified`` and every outp
 The seal is an integrity check (it catches edits, damage and mixed-up files), not a signature:
 someone who rewrites the manifest on purpose can forge it; nothing here holds a secret.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,25 +63,33 @@ def export_files(out_dir: Path) -> dict[str, str]:
             if root == str(out_dir) and name in NOT_SEALED:
                 continue
             if path.is_symlink() or not path.is_file():
-                raise NrfError(f"'{rel}' in the export is a link or special file, not a plain file",
-                               str(path),
-                               "an export holds plain files only; re-run nrf-deploy export")
+                raise NrfError(
+                    f"'{rel}' in the export is a link or special file, not a plain file",
+                    str(path),
+                    "an export holds plain files only; re-run nrf-deploy export",
+                )
             found[rel] = sha256_file(path)
     return dict(sorted(found.items()))
 
 
-def build_manifest(out_dir: Path, sidecar: dict[str, Any], source_sha256: str | None,
-                   options: dict[str, Any]) -> dict[str, Any]:
+def build_manifest(
+    out_dir: Path, sidecar: dict[str, Any], source_sha256: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
     """The manifest of the export written in `out_dir` (before the sidecar is rewritten)."""
     from nrf_deploy.deployment import package_versions
 
-    return {"algorithm": "sha256",
-            "files": export_files(out_dir),
-            "sidecar": sidecar_digest(sidecar),
-            "source_model": source_sha256,
-            "options": {k: v for k, v in sorted(options.items())
-                        if isinstance(v, (str, int, float, bool, type(None)))},
-            "packages": package_versions()}
+    return {
+        "algorithm": "sha256",
+        "files": export_files(out_dir),
+        "sidecar": sidecar_digest(sidecar),
+        "source_model": source_sha256,
+        "options": {
+            k: v
+            for k, v in sorted(options.items())
+            if isinstance(v, (str, int, float, bool, type(None)))
+        },
+        "packages": package_versions(),
+    }
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
@@ -132,8 +141,9 @@ def check_export(out_dir: str | os.PathLike, sidecar: dict[str, Any]) -> SealChe
     try:
         now = export_files(Path(out_dir))
     except OSError as exc:
-        raise NrfError(f"the export cannot be read ({exc})", str(out_dir),
-                       "check the permissions") from None
+        raise NrfError(
+            f"the export cannot be read ({exc})", str(out_dir), "check the permissions"
+        ) from None
     sealed = manifest["files"]
     check = SealCheck(manifest_digest(manifest))
     if manifest.get("sidecar") != sidecar_digest(sidecar):
@@ -144,15 +154,19 @@ def check_export(out_dir: str | os.PathLike, sidecar: dict[str, Any]) -> SealChe
     return check
 
 
-def require_sealed(out_dir: str | os.PathLike, sidecar: dict[str, Any],
-                   allow_modified: bool = False) -> SealCheck:
+def require_sealed(
+    out_dir: str | os.PathLike, sidecar: dict[str, Any], allow_modified: bool = False
+) -> SealCheck:
     """:func:`check_export`, refusing a modified export unless `allow_modified`."""
     check = check_export(out_dir, sidecar)
     if check.modified and not allow_modified:
-        raise NrfError(f"the export has been modified since 'nrf-deploy export' sealed it "
-                       f"({check.describe()})", str(out_dir),
-                       "re-run nrf-deploy export to regenerate it; or pass --allow-modified "
-                       "to run the modified files on purpose (every output then says so)")
+        raise NrfError(
+            f"the export has been modified since 'nrf-deploy export' sealed it "
+            f"({check.describe()})",
+            str(out_dir),
+            "re-run nrf-deploy export to regenerate it; or pass --allow-modified "
+            "to run the modified files on purpose (every output then says so)",
+        )
     return check
 
 
@@ -186,13 +200,21 @@ def load_export(out_dir: str | os.PathLike, allow_modified: bool = False) -> Loa
 def file_in_export(out_dir: str | os.PathLike, name: Any, where: str) -> Path:
     """The path of a file an export refers to by `name`, which must be a plain file name inside
     the export (no directories, no ``..``, not absolute, not a link); otherwise NrfError."""
-    plain = (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
-             and "\\" not in name and "\0" not in name and not os.path.isabs(name))
+    plain = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and not os.path.isabs(name)
+    )
     path = Path(out_dir) / name if plain else None
     if path is None or path.is_symlink():
-        raise NrfError(f"the export refers to '{name}', which is not a plain name inside the "
-                       "export",
-                       where, "an export only refers to its own files; re-run nrf-deploy export")
+        raise NrfError(
+            f"the export refers to '{name}', which is not a plain name inside the export",
+            where,
+            "an export only refers to its own files; re-run nrf-deploy export",
+        )
     return path
 
 
@@ -205,23 +227,35 @@ def rebuild_and_compare(out_dir: Path, sidecar: dict[str, Any]) -> str:
 
     manifest = sidecar.get(MANIFEST_KEY)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("options"), dict):
-        raise NrfError("the export has no manifest with the options it was made with", str(out_dir),
-                       "re-export it with this nrf-deploy version")
+        raise NrfError(
+            "the export has no manifest with the options it was made with",
+            str(out_dir),
+            "re-export it with this nrf-deploy version",
+        )
     source = file_in_export(out_dir, SOURCE_FILE, "--rebuild")
     with tempfile.TemporaryDirectory(prefix=".nrf-rebuild.") as tmp:
         rebuilt = Path(tmp) / "export"
         export(str(source), sidecar["target"], rebuilt, dict(manifest["options"]))
         again = json.loads((rebuilt / SIDECAR).read_text())
         new_files = again[MANIFEST_KEY]["files"]
-        differ = sorted(n for n in set(new_files) | set(manifest["files"])
-                        if new_files.get(n) != manifest["files"].get(n))
+        differ = sorted(
+            n
+            for n in set(new_files) | set(manifest["files"])
+            if new_files.get(n) != manifest["files"].get(n)
+        )
         if again[MANIFEST_KEY]["sidecar"] != manifest["sidecar"]:
             differ.insert(0, SIDECAR)
     if differ:
-        versions = "" if again[MANIFEST_KEY]["packages"] == manifest.get("packages") else \
-            " (the installed package versions differ from the recorded ones)"
-        raise NrfError(f"re-exporting source.nir with the recorded options gives different "
-                       f"artefacts: {', '.join(differ)}{versions}", str(out_dir),
-                       "the export was not made from its source.nir with these options, or the "
-                       "toolchain changed; re-export it")
+        versions = (
+            ""
+            if again[MANIFEST_KEY]["packages"] == manifest.get("packages")
+            else " (the installed package versions differ from the recorded ones)"
+        )
+        raise NrfError(
+            f"re-exporting source.nir with the recorded options gives different "
+            f"artefacts: {', '.join(differ)}{versions}",
+            str(out_dir),
+            "the export was not made from its source.nir with these options, or the "
+            "toolchain changed; re-export it",
+        )
     return f"re-export of source.nir is byte-identical ({len(new_files)} files)"

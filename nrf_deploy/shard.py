@@ -9,6 +9,7 @@ the order :func:`nrf_deploy.verify.compare` uses (earliest timestep, then schedu
 output before state, then variable order, then lowest sample, then neuron). The local engine
 (:func:`verify_inputs`) and the Ray engine (:mod:`nrf_deploy.ray_engine`) share all of it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,14 +61,25 @@ def plan_shards(samples: int, shard_size: int) -> list[Shard]:
     return [Shard(s, min(s + shard_size, samples)) for s in range(0, samples, shard_size)]
 
 
-def make_plan(target: Target, deployment: Deployment, witness_samples: int,
-              batch_size: int, device: str = "cpu") -> Plan:
-    return Plan(target.backend_names(deployment), target.witness_for(deployment),
-                witness_samples, batch_size, device)
+def make_plan(
+    target: Target,
+    deployment: Deployment,
+    witness_samples: int,
+    batch_size: int,
+    device: str = "cpu",
+) -> Plan:
+    return Plan(
+        target.backend_names(deployment),
+        target.witness_for(deployment),
+        witness_samples,
+        batch_size,
+        device,
+    )
 
 
-def verify_shard(target: Target, deployment: Deployment, x: np.ndarray, shard: Shard,
-                 plan: Plan) -> list[Comparison]:
+def verify_shard(
+    target: Target, deployment: Deployment, x: np.ndarray, shard: Shard, plan: Plan
+) -> list[Comparison]:
     """Compare every backend with the reference on the shard's inputs ``x [T, size, ...]``; the
     comparisons' sample indices are global. The witness runs only on samples below
     ``plan.witness_samples``; a backend with no sample in this shard gives no comparison."""
@@ -85,8 +97,17 @@ def verify_shard(target: Target, deployment: Deployment, x: np.ndarray, shard: S
         if n <= 0:
             continue
         trace = run_batched(target, deployment, name, x[:, :n], plan.batch_size)
-        c = compare(_take(ref, n), trace, ref_name, name, order, target.tolerance, selection,
-                    spiking, target.rel_tolerance)
+        c = compare(
+            _take(ref, n),
+            trace,
+            ref_name,
+            name,
+            order,
+            target.tolerance,
+            selection,
+            spiking,
+            target.rel_tolerance,
+        )
         comparisons.append(shift_samples(c, shard.start))
     return comparisons
 
@@ -95,8 +116,9 @@ def shift_samples(c: Comparison, offset: int) -> Comparison:
     """`c` with its first divergence's sample moved by `offset` (shard-local -> global)."""
     if c.first is None or offset == 0:
         return c
-    return dataclasses.replace(c, first=dataclasses.replace(c.first,
-                                                            sample=c.first.sample + offset))
+    return dataclasses.replace(
+        c, first=dataclasses.replace(c.first, sample=c.first.sample + offset)
+    )
 
 
 def merge_comparisons(parts: Iterable[Comparison]) -> Comparison:
@@ -120,8 +142,7 @@ def merge_comparisons(parts: Iterable[Comparison]) -> Comparison:
     return total
 
 
-def merge(target_name: str, plan: Plan, per_shard: dict[Shard, list[Comparison]]
-          ) -> VerifyResult:
+def merge(target_name: str, plan: Plan, per_shard: dict[Shard, list[Comparison]]) -> VerifyResult:
     """The verdict over all shards, in the plan's backend order, whatever order they finished."""
     comparisons = []
     for name in plan.backends[1:]:
@@ -135,8 +156,14 @@ Progress = Callable[[int, int, float], None]
 """``progress(samples_done, samples_total, seconds_since_start)``."""
 
 
-def verify_inputs(target: Target, deployment: Deployment, inputs: InputSet, plan: Plan,
-                  shard_size: int, progress: Progress | None = None) -> VerifyResult:
+def verify_inputs(
+    target: Target,
+    deployment: Deployment,
+    inputs: InputSet,
+    plan: Plan,
+    shard_size: int,
+    progress: Progress | None = None,
+) -> VerifyResult:
     """The local engine: the shards one after the other in this process (only one shard's
     inputs and traces in memory at a time)."""
     per_shard: dict[Shard, list[Comparison]] = {}
@@ -150,14 +177,17 @@ def verify_inputs(target: Target, deployment: Deployment, inputs: InputSet, plan
     return merge(target.name, plan, per_shard)
 
 
-def rerun_sample(target: Target, deployment: Deployment, inputs: InputSet, sample: int,
-                 backends: Iterable[str]) -> dict[str, Trace]:
+def rerun_sample(
+    target: Target, deployment: Deployment, inputs: InputSet, sample: int, backends: Iterable[str]
+) -> dict[str, Trace]:
     """Every named backend's trace of one sample (the diff report of a failed verification)."""
     x = inputs.read(sample, sample + 1)
     return {name: target.run(deployment, name, x, record_states=True) for name in backends}
 
 
 def _take(trace: Trace, n: int) -> Trace:
-    return Trace({k: v[:, :n] for k, v in trace.outputs.items()},
-                 {node: {var: a[:, :n] for var, a in vs.items()}
-                  for node, vs in trace.states.items()}, trace.output_names)
+    return Trace(
+        {k: v[:, :n] for k, v in trace.outputs.items()},
+        {node: {var: a[:, :n] for var, a in vs.items()} for node, vs in trace.states.items()},
+        trace.output_names,
+    )

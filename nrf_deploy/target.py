@@ -5,14 +5,16 @@ number format and quantiser, an integer PyTorch reference, an independent emulat
 execution order, optionally a vendor-simulator witness, a resource mapper and a hardware profile.
 The CLI, :mod:`nrf_deploy.verify` and :mod:`nrf_deploy.report` only talk to this interface.
 """
+
 from __future__ import annotations
 
 import abc
 import argparse
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -35,12 +37,13 @@ class Deployment:
     extras: dict[str, Any] = field(default_factory=dict)
     chip_files: dict[str, bytes] | None = None
     """Contents of the chip-facing files (:attr:`Target.chip_file_names`): read from the export
-    after ``load``; made from `program` on first use after ``build`` (the bytes ``write`` writes)."""
+    after ``load``; made from `program` on first use after ``build`` (the bytes ``write``
+    writes)."""
     chip_program: Any = None
     """`chip_files` parsed back (:meth:`Target.read_chip_files`): what chip-file backends run."""
 
     @property
-    def record(self) -> "DeploymentRecord":
+    def record(self) -> DeploymentRecord:
         """The typed record the core reads (read from the sidecar on each access: the same after
         ``build`` and after ``load``)."""
         from nrf_deploy.deployment import DeploymentRecord
@@ -73,7 +76,8 @@ Role = Literal["reference", "emulator", "vendor", "float", "runtime"]
 Reads = Literal["program", "chip_files"]
 ROLES: tuple[str, ...] = ("reference", "emulator", "vendor", "float", "runtime")
 """reference: the batched integer statement of the number format (every other backend is compared
-with it); emulator: an independent implementation in the chip's execution order; vendor: the vendor's
+with it); emulator: an independent implementation in the chip's execution order; vendor: the
+vendor's
 simulator (slow: verify runs it on fewer samples); float: the float executor; runtime: a deployment
 runtime such as onnxruntime."""
 
@@ -83,7 +87,8 @@ class Backend:
     """One implementation that runs a deployment (Lava's process *model*: how, not what).
 
     `runner` is ``"module:function"``, imported only when the backend runs, with the signature
-    ``fn(program, x, record_states) -> Trace`` (``x``: ``[T, B, *input_shape]``, timesteps first)."""
+    ``fn(program, x, record_states) -> Trace`` (``x``: ``[T, B, *input_shape]``, timesteps
+    first)."""
 
     name: str
     role: Role
@@ -170,15 +175,19 @@ class Target(abc.ABC):
                 return spec
         from nrf_deploy.errors import NrfError
 
-        raise NrfError(f"unknown backend '{name}' for this {self.name} export", "--backend",
-                       f"choose one of: {', '.join(b.name for b in table)}")
+        raise NrfError(
+            f"unknown backend '{name}' for this {self.name} export",
+            "--backend",
+            f"choose one of: {', '.join(b.name for b in table)}",
+        )
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Target-specific ``nrf-deploy export`` flags (the parsed values arrive in ``options``)."""
 
     @abc.abstractmethod
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
-        """Quantise and map `graph`; raise :class:`nrf_deploy.errors.NrfError` if it cannot deploy."""
+        """Quantise and map `graph`; raise :class:`nrf_deploy.errors.NrfError` if it cannot
+        deploy."""
 
     @abc.abstractmethod
     def write(self, deployment: Deployment, out_dir: Path) -> None:
@@ -189,8 +198,9 @@ class Target(abc.ABC):
     def load(self, out_dir: Path) -> Deployment:
         """Read back what :meth:`write` wrote (raises NrfError on missing/corrupt files)."""
 
-    def run(self, deployment: Deployment, backend: str, x: np.ndarray,
-            record_states: bool = True) -> Trace:
+    def run(
+        self, deployment: Deployment, backend: str, x: np.ndarray, record_states: bool = True
+    ) -> Trace:
         """Run `backend` on input `x` shaped ``[T, B, *input_shape]`` (event counts, integers).
 
         Returns a :class:`Trace` over every node; integer backends report chip units (int64)."""
@@ -199,17 +209,20 @@ class Target(abc.ABC):
         spec = self.backend(deployment, backend)
         program = self.program_for(deployment, spec)
         runner = spec.load()
-        apply_threads(int(np.shape(x)[1]) if np.ndim(x) > 1 else 1)   # docs/performance.md
+        apply_threads(int(np.shape(x)[1]) if np.ndim(x) > 1 else 1)  # docs/performance.md
         trace = runner(program, self.check_input(deployment, x), record_states)
         return self.finish_trace(deployment, trace, record_states)
 
     def program_for(self, deployment: Deployment, spec: Backend) -> Any:
         """What backend `spec` runs: the quantised program, or the chip files parsed back (once per
-        deployment, from the files on disk after ``load`` or their in-memory bytes after ``build``)."""
+        deployment, from the files on disk after ``load`` or their in-memory bytes after
+        ``build``)."""
         if spec.reads == "program":
             return deployment.program
         if deployment.chip_program is None:
-            deployment.chip_program = self.read_chip_files(self.chip_files_of(deployment), deployment)
+            deployment.chip_program = self.read_chip_files(
+                self.chip_files_of(deployment), deployment
+            )
         return deployment.chip_program
 
     def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
@@ -242,8 +255,11 @@ class Target(abc.ABC):
             try:
                 files[name] = path.read_bytes()
             except OSError as exc:
-                raise NrfError(f"chip file {name} is missing or unreadable ({exc.strerror})", str(path),
-                               "re-run nrf-deploy export") from None
+                raise NrfError(
+                    f"chip file {name} is missing or unreadable ({exc.strerror})",
+                    str(path),
+                    "re-run nrf-deploy export",
+                ) from None
         return files
 
     def check_input(self, deployment: Deployment, x: np.ndarray) -> np.ndarray:
@@ -285,8 +301,12 @@ class Target(abc.ABC):
         try:
             program = self.program_type.from_arrays(sidecar, read_npz_bytes(path.read_bytes()))
         except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as exc:
-            raise NrfError(f"{self.program_file} is missing or corrupt, or does not match deploy.json "
-                           f"({type(exc).__name__}: {exc})", str(path), "re-run nrf-deploy export") from None
+            raise NrfError(
+                f"{self.program_file} is missing or corrupt, or does not match deploy.json "
+                f"({type(exc).__name__}: {exc})",
+                str(path),
+                "re-run nrf-deploy export",
+            ) from None
         return sidecar, program
 
     def read_own_sidecar(self, out_dir: Path) -> dict[str, Any]:
@@ -296,8 +316,11 @@ class Target(abc.ABC):
 
         sidecar = read_sidecar(out_dir)
         if sidecar["target"] != self.name:
-            raise NrfError(f"'{out_dir}' is a {sidecar['target']} export, not {self.name}", str(out_dir),
-                           f"use the export made with --target {self.name}")
+            raise NrfError(
+                f"'{out_dir}' is a {sidecar['target']} export, not {self.name}",
+                str(out_dir),
+                f"use the export made with --target {self.name}",
+            )
         return sidecar
 
     @staticmethod
@@ -307,7 +330,7 @@ class Target(abc.ABC):
         trace.output_names = tuple(sidecar["output_names"])
         schedule = sidecar["schedule"]
         for out in trace.output_names:
-            before = schedule[:schedule.index(out)]
+            before = schedule[: schedule.index(out)]
             source = next((n for n in reversed(before) if n in trace.outputs), None)
             if source is not None:
                 trace.outputs[out] = trace.outputs[source]

@@ -6,6 +6,7 @@ with 1 on 2 cores at load 15-22 — so the default is **1 thread per process**, 
 (``os.cpu_count()``) only for large batches (:data:`LARGE_BATCH` samples or more) on a machine
 whose 1-minute load average is below half its cores. ``--threads N`` overrides the rule.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Recorded activity of one run: what every backend returns, so any two can be compared."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ class Trace:
         return flat
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], output_names: tuple[str, ...] = ()) -> "Trace":
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], output_names: tuple[str, ...] = ()
+    ) -> Trace:
         outputs: dict[str, np.ndarray] = {}
         states: dict[str, dict[str, np.ndarray]] = {}
         for key, arr in arrays.items():
@@ -47,9 +50,13 @@ class Trace:
                 states.setdefault("/".join(parts[1:-1]), {})[parts[-1]] = np.asarray(arr)
         return cls(outputs, states, output_names)
 
-    def concat(self, other: "Trace") -> "Trace":
+    def concat(self, other: Trace) -> Trace:
         """Join two traces along the batch axis (same nodes, same T)."""
-        outputs = {k: np.concatenate([v, other.outputs[k]], axis=1) for k, v in self.outputs.items()}
-        states = {n: {var: np.concatenate([a, other.states[n][var]], axis=1) for var, a in vs.items()}
-                  for n, vs in self.states.items()}
+        outputs = {
+            k: np.concatenate([v, other.outputs[k]], axis=1) for k, v in self.outputs.items()
+        }
+        states = {
+            n: {var: np.concatenate([a, other.states[n][var]], axis=1) for var, a in vs.items()}
+            for n, vs in self.states.items()
+        }
         return Trace(outputs, states, self.output_names)

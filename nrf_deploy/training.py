@@ -4,7 +4,8 @@
 BPTT (SuperSpike surrogate gradient) on the DSNT coordinate loss, measures the median l2 error in
 pixels on the held-out data, and writes the run directory atomically:
 
-* ``model.pt``      checkpoint: ``state_dict``, ``rf_config``, ``train_config``, ``kind``, ``metrics``
+* ``model.pt``      checkpoint: ``state_dict``, ``rf_config``, ``train_config``, ``kind``,
+``metrics``
                     (:func:`load_checkpoint` rebuilds the model);
 * ``metrics.json``  the metrics (below);
 * ``test_data.npz`` the held-out data, time-major: ``events`` uint8 ``[T, N, 2, H, W]``,
@@ -16,6 +17,7 @@ pixels on the held-out data, and writes the run directory atomically:
 Metric: median over held-out samples, frames ``>= warmup`` and the three shapes of the l2 distance
 (pixels) between the DSNT-decoded and the true centre.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +32,8 @@ import torch
 from nrf_deploy.data import ShapesConfig, generate
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_dir, dumps_json
+from nrf_deploy.models import CONFIGS, KINDS, NEURONS, RFSNN, RFConfig, build_model, dsnt
 from nrf_deploy.progress import progress_bar
-from nrf_deploy.models import CONFIGS, KINDS, NEURONS, RFConfig, RFSNN, build_model, dsnt
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class TrainConfig:
     the budget is spent; ``threads`` torch threads while training."""
 
     model: str = "small"
-    kind: str = "rf"                 # rf | uniform | ann
-    neuron: str = "lif"              # lif | li (SNN kinds)
+    kind: str = "rf"  # rf | uniform | ann
+    neuron: str = "lif"  # lif | li (SNN kinds)
     train_samples: int = 256
     test_samples: int = 64
     frames: int = 30
@@ -55,40 +57,57 @@ class TrainConfig:
     threads: int = 1
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
 PRESETS: dict[str, TrainConfig] = {
     # seconds: tests and smoke runs
-    "tiny": TrainConfig(model="tiny", train_samples=48, test_samples=16, frames=16, warmup=4, epochs=2, batch=16),
+    "tiny": TrainConfig(
+        model="tiny", train_samples=48, test_samples=16, frames=16, warmup=4, epochs=2, batch=16
+    ),
     # minutes: the demo and docs/results.md
     "small": TrainConfig(),
     # hours on a CPU: the paper-like kernel bank
-    "paper": TrainConfig(model="paper", train_samples=1024, test_samples=256, frames=40, warmup=8, epochs=20,
-                         batch=8),
+    "paper": TrainConfig(
+        model="paper", train_samples=1024, test_samples=256, frames=40, warmup=8, epochs=20, batch=8
+    ),
 }
 
 
 def train_config(preset: str, **overrides: Any) -> TrainConfig:
     """The named preset with the given fields replaced (``None`` values are ignored)."""
     if preset not in PRESETS:
-        raise NrfError(f"unknown training preset '{preset}'", "--config", f"choose one of {', '.join(PRESETS)}")
+        raise NrfError(
+            f"unknown training preset '{preset}'", "--config", f"choose one of {', '.join(PRESETS)}"
+        )
     return replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
 
 
 def check_config(config: TrainConfig) -> RFConfig:
     if config.model not in CONFIGS:
-        raise NrfError(f"unknown model config '{config.model}'", "--config", f"choose one of {', '.join(CONFIGS)}")
+        raise NrfError(
+            f"unknown model config '{config.model}'",
+            "--config",
+            f"choose one of {', '.join(CONFIGS)}",
+        )
     if config.kind not in KINDS:
-        raise NrfError(f"unknown model kind '{config.kind}'", "--kind", f"choose one of {', '.join(KINDS)}")
+        raise NrfError(
+            f"unknown model kind '{config.kind}'", "--kind", f"choose one of {', '.join(KINDS)}"
+        )
     if config.neuron not in NEURONS:
-        raise NrfError(f"unknown neuron '{config.neuron}'", "--neuron", f"choose one of {', '.join(NEURONS)}")
+        raise NrfError(
+            f"unknown neuron '{config.neuron}'", "--neuron", f"choose one of {', '.join(NEURONS)}"
+        )
     if not 0 <= config.warmup < config.frames:
-        raise NrfError(f"warmup {config.warmup} must be in [0, frames={config.frames})", "--warmup", "lower it")
+        raise NrfError(
+            f"warmup {config.warmup} must be in [0, frames={config.frames})", "--warmup", "lower it"
+        )
     if config.train_samples < 1 or config.test_samples < 1 or config.batch < 1 or config.epochs < 0:
-        raise NrfError("samples and batch must be >= 1, epochs >= 0", "TrainConfig", "fix the numbers")
+        raise NrfError(
+            "samples and batch must be >= 1, epochs >= 0", "TrainConfig", "fix the numbers"
+        )
     if config.max_minutes is not None and config.max_minutes <= 0:
         raise NrfError("max_minutes must be positive", "--max-minutes", "give a positive budget")
     rf = replace(CONFIGS[config.model], neuron=config.neuron)
@@ -97,7 +116,8 @@ def check_config(config: TrainConfig) -> RFConfig:
 
 
 def shapes_config(size: int, frames: int) -> ShapesConfig:
-    """The data of a run: :class:`ShapesConfig` defaults, radii scaled with the canvas (5-9 px at 64 px)."""
+    """The data of a run: :class:`ShapesConfig` defaults, radii scaled with the canvas (5-9 px at
+    64 px)."""
     return ShapesConfig(size=size, frames=frames, radius=(5.0 * size / 64, 9.0 * size / 64))
 
 
@@ -106,7 +126,12 @@ def make_data(config: TrainConfig, rf: RFConfig) -> dict[str, np.ndarray]:
     shapes = shapes_config(rf.size, config.frames)
     train_e, train_c = generate(config.train_samples, shapes, seed=config.seed)
     test_e, test_c = generate(config.test_samples, shapes, seed=config.seed + 1_000_003)
-    return {"train_events": train_e, "train_centres": train_c, "test_events": test_e, "test_centres": test_c}
+    return {
+        "train_events": train_e,
+        "train_centres": train_c,
+        "test_events": test_e,
+        "test_centres": test_c,
+    }
 
 
 def _batch(events: np.ndarray, centres: np.ndarray, idx) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +147,11 @@ def predict(model: torch.nn.Module, events: np.ndarray, batch: int = 32) -> torc
     model.eval()
     with torch.no_grad():
         for i in range(0, len(events), batch):
-            x, _ = _batch(events, np.zeros((len(events), events.shape[1], 3, 2), np.float32), slice(i, i + batch))
+            x, _ = _batch(
+                events,
+                np.zeros((len(events), events.shape[1], 3, 2), np.float32),
+                slice(i, i + batch),
+            )
             out.append(dsnt(model(x), model.cfg.size))
     return torch.cat(out, dim=1)
 
@@ -133,8 +162,12 @@ def median_error_px(pred: torch.Tensor, centres: torch.Tensor, warmup: int) -> f
     return float(torch.linalg.norm(pred[warmup:] - centres[warmup:], dim=-1).median())
 
 
-def train(config: TrainConfig, out_dir: str | Path | None = None, progress: bool = True,
-          data: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    data: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """Train one model; return its metrics and, with `out_dir`, write the run directory.
 
     `data` (from :func:`make_data`) lets several runs share one dataset."""
@@ -157,11 +190,18 @@ def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     per_epoch = math.ceil(config.train_samples / config.batch)
     total = config.epochs * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
+    )
     order_gen = torch.Generator().manual_seed(config.seed)
     budget = None if config.max_minutes is None else 60.0 * config.max_minutes
-    bar = progress_bar(total, f"train {config.kind}-{config.neuron if config.kind != 'ann' else 'relu'}",
-                       "batch", enabled=progress, leave=False)
+    bar = progress_bar(
+        total,
+        f"train {config.kind}-{config.neuron if config.kind != 'ann' else 'relu'}",
+        "batch",
+        enabled=progress,
+        leave=False,
+    )
     losses: list[float] = []
     steps_done, stopped_early = 0, False
     train_start = time.perf_counter()
@@ -169,9 +209,11 @@ def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> 
     for _epoch in range(config.epochs):
         order = torch.randperm(config.train_samples, generator=order_gen).numpy()
         for i in range(0, config.train_samples, config.batch):
-            x, y = _batch(data["train_events"], data["train_centres"], np.sort(order[i:i + config.batch]))
+            x, y = _batch(
+                data["train_events"], data["train_centres"], np.sort(order[i : i + config.batch])
+            )
             pred = dsnt(model(x), rf.size)
-            loss = ((pred[config.warmup:] - y[config.warmup:]) / rf.size).pow(2).mean()
+            loss = ((pred[config.warmup :] - y[config.warmup :]) / rf.size).pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -189,22 +231,34 @@ def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> 
     train_seconds = time.perf_counter() - train_start
     test_c = torch.from_numpy(data["test_centres"].swapaxes(0, 1).copy())
     pred = predict(model, data["test_events"])
-    errors = torch.linalg.norm(pred[config.warmup:] - test_c[config.warmup:], dim=-1)      # [T', N, 3]
+    errors = torch.linalg.norm(
+        pred[config.warmup :] - test_c[config.warmup :], dim=-1
+    )  # [T', N, 3]
     metrics: dict[str, Any] = {
-        "kind": config.kind, "neuron": config.neuron if config.kind != "ann" else "relu",
+        "kind": config.kind,
+        "neuron": config.neuron if config.kind != "ann" else "relu",
         "model_config": config.model,
         "median_l2_px": float(errors.median()),
-        "median_l2_px_per_shape": {s: float(errors[..., i].median()) for i, s in
-                                   enumerate(("circle", "square", "triangle"))},
+        "median_l2_px_per_shape": {
+            s: float(errors[..., i].median())
+            for i, s in enumerate(("circle", "square", "triangle"))
+        },
         "mean_l2_px": float(errors.mean()),
-        "centre_guess_px": float(torch.linalg.norm(test_c[config.warmup:] - rf.size / 2, dim=-1).median()),
-        "train_seconds": round(train_seconds, 1), "data_seconds": round(data_seconds, 1),
-        "batches": steps_done, "stopped_early": stopped_early,
+        "centre_guess_px": float(
+            torch.linalg.norm(test_c[config.warmup :] - rf.size / 2, dim=-1).median()
+        ),
+        "train_seconds": round(train_seconds, 1),
+        "data_seconds": round(data_seconds, 1),
+        "batches": steps_done,
+        "stopped_early": stopped_early,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "neurons": rf.neurons if config.kind != "ann" else None,
-        "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
-        "train": asdict(config), "rf": rf.to_dict(),
-        "test_samples": config.test_samples, "frames_scored": f"{config.warmup}..{config.frames - 1}",
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "train": asdict(config),
+        "rf": rf.to_dict(),
+        "test_samples": config.test_samples,
+        "frames_scored": f"{config.warmup}..{config.frames - 1}",
     }
     if out_dir is not None:
         _write_run(Path(out_dir), model, config, metrics, data)
@@ -212,7 +266,9 @@ def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> 
     return metrics
 
 
-def nir_check(model: RFSNN, path: str | Path, events: np.ndarray, centres: np.ndarray, warmup: int) -> dict[str, Any]:
+def nir_check(
+    model: RFSNN, path: str | Path, events: np.ndarray, centres: np.ndarray, warmup: int
+) -> dict[str, Any]:
     """Run the written ``model.nir`` in the float executor on sample-major `events` and compare it
     with the torch model: spike mismatches, largest read-out difference, median l2 error (px)."""
     from nrf_deploy.ir import load_graph, run_float
@@ -225,33 +281,58 @@ def nir_check(model: RFSNN, path: str | Path, events: np.ndarray, centres: np.nd
     node = "lif" if model.cfg.neuron == "lif" else "li"
     exec_hidden = np.asarray(trace.outputs[node])
     exec_out = np.asarray(trace.outputs["readout"])
-    check = {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
-             "max_readout_diff": float(np.abs(exec_out - out.numpy()).max())}
+    check = {
+        "samples": int(x.shape[1]),
+        "timesteps": int(x.shape[0]),
+        "max_readout_diff": float(np.abs(exec_out - out.numpy()).max()),
+    }
     if model.cfg.neuron == "lif":
         check["spike_mismatches"] = int((exec_hidden != hidden.numpy()).sum())
         check["spikes"] = int(hidden.sum())
     else:
         check["max_hidden_diff"] = float(np.abs(exec_hidden - hidden.numpy()).max())
-    check["median_l2_px"] = median_error_px(dsnt(torch.from_numpy(exec_out), model.cfg.size), y, warmup)
+    check["median_l2_px"] = median_error_px(
+        dsnt(torch.from_numpy(exec_out), model.cfg.size), y, warmup
+    )
     return check
 
 
-def _write_run(out_dir: Path, model: torch.nn.Module, config: TrainConfig, metrics: dict[str, Any],
-               data: dict[str, np.ndarray]) -> None:
+def _write_run(
+    out_dir: Path,
+    model: torch.nn.Module,
+    config: TrainConfig,
+    metrics: dict[str, Any],
+    data: dict[str, np.ndarray],
+) -> None:
     from nrf_deploy.exporters.nir import write_rf_snn
 
     with atomic_dir(out_dir, is_previous_run) as tmp:
         if isinstance(model, RFSNN):
             write_rf_snn(model, tmp / "model.nir")
-            check = nir_check(model, tmp / "model.nir", data["test_events"], data["test_centres"], config.warmup)
+            check = nir_check(
+                model, tmp / "model.nir", data["test_events"], data["test_centres"], config.warmup
+            )
             metrics["nir_check"] = check
             if check.get("spike_mismatches", 0) or check["max_readout_diff"] > 1e-4:
-                raise RuntimeError(f"the exported model.nir does not reproduce the trained model: {check}")
-        torch.save({"state_dict": model.state_dict(), "rf_config": model.cfg.to_dict(), "train_config": asdict(config),
-                    "kind": config.kind, "metrics": metrics}, tmp / "model.pt")
+                raise RuntimeError(
+                    f"the exported model.nir does not reproduce the trained model: {check}"
+                )
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "rf_config": model.cfg.to_dict(),
+                "train_config": asdict(config),
+                "kind": config.kind,
+                "metrics": metrics,
+            },
+            tmp / "model.pt",
+        )
         (tmp / "metrics.json").write_text(dumps_json(metrics))
-        np.savez_compressed(tmp / "test_data.npz", events=np.ascontiguousarray(data["test_events"].swapaxes(0, 1)),
-                            centres=np.ascontiguousarray(data["test_centres"].swapaxes(0, 1)))
+        np.savez_compressed(
+            tmp / "test_data.npz",
+            events=np.ascontiguousarray(data["test_events"].swapaxes(0, 1)),
+            centres=np.ascontiguousarray(data["test_centres"].swapaxes(0, 1)),
+        )
 
 
 def is_previous_run(path: Path) -> bool:
@@ -260,7 +341,8 @@ def is_previous_run(path: Path) -> bool:
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the model saved in a run's ``model.pt`` (eval mode); returns ``(model, checkpoint)``."""
+    """Rebuild the model saved in a run's ``model.pt`` (eval mode); returns ``(model,
+    checkpoint)``."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
@@ -270,6 +352,9 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         model = build_model(ckpt["kind"], rf)
         model.load_state_dict(ckpt["state_dict"])
     except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise NrfError(f"'{path}' is not an nrf-deploy training checkpoint ({type(exc).__name__})", str(path),
-                       "pass the model.pt (or run directory) written by `nrf-deploy train`") from None
+        raise NrfError(
+            f"'{path}' is not an nrf-deploy training checkpoint ({type(exc).__name__})",
+            str(path),
+            "pass the model.pt (or run directory) written by `nrf-deploy train`",
+        ) from None
     return model.eval(), ckpt

@@ -4,10 +4,12 @@
 timestep, then schedule order); :func:`verify_deployment` runs a target's backends on the same
 inputs and collects the verdict that ``nrf-deploy verify`` prints and writes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +33,10 @@ class Divergence:
 
     def describe(self) -> str:
         a, b = self.values.items()
-        return (f"sample {self.sample}, timestep {self.timestep}, node '{self.node}' "
-                f"({self.variable}), neuron {tuple(self.neuron)}: {a[0]}={a[1]} vs {b[0]}={b[1]}")
+        return (
+            f"sample {self.sample}, timestep {self.timestep}, node '{self.node}' "
+            f"({self.variable}), neuron {tuple(self.neuron)}: {a[0]}={a[1]} vs {b[0]}={b[1]}"
+        )
 
 
 @dataclass
@@ -61,8 +65,9 @@ class Comparison:
         return d
 
 
-def _variables(trace: Trace, selection: dict[str, tuple[str, ...]] | None
-               ) -> Iterable[tuple[str, str, np.ndarray]]:
+def _variables(
+    trace: Trace, selection: dict[str, tuple[str, ...]] | None
+) -> Iterable[tuple[str, str, np.ndarray]]:
     for node, arr in trace.outputs.items():
         yield node, "out", arr
     for node, variables in trace.states.items():
@@ -71,10 +76,17 @@ def _variables(trace: Trace, selection: dict[str, tuple[str, ...]] | None
                 yield node, var, arr
 
 
-def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order: list[str],
-            tolerance: float = 0.0,
-            selection: dict[str, tuple[str, ...]] | None = None,
-            spiking: frozenset[str] = frozenset(), rel_tolerance: float = 0.0) -> Comparison:
+def compare(
+    ref: Trace,
+    other: Trace,
+    ref_name: str,
+    other_name: str,
+    node_order: list[str],
+    tolerance: float = 0.0,
+    selection: dict[str, tuple[str, ...]] | None = None,
+    spiking: frozenset[str] = frozenset(),
+    rel_tolerance: float = 0.0,
+) -> Comparison:
     """Compare every output and (selected) state present in both traces.
 
     A value mismatches when ``|a - b| > tolerance + rel_tolerance * S``, S being the largest
@@ -117,9 +129,18 @@ def compare(ref: Trace, other: Trace, ref_name: str, other_name: str, node_order
         rank = (first_t, order.get(node, len(order)), 0 if var == "out" else 1, index)
         if best is None or rank < best:
             best = rank
-            result.first = Divergence(int(b_idx), first_t, node, var, [int(i) for i in neuron],
-                                      {ref_name: _scalar(a[(first_t, b_idx, *neuron)]),
-                                       other_name: _scalar(b[(first_t, b_idx, *neuron)])}, rank)
+            result.first = Divergence(
+                int(b_idx),
+                first_t,
+                node,
+                var,
+                [int(i) for i in neuron],
+                {
+                    ref_name: _scalar(a[(first_t, b_idx, *neuron)]),
+                    other_name: _scalar(b[(first_t, b_idx, *neuron)]),
+                },
+                rank,
+            )
     return result
 
 
@@ -145,24 +166,41 @@ class VerifyResult:
         return all(c.ok for c in self.comparisons)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "ok": self.ok,
-                "comparisons": [c.to_dict() for c in self.comparisons]}
+        return {
+            "target": self.target,
+            "ok": self.ok,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
 
-    def record(self, manifest_sha256: str | None, modified: str | None, inputs: dict[str, Any],
-               approximations: list[str], rebuilt: bool = False) -> dict[str, Any]:
+    def record(
+        self,
+        manifest_sha256: str | None,
+        modified: str | None,
+        inputs: dict[str, Any],
+        approximations: list[str],
+        rebuilt: bool = False,
+    ) -> dict[str, Any]:
         """The content of ``verify-report.json``: the verdict bound to the export it was made on
         (`manifest_sha256`, :func:`nrf_deploy.seal.manifest_digest`); `modified` describes the
         changes when the export was verified with ``--allow-modified`` (None otherwise)."""
-        return {**self.to_dict(), "manifest_sha256": manifest_sha256, "modified": modified,
-                "rebuilt": bool(rebuilt), "inputs": inputs, "approximations": approximations}
+        return {
+            **self.to_dict(),
+            "manifest_sha256": manifest_sha256,
+            "modified": modified,
+            "rebuilt": bool(rebuilt),
+            "inputs": inputs,
+            "approximations": approximations,
+        }
 
     def summary(self) -> str:
         lines = []
         for c in self.comparisons:
             verdict = "OK" if c.ok else "MISMATCH"
-            lines.append(f"{c.other:>12} vs {c.reference}: {verdict}  {_n(c.samples, 'sample')} x "
-                         f"{_n(c.timesteps, 'step')}, {_n(c.compared_values, 'value')} compared, "
-                         f"{_n(c.mismatches, 'mismatch', 'mismatches')}")
+            lines.append(
+                f"{c.other:>12} vs {c.reference}: {verdict}  {_n(c.samples, 'sample')} x "
+                f"{_n(c.timesteps, 'step')}, {_n(c.compared_values, 'value')} compared, "
+                f"{_n(c.mismatches, 'mismatch', 'mismatches')}"
+            )
             if c.first is not None:
                 lines.append(f"{'':>14}first divergence: {c.first.describe()}")
         return "\n".join(lines)
@@ -173,12 +211,18 @@ def _n(n: int, word: str, words: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
-def run_batched(target: Target, deployment: Deployment, backend: str, x: np.ndarray,
-                batch_size: int, progress: Callable[[int], None] | None = None) -> Trace:
+def run_batched(
+    target: Target,
+    deployment: Deployment,
+    backend: str,
+    x: np.ndarray,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> Trace:
     """Run a backend over ``x [T, N, ...]`` in batches of `batch_size` samples, joined on axis 1."""
     trace: Trace | None = None
     for start in range(0, x.shape[1], batch_size):
-        part = target.run(deployment, backend, x[:, start:start + batch_size], record_states=True)
+        part = target.run(deployment, backend, x[:, start : start + batch_size], record_states=True)
         trace = part if trace is None else trace.concat(part)
         if progress:
             progress(min(batch_size, x.shape[1] - start))
@@ -186,9 +230,15 @@ def run_batched(target: Target, deployment: Deployment, backend: str, x: np.ndar
     return trace
 
 
-def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, witness_samples: int,
-                      batch_size: int = 32, backends: tuple[str, ...] | None = None,
-                      progress: Callable[[str, int], None] | None = None) -> VerifyResult:
+def verify_deployment(
+    target: Target,
+    deployment: Deployment,
+    x: np.ndarray,
+    witness_samples: int,
+    batch_size: int = 32,
+    backends: tuple[str, ...] | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> VerifyResult:
     """Run the reference and every other backend on `x` (the witness on its first
     `witness_samples` samples) and compare each against the reference."""
     names = backends or target.backend_names(deployment)
@@ -211,12 +261,25 @@ def verify_deployment(target: Target, deployment: Deployment, x: np.ndarray, wit
         trace = run_batched(target, deployment, name, x[:, :n], batch_size, tick(name))
         traces[name] = trace
         ref_part = _take_samples(ref, n)
-        comparisons.append(compare(ref_part, trace, ref_name, name, order, target.tolerance,
-                                   selection, spiking, target.rel_tolerance))
+        comparisons.append(
+            compare(
+                ref_part,
+                trace,
+                ref_name,
+                name,
+                order,
+                target.tolerance,
+                selection,
+                spiking,
+                target.rel_tolerance,
+            )
+        )
     return VerifyResult(target.name, comparisons, traces)
 
 
 def _take_samples(trace: Trace, n: int) -> Trace:
-    return Trace({k: v[:, :n] for k, v in trace.outputs.items()},
-                 {node: {var: a[:, :n] for var, a in vs.items()} for node, vs in trace.states.items()},
-                 trace.output_names)
+    return Trace(
+        {k: v[:, :n] for k, v in trace.outputs.items()},
+        {node: {var: a[:, :n] for var, a in vs.items()} for node, vs in trace.states.items()},
+        trace.output_names,
+    )

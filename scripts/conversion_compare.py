@@ -16,6 +16,7 @@ converted SNN runs T timesteps per frame (one inference = one frame), the ANN on
 Measured here: accuracies, the ANN's onnxruntime latency. Derived: every energy (published
 per-operation constants x counted operations, see docs/report.md) and the chips' latencies.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,8 @@ def ann_cpu(onnx_path: Path, frame_shape: tuple[int, ...]) -> dict:
     200 runs after 20 warm-up runs), energy = MACs x 4.6 pJ + parameters x 640 pJ (the onnx
     target's CPU constants)."""
     import onnxruntime as ort
-
-    from nrf_deploy.exporters.onnx_reader import Linear, load_onnx, read_chain
     from nrf_deploy.exporters.ann_to_snn import forward
+    from nrf_deploy.exporters.onnx_reader import Linear, load_onnx, read_chain
     from nrf_deploy.targets.onnx.profile import CPU
 
     model = load_onnx(onnx_path)
@@ -61,8 +61,12 @@ def ann_cpu(onnx_path: Path, frame_shape: tuple[int, ...]) -> dict:
         sess.run(None, x)
         times.append(time.perf_counter() - t0)
     energy = macs * CPU["mac_pj"].value * 1e-12 + params * CPU["dram_pj"].value * 1e-12
-    return {"macs": macs, "parameters": params, "latency_s": float(np.median(times)),
-            "energy_j": energy}
+    return {
+        "macs": macs,
+        "parameters": params,
+        "latency_s": float(np.median(times)),
+        "energy_j": energy,
+    }
 
 
 def rows_of(report: dict) -> dict[str, dict]:
@@ -70,8 +74,9 @@ def rows_of(report: dict) -> dict[str, dict]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--conversion", default="build/conversion")
     p.add_argument("--demo", default="build/demo")
     p.add_argument("--chip-frames", type=int, default=128)
@@ -93,21 +98,36 @@ def main() -> int:
     test = np.load(demo / "run" / "test_data.npz")
     warm = ckpt["train"]["warmup"]
     x, c = cq.frames(test["events"], test["centres"], warm)
-    x, c = x[::4][:args.chip_frames], c[::4][:args.chip_frames]
+    x, c = x[::4][: args.chip_frames], c[::4][: args.chip_frames]
     chips = cq.chip_accuracy(conv / "snn_subtract_p99.9.nir", conv / "compare", x, c, t_conv, 64)
     out["converted_chip_accuracy"] = chips
     out["converted_float_px"] = quality["snn"]["subtract, p99.9"][str(t_conv)]
-    out["converted"] = {chip: {k: row.get(k) for k in ("target", "energy_j", "latency_s",
-                                                        "energy_status", "latency_status", "flags")}
-                        for chip, row in rows_of(conv_report).items()}
-    for _ in range(600):          # the demo may still be writing its report
+    out["converted"] = {
+        chip: {
+            k: row.get(k)
+            for k in ("target", "energy_j", "latency_s", "energy_status", "latency_status", "flags")
+        }
+        for chip, row in rows_of(conv_report).items()
+    }
+    for _ in range(600):  # the demo may still be writing its report
         if (demo / "report.json").exists():
             break
         time.sleep(2)
     rf_report = json.loads((demo / "report.json").read_text())
-    out["rf"] = {chip: {k: row.get(k) for k in ("target", "energy_j", "latency_s", "accuracy",
-                                                 "energy_status", "latency_status")}
-                 for chip, row in rows_of(rf_report).items()}
+    out["rf"] = {
+        chip: {
+            k: row.get(k)
+            for k in (
+                "target",
+                "energy_j",
+                "latency_s",
+                "accuracy",
+                "energy_status",
+                "latency_status",
+            )
+        }
+        for chip, row in rows_of(rf_report).items()
+    }
     (conv / "compare.json").write_text(json.dumps(out, indent=1, sort_keys=True, default=str))
     print(json.dumps(out, indent=1, sort_keys=True, default=str))
     return 0

@@ -18,6 +18,7 @@ Writes ``OUT/results.json``, ``OUT/model.onnx``, the ``.nir`` files, ``OUT/verif
 held-out frames x 32 steps, for ``nrf-deploy verify/report --input``), and the plot
 ``docs/conversion_accuracy.png``; prints the markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = {"subtract, p99.9": ("subtract", 99.9), "zero, p99.9": ("zero", 99.9),
-            "subtract, p100 (max-norm)": ("subtract", 100.0)}
+VARIANTS = {
+    "subtract, p99.9": ("subtract", 99.9),
+    "zero, p99.9": ("zero", 99.9),
+    "subtract, p100 (max-norm)": ("subtract", 100.0),
+}
 
 
 class FrameANN(torch.nn.Module):
@@ -46,7 +50,7 @@ class FrameANN(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.conv(x))
-        return self.readout(F.avg_pool2d(h, self.pool) * self.pool ** 2)
+        return self.readout(F.avg_pool2d(h, self.pool) * self.pool**2)
 
 
 def frames(events: np.ndarray, centres: np.ndarray, warmup: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,13 +68,14 @@ def median_l2(heat: np.ndarray, centres: np.ndarray, size: int) -> float:
 
 def snn_curve(nir_path: Path, x: np.ndarray, steps: list[int], chunk: int) -> dict[int, np.ndarray]:
     """Read-out membrane / T for every T in `steps`, float executor, binary frames held T steps."""
-    import nrf_deploy as nd
     from nrf_deploy.exporters.ann_to_snn import encode
+
+    import nrf_deploy as nd
 
     t_max = max(steps)
     out = {t: [] for t in steps}
     for i in range(0, len(x), chunk):
-        xe = encode(x[i:i + chunk], t_max, "deterministic", 1.0)
+        xe = encode(x[i : i + chunk], t_max, "deterministic", 1.0)
         v = nd.run(nir_path, xe).outputs["readout"]
         for t in steps:
             out[t].append(v[t - 1] / t)
@@ -80,8 +85,9 @@ def snn_curve(nir_path: Path, x: np.ndarray, steps: list[int], chunk: int) -> di
 def chip_accuracy(nir_path: Path, out_dir: Path, x: np.ndarray, c: np.ndarray, t: int, size: int):
     """Median l2 (px) of the Loihi and SpiNNaker integer references at T = `t` (read-out / (T -
     lag), lag = the population's synaptic delay in steps) on frames `x`."""
-    import nrf_deploy as nd
     from nrf_deploy.exporters.ann_to_snn import encode
+
+    import nrf_deploy as nd
 
     result = {}
     opts = {"loihi": {"loihi_chips": 4}, "spinnaker": {}}
@@ -93,11 +99,15 @@ def chip_accuracy(nir_path: Path, out_dir: Path, x: np.ndarray, c: np.ndarray, t
         lag = int(dep.sidecar["delays"]["readout"])
         heats = []
         for i in range(0, len(x), 32):
-            xe = encode(x[i:i + 32], t, "deterministic", 1.0)
+            xe = encode(x[i : i + 32], t, "deterministic", 1.0)
             trace = tgt.run(dep, tgt.backend_names(dep)[0], xe, record_states=False)
             heats.append(np.asarray(trace.outputs["readout"][-1], np.float64) / scale / (t - lag))
-        result[target] = {"timesteps": t, "lag": lag, "frames": int(len(x)),
-                          "median_l2_px": median_l2(np.concatenate(heats), c, size)}
+        result[target] = {
+            "timesteps": t,
+            "lag": lag,
+            "frames": len(x),
+            "median_l2_px": median_l2(np.concatenate(heats), c, size),
+        }
     return result
 
 
@@ -124,16 +134,21 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> int:
     warnings.filterwarnings("ignore")
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run_dir", help="run directory of `nrf-deploy train --kind ann`")
     p.add_argument("-o", "--output", default="build/conversion")
     p.add_argument("--max-timesteps", type=int, default=128)
     p.add_argument("--calibration-frames", type=int, default=512)
     p.add_argument("--chunk", type=int, default=32, help="frames per float-executor run")
-    p.add_argument("--every", type=int, default=4,
-                   help="score every n-th entry of the (frame, sample) list: with 64 samples "
-                        "and n = 4, samples 0, 4, ... at every frame (CPU time)")
+    p.add_argument(
+        "--every",
+        type=int,
+        default=4,
+        help="score every n-th entry of the (frame, sample) list: with 64 samples "
+        "and n = 4, samples 0, 4, ... at every frame (CPU time)",
+    )
     p.add_argument("--chips", action="store_true", help="also run the Loihi/SpiNNaker references")
     p.add_argument("--chip-frames", type=int, default=128)
     p.add_argument("--chip-timesteps", type=int, default=64)
@@ -156,29 +171,49 @@ def main() -> int:
     from nrf_deploy.exporters.ann_to_snn import encode
 
     np.save(out / "verify_input.npy", encode(x[::97][:8], 32, "deterministic", 1.0))
-    x, c = x[::args.every], c[::args.every]
+    x, c = x[:: args.every], c[:: args.every]
     net = FrameANN(ann).eval()
     with torch.no_grad():
         ann_heat = net(torch.from_numpy(x)).numpy()
         same = ann(torch.from_numpy(x[:64])[None])[0].numpy()
     assert np.array_equal(ann_heat[:64], same), "FrameANN differs from ANNBaseline"
-    torch.onnx.export(net, (torch.from_numpy(x[:1]),), str(out / "model.onnx"), dynamo=False,
-                      input_names=["events"], output_names=["heatmaps"],
-                      dynamic_axes={"events": {0: "batch"}, "heatmaps": {0: "batch"}})
+    torch.onnx.export(
+        net,
+        (torch.from_numpy(x[:1]),),
+        str(out / "model.onnx"),
+        dynamo=False,
+        input_names=["events"],
+        output_names=["heatmaps"],
+        dynamic_axes={"events": {0: "batch"}, "heatmaps": {0: "batch"}},
+    )
     # calibration: frames of samples drawn with the training seed (training distribution)
-    cal_e, _ = generate(max(1, args.calibration_frames // (tc["frames"] - tc["warmup"]) + 1),
-                        shapes_config(cfg.size, tc["frames"]), seed=tc["seed"])
-    cal = cal_e[:, tc["warmup"]:].reshape(-1, *cal_e.shape[2:])[:args.calibration_frames]
+    cal_e, _ = generate(
+        max(1, args.calibration_frames // (tc["frames"] - tc["warmup"]) + 1),
+        shapes_config(cfg.size, tc["frames"]),
+        seed=tc["seed"],
+    )
+    cal = cal_e[:, tc["warmup"] :].reshape(-1, *cal_e.shape[2:])[: args.calibration_frames]
     np.save(out / "calibration.npy", cal.astype(np.float32))
     steps = [t for t in (1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= args.max_timesteps]
-    results = {"frames": int(len(x)), "calibration_frames": int(len(cal)),
-               "ann_median_l2_px": median_l2(ann_heat, c, cfg.size),
-               "centre_guess_px": float(np.median(np.linalg.norm(c - cfg.size / 2, axis=-1))),
-               "train_metric_px": ckpt["metrics"]["median_l2_px"], "snn": {}, "scales": {}}
+    results = {
+        "frames": len(x),
+        "calibration_frames": len(cal),
+        "ann_median_l2_px": median_l2(ann_heat, c, cfg.size),
+        "centre_guess_px": float(np.median(np.linalg.norm(c - cfg.size / 2, axis=-1))),
+        "train_metric_px": ckpt["metrics"]["median_l2_px"],
+        "snn": {},
+        "scales": {},
+    }
     for name, (reset, pct) in VARIANTS.items():
         path = out / f"snn_{reset}_p{pct:g}.nir"
-        conv = nd.convert(out / "model.onnx", out / "calibration.npy", path, percentile=pct,
-                          coding="deterministic", reset=reset)
+        conv = nd.convert(
+            out / "model.onnx",
+            out / "calibration.npy",
+            path,
+            percentile=pct,
+            coding="deterministic",
+            reset=reset,
+        )
         results["scales"][name] = conv.scales
         t0 = time.perf_counter()
         heat = snn_curve(path, x, steps, args.chunk)

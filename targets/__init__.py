@@ -4,6 +4,7 @@ Installed as ``nrf_deploy.targets`` (setup.py maps this folder into the nrf_depl
 Entries are ``"module:Class"`` strings so importing one target never imports another's
 simulator (Lava, sinabs, onnxruntime are slow to import).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,14 +27,18 @@ def target_names() -> list[str]:
 def get_target(name: str):
     """Instantiate the target called `name` (raises NrfError for unknown or unavailable ones)."""
     if name not in REGISTRY:
-        raise NrfError(f"unknown target '{name}'", "--target",
-                       f"choose one of: {', '.join(REGISTRY)}")
+        raise NrfError(
+            f"unknown target '{name}'", "--target", f"choose one of: {', '.join(REGISTRY)}"
+        )
     module_name, class_name = REGISTRY[name].split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(module_name):
-            raise NrfError(f"target '{name}' is registered but not installed in this build",
-                           module_name, "reinstall nrf-deploy (make test bootstraps it)") from exc
+            raise NrfError(
+                f"target '{name}' is registered but not installed in this build",
+                module_name,
+                "reinstall nrf-deploy (make test bootstraps it)",
+            ) from exc
         raise
     return getattr(module, class_name)()

@@ -1,4 +1,5 @@
 """Shared fixtures: paths to the external NIR graphs and small graph builders."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,10 @@ CLI = [sys.executable, "-m", "nrf_deploy"]
 def fixture_path() -> Path:
     path = FIXTURES / "cnn_sinabs.nir"
     if not path.exists():
-        pytest.fail(f"fixture {path} missing: CI expects ../shared/fixtures beside the clone "
-                    "(set NRF_FIXTURES to point elsewhere)")
+        pytest.fail(
+            f"fixture {path} missing: CI expects ../shared/fixtures beside the clone "
+            "(set NRF_FIXTURES to point elsewhere)"
+        )
     return path
 
 
@@ -31,7 +34,7 @@ def rng() -> np.random.Generator:
 # Property tests draw the same examples on every machine and run (no example database), so CI
 # verdicts do not depend on what an earlier run happened to find; explicit @example cases pin
 # regressions.
-from hypothesis import settings as _hypothesis_settings  # noqa: E402
+from hypothesis import settings as _hypothesis_settings
 
 _hypothesis_settings.register_profile("nrf", derandomize=True, database=None)
 _hypothesis_settings.load_profile("nrf")

@@ -5,6 +5,7 @@ A sample is *marked* when every input of its first timestep is 1; the emulator's
 ``v`` of the first population then reads one unit high at timestep FAULT_STEP, neuron 0. The
 fault depends on the sample's data only, so every shard plan and engine must report it alike.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,70 +1,115 @@
 """Small NIR graphs built in code for tests (independent of any exporter under test)."""
+
 from __future__ import annotations
 
 import nir
 import numpy as np
 
 
-def lif_chain(n_in: int = 3, n_out: int = 4, tau: float = 0.02, reset: str = "zero",
-              seed: int = 0) -> nir.NIRGraph:
+def lif_chain(
+    n_in: int = 3, n_out: int = 4, tau: float = 0.02, reset: str = "zero", seed: int = 0
+) -> nir.NIRGraph:
     """Input -> Affine -> LIF -> Output."""
     rng = np.random.default_rng(seed)
-    lif = nir.LIF(tau=np.full(n_out, tau), r=np.ones(n_out), v_leak=np.zeros(n_out),
-                  v_threshold=np.ones(n_out))
+    lif = nir.LIF(
+        tau=np.full(n_out, tau),
+        r=np.ones(n_out),
+        v_leak=np.zeros(n_out),
+        v_threshold=np.ones(n_out),
+    )
     lif.metadata = {"reset": reset}
     return nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([n_in])}),
-               "fc": nir.Affine(rng.normal(0, 1, (n_out, n_in)), rng.normal(0, 0.1, n_out)),
-               "lif": lif,
-               "out": nir.Output({"output": np.array([n_out])})},
-        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([n_in])}),
+            "fc": nir.Affine(rng.normal(0, 1, (n_out, n_in)), rng.normal(0, 0.1, n_out)),
+            "lif": lif,
+            "out": nir.Output({"output": np.array([n_out])}),
+        },
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
+    )
 
 
 def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
     """Input -> Affine -> CubaLIF, CubaLIF -> Linear(recurrent) -> CubaLIF -> Output."""
     rng = np.random.default_rng(seed)
-    neuron = nir.CubaLIF(tau_syn=np.full(n, 0.005), tau_mem=np.full(n, 0.02), r=np.ones(n),
-                         v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.full(n, 2.0))
+    neuron = nir.CubaLIF(
+        tau_syn=np.full(n, 0.005),
+        tau_mem=np.full(n, 0.02),
+        r=np.ones(n),
+        v_leak=np.zeros(n),
+        v_threshold=np.ones(n),
+        w_in=np.full(n, 2.0),
+    )
     return nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([n_in])}),
-               "fc": nir.Affine(rng.normal(1.5, 3, (n, n_in)), np.zeros(n)),
-               "cuba": neuron,
-               "rec": nir.Linear(rng.normal(0, 0.5, (n, n))),
-               "out": nir.Output({"output": np.array([n])})},
-        edges=[("in", "fc"), ("fc", "cuba"), ("cuba", "rec"), ("rec", "cuba"), ("cuba", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([n_in])}),
+            "fc": nir.Affine(rng.normal(1.5, 3, (n, n_in)), np.zeros(n)),
+            "cuba": neuron,
+            "rec": nir.Linear(rng.normal(0, 0.5, (n, n))),
+            "out": nir.Output({"output": np.array([n])}),
+        },
+        edges=[("in", "fc"), ("fc", "cuba"), ("cuba", "rec"), ("rec", "cuba"), ("cuba", "out")],
+    )
 
 
-def braille_cubalif(reset: str = "subtract", seed: int = 0, n_in: int = 12, n_hidden: int = 38,
-                    n_out: int = 7, dt: float = 1e-4) -> nir.NIRGraph:
+def braille_cubalif(
+    reset: str = "subtract",
+    seed: int = 0,
+    n_in: int = 12,
+    n_hidden: int = 38,
+    n_out: int = 7,
+    dt: float = 1e-4,
+) -> nir.NIRGraph:
     """The NIR paper's braille network shape: Input(12) -> Affine -> CubaLIF(38) with a recurrent
     Affine -> Affine -> CubaLIF(7) -> Output, dt = 1e-4 s (time constants of a few ms)."""
     rng = np.random.default_rng(seed)
 
     def cuba(n: int) -> nir.CubaLIF:
-        node = nir.CubaLIF(tau_syn=rng.uniform(3e-4, 1.5e-3, n), tau_mem=rng.uniform(8e-4, 4e-3, n),
-                           r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
-                           w_in=np.ones(n))
+        node = nir.CubaLIF(
+            tau_syn=rng.uniform(3e-4, 1.5e-3, n),
+            tau_mem=rng.uniform(8e-4, 4e-3, n),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            v_threshold=np.ones(n),
+            w_in=np.ones(n),
+        )
         node.metadata = {"reset": reset}
         return node
 
     graph = nir.NIRGraph(
-        nodes={"input": nir.Input({"input": np.array([n_in])}),
-               "fc1": nir.Affine(rng.normal(0.6, 1.2, (n_hidden, n_in)),
-                                 rng.normal(0, 0.05, n_hidden)),
-               "lif1": cuba(n_hidden),
-               "rec": nir.Affine(rng.normal(0, 0.4, (n_hidden, n_hidden)), np.zeros(n_hidden)),
-               "fc2": nir.Affine(rng.normal(0.5, 1.0, (n_out, n_hidden)), np.zeros(n_out)),
-               "lif2": cuba(n_out),
-               "output": nir.Output({"output": np.array([n_out])})},
-        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "rec"), ("rec", "lif1"), ("lif1", "fc2"),
-               ("fc2", "lif2"), ("lif2", "output")])
+        nodes={
+            "input": nir.Input({"input": np.array([n_in])}),
+            "fc1": nir.Affine(
+                rng.normal(0.6, 1.2, (n_hidden, n_in)), rng.normal(0, 0.05, n_hidden)
+            ),
+            "lif1": cuba(n_hidden),
+            "rec": nir.Affine(rng.normal(0, 0.4, (n_hidden, n_hidden)), np.zeros(n_hidden)),
+            "fc2": nir.Affine(rng.normal(0.5, 1.0, (n_out, n_hidden)), np.zeros(n_out)),
+            "lif2": cuba(n_out),
+            "output": nir.Output({"output": np.array([n_out])}),
+        },
+        edges=[
+            ("input", "fc1"),
+            ("fc1", "lif1"),
+            ("lif1", "rec"),
+            ("rec", "lif1"),
+            ("lif1", "fc2"),
+            ("fc2", "lif2"),
+            ("lif2", "output"),
+        ],
+    )
     graph.metadata = {"dt": dt, "name": f"braille-{reset}"}
     return graph
 
 
-def two_recurrent_layers(kind: str = "CubaLIF", readout: str = "LI", reset: str = "subtract",
-                         seed: int = 0, sizes: tuple[int, int, int, int] = (8, 20, 10, 4),
-                         dt: float = 1e-3) -> nir.NIRGraph:
+def two_recurrent_layers(
+    kind: str = "CubaLIF",
+    readout: str = "LI",
+    reset: str = "subtract",
+    seed: int = 0,
+    sizes: tuple[int, int, int, int] = (8, 20, 10, 4),
+    dt: float = 1e-3,
+) -> nir.NIRGraph:
     """Input -> Affine -> A (recurrent Affine) -> Affine -> B (recurrent Linear) -> Affine ->
     read-out (`readout`: LI, I, LIF or CubaLIF) -> Output; A and B are `kind` (CubaLIF/LIF/IF)."""
     rng = np.random.default_rng(seed)
@@ -72,13 +117,21 @@ def two_recurrent_layers(kind: str = "CubaLIF", readout: str = "LI", reset: str 
 
     def neuron(k: str, n: int):
         if k == "CubaLIF":
-            node = nir.CubaLIF(tau_syn=rng.uniform(2, 6, n) * dt,
-                               tau_mem=rng.uniform(5, 30, n) * dt, r=np.ones(n),
-                               v_leak=rng.normal(0, 0.05, n), v_threshold=rng.uniform(0.5, 1.5, n),
-                               w_in=rng.uniform(0.8, 1.5, n))
+            node = nir.CubaLIF(
+                tau_syn=rng.uniform(2, 6, n) * dt,
+                tau_mem=rng.uniform(5, 30, n) * dt,
+                r=np.ones(n),
+                v_leak=rng.normal(0, 0.05, n),
+                v_threshold=rng.uniform(0.5, 1.5, n),
+                w_in=rng.uniform(0.8, 1.5, n),
+            )
         elif k == "LIF":
-            node = nir.LIF(tau=rng.uniform(5, 30, n) * dt, r=np.ones(n), v_leak=np.zeros(n),
-                           v_threshold=rng.uniform(0.5, 1.5, n))
+            node = nir.LIF(
+                tau=rng.uniform(5, 30, n) * dt,
+                r=np.ones(n),
+                v_leak=np.zeros(n),
+                v_threshold=rng.uniform(0.5, 1.5, n),
+            )
         elif k == "IF":
             node = nir.IF(r=np.ones(n), v_threshold=rng.uniform(0.5, 1.5, n))
         elif k == "LI":
@@ -89,19 +142,31 @@ def two_recurrent_layers(kind: str = "CubaLIF", readout: str = "LI", reset: str 
         return node
 
     graph = nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([n_in])}),
-               "fc_a": nir.Affine(rng.normal(0.8, 1.5, (n_a, n_in)), rng.normal(0, 0.05, n_a)),
-               "a": neuron(kind, n_a),
-               "rec_a": nir.Affine(rng.normal(0, 0.3, (n_a, n_a)), np.zeros(n_a)),
-               "fc_b": nir.Affine(rng.normal(0.5, 1.0, (n_b, n_a)), np.zeros(n_b)),
-               "b": neuron(kind, n_b),
-               "rec_b": nir.Linear(rng.normal(0, 0.3, (n_b, n_b))),
-               "fc_out": nir.Affine(rng.normal(0.3, 1.0, (n_out, n_b)), np.zeros(n_out)),
-               "readout": neuron(readout, n_out),
-               "out": nir.Output({"output": np.array([n_out])})},
-        edges=[("in", "fc_a"), ("fc_a", "a"), ("a", "rec_a"), ("rec_a", "a"), ("a", "fc_b"),
-               ("fc_b", "b"), ("b", "rec_b"), ("rec_b", "b"), ("b", "fc_out"),
-               ("fc_out", "readout"),
-               ("readout", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([n_in])}),
+            "fc_a": nir.Affine(rng.normal(0.8, 1.5, (n_a, n_in)), rng.normal(0, 0.05, n_a)),
+            "a": neuron(kind, n_a),
+            "rec_a": nir.Affine(rng.normal(0, 0.3, (n_a, n_a)), np.zeros(n_a)),
+            "fc_b": nir.Affine(rng.normal(0.5, 1.0, (n_b, n_a)), np.zeros(n_b)),
+            "b": neuron(kind, n_b),
+            "rec_b": nir.Linear(rng.normal(0, 0.3, (n_b, n_b))),
+            "fc_out": nir.Affine(rng.normal(0.3, 1.0, (n_out, n_b)), np.zeros(n_out)),
+            "readout": neuron(readout, n_out),
+            "out": nir.Output({"output": np.array([n_out])}),
+        },
+        edges=[
+            ("in", "fc_a"),
+            ("fc_a", "a"),
+            ("a", "rec_a"),
+            ("rec_a", "a"),
+            ("a", "fc_b"),
+            ("fc_b", "b"),
+            ("b", "rec_b"),
+            ("rec_b", "b"),
+            ("b", "fc_out"),
+            ("fc_out", "readout"),
+            ("readout", "out"),
+        ],
+    )
     graph.metadata = {"dt": dt, "name": f"two-recurrent-{kind}-{readout}"}
     return graph

@@ -1,18 +1,19 @@
 """docs/api.md's examples run as written: every ```python block, top to bottom, in one namespace,
 from a scratch folder that sees the shared fixtures as ../shared/fixtures."""
+
 from __future__ import annotations
 
 import re
-from pathlib import Path
+
+from conftest import FIXTURES, REPO
 
 import nrf_deploy
-from conftest import FIXTURES, REPO
 
 DOC = REPO / "docs" / "api.md"
 
 
 def _blocks(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 def test_api_doc_examples_run(tmp_path, monkeypatch, capsys):
@@ -38,7 +39,7 @@ def test_top_level_names_are_the_api_functions():
     assert nrf_deploy.verify_export is api.verify and nrf_deploy.write_report is api.report
     import importlib
 
-    importlib.import_module("nrf_deploy.verify")        # the module keeps its own name
+    importlib.import_module("nrf_deploy.verify")  # the module keeps its own name
     assert nrf_deploy.verify_export is api.verify
 
 

@@ -1,4 +1,5 @@
 """Every malformed model or input: one clear message, exit code 2, no traceback, no output file."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,9 +8,9 @@ from pathlib import Path
 import nir
 import numpy as np
 import pytest
-
 from conftest import CLI
 from graphs import lif_chain
+
 from nrf_deploy.errors import GraphError
 from nrf_deploy.ir import load_graph
 
@@ -34,19 +35,29 @@ def _write(graph: nir.NIRGraph, path: Path) -> Path:
 
 def _bad_graphs() -> dict[str, tuple[nir.NIRGraph, str]]:
     g = lif_chain()
-    shape = nir.NIRGraph(nodes={**g.nodes, "fc": nir.Affine(np.ones((4, 5)), np.zeros(4))}, edges=g.edges)
+    shape = nir.NIRGraph(
+        nodes={**g.nodes, "fc": nir.Affine(np.ones((4, 5)), np.zeros(4))}, edges=g.edges
+    )
     dangling = nir.NIRGraph(nodes=g.nodes, edges=[*g.edges, ("fc", "ghost")])
-    loop = nir.NIRGraph(nodes={**g.nodes, "a": nir.Linear(np.eye(4)), "b": nir.Linear(np.eye(4))},
-                        edges=[*g.edges, ("lif", "a"), ("a", "b"), ("b", "a")])
-    param = nir.NIRGraph(nodes={**g.nodes, "lif": nir.LIF(np.full(3, 0.02), np.ones(3), np.zeros(3), np.ones(3))},
-                         edges=g.edges)
-    tau = nir.NIRGraph(nodes={**g.nodes, "lif": nir.LIF(np.full(4, -1.0), np.ones(4), np.zeros(4), np.ones(4))},
-                       edges=g.edges)
-    return {"shape": (shape, "weight expects input (5,)"),
-            "dangling": (dangling, "'ghost', which is not a node"),
-            "stateless_cycle": (loop, "cycle without a stateful neuron"),
-            "param_shape": (param, "has shape (3,), the input has shape (4,)"),
-            "negative_tau": (tau, "time constant 'tau' must be positive")}
+    loop = nir.NIRGraph(
+        nodes={**g.nodes, "a": nir.Linear(np.eye(4)), "b": nir.Linear(np.eye(4))},
+        edges=[*g.edges, ("lif", "a"), ("a", "b"), ("b", "a")],
+    )
+    param = nir.NIRGraph(
+        nodes={**g.nodes, "lif": nir.LIF(np.full(3, 0.02), np.ones(3), np.zeros(3), np.ones(3))},
+        edges=g.edges,
+    )
+    tau = nir.NIRGraph(
+        nodes={**g.nodes, "lif": nir.LIF(np.full(4, -1.0), np.ones(4), np.zeros(4), np.ones(4))},
+        edges=g.edges,
+    )
+    return {
+        "shape": (shape, "weight expects input (5,)"),
+        "dangling": (dangling, "'ghost', which is not a node"),
+        "stateless_cycle": (loop, "cycle without a stateful neuron"),
+        "param_shape": (param, "has shape (3,), the input has shape (4,)"),
+        "negative_tau": (tau, "time constant 'tau' must be positive"),
+    }
 
 
 @pytest.mark.parametrize("case", sorted(_bad_graphs()))
@@ -81,8 +92,9 @@ def test_missing_file(tmp_path):
 
 
 def test_unknown_node_type(fixture_path, tmp_path):
-    import h5py
     import shutil
+
+    import h5py
 
     bad = tmp_path / "unknown.nir"
     shutil.copy(fixture_path, bad)
@@ -94,23 +106,30 @@ def test_unknown_node_type(fixture_path, tmp_path):
 
 def test_delay_node_is_refused_clearly(tmp_path):
     g = lif_chain()
-    g = nir.NIRGraph(nodes={**g.nodes, "d": nir.Delay(np.ones(4))},
-                     edges=[("in", "fc"), ("fc", "d"), ("d", "lif"), ("lif", "out")])
+    g = nir.NIRGraph(
+        nodes={**g.nodes, "d": nir.Delay(np.ones(4))},
+        edges=[("in", "fc"), ("fc", "d"), ("d", "lif"), ("lif", "out")],
+    )
     _assert_clean_failure(_cli("inspect", _write(g, tmp_path / "delay.nir")), "Delay")
 
 
 def test_input_array_of_wrong_shape(fixture_path, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((5, 1, 2, 32, 32)))
     out = tmp_path / "o.npz"
-    _assert_clean_failure(_cli("run", fixture_path, "--input", tmp_path / "x.npy", "-o", out),
-                          "input array has shape (5, 1, 2, 32, 32)", "[T, B, 2, 34, 34]")
+    _assert_clean_failure(
+        _cli("run", fixture_path, "--input", tmp_path / "x.npy", "-o", out),
+        "input array has shape (5, 1, 2, 32, 32)",
+        "[T, B, 2, 34, 34]",
+    )
     assert not out.exists()
 
 
 def test_input_file_not_numpy(fixture_path, tmp_path):
     (tmp_path / "x.npy").write_text("garbage")
-    _assert_clean_failure(_cli("run", fixture_path, "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npz"),
-                          "not a readable .npy")
+    _assert_clean_failure(
+        _cli("run", fixture_path, "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npz"),
+        "not a readable .npy",
+    )
 
 
 def test_unknown_target_and_missing_export_dir(fixture_path, tmp_path):

@@ -1,4 +1,5 @@
 """The command line: help everywhere, inspect's table and JSON, run's output file."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import CLI
+
 from nrf_deploy.cli import COMMANDS, build_parser
 
 
@@ -17,7 +18,7 @@ def _cli(*args) -> subprocess.CompletedProcess:
 
 def test_every_registered_command_has_help():
     parser = build_parser()
-    available = parser._subparsers._group_actions[0].choices  # noqa: SLF001 (argparse internals)
+    available = parser._subparsers._group_actions[0].choices
     assert {"inspect", "run", "export", "verify"} <= set(available)
     for name in available:
         assert name in COMMANDS
@@ -38,8 +39,9 @@ def test_inspect_table_and_json_agree_with_the_file(fixture_path):
     assert conv0["out_shape"] == [16, 16, 16]
     # dense synapses of a conv: kernel size x input channels x output positions
     assert conv0["synapses"] == w.shape[1] * w.shape[2] * w.shape[3] * 16 * 16 * 16
-    assert info["totals"]["neurons"] == sum(int(np.prod(n.v_threshold.shape))
-                                            for n in raw.nodes.values() if type(n).__name__ == "IF")
+    assert info["totals"]["neurons"] == sum(
+        int(np.prod(n.v_threshold.shape)) for n in raw.nodes.values() if type(n).__name__ == "IF"
+    )
 
 
 @pytest.mark.parametrize("semantics", ["nir", "sinabs"])
@@ -47,8 +49,17 @@ def test_run_writes_spikes_and_states(fixture_path, tmp_path, semantics):
     x = (np.random.default_rng(0).random((10, 2, 2, 34, 34)) < 0.2).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "out.npz"
-    proc = _cli("run", fixture_path, "--input", tmp_path / "x.npy", "-o", out, "--states",
-                "--semantics", semantics)
+    proc = _cli(
+        "run",
+        fixture_path,
+        "--input",
+        tmp_path / "x.npy",
+        "-o",
+        out,
+        "--states",
+        "--semantics",
+        semantics,
+    )
     assert proc.returncode == 0, proc.stderr
     data = np.load(out)
     assert data["output"].shape == (10, 2, 10)

@@ -1,5 +1,6 @@
 """--device cuda: the integer references give the CPU's bits on a GPU (skipped without one) and
 the flag fails cleanly where it cannot apply."""
+
 from __future__ import annotations
 
 import nir
@@ -21,8 +22,7 @@ HAS_CUDA = torch.cuda.is_available()
 def chain_export(tmp_path_factory):
     d = tmp_path_factory.mktemp("device")
     nir.write(d / "chain.nir", lif_chain(6, 5))
-    assert main(["export", str(d / "chain.nir"), "--target", "spinnaker", "-o",
-                 str(d / "sp")]) == 0
+    assert main(["export", str(d / "chain.nir"), "--target", "spinnaker", "-o", str(d / "sp")]) == 0
     np.save(d / "x.npy", random_events((6,), 8, 3, 0.3, seed=1))
     return d
 
@@ -36,9 +36,23 @@ def test_cuda_without_a_gpu_is_one_clear_error(chain_export, capsys):
 
 
 def test_cpu_only_backend_refuses_the_gpu(chain_export, capsys):
-    assert main(["run", str(chain_export / "sp"), "--backend", "emulator", "--input",
-                 str(chain_export / "x.npy"), "-o", str(chain_export / "o.npz"),
-                 "--device", "cuda"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                str(chain_export / "sp"),
+                "--backend",
+                "emulator",
+                "--input",
+                str(chain_export / "x.npy"),
+                "-o",
+                str(chain_export / "o.npz"),
+                "--device",
+                "cuda",
+            ]
+        )
+        == 2
+    )
     assert "runs on the CPU only" in capsys.readouterr().err
     assert not (chain_export / "o.npz").exists()
 
@@ -48,16 +62,21 @@ def two_layer(n_in: int = 6, n_hid: int = 8, n_out: int = 3) -> nir.NIRGraph:
     rng = np.random.default_rng(0)
 
     def lif(n):
-        return nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
-                       v_threshold=np.ones(n))
+        return nir.LIF(
+            tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n)
+        )
+
     return nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([n_in])}),
-               "fc1": nir.Affine(rng.normal(1, 1, (n_hid, n_in)), np.zeros(n_hid)),
-               "lif1": lif(n_hid),
-               "fc2": nir.Affine(rng.normal(1, 1, (n_out, n_hid)), np.zeros(n_out)),
-               "lif2": lif(n_out),
-               "out": nir.Output({"output": np.array([n_out])})},
-        edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([n_in])}),
+            "fc1": nir.Affine(rng.normal(1, 1, (n_hid, n_in)), np.zeros(n_hid)),
+            "lif1": lif(n_hid),
+            "fc2": nir.Affine(rng.normal(1, 1, (n_out, n_hid)), np.zeros(n_out)),
+            "lif2": lif(n_out),
+            "out": nir.Output({"output": np.array([n_out])}),
+        },
+        edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")],
+    )
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA GPU: the GPU-vs-CPU comparison needs one")

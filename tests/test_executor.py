@@ -1,19 +1,26 @@
-"""Float executor cross-checks against closed forms, sinabs and norse (independent implementations)."""
+"""Float executor cross-checks against closed forms, sinabs and norse (independent
+implementations)."""
+
 from __future__ import annotations
 
 import nir
 import numpy as np
 import pytest
 import torch
-
 from graphs import lif_chain, recurrent_cubalif
+
 from nrf_deploy.ir import Semantics, load_graph, run_float
 
 
 def _single_neuron(node: nir.NIRNode) -> nir.NIRGraph:
-    return nir.NIRGraph(nodes={"in": nir.Input({"input": np.array([1])}), "n": node,
-                               "out": nir.Output({"output": np.array([1])})},
-                        edges=[("in", "n"), ("n", "out")])
+    return nir.NIRGraph(
+        nodes={
+            "in": nir.Input({"input": np.array([1])}),
+            "n": node,
+            "out": nir.Output({"output": np.array([1])}),
+        },
+        edges=[("in", "n"), ("n", "out")],
+    )
 
 
 def test_li_matches_exact_solution_of_its_difference_equation_and_the_ode():
@@ -35,14 +42,16 @@ def test_single_lif_spike_times_match_the_analytic_solution():
     node = nir.LIF(np.array([tau]), np.array([1.0]), np.array([0.0]), np.array([thr]))
     node.metadata = {"reset": "zero"}
     g = load_graph(_single_neuron(node))
-    spikes = run_float(g, np.full((60, 1, 1), current), dt=dt, dtype=torch.float64).output()[:, 0, 0]
+    spikes = run_float(g, np.full((60, 1, 1), current), dt=dt, dtype=torch.float64).output()[
+        :, 0, 0
+    ]
     a = 1 - dt / tau
     # v_k after k steps from 0 is current*(1 - a**k); the first k with v_k > thr is the period
     period = int(np.ceil(np.log(1 - thr / current) / np.log(a)))
-    if current * (1 - a ** period) <= thr:
+    if current * (1 - a**period) <= thr:
         period += 1
     expected = np.zeros(60)
-    expected[period - 1::period] = 1
+    expected[period - 1 :: period] = 1
     np.testing.assert_array_equal(spikes, expected)
 
 
@@ -66,22 +75,34 @@ def test_fixture_matches_sinabs_from_nir_spike_for_spike(fixture_path):
     flat = torch.tensor(x).permute(1, 0, 2, 3, 4).reshape(batch * steps, 2, 34, 34)
     with torch.no_grad():
         out = model(flat)
-    out = (out[0] if isinstance(out, tuple) else out).reshape(batch, steps, 10).permute(1, 0, 2).numpy()
-    assert out.sum() > 50, "the input must drive the network to spike for the check to mean anything"
+    out = (
+        (out[0] if isinstance(out, tuple) else out)
+        .reshape(batch, steps, 10)
+        .permute(1, 0, 2)
+        .numpy()
+    )
+    assert out.sum() > 50, (
+        "the input must drive the network to spike for the check to mean anything"
+    )
     np.testing.assert_array_equal(ours, out)
 
 
 def test_lif_graph_matches_norse_lif_box():
-    from norse.torch.functional.lif_box import (LIFBoxFeedForwardState, LIFBoxParameters,
-                                                lif_box_feed_forward_step)
+    from norse.torch.functional.lif_box import (
+        LIFBoxFeedForwardState,
+        LIFBoxParameters,
+        lif_box_feed_forward_step,
+    )
 
     graph = load_graph(lif_chain(n_in=6, n_out=8, tau=0.005, reset="zero", seed=3))
     x = np.random.default_rng(3).random((200, 5, 6)) * 3
     ours = run_float(graph, x, dt=1e-3, dtype=torch.float64, record_states=True)
     fc = graph.nodes["fc"].nir_node
     w, b = torch.tensor(fc.weight), torch.tensor(fc.bias)
-    p = LIFBoxParameters(tau_mem_inv=torch.tensor(1 / 0.005, dtype=torch.float64),
-                         v_th=torch.tensor(1.0, dtype=torch.float64))
+    p = LIFBoxParameters(
+        tau_mem_inv=torch.tensor(1 / 0.005, dtype=torch.float64),
+        v_th=torch.tensor(1.0, dtype=torch.float64),
+    )
     state = LIFBoxFeedForwardState(v=torch.zeros(5, 8, dtype=torch.float64))
     spikes = []
     for t in range(200):

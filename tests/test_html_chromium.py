@@ -1,5 +1,6 @@
 """The HTML report renders in headless Chromium (Debian's package) without errors, is self-contained
 and shows what it promises: a side-by-side table, the plots and every target's section."""
+
 from __future__ import annotations
 
 import re
@@ -12,29 +13,54 @@ from nrf_deploy.cli.export import export
 from nrf_deploy.inputs import random_events
 from nrf_deploy.report import build_report
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 @pytest.fixture(scope="module")
 def page(fixture_path, tmp_path_factory):
     chromium = shutil.which("chromium")
     if not chromium:
-        pytest.fail("Debian's chromium is required: 'apt-get install -y chromium' as root "
-                    "(scripts/bootstrap.sh does it)")
+        pytest.fail(
+            "Debian's chromium is required: 'apt-get install -y chromium' as root "
+            "(scripts/bootstrap.sh does it)"
+        )
     root = tmp_path_factory.mktemp("html")
     for target in ("speck", "onnx"):
         export(fixture_path, target, root / target)
-    build_report([root / "speck", root / "onnx"], root / "report.html",
-                 x=random_events((2, 34, 34), 10, 2, 0.1, 0),
-                 failures={"loihi": "error: does not fit (a test refusal)"})
+    build_report(
+        [root / "speck", root / "onnx"],
+        root / "report.html",
+        x=random_events((2, 34, 34), 10, 2, 0.1, 0),
+        failures={"loihi": "error: does not fit (a test refusal)"},
+    )
     return chromium, root
 
 
 def _chromium(chromium: str, root, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={root / 'profile'}", *args,
-                           (root / "report.html").as_uri()], capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={root / 'profile'}",
+            *args,
+            (root / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def test_report_loads_without_errors_and_shows_every_section(page):
@@ -42,26 +68,34 @@ def test_report_loads_without_errors_and_shows_every_section(page):
     proc = _chromium(chromium, root, "--dump-dom")
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
-    assert "<title>nrf-deploy report</title>" in dom and '<h1 id="title">nrf-deploy report</h1>' in dom
+    assert (
+        "<title>nrf-deploy report</title>" in dom and '<h1 id="title">nrf-deploy report</h1>' in dom
+    )
     assert "Uncaught" not in proc.stderr and "ERROR:CONSOLE" not in proc.stderr, proc.stderr[-2000:]
-    assert dom.count("<section class=\"target\">") == 3                    # speck, onnx, the refused loihi
+    assert dom.count('<section class="target">') == 3  # speck, onnx, the refused loihi
     assert "does not fit (a test refusal)" in dom
     # plots: comparison, accuracy, and per target raster, activity, resources (speck), energy
     assert dom.count("data:image/png;base64,") >= 8
-    assert "speck.sop_pj" in dom and "Richter" in dom and "Horowitz" in dom   # constants with their sources
+    assert (
+        "speck.sop_pj" in dom and "Richter" in dom and "Horowitz" in dom
+    )  # constants with their sources
 
 
 def test_report_is_self_contained(page):
     _, root = page
     text = (root / "report.html").read_text()
-    assert not re.search(r"(?:src|href)\s*=\s*[\"'](?!data:|#)", text), "every resource must be inline"
+    assert not re.search(r"(?:src|href)\s*=\s*[\"'](?!data:|#)", text), (
+        "every resource must be inline"
+    )
     assert "http://" not in text and "https://" not in text and "<script src" not in text
 
 
 def test_screenshot_is_not_blank(page):
     chromium, root = page
     shot = root / "shot.png"
-    proc = _chromium(chromium, root, "--window-size=1280,1600", f"--screenshot={shot}", "--hide-scrollbars")
+    proc = _chromium(
+        chromium, root, "--window-size=1280,1600", f"--screenshot={shot}", "--hide-scrollbars"
+    )
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     from PIL import Image  # Pillow comes with matplotlib
 
@@ -69,4 +103,6 @@ def test_screenshot_is_not_blank(page):
     assert image.size == (1280, 1600)
     pixels = list(image.getdata())
     dark = sum(1 for p in pixels if p < 128)
-    assert 0.01 < dark / len(pixels) < 0.5, "the page should show text and plots on a light background"
+    assert 0.01 < dark / len(pixels) < 0.5, (
+        "the page should show text and plots on a light background"
+    )

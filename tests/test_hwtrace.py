@@ -1,5 +1,6 @@
 """`verify --hardware-trace`: synthetic chip recordings (the emulator's trace with injected faults)
 must be reported at the exact step, node and neuron; pinned scales reproduce another mapping."""
+
 from __future__ import annotations
 
 import nir
@@ -18,10 +19,14 @@ def _lif_graph() -> nir.NIRGraph:
     rng = np.random.default_rng(7)
     lif = nir.LIF(tau=np.full(4, 0.01), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4))
     return nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([3])}),
-               "fc": nir.Affine(rng.uniform(2.0, 6.0, (4, 3)), np.zeros(4)),
-               "lif": lif, "out": nir.Output({"output": np.array([4])})},
-        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([3])}),
+            "fc": nir.Affine(rng.uniform(2.0, 6.0, (4, 3)), np.zeros(4)),
+            "lif": lif,
+            "out": nir.Output({"output": np.array([4])}),
+        },
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +38,18 @@ def setup(tmp_path_factory):
     target = get_target("loihi")
     dep = target.load(out)
     trace = target.run(dep, "emulator", x)
-    assert 5 <= trace.outputs["lif"].sum() < x.size    # the recording has spikes to get wrong
+    assert 5 <= trace.outputs["lif"].sum() < x.size  # the recording has spikes to get wrong
     return out, x, trace, target, dep
 
 
 def _recording(setup, late: int = 0) -> dict[str, np.ndarray]:
     _, x, trace, _, _ = setup
-    arrays = {"input": x, "spikes/lif": trace.outputs["lif"].copy(),
-              "v/lif": trace.states["lif"]["v"].copy(), "u/lif": trace.states["lif"]["u"].copy()}
+    arrays = {
+        "input": x,
+        "spikes/lif": trace.outputs["lif"].copy(),
+        "v/lif": trace.states["lif"]["v"].copy(),
+        "u/lif": trace.states["lif"]["u"].copy(),
+    }
     for k, values in list(arrays.items()):
         if k != "input" and late:
             shifted = np.zeros_like(values)
@@ -52,16 +61,26 @@ def _recording(setup, late: int = 0) -> dict[str, np.ndarray]:
 def _verify(setup, tmp_path, arrays, *flags) -> int:
     rec = tmp_path / "rec.npz"
     np.savez(rec, **arrays)
-    return main(["verify", str(setup[0]), "--hardware-trace", str(rec),
-                 "--report", str(tmp_path / "r.json"), *flags])
+    return main(
+        [
+            "verify",
+            str(setup[0]),
+            "--hardware-trace",
+            str(rec),
+            "--report",
+            str(tmp_path / "r.json"),
+            *flags,
+        ]
+    )
 
 
 def _first(setup, arrays, offset: int = 0, rule: str = "exact"):
     _, _, _, target, dep = setup
     spikes = {k[7:]: v for k, v in arrays.items() if k.startswith("spikes/")}
     states = {"lif": {k[:1]: v for k, v in arrays.items() if k[:2] in ("v/", "u/")}}
-    return verify_recording(target, dep, Recording("rec", arrays["input"], spikes, states),
-                            offset, rule)
+    return verify_recording(
+        target, dep, Recording("rec", arrays["input"], spikes, states), offset, rule
+    )
 
 
 def _a_spike(setup, after: int = 0) -> tuple[int, int, int]:
@@ -91,7 +110,9 @@ def test_a_missing_spike_is_found_at_its_step_and_neuron(setup, tmp_path, capsys
 def test_a_shifted_spike_is_found_where_it_should_have_been(setup, tmp_path):
     arrays = _recording(setup)
     spikes = arrays["spikes/lif"]
-    t, b, n = next((t, b, n) for t, b, n in np.argwhere(spikes[:-1] == 1) if spikes[t + 1, b, n] == 0)
+    t, b, n = next(
+        (t, b, n) for t, b, n in np.argwhere(spikes[:-1] == 1) if spikes[t + 1, b, n] == 0
+    )
     spikes[t, b, n], spikes[t + 1, b, n] = 0, 1
     first = _first(setup, arrays).comparison.first
     assert (first.timestep, first.sample, first.node, first.neuron) == (t, b, "lif", [n])
@@ -125,26 +146,33 @@ def test_a_constant_probe_offset_is_diagnosed_not_absorbed(setup, tmp_path, caps
 def test_readout_rule_separates_spike_step_readings(setup, tmp_path, capsys):
     arrays = _recording(setup)
     fired = setup[2].outputs["lif"] == 1
-    arrays["v/lif"][fired] = 999_999                 # a probe that reads v before the reset
+    arrays["v/lif"][fired] = 999_999  # a probe that reads v before the reset
     assert _verify(setup, tmp_path, arrays) == 1
     capsys.readouterr()
     assert _verify(setup, tmp_path, arrays, "--readout-rule", "spike-step-differs") == 0
     assert f"read-out differs at spike steps: {int(fired.sum())}" in capsys.readouterr().out
-    t, b, n = np.argwhere(~fired)[40]                # the rule does not hide other steps
+    t, b, n = np.argwhere(~fired)[40]  # the rule does not hide other steps
     arrays["v/lif"][t, b, n] += 1
     first = _first(setup, arrays, rule="spike-step-differs").comparison.first
     assert (first.timestep, first.sample, first.neuron, first.variable) == (t, b, [n], "v")
 
 
-@pytest.mark.parametrize("fault, message", [
-    (lambda a: a.update({"spikes/lif": a["spikes/lif"][..., :3]}), "does not match [T, B, *shape]"),
-    (lambda a: a.update({"spikes/hidden": a["spikes/lif"]}), "unknown node 'hidden'"),
-    (lambda a: a.pop("input"), "no 'input' array"),
-    (lambda a: a.update({"input": a["input"][..., :2]}), "recording input has shape"),
-    (lambda a: a.update({"w/lif": a["v/lif"]}), "no state variable 'w'"),
-])
-def test_malformed_recordings_exit_2_with_where_and_what_to_do(setup, tmp_path, capsys, fault,
-                                                               message):
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        (
+            lambda a: a.update({"spikes/lif": a["spikes/lif"][..., :3]}),
+            "does not match [T, B, *shape]",
+        ),
+        (lambda a: a.update({"spikes/hidden": a["spikes/lif"]}), "unknown node 'hidden'"),
+        (lambda a: a.pop("input"), "no 'input' array"),
+        (lambda a: a.update({"input": a["input"][..., :2]}), "recording input has shape"),
+        (lambda a: a.update({"w/lif": a["v/lif"]}), "no state variable 'w'"),
+    ],
+)
+def test_malformed_recordings_exit_2_with_where_and_what_to_do(
+    setup, tmp_path, capsys, fault, message
+):
     arrays = _recording(setup)
     fault(arrays)
     assert _verify(setup, tmp_path, arrays) == 2
@@ -179,13 +207,18 @@ THETA, TAU, DT, W = 1.0, 0.01, 1e-3, 5.0
 
 
 def _single_lif() -> nir.NIRGraph:
-    lif = nir.LIF(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1),
-                  v_threshold=np.array([THETA]))
+    lif = nir.LIF(
+        tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1), v_threshold=np.array([THETA])
+    )
     graph = nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([1])}),
-               "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
-               "lif": lif, "out": nir.Output({"output": np.array([1])})},
-        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([1])}),
+            "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
+            "lif": lif,
+            "out": nir.Output({"output": np.array([1])}),
+        },
+        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
+    )
     graph.metadata = {"dt": DT}
     return graph
 
@@ -194,16 +227,16 @@ def _other_tool_recording(x: np.ndarray, scale: float) -> list[tuple[int, int, i
     """Lava's bit-accurate LIF written out by hand with integers picked at `scale` (vth units
     per model unit, weight exponent 0): (t, input, spike, v) per step."""
     vth, dv = round(scale * THETA), round(4096 * DT / TAU)
-    w = round(scale * W * DT / TAU)                  # the LIF's input gain r·dt/τ at scale λ
+    w = round(scale * W * DT / TAU)  # the LIF's input gain r·dt/τ at scale λ
     v, rows, arriving = 0, [], 0
     for t, s in enumerate(x):
-        u = arriving * w << 6                        # du = 4095: the current is fresh each step
+        u = arriving * w << 6  # du = 4095: the current is fresh each step
         d = v * (4096 - dv)
         v = (1 if d >= 0 else -1) * (abs(d) >> 12) + u
         spike = int(v > vth << 6)
         v = 0 if spike else v
         rows.append((t, int(s), spike, v))
-        arriving = int(s)                            # Dense delivers one timestep later
+        arriving = int(s)  # Dense delivers one timestep later
     return rows
 
 
@@ -214,8 +247,23 @@ def test_single_lif_with_pinned_scale_verifies_spike_and_voltage(tmp_path, capsy
     csv = tmp_path / "probe.csv"
     csv.write_text("t,input,spike,v\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
     pinned, free = tmp_path / "pinned", tmp_path / "free"
-    assert main(["export", _save(tmp_path), "--target", "loihi",
-                 "-o", str(pinned), "--loihi-scale", "256", "--loihi-weight-exp", "0"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                _save(tmp_path),
+                "--target",
+                "loihi",
+                "-o",
+                str(pinned),
+                "--loihi-scale",
+                "256",
+                "--loihi-weight-exp",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert main(["verify", str(pinned), "--hardware-trace", str(csv)]) == 0
     assert "lif/spikes: 100.00% agree" in capsys.readouterr().out
     # the quantiser's own scale: the same spikes, but every probed voltage differs by the scale
@@ -232,25 +280,43 @@ def _save(tmp_path) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--loihi-scale", "1e6"], "beyond the 17-bit maximum"),
-    (["--loihi-scale", "256", "--loihi-weight-exp", "-8"], "pin a smaller --loihi-scale"),
-    (["--loihi-weight-exp", "0"], "needs --loihi-scale"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--loihi-scale", "1e6"], "beyond the 17-bit maximum"),
+        (["--loihi-scale", "256", "--loihi-weight-exp", "-8"], "pin a smaller --loihi-scale"),
+        (["--loihi-weight-exp", "0"], "needs --loihi-scale"),
+    ],
+)
 def test_pinned_scales_that_do_not_fit_are_refused(tmp_path, capsys, flags, message):
-    assert main(["export", _save(tmp_path), "--target", "loihi", "-o", str(tmp_path / "o"),
-                 *flags]) == 2
+    assert (
+        main(["export", _save(tmp_path), "--target", "loihi", "-o", str(tmp_path / "o"), *flags])
+        == 2
+    )
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
 def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
     out = tmp_path / "spin"
-    assert main(["export", _save(tmp_path), "--target", "spinnaker", "-o", str(out),
-                 "--spinnaker-scale", "1"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                _save(tmp_path),
+                "--target",
+                "spinnaker",
+                "-o",
+                str(out),
+                "--spinnaker-scale",
+                "1",
+            ]
+        )
+        == 0
+    )
     dep = get_target("spinnaker").load(out)
     assert dep.sidecar["quantisation"]["lif"]["scale"] == 1.0
-    assert int(dep.program.populations["lif"].v_thresh[0]) == 2 ** 15     # θ = 1 as s16.15
+    assert int(dep.program.populations["lif"].v_thresh[0]) == 2**15  # θ = 1 as s16.15
     # the same core checks a SpiNNaker recording: one wrong membrane word is found
     x = (np.random.default_rng(1).random((40, 1, 1)) < 0.5).astype(np.int64)
     trace = get_target("spinnaker").run(dep, "emulator", x)
@@ -259,22 +325,65 @@ def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
     rec = Recording("rec", x, {"lif": trace.outputs["lif"]}, {"lif": {"v": v}})
     result = verify_recording(get_target("spinnaker"), dep, rec)
     assert result.comparison.mismatches == 1 and result.comparison.first.timestep == 23
-    assert main(["export", _save(tmp_path), "--target", "spinnaker", "-o", str(tmp_path / "x"),
-                 "--spinnaker-scale", "1e9"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                _save(tmp_path),
+                "--target",
+                "spinnaker",
+                "-o",
+                str(tmp_path / "x"),
+                "--spinnaker-scale",
+                "1e9",
+            ]
+        )
+        == 2
+    )
     assert "does not fit" in capsys.readouterr().err
 
 
 def test_a_pinned_scale_that_overflows_a_readout_is_refused(tmp_path, capsys):
     li = nir.LI(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1))
     graph = nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([1])}),
-               "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
-               "li": li, "out": nir.Output({"output": np.array([1])})},
-        edges=[("in", "fc"), ("fc", "li"), ("li", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([1])}),
+            "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
+            "li": li,
+            "out": nir.Output({"output": np.array([1])}),
+        },
+        edges=[("in", "fc"), ("fc", "li"), ("li", "out")],
+    )
     path = tmp_path / "li.nir"
     nir.write(path, graph)
-    assert main(["export", str(path), "--target", "loihi", "-o", str(tmp_path / "a"),
-                 "--loihi-scale", "256"]) == 0
-    assert main(["export", str(path), "--target", "loihi", "-o", str(tmp_path / "b"),
-                 "--loihi-scale", "30000"]) == 2              # |v| ≤ W = 5: 64·30000·5 > 2^23
+    assert (
+        main(
+            [
+                "export",
+                str(path),
+                "--target",
+                "loihi",
+                "-o",
+                str(tmp_path / "a"),
+                "--loihi-scale",
+                "256",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                str(path),
+                "--target",
+                "loihi",
+                "-o",
+                str(tmp_path / "b"),
+                "--loihi-scale",
+                "30000",
+            ]
+        )
+        == 2
+    )  # |v| ≤ W = 5: 64·30000·5 > 2^23
     assert "read-out membrane can reach" in capsys.readouterr().err

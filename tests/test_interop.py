@@ -1,6 +1,7 @@
 """Files written by the real NIR writers (tests/fixtures/interop, made by make_fixtures.py in side
 venvs): they load, carry the right reset record, deploy with 0 mismatches, and the float executor
 with each writer's preset gives the writer's own recorded spikes exactly."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,9 +25,14 @@ from nrf_deploy.verify import verify_deployment
 HERE = Path(__file__).parent / "fixtures" / "interop"
 ALL = sorted(p.stem for p in HERE.glob("*.nir"))
 WRITER_PRESET = {  # fixture -> preset reproducing its writer's own simulation
-    "snntorch_leaky": "snntorch", "snntorch_synaptic": "snntorch", "snntorch_rleaky": "snntorch",
-    "snntorch_rsynaptic": "snntorch", "rockpool_lif": "rockpool", "sinabs_iaf": "sinabs",
-    "norse_lifbox_li": "norse", "norse_lif_cuba": "norse",
+    "snntorch_leaky": "snntorch",
+    "snntorch_synaptic": "snntorch",
+    "snntorch_rleaky": "snntorch",
+    "snntorch_rsynaptic": "snntorch",
+    "rockpool_lif": "rockpool",
+    "sinabs_iaf": "sinabs",
+    "norse_lifbox_li": "norse",
+    "norse_lif_cuba": "norse",
 }
 
 
@@ -67,11 +73,13 @@ def test_every_fixture_loads_with_the_files_reset_rule(name):
     assert spiking
     for node in spiking:
         raw = _raw_node(HERE / f"{name}.nir", node.name)
-        if "v_reset" not in raw:         # nir <= 1.0.5: today's rule, subtraction
+        if "v_reset" not in raw:  # nir <= 1.0.5: today's rule, subtraction
             assert version != "1.0.8" and node.reset == "subtract"
-        elif np.any(raw["v_reset"]):      # nir >= 1.0.6: reset to the value
+        elif np.any(raw["v_reset"]):  # nir >= 1.0.6: reset to the value
             assert node.reset == "value"
-            np.testing.assert_array_equal(node.v_reset, np.broadcast_to(raw["v_reset"], node.out_shape))
+            np.testing.assert_array_equal(
+                node.v_reset, np.broadcast_to(raw["v_reset"], node.out_shape)
+            )
         else:
             assert node.reset == "zero"
 
@@ -97,7 +105,7 @@ def test_writer_preset_gives_the_writers_own_spikes(name):
     out = _writer_output(graph, trace, name)
     assert data["spikes"].sum() > 0
     np.testing.assert_array_equal(out, data["spikes"])
-    if "li_out" in data:                  # norse: the LI read-out's membrane, value for value
+    if "li_out" in data:  # norse: the LI read-out's membrane, value for value
         np.testing.assert_array_equal(trace.outputs[graph.output_names[0]], data["li_out"])
 
 
@@ -105,9 +113,12 @@ def test_preset_check_can_fail():
     """Dropping one convention of a preset breaks the equality (so the tests above can fail)."""
     import dataclasses
 
-    for name, field, value in (("snntorch_leaky", "late_reset", False),
-                               ("rockpool_lif", "cuba", "nir"), ("norse_lif_cuba", "cuba", "nir"),
-                               ("sinabs_iaf", "if_min_v", False)):
+    for name, field, value in (
+        ("snntorch_leaky", "late_reset", False),
+        ("rockpool_lif", "cuba", "nir"),
+        ("norse_lif_cuba", "cuba", "nir"),
+        ("sinabs_iaf", "if_min_v", False),
+    ):
         path, data = _fixture(name)
         graph = load_graph(path)
         sem = dataclasses.replace(Semantics.named(WRITER_PRESET[name]), **{field: value})
@@ -150,14 +161,16 @@ def _edited_copy(tmp_path: Path, edit) -> Path:
 
 
 def test_unknown_field_is_refused_naming_node_field_and_version(tmp_path):
-    path = _edited_copy(tmp_path, lambda f: f["node/nodes/lif"].create_dataset(
-        "v_rest", data=np.zeros(8)))
+    path = _edited_copy(
+        tmp_path, lambda f: f["node/nodes/lif"].create_dataset("v_rest", data=np.zeros(8))
+    )
     with pytest.raises(GraphError) as err:
         read_nir_file(path)
     text = str(err.value)
     assert "'lif'" in text and "'v_rest'" in text and "1.0.8" in text
-    proc = subprocess.run([*CLI, "inspect", str(path)], capture_output=True, text=True, timeout=120,
-                          check=False)
+    proc = subprocess.run(
+        [*CLI, "inspect", str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
     assert "field 'v_rest'" in proc.stderr and "nir 1.0.8" in proc.stderr
 
@@ -168,6 +181,7 @@ def test_unknown_node_is_refused_naming_the_version(tmp_path):
         f["node/nodes/cubali/type"] = np.bytes_("CubaLIFv2")
         del f["version"]
         f["version"] = np.bytes_("1.1.0")
+
     with pytest.raises(GraphError) as err:
         read_nir_file(_edited_copy(tmp_path, edit))
     assert "'cubali'" in str(err.value) and "CubaLIFv2" in str(err.value)
@@ -178,6 +192,7 @@ def test_typing_fields_are_accepted(tmp_path):
     def edit(f):
         f["node/nodes/lif"].create_dataset("input_type", data=np.array([8]))
         f["node/nodes/lif"].create_dataset("output_type", data=np.array([8]))
+
     graph = load_graph(_edited_copy(tmp_path, edit))
     assert graph.nodes["lif"].reset == "value"
 
@@ -222,14 +237,26 @@ def test_spinnaker_resets_to_the_scaled_v_reset():
     graph = load_graph(HERE / "nir108_lif_vreset_cubali.nir")
     program = get_target("spinnaker").build(graph, {}).program
     pop = program.populations["lif"]
-    np.testing.assert_allclose(pop.v_reset / 2.0 ** 15 / pop.scale, -0.25, atol=2.0 ** -15 / pop.scale)
+    np.testing.assert_allclose(pop.v_reset / 2.0**15 / pop.scale, -0.25, atol=2.0**-15 / pop.scale)
     assert program.populations["cubali"].readout
 
 
 def test_speck_refuses_cubali_and_v_reset(tmp_path):
-    proc = subprocess.run([*CLI, "export", str(HERE / "nir108_lif_vreset_cubali.nir"), "--target",
-                           "speck", "-o", str(tmp_path / "out")], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            *CLI,
+            "export",
+            str(HERE / "nir108_lif_vreset_cubali.nir"),
+            "--target",
+            "speck",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "CubaLI" in proc.stderr and "v_reset" in proc.stderr and not (tmp_path / "out").exists()
 
@@ -242,8 +269,9 @@ def test_cli_offers_every_preset():
 
 
 def test_onnx_refuses_writer_only_semantics():
-    from nrf_deploy.errors import NrfError
     from nrf_deploy.targets.onnx.model import export_float
+
+    from nrf_deploy.errors import NrfError
 
     graph = load_graph(HERE / "snntorch_leaky.nir")
     with pytest.raises(NrfError, match="late_reset"):

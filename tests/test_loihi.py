@@ -1,25 +1,25 @@
 """Loihi: integer reference == per-core emulator == Lava bit-accurate models, bit for bit."""
+
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
-
 from conftest import CLI
 from graphs import recurrent_cubalif
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from nrf_deploy.targets.loihi import LoihiTarget
+from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses, sign_mode_of
+from nrf_deploy.targets.loihi.mapper import map_cores
+
 from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError, RangeError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import load_graph
 from nrf_deploy.quant import zero_weight_policy
-from nrf_deploy.targets.loihi import LoihiTarget
-from nrf_deploy.targets.loihi.format import Compartments, LoihiProgram, Synapses, sign_mode_of
-from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.verify import compare
 
 TARGET = LoihiTarget()
@@ -34,22 +34,41 @@ def _agree(deployment, x, backends=("emulator",)) -> None:
         assert c.compared_values > 0
 
 
-def _random_graph(seed: int, kind: str, n_in: int, n_hidden: int, weight_scale: float, tau_steps: float,
-                  readout: bool) -> nir.NIRGraph:
+def _random_graph(
+    seed: int,
+    kind: str,
+    n_in: int,
+    n_hidden: int,
+    weight_scale: float,
+    tau_steps: float,
+    readout: bool,
+) -> nir.NIRGraph:
     rng = np.random.default_rng(seed)
     dt = 1e-3
     h = n_hidden
     if kind == "IF":
         neuron = nir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
     elif kind == "LIF":
-        neuron = nir.LIF(np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h))
+        neuron = nir.LIF(
+            np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h)
+        )
         neuron.metadata = {"reset": "zero"}
     else:
-        neuron = nir.CubaLIF(np.full(h, max(0.5 * tau_steps, 1.0) * dt), np.full(h, tau_steps * dt), np.ones(h),
-                             np.zeros(h), rng.uniform(0.3, 2.0, h), w_in=np.full(h, 1.0))
-    nodes = {"in": nir.Input({"input": np.array([n_in])}),
-             "fc": nir.Affine(rng.normal(0, weight_scale, (h, n_in)), rng.normal(0, 0.1 * weight_scale, h)),
-             "hidden": neuron}
+        neuron = nir.CubaLIF(
+            np.full(h, max(0.5 * tau_steps, 1.0) * dt),
+            np.full(h, tau_steps * dt),
+            np.ones(h),
+            np.zeros(h),
+            rng.uniform(0.3, 2.0, h),
+            w_in=np.full(h, 1.0),
+        )
+    nodes = {
+        "in": nir.Input({"input": np.array([n_in])}),
+        "fc": nir.Affine(
+            rng.normal(0, weight_scale, (h, n_in)), rng.normal(0, 0.1 * weight_scale, h)
+        ),
+        "hidden": neuron,
+    }
     edges = [("in", "fc"), ("fc", "hidden")]
     if readout:
         nodes["fc2"] = nir.Affine(rng.normal(0, 1, (3, h)), np.zeros(3))
@@ -62,15 +81,21 @@ def _random_graph(seed: int, kind: str, n_in: int, n_hidden: int, weight_scale: 
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt})
 
 
-graph_params = st.tuples(st.integers(0, 10_000), st.sampled_from(["IF", "LIF", "CubaLIF"]),
-                         st.integers(1, 12), st.integers(1, 20), st.sampled_from([0.05, 1.0, 8.0, 200.0]),
-                         st.sampled_from([1.0, 1.5, 4.0, 40.0, 3000.0]), st.booleans())
+graph_params = st.tuples(
+    st.integers(0, 10_000),
+    st.sampled_from(["IF", "LIF", "CubaLIF"]),
+    st.integers(1, 12),
+    st.integers(1, 20),
+    st.sampled_from([0.05, 1.0, 8.0, 200.0]),
+    st.sampled_from([1.0, 1.5, 4.0, 40.0, 3000.0]),
+    st.booleans(),
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=graph_params, rate=st.sampled_from([0.05, 0.5, 1.0]), steps=st.integers(1, 60))
 def test_reference_equals_emulator_on_random_graphs(params, rate, steps):
-    with zero_weight_policy(True):   # random graphs may quantise a projection to all zeros
+    with zero_weight_policy(True):  # random graphs may quantise a projection to all zeros
         deployment = TARGET.build(load_graph(_random_graph(*params)), {})
     x = random_events(deployment.input_shape, steps, 3, rate, seed=params[0])
     _agree(deployment, x)
@@ -81,17 +106,28 @@ def test_reference_equals_emulator_on_random_graphs(params, rate, steps):
 # every weight into the LIF quantises to zero: Lava ran no process unconnected to the source
 @example(params=(0, "CubaLIF", 1, 1, 0.05, 3000.0, False), rate=0.2)
 def test_lava_equals_reference_on_random_graphs(params, rate):
-    with zero_weight_policy(True):   # random graphs may quantise a projection to all zeros
+    with zero_weight_policy(True):  # random graphs may quantise a projection to all zeros
         deployment = TARGET.build(load_graph(_random_graph(*params)), {})
     x = random_events(deployment.input_shape, 12, 1, rate, seed=params[0])
     _agree(deployment, x, ("emulator", "lava"))
 
 
-def _extreme_program(du: int, dv: int, weight: int, weight_exp: int, bias_mant: int) -> LoihiProgram:
+def _extreme_program(
+    du: int, dv: int, weight: int, weight_exp: int, bias_mant: int
+) -> LoihiProgram:
     """Hand-built program at the format's limits: u wraps at 2**23, v saturates."""
     n_in, n = 4, 3
-    comp = Compartments("p", "CubaLIF", (n,), np.full(n, du), np.full(n, dv), np.array([131071, 5, 1000]),
-                        np.full(n, bias_mant), np.full(n, 7), 1.0)
+    comp = Compartments(
+        "p",
+        "CubaLIF",
+        (n,),
+        np.full(n, du),
+        np.full(n, dv),
+        np.array([131071, 5, 1000]),
+        np.full(n, bias_mant),
+        np.full(n, 7),
+        1.0,
+    )
     w = sp.csr_matrix(np.array([[weight] * n_in, [-weight] * n_in, [weight, -weight, weight, 0]]))
     syn = Synapses("in", "p", w, weight_exp, sign_mode_of(w.data))
     program = LoihiProgram("in", (n_in,), {"p": comp}, [syn], 1e-3)
@@ -99,8 +135,10 @@ def _extreme_program(du: int, dv: int, weight: int, weight_exp: int, bias_mant: 
     return program
 
 
-@pytest.mark.parametrize("du,dv,weight,weight_exp,bias", [(0, 0, 254, 7, 4095), (0, 4095, -256, 7, -4096),
-                                                           (4095, 1, 254, -8, 0), (17, 0, 254, 7, 0)])
+@pytest.mark.parametrize(
+    "du,dv,weight,weight_exp,bias",
+    [(0, 0, 254, 7, 4095), (0, 4095, -256, 7, -4096), (4095, 1, 254, -8, 0), (17, 0, 254, 7, 0)],
+)
 def test_wrap_and_saturation_agree_with_lava(du, dv, weight, weight_exp, bias):
     from nrf_deploy.target import Deployment
 
@@ -109,7 +147,7 @@ def test_wrap_and_saturation_agree_with_lava(du, dv, weight, weight_exp, bias):
     x = np.ones((40, 1, 4), dtype=np.int64)
     ref = TARGET.run(deployment, "reference", x)
     if du == 0 and weight_exp == 7:
-        assert np.abs(ref.states["p"]["u"]).max() > 2 ** 22, "the test must drive u near the wrap"
+        assert np.abs(ref.states["p"]["u"]).max() > 2**22, "the test must drive u near the wrap"
     _agree(deployment, x, ("emulator", "lava"))
 
 
@@ -131,12 +169,14 @@ def test_lava_run_in_one_call_equals_the_reference():
 
 
 def test_a_corrupted_emulator_is_detected(monkeypatch):
-    import nrf_deploy.targets.loihi.emulator as emulator
+    from nrf_deploy.targets.loihi import emulator
 
     deployment = TARGET.build(load_graph(_random_graph(3, "LIF", 6, 8, 1.0, 4.0, True)), {})
     x = random_events(deployment.input_shape, 30, 2, 0.5, seed=3)
     ref = TARGET.run(deployment, "reference", x)
-    monkeypatch.setattr(emulator, "_toward_zero", lambda p: np.floor_divide(p, 4096))  # floor, not trunc
+    monkeypatch.setattr(
+        emulator, "_toward_zero", lambda p: np.floor_divide(p, 4096)
+    )  # floor, not trunc
     bad = TARGET.run(deployment, "emulator", x)
     c = compare(ref, bad, "reference", "emulator", list(deployment.sidecar["schedule"]))
     assert not c.ok and c.first is not None and c.first.variable in ("u", "v", "out")
@@ -150,12 +190,24 @@ def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_pat
     out = tmp_path / "loihi"
     proc = _cli("export", fixture_path, "--target", "loihi", "-o", out)
     assert proc.returncode == 0, proc.stderr
-    assert {"deploy.json", "program.npz", "model.q.nir", "README.md"} <= {p.name for p in out.iterdir()}
+    assert {"deploy.json", "program.npz", "model.q.nir", "README.md"} <= {
+        p.name for p in out.iterdir()
+    }
     proc = _cli("verify", out, "--samples", "24", "--lava-samples", "1", "--timesteps", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lava vs reference: OK" in proc.stdout and "emulator vs reference: OK" in proc.stdout
     np.save(tmp_path / "x.npy", random_events((2, 34, 34), 5, 2, 0.2, 9))
-    proc = _cli("run", out, "--backend", "emulator", "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npz", "--states")
+    proc = _cli(
+        "run",
+        out,
+        "--backend",
+        "emulator",
+        "--input",
+        tmp_path / "x.npy",
+        "-o",
+        tmp_path / "o.npz",
+        "--states",
+    )
     assert proc.returncode == 0, proc.stderr
     assert np.load(tmp_path / "o.npz")["state/1/v"].shape == (5, 2, 16, 16, 16)
 
@@ -170,12 +222,18 @@ def test_exports_are_byte_identical(fixture_path, tmp_path):
 
 
 def test_unrepresentable_models_are_refused():
-    g = _random_graph(1, "LIF", 3, 4, 1.0, 0.5, False)     # tau = dt/2
+    g = _random_graph(1, "LIF", 3, 4, 1.0, 0.5, False)  # tau = dt/2
     with pytest.raises(RangeError, match="shorter than dt"):
         TARGET.build(load_graph(g), {})
-    g = nir.NIRGraph(nodes={"in": nir.Input({"input": np.array([2])}), "fc": nir.Linear(np.eye(2)),
-                            "th": nir.Threshold(np.ones(2)), "out": nir.Output({"output": np.array([2])})},
-                     edges=[("in", "fc"), ("fc", "th"), ("th", "out")])
+    g = nir.NIRGraph(
+        nodes={
+            "in": nir.Input({"input": np.array([2])}),
+            "fc": nir.Linear(np.eye(2)),
+            "th": nir.Threshold(np.ones(2)),
+            "out": nir.Output({"output": np.array([2])}),
+        },
+        edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
+    )
     with pytest.raises(GraphError, match="Threshold"):
         TARGET.build(load_graph(g), {})
 

@@ -5,13 +5,13 @@ compartments, synapses and distinct input axons are recounted from the projectio
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from nrf_deploy.errors import DoesNotFitError
 from nrf_deploy.targets.loihi.format import (
     COMPARTMENTS_PER_CORE,
     CORES_PER_CHIP,
@@ -22,6 +22,8 @@ from nrf_deploy.targets.loihi.format import (
     Synapses,
 )
 from nrf_deploy.targets.loihi.mapper import map_cores
+
+from nrf_deploy.errors import DoesNotFitError
 
 
 def _program(sizes: list[int], densities: list[float], seed: int) -> LoihiProgram:
@@ -56,7 +58,7 @@ def _assert_within_limits(program: LoihiProgram, chips: int) -> None:
     for name, comp in program.populations.items():
         chunks = program.cores[name]
         assert chunks[0][1] == 0 and chunks[-1][2] == comp.size  # covers the population
-        assert all(a[2] == b[1] for a, b in zip(chunks, chunks[1:]))  # contiguous
+        assert all(a[2] == b[1] for a, b in itertools.pairwise(chunks))  # contiguous
         for core, start, stop in chunks:
             ids.append(core)
             neurons, synapses, axons = _recount(program, name, start, stop)
@@ -133,9 +135,9 @@ def test_sparse_rows_share_a_core_until_their_union_of_axons_is_full():
 def test_fan_in_above_the_axon_limit_is_refused_before_quantising():
     """The export refuses a 4097-input dense layer from the float graph (no program built)."""
     import nir
+    from nrf_deploy.targets.loihi import LoihiTarget
 
     from nrf_deploy.ir import load_graph
-    from nrf_deploy.targets.loihi import LoihiTarget
 
     n_in, n = FAN_IN_AXONS_PER_CORE + 1, 3
     g = nir.NIRGraph(

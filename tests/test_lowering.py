@@ -1,10 +1,11 @@
 """Populations and projections: the matrices equal the stateless chains they stand for."""
+
 from __future__ import annotations
 
 import nir
 import numpy as np
-
 from graphs import recurrent_cubalif
+
 from nrf_deploy.ir import load_graph
 from nrf_deploy.lowering import lower
 
@@ -25,19 +26,32 @@ def test_fixture_projections_reproduce_the_chain(fixture_path, rng):
     conv = graph.nodes["5"].nir_node
     # independent statement of the chain with torch ops written out here
     pooled = F.avg_pool2d(torch.tensor(x), 2, 2) * 4
-    expected = F.conv2d(pooled, torch.tensor(conv.weight), torch.tensor(conv.bias), stride=1,
-                        padding=conv.padding).numpy().reshape(2, -1)
+    expected = (
+        F.conv2d(
+            pooled,
+            torch.tensor(conv.weight),
+            torch.tensor(conv.bias),
+            stride=1,
+            padding=conv.padding,
+        )
+        .numpy()
+        .reshape(2, -1)
+    )
     got = (proj.matrix @ x.reshape(2, -1).T).T + proj.bias.reshape(1, -1)
     np.testing.assert_allclose(got, expected, atol=1e-9)
 
 
 def test_bias_is_separated_from_the_matrix():
-    g = nir.NIRGraph(nodes={"in": nir.Input({"input": np.array([2])}),
-                            "fc": nir.Affine(np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, -0.25])),
-                            "s": nir.Scale(np.array([2.0, 4.0])),
-                            "li": nir.LI(np.full(2, 0.01), np.ones(2), np.zeros(2)),
-                            "out": nir.Output({"output": np.array([2])})},
-                     edges=[("in", "fc"), ("fc", "s"), ("s", "li"), ("li", "out")])
+    g = nir.NIRGraph(
+        nodes={
+            "in": nir.Input({"input": np.array([2])}),
+            "fc": nir.Affine(np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, -0.25])),
+            "s": nir.Scale(np.array([2.0, 4.0])),
+            "li": nir.LI(np.full(2, 0.01), np.ones(2), np.zeros(2)),
+            "out": nir.Output({"output": np.array([2])}),
+        },
+        edges=[("in", "fc"), ("fc", "s"), ("s", "li"), ("li", "out")],
+    )
     (proj, _) = lower(load_graph(g)).projections
     np.testing.assert_allclose(proj.matrix.toarray(), [[2.0, 4.0], [12.0, -4.0]])
     np.testing.assert_allclose(proj.bias, [1.0, -1.0])

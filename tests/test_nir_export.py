@@ -1,6 +1,7 @@
 """Explicit NIR export of the RF-SNN (nrf_deploy.exporters.nir): nir.read type checks, parameters in
 seconds, and the round trip through the Foundation float executor on 100 random inputs (identical
 spikes, read-out within 1e-5)."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ import nir
 import numpy as np
 import pytest
 import torch
+from nrf_deploy.exporters.nir import export_rf_snn, node_order, write_rf_snn
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.exporters.nir import export_rf_snn, node_order, write_rf_snn
 from nrf_deploy.ir import load_graph, run_float
 from nrf_deploy.models import CONFIGS, RFSNN, build_model
 
@@ -31,7 +32,7 @@ def _trained_like(cfg, seed: int) -> RFSNN:
 
 def _events(steps: int, batch: int, size: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
-    rate = torch.rand(1, batch, 1, 1, 1, generator=gen) * 0.3                # a different density per input
+    rate = torch.rand(1, batch, 1, 1, 1, generator=gen) * 0.3  # a different density per input
     return (torch.rand(steps, batch, 2, size, size, generator=gen) < rate).float()
 
 
@@ -42,8 +43,14 @@ def test_written_graph_passes_nir_type_checks_and_holds_per_neuron_seconds(tmp_p
     write_rf_snn(model, path)
     raw = nir.read(path)
     assert {k: type(n).__name__ for k, n in raw.nodes.items()} == {
-        "input": "Input", "conv": "Conv2d", "lif": "LIF", "pool": "SumPool2d", "readout_conv": "Conv2d",
-        "readout": "LI", "output": "Output"}
+        "input": "Input",
+        "conv": "Conv2d",
+        "lif": "LIF",
+        "pool": "SumPool2d",
+        "readout_conv": "Conv2d",
+        "readout": "LI",
+        "output": "Output",
+    }
     assert sorted(raw.edges) == sorted(zip(node_order()[:-1], node_order()[1:]))
     raw.infer_types()
     assert raw._check_types()
@@ -52,8 +59,9 @@ def test_written_graph_passes_nir_type_checks_and_holds_per_neuron_seconds(tmp_p
     assert lif.tau.shape == lif.r.shape == lif.v_leak.shape == lif.v_threshold.shape == hidden
     # temporal channel k holds tau_min * ratio^k timesteps, in seconds
     per_channel = lif.tau[:, 0, 0].reshape(cfg.temporal_channels, cfg.spatial_channels)
-    np.testing.assert_allclose(per_channel, np.array([[2.0], [4.0]]) * 5e-4 * np.ones((1, cfg.spatial_channels)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        per_channel, np.array([[2.0], [4.0]]) * 5e-4 * np.ones((1, cfg.spatial_channels)), rtol=1e-6
+    )
     assert np.all(lif.tau == lif.tau[:, :1, :1]) and np.all(lif.v_threshold == cfg.threshold)
     assert lif.metadata["reset"] == "zero"
     np.testing.assert_allclose(li.tau, cfg.readout_tau_steps * 5e-4, rtol=1e-6)
@@ -61,7 +69,7 @@ def test_written_graph_passes_nir_type_checks_and_holds_per_neuron_seconds(tmp_p
     assert raw.metadata["dt"] == pytest.approx(5e-4) and raw.metadata["decoder"] == "dsnt"
     assert raw.metadata["image_size"] == cfg.size
     assert json.loads(raw.metadata["rf_config"])["temporal_channels"] == cfg.temporal_channels
-    graph = load_graph(path)                                            # the Foundation's validation
+    graph = load_graph(path)  # the Foundation's validation
     assert graph.dt == pytest.approx(5e-4)
 
 
@@ -79,7 +87,9 @@ def test_float_executor_reproduces_the_model_on_100_random_inputs(tmp_path, name
     trace = run_float(graph, x.numpy())
     exec_spikes = np.asarray(trace.outputs["lif"])
     assert exec_spikes.shape == spikes.shape
-    assert spikes.sum() > 1000 and (spikes == 0).sum() > 1000, "a meaningful mix of spikes and silence"
+    assert spikes.sum() > 1000 and (spikes == 0).sum() > 1000, (
+        "a meaningful mix of spikes and silence"
+    )
     per_input = (exec_spikes != spikes.numpy()).reshape(steps, 100, -1).sum(axis=(0, 2))
     assert per_input.tolist() == [0] * 100, "identical spikes for every input"
     readout = np.asarray(trace.outputs["readout"])

@@ -1,4 +1,5 @@
 """The registry's samna is a stub that reaches the network at import: nothing may import it."""
+
 from __future__ import annotations
 
 import subprocess
@@ -25,18 +26,28 @@ sys.exit(1 if bad else 0)
 
 
 def test_samna_never_enters_sys_modules(fixture_path):
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(fixture_path)], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(fixture_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "IMPORTED: []" in proc.stdout
 
 
 def test_no_source_file_imports_samna():
-    from pathlib import Path
     import re
+    from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    pattern = re.compile(r"^\s*(import samna|from samna|(from|import) sinabs\.backend\.dynapcnn)", re.M)
-    offenders = [str(p) for folder in ("nrf_deploy", "targets", "exporters", "examples", "benchmarks")
-                 for p in (repo / folder).rglob("*.py") if pattern.search(p.read_text())]
+    pattern = re.compile(
+        r"^\s*(import samna|from samna|(from|import) sinabs\.backend\.dynapcnn)", re.MULTILINE
+    )
+    offenders = [
+        str(p)
+        for folder in ("nrf_deploy", "targets", "exporters", "examples", "benchmarks")
+        for p in (repo / folder).rglob("*.py")
+        if pattern.search(p.read_text())
+    ]
     assert offenders == []

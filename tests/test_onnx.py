@@ -1,27 +1,29 @@
 """ONNX target, float models: onnxruntime vs the float executor (nrf_deploy/ir/executor.py, an
 independent implementation) — spikes identical, other values within 1e-5; unrolled == stepwise;
 a corrupted model is caught; the CPU baseline figures."""
+
 from __future__ import annotations
 
 import nir
 import numpy as np
 import onnx
 import pytest
+from graphs import lif_chain, recurrent_cubalif
+from nrf_deploy.exporters.nir import export_rf_snn
+from nrf_deploy.targets.onnx import OnnxTarget, measure_cpu_baseline
 from onnx import numpy_helper
 
-from graphs import lif_chain, recurrent_cubalif
 from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
-from nrf_deploy.exporters.nir import export_rf_snn
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import Semantics, load_graph, run_float
 from nrf_deploy.models import CONFIGS, RFSNN
-from nrf_deploy.targets.onnx import OnnxTarget, measure_cpu_baseline
 from nrf_deploy.verify import verify_deployment
 
 
 def _verify(deployment, x, target=None):
-    """The generic verify (what 'nrf-deploy verify' runs): onnxruntime against the float executor."""
+    """The generic verify (what 'nrf-deploy verify' runs): onnxruntime against the float
+    executor."""
     target = target or OnnxTarget()
     result = verify_deployment(target, deployment, x, witness_samples=0)
     (c,) = result.comparisons
@@ -32,32 +34,62 @@ def _verify(deployment, x, target=None):
 
 
 def _mixed_graph() -> nir.NIRGraph:
-    """Every float node type the exporter maps, with a recurrent LIF and two inputs into one node."""
+    """Every float node type the exporter maps, with a recurrent LIF and two inputs into one
+    node."""
     rng = np.random.default_rng(3)
-    lif = nir.LIF(tau=rng.uniform(0.003, 0.03, 6), r=np.full(6, 1.2), v_leak=np.full(6, 0.05),
-                  v_threshold=np.full(6, 0.8))
+    lif = nir.LIF(
+        tau=rng.uniform(0.003, 0.03, 6),
+        r=np.full(6, 1.2),
+        v_leak=np.full(6, 0.05),
+        v_threshold=np.full(6, 0.8),
+    )
     lif.metadata = {"reset": "subtract"}
     ifn = nir.IF(r=np.ones((2, 4, 4)), v_threshold=np.full((2, 4, 4), 1.5))
     ifn.metadata = {"reset": "zero"}
     return nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([1, 8, 8])}),
-               "conv": nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0.4, 0.5, (2, 1, 3, 3)), stride=1, padding=1,
-                                  dilation=1, groups=1, bias=rng.normal(0, 0.1, 2)),
-               "avg": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-               "scale": nir.Scale(np.full((2, 4, 4), 1.7)),
-               "if": ifn,
-               "flat": nir.Flatten({"input": np.array([2, 4, 4])}, start_dim=0, end_dim=-1),
-               "fc": nir.Affine(rng.normal(0.2, 0.4, (6, 32)), rng.normal(0, 0.1, 6)),
-               "lif": lif,
-               "rec": nir.Linear(rng.normal(0, 0.4, (6, 6))),
-               "integ": nir.I(r=np.full(6, 0.5)),
-               "li": nir.LI(tau=np.full(6, 0.01), r=np.ones(6), v_leak=np.zeros(6)),
-               "thr": nir.Threshold(np.full(6, 0.3)),
-               "out": nir.Output({"output": np.array([6])}),
-               "out2": nir.Output({"output": np.array([6])})},
-        edges=[("in", "conv"), ("conv", "avg"), ("avg", "scale"), ("scale", "if"), ("if", "flat"), ("flat", "fc"),
-               ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "integ"), ("lif", "li"), ("li", "thr"),
-               ("thr", "out"), ("integ", "out2")])
+        nodes={
+            "in": nir.Input({"input": np.array([1, 8, 8])}),
+            "conv": nir.Conv2d(
+                input_shape=(8, 8),
+                weight=rng.normal(0.4, 0.5, (2, 1, 3, 3)),
+                stride=1,
+                padding=1,
+                dilation=1,
+                groups=1,
+                bias=rng.normal(0, 0.1, 2),
+            ),
+            "avg": nir.AvgPool2d(
+                kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
+            ),
+            "scale": nir.Scale(np.full((2, 4, 4), 1.7)),
+            "if": ifn,
+            "flat": nir.Flatten({"input": np.array([2, 4, 4])}, start_dim=0, end_dim=-1),
+            "fc": nir.Affine(rng.normal(0.2, 0.4, (6, 32)), rng.normal(0, 0.1, 6)),
+            "lif": lif,
+            "rec": nir.Linear(rng.normal(0, 0.4, (6, 6))),
+            "integ": nir.I(r=np.full(6, 0.5)),
+            "li": nir.LI(tau=np.full(6, 0.01), r=np.ones(6), v_leak=np.zeros(6)),
+            "thr": nir.Threshold(np.full(6, 0.3)),
+            "out": nir.Output({"output": np.array([6])}),
+            "out2": nir.Output({"output": np.array([6])}),
+        },
+        edges=[
+            ("in", "conv"),
+            ("conv", "avg"),
+            ("avg", "scale"),
+            ("scale", "if"),
+            ("if", "flat"),
+            ("flat", "fc"),
+            ("fc", "lif"),
+            ("lif", "rec"),
+            ("rec", "lif"),
+            ("lif", "integ"),
+            ("lif", "li"),
+            ("li", "thr"),
+            ("thr", "out"),
+            ("integ", "out2"),
+        ],
+    )
 
 
 def test_fixture_exports_checks_and_verifies(fixture_path, tmp_path):
@@ -79,32 +111,45 @@ def test_sinabs_semantics_follow_the_executor_preset():
     _, ort = _verify(deployment, x, target)
     sinabs = run_float(graph, x, dt=1e-3, semantics=Semantics.named("sinabs"))
     nir_default = run_float(graph, x, dt=1e-3)
-    assert ort.outputs["if"].max() > 1                       # several spikes in one step
+    assert ort.outputs["if"].max() > 1  # several spikes in one step
     np.testing.assert_array_equal(ort.outputs["thr"], sinabs.outputs["thr"])
     assert not np.array_equal(ort.outputs["if"], nir_default.outputs["if"])
 
 
-@pytest.mark.parametrize("graph", [recurrent_cubalif(n_in=3, n=6), lif_chain(tau=0.002, reset="subtract"),
-                                   _mixed_graph()], ids=["recurrent-cubalif", "lif-subtract", "every-node-type"])
+@pytest.mark.parametrize(
+    "graph",
+    [recurrent_cubalif(n_in=3, n=6), lif_chain(tau=0.002, reset="subtract"), _mixed_graph()],
+    ids=["recurrent-cubalif", "lif-subtract", "every-node-type"],
+)
 def test_small_graphs_verify(graph):
     target = OnnxTarget()
     deployment = target.build(load_graph(graph), {"dt": 1e-3})
     ref, ort = _verify(deployment, random_events(deployment.input_shape, 40, 6, 0.5, 2), target)
     spiking = [n for n in deployment.sidecar["spiking_nodes"] if n in ort.outputs]
     assert spiking and all(ref.outputs[n].sum() > 0 for n in spiking)
-    assert set(ort.states) == {n for n in ref.states}          # every neuron's state is compared
+    assert set(ort.states) == {n for n in ref.states}  # every neuron's state is compared
 
 
 def test_recurrent_state_layout_is_documented_order():
-    model = OnnxTarget().build(load_graph(recurrent_cubalif(n_in=3, n=6)), {"dt": 1e-3}).program["model"]
+    model = (
+        OnnxTarget()
+        .build(load_graph(recurrent_cubalif(n_in=3, n=6)), {"dt": 1e-3})
+        .program["model"]
+    )
     assert [i.name for i in model.graph.input] == ["x", "state.cuba.i", "state.cuba.v", "prev.rec"]
-    assert [o.name for o in model.graph.output] == ["out.cuba", "out.out", "next.state.cuba.i", "next.state.cuba.v",
-                                                    "next.prev.rec"]
+    assert [o.name for o in model.graph.output] == [
+        "out.cuba",
+        "out.out",
+        "next.state.cuba.i",
+        "next.state.cuba.v",
+        "next.prev.rec",
+    ]
     assert model.opset_import[0].version == 17
 
 
 def test_rf_snn_exports_and_verifies():
-    """The receptive-field SNN's graph (Conv2d, per-channel-tau LIF reset to zero, SumPool, LI read-out).
+    """The receptive-field SNN's graph (Conv2d, per-channel-tau LIF reset to zero, SumPool, LI
+    read-out).
 
     Untrained RF kernels with binary inputs put membranes *exactly* on the threshold (dt/tau = 1/4,
     kernel sums that are whole numbers), where the spike depends on float32 summation order — a tie
@@ -125,14 +170,17 @@ def test_unrolled_model_equals_stepwise():
     target = OnnxTarget()
     deployment = target.build(load_graph(_mixed_graph()), {"dt": 1e-3, "onnx_unroll": 12})
     x = random_events(deployment.input_shape, 12, 3, 0.5, 4).astype(np.float32)
-    session = ort.InferenceSession(deployment.program["unrolled"].SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        deployment.program["unrolled"].SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     unrolled = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"x": x})))
     stepwise = target.run(deployment, "onnxruntime", x)
     executor = target.run(deployment, "float", x)
     for node in ("if", "lif", "integ", "li", "thr", "out", "out2"):
         np.testing.assert_array_equal(unrolled[f"out.{node}"], stepwise.outputs[node])
-        np.testing.assert_allclose(unrolled[f"out.{node}"], executor.outputs[node], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(
+            unrolled[f"out.{node}"], executor.outputs[node], rtol=0, atol=1e-5
+        )
 
 
 def _perturb(path, name: str, delta: float) -> None:
@@ -152,11 +200,15 @@ def test_verify_cli_passes_then_catches_a_perturbed_weight(tmp_path, capsys):
     graph = tmp_path / "lif.nir"
     nir.write(graph, lif_chain(n_in=4, n_out=6, reset="zero"))
     out = tmp_path / "o"
-    assert main(["export", str(graph), "--target", "onnx", "-o", str(out), "--onnx-unroll", "3"]) == 0
+    assert (
+        main(["export", str(graph), "--target", "onnx", "-o", str(out), "--onnx-unroll", "3"]) == 0
+    )
     assert main(["verify", str(out), "--samples", "16"]) == 0
     assert "0 mismatches" in capsys.readouterr().out
-    _perturb(out / "model.onnx", "fc.weight_t", 1e-3)     # a small change: values move, spikes mostly not
-    assert main(["verify", str(out), "--samples", "16"]) == 2            # the seal notices first
+    _perturb(
+        out / "model.onnx", "fc.weight_t", 1e-3
+    )  # a small change: values move, spikes mostly not
+    assert main(["verify", str(out), "--samples", "16"]) == 2  # the seal notices first
     assert main(["verify", str(out), "--samples", "16", "--allow-modified"]) == 1
     text = capsys.readouterr().out
     assert "MISMATCH" in text and "first divergence" in text
@@ -168,7 +220,21 @@ def test_cli_runs_the_onnxruntime_backend(tmp_path, capsys):
     x = random_events((3,), 15, 2, 0.5, 9)
     np.save(x_path, x)
     assert main(["export", str(graph), "--target", "onnx", "-o", str(out)]) == 0
-    assert main(["run", str(out), "--backend", "onnxruntime", "--input", str(x_path), "-o", str(tmp_path / "r.npz")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(out),
+                "--backend",
+                "onnxruntime",
+                "--input",
+                str(x_path),
+                "-o",
+                str(tmp_path / "r.npz"),
+            ]
+        )
+        == 0
+    )
     saved = np.load(tmp_path / "r.npz")
     key = next(k for k in saved.files if k.endswith("cuba"))
     expected = run_float(load_graph(graph), x, dt=1e-3).outputs["cuba"]
@@ -177,12 +243,19 @@ def test_cli_runs_the_onnxruntime_backend(tmp_path, capsys):
 
 def test_cpu_baseline_figures(fixture_path, tmp_path):
     export(fixture_path, "onnx", tmp_path / "o")
-    figures = measure_cpu_baseline(tmp_path / "o" / "model.onnx", timesteps=3, batch_sizes=(1, 4), repeats=2)
+    figures = measure_cpu_baseline(
+        tmp_path / "o" / "model.onnx", timesteps=3, batch_sizes=(1, 4), repeats=2
+    )
     b1, b4 = figures["batch_1"], figures["batch_4"]
     assert 0 < b1["cpu_latency_per_step_s"] < b1["cpu_latency_per_inference_s"] and b4["batch"] == 4
     assert b1["cpu_latency_per_step_s"] == pytest.approx(b1["cpu_latency_per_inference_s"] / 3)
-    # conv 16x2x5x5 over 16x16x16, conv 16x16x3x3 over 16x16x16, conv 8x16x3x3 over 8x8x8, fc 128->256, fc 256->10
-    assert figures["dense_macs_per_step"] == 50 * 4096 + 144 * 4096 + 144 * 512 + 128 * 256 + 256 * 10 == 903680
+    # conv 16x2x5x5 over 16x16x16, conv 16x16x3x3 over 16x16x16, conv 8x16x3x3 over 8x8x8, fc
+    # 128->256, fc 256->10
+    assert (
+        figures["dense_macs_per_step"]
+        == 50 * 4096 + 144 * 4096 + 144 * 512 + 128 * 256 + 256 * 10
+        == 903680
+    )
     assert figures["dense_macs_per_inference"] == 3 * 903680
 
 

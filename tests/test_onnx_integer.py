@@ -1,6 +1,7 @@
 """ONNX target, integer models: the integer reference of a Speck export as an int64 ONNX model,
 run by onnxruntime and compared exactly with the Speck target's own integer reference (torch,
 targets/speck/reference.py — an independent implementation)."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,13 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+from nrf_deploy.targets.onnx import OnnxTarget
 from onnx import numpy_helper
 
 from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputs import random_events
-from nrf_deploy.targets.onnx import OnnxTarget
 from nrf_deploy.verify import verify_deployment
 
 
@@ -57,7 +58,9 @@ def test_saturation_and_multi_spike_are_exact(int_dir):
     """Inputs of up to 40 events per pixel drive the 16-bit state into saturation."""
     target = OnnxTarget()
     deployment = target.load(int_dir)
-    ref, _ = _exact(target, deployment, random_events(deployment.input_shape, 6, 6, 0.5, 1, max_count=40))
+    ref, _ = _exact(
+        target, deployment, random_events(deployment.input_shape, 6, 6, 0.5, 1, max_count=40)
+    )
     assert sum(int(s["saturated"].sum()) for s in ref.states.values()) > 0
     assert ref.outputs["1"].max() > 1
 
@@ -68,7 +71,9 @@ def test_unrolled_integer_model_equals_stepwise(int_dir):
     target = OnnxTarget()
     deployment = target.load(int_dir)
     x = random_events(deployment.input_shape, 6, 3, 0.3, 2, max_count=3)
-    session = ort.InferenceSession(str(int_dir / "model_unrolled.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(int_dir / "model_unrolled.onnx"), providers=["CPUExecutionProvider"]
+    )
     unrolled = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"x": x})))
     reference = target.run(deployment, "speck-reference", x)
     for layer in ("1", "3", "6", "10", "12"):
@@ -85,7 +90,7 @@ def test_a_weight_one_unit_off_is_caught_by_verify(int_dir, tmp_path, capsys):
     init.CopyFrom(numpy_helper.from_array(w, init.name))
     onnx.save(model, str(bad / "model.onnx"))
     assert main(["verify", str(bad), "--samples", "8", "--timesteps", "8"]) == 2
-    assert "changed: model.onnx" in capsys.readouterr().err          # the seal notices first
+    assert "changed: model.onnx" in capsys.readouterr().err  # the seal notices first
     assert main(["verify", str(bad), "--samples", "8", "--timesteps", "8", "--allow-modified"]) == 1
     text = capsys.readouterr().out
     assert "MISMATCH" in text and "speck-reference" in text
@@ -120,7 +125,14 @@ def test_integer_source_must_be_a_speck_export_of_the_same_model(fixture_path, s
     with pytest.raises(NrfError, match="different model"):
         export(fixture_path, "onnx", tmp_path / "o2", {"onnx_integer_from": str(other)})
     with pytest.raises(NrfError, match="does not exist"):
-        export(fixture_path, "onnx", tmp_path / "o3", {"onnx_integer_from": str(tmp_path / "missing")})
+        export(
+            fixture_path, "onnx", tmp_path / "o3", {"onnx_integer_from": str(tmp_path / "missing")}
+        )
     with pytest.raises(NrfError, match="float exports only"):
-        export(fixture_path, "onnx", tmp_path / "o4", {"onnx_integer_from": str(speck_dir), "onnx_semantics": "sinabs"})
+        export(
+            fixture_path,
+            "onnx",
+            tmp_path / "o4",
+            {"onnx_integer_from": str(speck_dir), "onnx_semantics": "sinabs"},
+        )
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))

@@ -1,6 +1,7 @@
 """--engine ray on a local 2-CPU Ray cluster (one per module): the same verdict, counts and
 first divergence as the single-process run, with an injected fault, a worker killed mid-run,
 and a shard that fails twice."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 from faulty_target import FAULT_STEP, FaultySpiNNaker
-from test_shard import MARKED, export_dir, sharded_inputs  # noqa: F401 (fixture)
+from test_shard import MARKED, export_dir, sharded_inputs  # noqa: F401 (fixtures)
 
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputset import InputSet
@@ -50,8 +51,9 @@ def _on_ray(export_dir, target, inputs, progress=None):  # noqa: F811
     from nrf_deploy.ray_engine import verify_on_ray
 
     plan = make_plan(target, target.load(export_dir), 0, 4)
-    return verify_on_ray(export_dir, target, inputs, plan, shard_size=4, workers=2,
-                         progress=progress)
+    return verify_on_ray(
+        export_dir, target, inputs, plan, shard_size=4, workers=2, progress=progress
+    )
 
 
 def test_two_workers_match_the_single_process_run(cluster, case, export_dir):  # noqa: F811
@@ -62,8 +64,12 @@ def test_two_workers_match_the_single_process_run(cluster, case, export_dir):  #
     assert [s[0] for s in seen] == list(range(4, 33, 4)) and seen[-1][1] == 32
 
 
-def test_killed_worker_is_replaced_and_the_verdict_holds(cluster, case, export_dir,  # noqa: F811
-                                                         tmp_path):
+def test_killed_worker_is_replaced_and_the_verdict_holds(
+    cluster,
+    case,
+    export_dir,  # noqa: F811
+    tmp_path,
+):
     inputs, whole = case
     marker = tmp_path / "killed"
     got = _on_ray(export_dir, FaultySpiNNaker(kill_once=str(marker)), inputs)
@@ -71,8 +77,7 @@ def test_killed_worker_is_replaced_and_the_verdict_holds(cluster, case, export_d
     assert got.to_dict() == whole
 
 
-def test_shard_failing_twice_fails_the_run_naming_its_samples(
-        cluster, case, export_dir):  # noqa: F811
+def test_shard_failing_twice_fails_the_run_naming_its_samples(cluster, case, export_dir):  # noqa: F811
     inputs, _ = case
     with pytest.raises(NrfError, match="failed 2 times") as err:
         _on_ray(export_dir, FaultySpiNNaker(raise_on_marked=True), inputs)
@@ -80,10 +85,14 @@ def test_shard_failing_twice_fails_the_run_naming_its_samples(
 
 
 def test_bad_input_in_one_shard_is_the_users_error_naming_the_shard(
-        cluster, case, export_dir, tmp_path):  # noqa: F811
+    cluster,
+    case,
+    export_dir,  # noqa: F811 (the fixture imported from test_shard)
+    tmp_path,
+):
     inputs, _ = case
     x = inputs.read(0, inputs.samples)
-    x[2, 9, 0] = 2                 # SpiNNaker inputs are binary spikes
+    x[2, 9, 0] = 2  # SpiNNaker inputs are binary spikes
     np.save(tmp_path / "bad.npy", x)
     with pytest.raises(NrfError, match="binary spikes") as err:
         _on_ray(export_dir, FaultySpiNNaker(), InputSet.open(tmp_path / "bad.npy", (6,)))

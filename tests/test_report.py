@@ -1,5 +1,6 @@
 """Reports: every figure traces to a sourced constant, counts equal an independent count, unknown
 or missing pieces degrade to "not available", user constants are used and labelled."""
+
 from __future__ import annotations
 
 import json
@@ -25,15 +26,25 @@ from nrf_deploy.report import build_report
 
 X = random_events((2, 34, 34), 12, 3, 0.1, 0)
 
-# Published figures, typed in from the papers (docs/energy.md lists them with their sources), not read from the code under test.
+# Published figures, typed in from the papers (docs/energy.md lists them with their sources), not
+# read from the code under test.
 PUBLISHED = {
-    "loihi1": {"sop_pj": 23.6, "sop_ns": 3.5, "update_active_pj": 81.0, "update_inactive_pj": 52.0, "spike_pj": 1.7},
+    "loihi1": {
+        "sop_pj": 23.6,
+        "sop_ns": 3.5,
+        "update_active_pj": 81.0,
+        "update_inactive_pj": 52.0,
+        "spike_pj": 1.7,
+    },
     "speck": {"event_latency_us": 3.36, "resting_mw": 0.42},
     "spinnaker1": {"synaptic_event_uj": 0.6, "timestep_ms": 1.0, "chip_peak_w": 1.0},
     "cpu": {"mac_pj": 4.6, "ac_pj": 0.9, "dram_pj": 640.0},
 }
-NEVER_INVENTED = {"loihi2": ("sop_pj", "update_pj", "sop_ns", "update_ns", "barrier_ns"),
-                  "spinnaker2": ("sop_pj", "update_pj"), "speck": ("sop_pj",)}
+NEVER_INVENTED = {
+    "loihi2": ("sop_pj", "update_pj", "sop_ns", "update_ns", "barrier_ns"),
+    "spinnaker2": ("sop_pj", "update_pj"),
+    "speck": ("sop_pj",),
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +75,14 @@ def test_every_profile_constant_is_sourced_and_published_figures_are_exact():
             assert chips[chip].constants[key].value == value, (chip, key)
     for chip, keys in NEVER_INVENTED.items():
         for key in keys:
-            assert chips[chip].constants[key].value is None and chips[chip].constants[key].kind == "unpublished"
+            assert (
+                chips[chip].constants[key].value is None
+                and chips[chip].constants[key].kind == "unpublished"
+            )
     with pytest.raises(ValueError):
-        Constant(1.0, "pJ", "x", "somewhere", "unpublished")      # an unpublished figure cannot carry a value
+        Constant(
+            1.0, "pJ", "x", "somewhere", "unpublished"
+        )  # an unpublished figure cannot carry a value
 
 
 def test_every_energy_and_latency_figure_names_its_constant_and_source(report):
@@ -78,13 +94,22 @@ def test_every_energy_and_latency_figure_names_its_constant_and_source(report):
         for what, unit_total in (("energy", "energy_j"), ("latency", "latency_s")):
             total = 0.0
             for term in h[f"{what}_terms"]:
-                c = constants[term["constant"]]            # every term names a constant of the table...
+                c = constants[term["constant"]]  # every term names a constant of the table...
                 assert term["source"] == c["source"] and term["kind"] == c["kind"] and c["source"]
                 if c["value"] is None:
                     assert term["value"] is None
                     continue
-                si = {"pJ": 1e-12, "nJ": 1e-9, "uJ": 1e-6, "mW": 1e-3, "W": 1.0, "ns": 1e-9, "us": 1e-6,
-                      "ms": 1e-3, "s": 1.0}[c["unit"]]
+                si = {
+                    "pJ": 1e-12,
+                    "nJ": 1e-9,
+                    "uJ": 1e-6,
+                    "mW": 1e-3,
+                    "W": 1.0,
+                    "ns": 1e-9,
+                    "us": 1e-6,
+                    "ms": 1e-3,
+                    "s": 1.0,
+                }[c["unit"]]
                 # ... and is exactly count x that constant's value
                 assert term["value"] == pytest.approx(term["count"] * c["value"] * si, rel=1e-12)
                 total += term["value"]
@@ -93,14 +118,18 @@ def test_every_energy_and_latency_figure_names_its_constant_and_source(report):
     loihi, l1 = hardware["loihi1"]
     syn = next(t for t in l1["energy_terms"] if t["count_name"] == "effective_sops")
     assert syn["value"] == pytest.approx(loihi["counts"]["effective_sops"] * 23.6e-12)
-    assert l1["energy_status"] == "complete" and l1["latency_status"] == "partial"   # update time, barrier unset
+    assert (
+        l1["energy_status"] == "complete" and l1["latency_status"] == "partial"
+    )  # update time, barrier unset
     _, l2 = hardware["loihi2"]
-    assert l2["energy_j"] is None and "loihi2.sop_pj" in l2["missing_constants"]      # never invented
+    assert l2["energy_j"] is None and "loihi2.sop_pj" in l2["missing_constants"]  # never invented
     _, cpu = hardware["cpu"]
     assert cpu["latency_s"] > 0 and cpu["constants"]["cpu.step_s"]["kind"] == "measured"
     rows = {(r["target"], r["chip"]): r for r in report["summary"]}
-    assert rows[("loihi", "loihi1")]["energy_vs_cpu"] == pytest.approx(l1["energy_j"] / cpu["energy_j"])
-    assert rows[("loihi", "loihi1")]["verified"] == "not verified"                               # not verified: says so
+    assert rows[("loihi", "loihi1")]["energy_vs_cpu"] == pytest.approx(
+        l1["energy_j"] / cpu["energy_j"]
+    )
+    assert rows[("loihi", "loihi1")]["verified"] == "not verified"  # not verified: says so
     if "spinnaker1" in hardware:
         sp_entry, sp = hardware["spinnaker1"]
         # the all-in system figure: effective synaptic events x 0.6 uJ and nothing else
@@ -124,7 +153,9 @@ def test_effective_sops_equal_an_independent_neurobench_count(report, fixture_pa
 
     def events(name):
         arr = X if name == "input" else trace.outputs[name]
-        return torch.as_tensor(np.abs(arr).reshape(t_steps * batch, *arr.shape[2:]), dtype=torch.float64)
+        return torch.as_tensor(
+            np.abs(arr).reshape(t_steps * batch, *arr.shape[2:]), dtype=torch.float64
+        )
 
     def conv(node, h):
         w = torch.as_tensor(graph.nodes[node].param("weight") != 0, dtype=torch.float64)
@@ -135,31 +166,42 @@ def test_effective_sops_equal_an_independent_neurobench_count(report, fixture_pa
         w = torch.as_tensor(graph.nodes[node].param("weight") != 0, dtype=torch.float64)
         return h.reshape(h.shape[0], -1) @ w.T
 
-    expected = {"input->1": conv("0", events("input")).sum(),
-                "1->3": conv("2", events("1")).sum(),
-                "3->6": conv("5", F.avg_pool2d(events("3"), 2) * 4).sum(),
-                "6->10": affine("9", F.avg_pool2d(events("6"), 2) * 4).sum(),
-                "10->12": affine("11", events("10")).sum()}
+    expected = {
+        "input->1": conv("0", events("input")).sum(),
+        "1->3": conv("2", events("1")).sum(),
+        "3->6": conv("5", F.avg_pool2d(events("3"), 2) * 4).sum(),
+        "6->10": affine("9", F.avg_pool2d(events("6"), 2) * 4).sum(),
+        "10->12": affine("11", events("10")).sum(),
+    }
     counts = next(e["counts"] for e in report["targets"] if e["target"] == "loihi")
     got = {p["name"]: p["effective_sops"] for p in counts["projections"]}
     assert set(got) == set(expected)
     for name, value in expected.items():
         assert got[name] == pytest.approx(float(value) / batch, rel=1e-9), name
         assert got[name] > 0
-    assert counts["effective_sops"] == pytest.approx(sum(float(v) for v in expected.values()) / batch)
-    assert counts["acs"] == counts["effective_sops"] and counts["macs"] == 0          # binary events only
+    assert counts["effective_sops"] == pytest.approx(
+        sum(float(v) for v in expected.values()) / batch
+    )
+    assert counts["acs"] == counts["effective_sops"] and counts["macs"] == 0  # binary events only
     spikes = sum(float(np.abs(trace.outputs[n]).sum()) for n in ("1", "3", "6", "10", "12")) / batch
     assert counts["spikes"] == pytest.approx(spikes)
     assert counts["neuron_updates"] == (4096 + 4096 + 512 + 256 + 10) * t_steps
 
 
 def test_time_stepped_latency_takes_the_busiest_core_of_every_step():
-    sops = np.array([[[10, 0, 3]], [[0, 7, 1]]], dtype=float)        # [T=2, B=1, C=3]
+    sops = np.array([[[10, 0, 3]], [[0, 7, 1]]], dtype=float)  # [T=2, B=1, C=3]
     neurons = np.array([100, 10, 500])
-    ledger = Ledger("chip", {"s": Constant(2.0, "ns", "op", "a paper", "measured"),
-                             "u": Constant(1.0, "ns", "update", "a paper", "measured"),
-                             "b": Constant(None, "ns", "barrier", "nobody", "unpublished")})
-    timestepped_latency(ledger, {"timesteps": 2, "cores": {"sops": sops, "neurons": neurons}}, "s", "u", "b")
+    ledger = Ledger(
+        "chip",
+        {
+            "s": Constant(2.0, "ns", "op", "a paper", "measured"),
+            "u": Constant(1.0, "ns", "update", "a paper", "measured"),
+            "b": Constant(None, "ns", "barrier", "nobody", "unpublished"),
+        },
+    )
+    timestepped_latency(
+        ledger, {"timesteps": 2, "cores": {"sops": sops, "neurons": neurons}}, "s", "u", "b"
+    )
     result = ledger.result()
     # step 0: core 2 (3*2 + 500 = 506 ns) beats core 0 (120); step 1: core 2 again (2 + 500)
     assert result["latency_s"] == pytest.approx((506 + 502) * 1e-9)
@@ -170,41 +212,80 @@ def test_user_constants_are_used_and_labelled_and_bad_ones_refused(exports, tmp_
     from nrf_deploy.cli import main
 
     out = tmp_path / "r.html"
-    code = main(["report", str(exports / "loihi"), "-o", str(out), "--samples", "2", "--timesteps", "8",
-                 "--emulator-samples", "0", "--energy-constant", "loihi2.sop_pj=10",
-                 "--energy-constant", "loihi2.update_pj=20", "--energy-constant", "loihi1.barrier_ns=1000"])
+    code = main(
+        [
+            "report",
+            str(exports / "loihi"),
+            "-o",
+            str(out),
+            "--samples",
+            "2",
+            "--timesteps",
+            "8",
+            "--emulator-samples",
+            "0",
+            "--energy-constant",
+            "loihi2.sop_pj=10",
+            "--energy-constant",
+            "loihi2.update_pj=20",
+            "--energy-constant",
+            "loihi1.barrier_ns=1000",
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert "loihi1" in printed.out and "loihi2" in printed.out          # the terminal summary table
+    assert "loihi1" in printed.out and "loihi2" in printed.out  # the terminal summary table
     entry = json.loads(out.with_suffix(".json").read_text())["targets"][0]
     hw = {h["chip"]: h for h in entry["hardware"]}
     c = hw["loihi2"]["constants"]["loihi2.sop_pj"]
     assert c["value"] == 10.0 and c["kind"] == "user" and "supplied by the user" in c["source"]
     counts = entry["counts"]
-    assert hw["loihi2"]["energy_j"] == pytest.approx(counts["effective_sops"] * 10e-12 + counts["neuron_updates"] * 20e-12)
-    assert hw["loihi1"]["latency_s"] >= 8 * 1000e-9                      # one barrier per step, as supplied
-    for bad, message in (("loihi1.nope=1", "unknown constant"), ("nochip.sop_pj=1", "unknown chip"),
-                         ("loihi2.sop_pj", "cannot parse"), ("loihi2.sop_pj=-3", ">= 0")):
-        code = main(["report", str(exports / "loihi"), "-o", str(tmp_path / "bad.html"), "--energy-constant", bad])
+    assert hw["loihi2"]["energy_j"] == pytest.approx(
+        counts["effective_sops"] * 10e-12 + counts["neuron_updates"] * 20e-12
+    )
+    assert hw["loihi1"]["latency_s"] >= 8 * 1000e-9  # one barrier per step, as supplied
+    for bad, message in (
+        ("loihi1.nope=1", "unknown constant"),
+        ("nochip.sop_pj=1", "unknown chip"),
+        ("loihi2.sop_pj", "cannot parse"),
+        ("loihi2.sop_pj=-3", ">= 0"),
+    ):
+        code = main(
+            [
+                "report",
+                str(exports / "loihi"),
+                "-o",
+                str(tmp_path / "bad.html"),
+                "--energy-constant",
+                bad,
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err, (bad, err)
-    assert not (tmp_path / "bad.html").exists()                       # refused before any work
+    assert not (tmp_path / "bad.html").exists()  # refused before any work
     assert parse_overrides(["speck.sop_pj=2.5"]) == {"speck": {"sop_pj": 2.5}}
 
 
 def test_missing_pieces_are_reported_not_crashed_on(exports, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(exports / "loihi", broken)
-    (broken / "source.nir").unlink()                                  # an export made before reports
+    (broken / "source.nir").unlink()  # an export made before reports
     alien = tmp_path / "alien"
     alien.mkdir()
     sidecar = json.loads((exports / "loihi" / "deploy.json").read_text())
     (alien / "deploy.json").write_text(json.dumps({**sidecar, "target": "truenorth"}))
-    report = build_report([broken, alien, exports / "onnx"], tmp_path / "r.html", x=X[:, :1],
-                          failures={"speck": "error: LIF neurons are not supported"})
+    report = build_report(
+        [broken, alien, exports / "onnx"],
+        tmp_path / "r.html",
+        x=X[:, :1],
+        failures={"speck": "error: LIF neurons are not supported"},
+    )
     status = {e["target"]: e for e in report["targets"]}
     assert status["loihi"]["status"] == "not available" and "source.nir" in status["loihi"]["error"]
-    assert status["truenorth"]["status"] == "not available" and "unknown target" in status["truenorth"]["error"]
+    assert (
+        status["truenorth"]["status"] == "not available"
+        and "unknown target" in status["truenorth"]["error"]
+    )
     assert status["speck"]["status"] == "refused"
     assert status["onnx"]["status"] == "ok"
     html = (tmp_path / "r.html").read_text()
@@ -218,4 +299,6 @@ def test_every_constant_is_documented():
     for target in [*target_names(), "spinnaker"]:
         for profile in load_profiles(target):
             for key in profile.constants:
-                assert f"{profile.chip}.{key}" in doc, f"{profile.chip}.{key} missing from docs/energy.md"
+                assert f"{profile.chip}.{key}" in doc, (
+                    f"{profile.chip}.{key} missing from docs/energy.md"
+                )

@@ -7,6 +7,7 @@ read-out) on generated shapes, exported to Speck with --speck-lif-as-if and a ho
 SpiNNaker and to ONNX (the CPU baseline). SpiNNaker's all-in energy constant is raised so that its
 figures must break the chips' peak power: the real-time violation has to show.
 """
+
 from __future__ import annotations
 
 import html
@@ -28,11 +29,21 @@ from nrf_deploy.models import CONFIGS, RFSNN
 from nrf_deploy.report import build_report, summary_table
 from nrf_deploy.training import shapes_config
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # a figure followed by a unit, or a ratio in words, or the words for a missing figure
-UNIT = re.compile(r"\d\s?(?:[GMkmµnpf]?(?:s|J|W)|px|%|cores?|chips?)\b|\d× (?:less|more)|r = -?\d|"
-                  r"about the same|the baseline|not available")
+UNIT = re.compile(
+    r"\d\s?(?:[GMkmµnpf]?(?:s|J|W)|px|%|cores?|chips?)\b|\d× (?:less|more)|r = -?\d|"
+    r"about the same|the baseline|not available"
+)
 PROBE = """<script>
 const wide = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
   document.documentElement.clientWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 8);
@@ -48,14 +59,20 @@ def report(tmp_path_factory):
     torch.manual_seed(0)
     nir.write(root / "model.nir", export_rf_snn(RFSNN(cfg)))
     events, centres = generate(2, shapes_config(cfg.size, 12), seed=5)
-    x = events.swapaxes(0, 1).astype(np.int64)                  # [T, B, 2, H, W]
-    labels = centres.swapaxes(0, 1)                              # [T, B, 3, 2] pixels
+    x = events.swapaxes(0, 1).astype(np.int64)  # [T, B, 2, H, W]
+    labels = centres.swapaxes(0, 1)  # [T, B, 3, 2] pixels
     options = {"speck": {"speck_lif_as_if": True, "speck_host_readout": True}}
     for target in ("speck", "spinnaker", "onnx"):
         export(root / "model.nir", target, root / target, options.get(target, {}))
     html_path = root / "glance.html"
-    data = build_report([root / t for t in ("speck", "spinnaker", "onnx")], html_path, x=x, labels=labels,
-                        warmup=2, overrides={"spinnaker1": {"synaptic_event_uj": 1e4}})
+    data = build_report(
+        [root / t for t in ("speck", "spinnaker", "onnx")],
+        html_path,
+        x=x,
+        labels=labels,
+        warmup=2,
+        overrides={"spinnaker1": {"synaptic_event_uj": 1e4}},
+    )
     return root, html_path, data
 
 
@@ -63,8 +80,20 @@ def _chromium(root, page, width: int, *args: str) -> subprocess.CompletedProcess
     chromium = shutil.which("chromium")
     if not chromium:
         pytest.fail("Debian's chromium is required: 'apt-get install -y chromium' as root")
-    return subprocess.run([chromium, *FLAGS, f"--user-data-dir={root / 'profile'}", f"--window-size={width},1200",
-                           *args, page.as_uri()], capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={root / 'profile'}",
+            f"--window-size={width},1200",
+            *args,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 class _Headline(HTMLParser):
@@ -127,7 +156,11 @@ def test_every_headline_figure_has_a_unit_and_flags_sit_in_their_rows(report):
     speck = " ".join(groups["speck"]["text"])
     assert "approximation" in speck and "LIF leak dropped" in speck and "host" in speck
     spinnaker = [" ".join(g["text"]) for g in parser.groups if "SpiNNaker 1" in " ".join(g["text"])]
-    assert len(spinnaker) == 1 and "real-time violation" in spinnaker[0] and "fall behind real time" in spinnaker[0]
+    assert (
+        len(spinnaker) == 1
+        and "real-time violation" in spinnaker[0]
+        and "fall behind real time" in spinnaker[0]
+    )
     assert "real-time violation" not in " ".join(groups["onnx"]["text"])
     # the same facts in report.json and in the terminal summary
     rows = {(r["target"], r["chip"]): r for r in data["summary"]}
@@ -148,11 +181,11 @@ def test_trajectory_plot_and_readable_json(report):
     page = html_path.read_text()
     assert "decoded trajectories of sample 0" in page and "What the chips compute" in page
     accuracy = next(e for e in data["targets"] if e["target"] == "speck")["accuracy"]
-    traj = accuracy["trajectory"]                                 # the steps every target compares
+    traj = accuracy["trajectory"]  # the steps every target compares
     assert np.asarray(traj["truth"]).shape == (accuracy["compared_steps"], 3, 2)
     assert set(traj["decoded"]) >= {"float", "reference", "emulator"}
     stored = json.loads(html_path.with_suffix(".json").read_text())
-    assert not (html_path.parent / "report.json").exists()         # NAME.html -> NAME.json
+    assert not (html_path.parent / "report.json").exists()  # NAME.html -> NAME.json
     assert stored["versions"]["nrf_deploy"] and stored["versions"]["numpy"] == np.__version__
 
     def keys(obj, path=""):
@@ -165,4 +198,4 @@ def test_trajectory_plot_and_readable_json(report):
                 yield from keys(v, path)
 
     bad = [(p, k) for p, k in keys(stored) if re.search(r"\s", k)]
-    assert not bad, bad[:5]                                      # no spaces in any key
+    assert not bad, bad[:5]  # no spaces in any key

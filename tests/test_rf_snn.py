@@ -1,4 +1,6 @@
-"""RF-SNN: event data, model, explicit NIR export (round trip through the float executor), training."""
+"""RF-SNN: event data, model, explicit NIR export (round trip through the float executor),
+training."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +10,10 @@ import nir
 import numpy as np
 import pytest
 import torch
-
 from conftest import CLI
-from nrf_deploy.data import ShapesConfig, ShapesDataset, generate, load_dataset, save_dataset
 from nrf_deploy.exporters.nir import export_rf_snn
+
+from nrf_deploy.data import ShapesConfig, ShapesDataset, generate, load_dataset, save_dataset
 from nrf_deploy.ir import load_graph, run_float
 from nrf_deploy.models import CONFIGS, RFSNN, dsnt
 
@@ -48,14 +50,14 @@ def test_noise_rate_matches_the_setting():
 
 
 def test_kernels_are_gaussian_derivatives_with_opposite_polarities():
-    cfg = CONFIGS["tiny"]          # derivatives (0,0) and (1,0) alternate per (scale, angle, ratio)
+    cfg = CONFIGS["tiny"]  # derivatives (0,0) and (1,0) alternate per (scale, angle, ratio)
     w = RFSNN(cfg).conv.weight.detach()
     assert w.shape == (cfg.spatial_channels, 2, cfg.kernel, cfg.kernel)
-    torch.testing.assert_close(w[:, 1], -w[:, 0])             # OFF events see the negated field
+    torch.testing.assert_close(w[:, 1], -w[:, 0])  # OFF events see the negated field
     blob, edge = w[0, 0], w[1, 0]
     c = cfg.kernel // 2
-    assert blob.min() >= 0 and blob[c, c] == blob.max()        # zeroth order: a centred positive blob
-    assert abs(float(edge.sum())) < 1e-3 * float(edge.abs().sum())   # first order: sums to zero
+    assert blob.min() >= 0 and blob[c, c] == blob.max()  # zeroth order: a centred positive blob
+    assert abs(float(edge.sum())) < 1e-3 * float(edge.abs().sum())  # first order: sums to zero
     assert float(edge.abs().max()) > 0
     uniform = RFSNN(__import__("dataclasses").replace(cfg, init="uniform")).conv.weight.detach()
     assert not torch.allclose(uniform[:, 1], -uniform[:, 0])
@@ -66,7 +68,7 @@ def test_export_round_trip_reproduces_the_model_on_100_inputs(tmp_path):
     model = RFSNN(CONFIGS["tiny"])
     path = tmp_path / "m.nir"
     nir.write(path, export_rf_snn(model))
-    raw = nir.read(path)                        # nir's own type checks
+    raw = nir.read(path)  # nir's own type checks
     assert {type(n).__name__ for n in raw.nodes.values()} >= {"Conv2d", "LIF", "SumPool2d", "LI"}
     graph = load_graph(path)
     assert graph.dt == CONFIGS["tiny"].dt
@@ -81,7 +83,7 @@ def test_export_round_trip_reproduces_the_model_on_100_inputs(tmp_path):
 
 def test_dsnt_decodes_a_peak_to_its_pixel():
     maps = torch.full((1, 3, 8, 8), -50.0)
-    maps[0, 0, 2, 5] = 50.0     # row 2, column 5
+    maps[0, 0, 2, 5] = 50.0  # row 2, column 5
     xy = dsnt(maps, 64)
     assert torch.allclose(xy[0, 0], torch.tensor([(5 + 0.5) * 8, (2 + 0.5) * 8]), atol=1e-3)
 
@@ -89,10 +91,16 @@ def test_dsnt_decodes_a_peak_to_its_pixel():
 @pytest.mark.slow
 def test_train_command_writes_a_deployable_run(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run([*CLI, "train", "--config", "tiny", "-o", str(out)], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [*CLI, "train", "--config", "tiny", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["median_l2_px"] > 0 and metrics["train_seconds"] < 300
-    proc = subprocess.run([*CLI, "inspect", str(out / "model.nir")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*CLI, "inspect", str(out / "model.nir")], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0 and "graph check: OK" in proc.stdout

@@ -1,5 +1,6 @@
 """Sharded verification without Ray: inputs read by range, shard plans, and a merge that gives
 exactly what one comparison over all samples gives, whatever the shard order."""
+
 from __future__ import annotations
 
 import itertools
@@ -39,7 +40,7 @@ def sharded_inputs(folder, rng, sizes=(10, 14, 8), timesteps=12, n_in=6):
     folder.mkdir()
     start = 0
     for i, n in enumerate(sizes):
-        part = x[:, start:start + n]
+        part = x[:, start : start + n]
         if i % 2:
             np.savez(folder / f"shard-{i:04d}.npz", events=part)
         else:
@@ -52,8 +53,7 @@ def sharded_inputs(folder, rng, sizes=(10, 14, 8), timesteps=12, n_in=6):
 def export_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("shard")
     nir.write(d / "chain.nir", lif_chain(6, 5))
-    assert main(["export", str(d / "chain.nir"), "--target", "spinnaker", "-o",
-                 str(d / "sp")]) == 0
+    assert main(["export", str(d / "chain.nir"), "--target", "spinnaker", "-o", str(d / "sp")]) == 0
     return d / "sp"
 
 
@@ -75,11 +75,14 @@ def test_npy_input_is_memory_mapped_not_loaded(tmp_path, rng):
     assert inputs._cache is None, "a kept memory map grows the RSS with every page read"
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda d: np.save(d / "b.npy", np.zeros((5, 2, 6))), "timesteps"),
-    (lambda d: np.save(d / "b.npy", np.zeros((4, 2, 7))), "the model expects"),
-    (lambda d: (d / "b.npy").write_bytes(b"not numpy"), "not a readable"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda d: np.save(d / "b.npy", np.zeros((5, 2, 6))), "timesteps"),
+        (lambda d: np.save(d / "b.npy", np.zeros((4, 2, 7))), "the model expects"),
+        (lambda d: (d / "b.npy").write_bytes(b"not numpy"), "not a readable"),
+    ],
+)
 def test_bad_shard_is_refused_naming_the_file(tmp_path, bad, message):
     d = tmp_path / "in"
     d.mkdir()
@@ -104,10 +107,16 @@ def test_plan_covers_every_sample_once():
 
 
 def _random_trace(rng, t=9, b=24):
-    return Trace({"a": (rng.random((t, b, 5)) < 0.3).astype(np.int64),
-                  "b": rng.integers(-50, 50, (t, b, 2, 3))},
-                 {"a": {"v": rng.integers(-9, 9, (t, b, 5)), "i": rng.integers(-9, 9, (t, b, 5))},
-                  "b": {"v": rng.integers(-9, 9, (t, b, 2, 3))}})
+    return Trace(
+        {
+            "a": (rng.random((t, b, 5)) < 0.3).astype(np.int64),
+            "b": rng.integers(-50, 50, (t, b, 2, 3)),
+        },
+        {
+            "a": {"v": rng.integers(-9, 9, (t, b, 5)), "i": rng.integers(-9, 9, (t, b, 5))},
+            "b": {"v": rng.integers(-9, 9, (t, b, 2, 3))},
+        },
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -116,20 +125,35 @@ def test_merge_of_shuffled_shards_equals_one_comparison(seed):
     at the same timestep in different shards, nodes and variables."""
     rng = np.random.default_rng(seed)
     ref = _random_trace(rng)
-    other = Trace({k: v.copy() for k, v in ref.outputs.items()},
-                  {n: {k: v.copy() for k, v in vs.items()} for n, vs in ref.states.items()})
-    arrays = [other.outputs["a"], other.outputs["b"], *[a for vs in other.states.values()
-                                                        for a in vs.values()]]
+    other = Trace(
+        {k: v.copy() for k, v in ref.outputs.items()},
+        {n: {k: v.copy() for k, v in vs.items()} for n, vs in ref.states.items()},
+    )
+    arrays = [
+        other.outputs["a"],
+        other.outputs["b"],
+        *[a for vs in other.states.values() for a in vs.values()],
+    ]
     for _ in range(int(rng.integers(1, 8))):
         arr = arrays[int(rng.integers(len(arrays)))]
-        idx = tuple(int(rng.integers(n)) for n in arr.shape[:1]) + (int(rng.integers(12, 24)),) \
+        idx = (
+            tuple(int(rng.integers(n)) for n in arr.shape[:1])
+            + (int(rng.integers(12, 24)),)
             + tuple(int(rng.integers(n)) for n in arr.shape[2:])
+        )
         arr[idx] = 1 - arr[idx] if arr is other.outputs["a"] else arr[idx] + 3
     order = ["b", "a"]
     whole = compare(ref, other, "ref", "emu", order)
     shards = plan_shards(24, int(rng.integers(1, 9)))
-    parts = [shift_samples(compare(_slice(ref, s.start, s.stop), _slice(other, s.start, s.stop),
-                                   "ref", "emu", order), s.start) for s in shards]
+    parts = [
+        shift_samples(
+            compare(
+                _slice(ref, s.start, s.stop), _slice(other, s.start, s.stop), "ref", "emu", order
+            ),
+            s.start,
+        )
+        for s in shards
+    ]
     random.Random(seed).shuffle(parts)
     merged = merge_comparisons(parts)
     assert merged.to_dict() == whole.to_dict()
@@ -137,8 +161,10 @@ def test_merge_of_shuffled_shards_equals_one_comparison(seed):
 
 
 def _slice(trace, start, stop):
-    return Trace({k: v[:, start:stop] for k, v in trace.outputs.items()},
-                 {n: {k: v[:, start:stop] for k, v in vs.items()} for n, vs in trace.states.items()})
+    return Trace(
+        {k: v[:, start:stop] for k, v in trace.outputs.items()},
+        {n: {k: v[:, start:stop] for k, v in vs.items()} for n, vs in trace.states.items()},
+    )
 
 
 def test_merge_is_independent_of_finishing_order():
@@ -147,9 +173,17 @@ def test_merge_is_independent_of_finishing_order():
     rng = np.random.default_rng(3)
     ref = _random_trace(rng, b=8)
     other = _random_trace(rng, b=8)
-    results = {s: [shift_samples(compare(_slice(ref, s.start, s.stop),
-                                         _slice(other, s.start, s.stop), "ref", "emu", []),
-                                 s.start)] for s in (a, b)}
+    results = {
+        s: [
+            shift_samples(
+                compare(
+                    _slice(ref, s.start, s.stop), _slice(other, s.start, s.stop), "ref", "emu", []
+                ),
+                s.start,
+            )
+        ]
+        for s in (a, b)
+    }
     forward = merge("t", plan, results).to_dict()
     backward = merge("t", plan, dict(reversed(list(results.items())))).to_dict()
     assert forward == backward
@@ -169,19 +203,49 @@ def test_local_sharded_verify_equals_whole_run_with_injected_fault(export_dir, t
         assert got == whole
     (emu,) = whole["comparisons"]
     assert emu["mismatches"] == len(MARKED) and not whole["ok"]
-    assert (emu["first"]["sample"], emu["first"]["timestep"], emu["first"]["variable"]) == \
-        (MARKED[0], FAULT_STEP, "v")
+    assert (emu["first"]["sample"], emu["first"]["timestep"], emu["first"]["variable"]) == (
+        MARKED[0],
+        FAULT_STEP,
+        "v",
+    )
 
 
-def test_cli_verifies_a_shard_folder_and_writes_the_diverging_sample(export_dir, tmp_path,
-                                                                     rng, capsys):
+def test_cli_verifies_a_shard_folder_and_writes_the_diverging_sample(
+    export_dir, tmp_path, rng, capsys
+):
     sharded_inputs(tmp_path / "in", rng)
     report = tmp_path / "r.json"
-    assert main(["verify", str(export_dir), "--input", str(tmp_path / "in"), "--shard-size", "7",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                str(export_dir),
+                "--input",
+                str(tmp_path / "in"),
+                "--shard-size",
+                "7",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert "32 samples x 12 steps, 0 mismatches" in capsys.readouterr().out
-    assert main(["verify", str(export_dir), "--input", str(tmp_path / "in"), "--samples", "9",
-                 "--report", str(report)]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                str(export_dir),
+                "--input",
+                str(tmp_path / "in"),
+                "--samples",
+                "9",
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
     assert "9 samples x 12 steps" in capsys.readouterr().out
 
 

@@ -1,5 +1,6 @@
 """What ships is what is verified: the emulator and the vendor witness run the export's chip files,
 the integer reference runs program.npz, so an edit to either side is a mismatch (issue #13.1)."""
+
 from __future__ import annotations
 
 import json
@@ -32,14 +33,17 @@ def mixed_taus(seed: int = 0) -> nir.NIRGraph:
         return node
 
     return nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([5])}),
-               "fc1": nir.Affine(rng.normal(1.0, 1.5, (6, 5)), np.zeros(6)),
-               "lif1": lif(np.repeat([0.01, 0.03], 3)),
-               "fc2": nir.Linear(rng.normal(0.5, 1.5, (4, 6))),
-               "lif2": lif(np.full(4, 0.02)),
-               "out": nir.Output({"output": np.array([4])})},
+        nodes={
+            "in": nir.Input({"input": np.array([5])}),
+            "fc1": nir.Affine(rng.normal(1.0, 1.5, (6, 5)), np.zeros(6)),
+            "lif1": lif(np.repeat([0.01, 0.03], 3)),
+            "fc2": nir.Linear(rng.normal(0.5, 1.5, (4, 6))),
+            "lif2": lif(np.full(4, 0.02)),
+            "out": nir.Output({"output": np.array([4])}),
+        },
         edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")],
-        metadata={"dt": 1e-3})
+        metadata={"dt": 1e-3},
+    )
 
 
 GRAPHS = {"speck": lambda: branchy(3, 3, 8, 3), "spinnaker": recurrent_cubalif, "loihi": mixed_taus}
@@ -87,29 +91,40 @@ def _largest(a: np.ndarray) -> tuple:
 
 # --- untampered: 0 mismatches, fresh from build and after load -----------------------------------
 
+
 @pytest.mark.parametrize("target", ["speck", "spinnaker", "loihi"])
 def test_untampered_exports_verify(exports, target):
     assert all(n == 0 for n in _mismatches(target, exports[target]).values())
     t = get_target(target)
     built = t.build(load_graph(GRAPHS[target]()), {})
     on_disk = t.load(exports[target])
-    assert t.chip_files_of(built) == on_disk.chip_files, "build and write must give the same chip bytes"
+    assert t.chip_files_of(built) == on_disk.chip_files, (
+        "build and write must give the same chip bytes"
+    )
 
 
 def test_witnesses_read_the_chip_files(exports, tmp_path):
     """sinabs and Lava run the chip files: an edit there shows in their comparison too."""
     out = _copy(exports, "speck", tmp_path)
     assert _mismatches("speck", out, witness=2)["sinabs"] == 0
-    _edit_json(out / "chip_config.json", lambda c: c["cnn_layers"][c["core_of_layer"]["n1"]].update(
-        threshold_high=c["cnn_layers"][c["core_of_layer"]["n1"]]["threshold_high"] + 7))
+    _edit_json(
+        out / "chip_config.json",
+        lambda c: c["cnn_layers"][c["core_of_layer"]["n1"]].update(
+            threshold_high=c["cnn_layers"][c["core_of_layer"]["n1"]]["threshold_high"] + 7
+        ),
+    )
     assert _mismatches("speck", out, witness=2)["sinabs"] > 0
     out = _copy(exports, "loihi", tmp_path)
-    _edit_json(out / "lava_network.json", lambda d: d["processes"][0].update(vth=d["processes"][0]["vth"] // 2))
+    _edit_json(
+        out / "lava_network.json",
+        lambda d: d["processes"][0].update(vth=d["processes"][0]["vth"] // 2),
+    )
     found = _mismatches("loihi", out, witness=1)
     assert found["lava"] > 0 and found["emulator"] > 0
 
 
 # --- Speck --------------------------------------------------------------------------------------
+
 
 def _speck_weight(config: dict) -> None:
     layer = config["cnn_layers"][config["core_of_layer"]["n1"]]
@@ -125,10 +140,11 @@ def test_speck_chip_config_weight_edit_is_caught(exports, tmp_path):
     assert _mismatches("speck", out)["emulator"] > 0
     argv = [*CLI, "verify", str(out), "--samples", "4", "--witness-samples", "0"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 2 and "changed: chip_config.json" in proc.stderr   # the seal first
-    proc = subprocess.run([*argv, "--allow-modified"], capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert proc.returncode == 1, proc.stdout + proc.stderr                 # then the emulator
+    assert proc.returncode == 2 and "changed: chip_config.json" in proc.stderr  # the seal first
+    proc = subprocess.run(
+        [*argv, "--allow-modified"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # then the emulator
     assert "MISMATCH" in proc.stdout
 
 
@@ -155,17 +171,21 @@ def _negated_at(w: np.ndarray, at: tuple) -> np.ndarray:
 
 # --- SpiNNaker ----------------------------------------------------------------------------------
 
+
 def _population(net: dict, label: str) -> dict:
     return next(p for p in net["populations"] if p["label"] == label)
 
 
 def test_spinnaker_connection_weight_edit_is_caught(exports, tmp_path):
     out = _copy(exports, "spinnaker", tmp_path)
-    key = json.loads((out / "network.json").read_text())["projections"][0]["connections"].split(":")[1]
+    key = json.loads((out / "network.json").read_text())["projections"][0]["connections"].split(
+        ":"
+    )[1]
 
     def halve_largest(rows: np.ndarray) -> np.ndarray:
         rows[int(np.argmax(rows[:, 2])), 2] *= 0.5
         return rows
+
     _edit_npz(out / "connections.npz", key, halve_largest)
     assert _mismatches("spinnaker", out)["emulator"] > 0
 
@@ -182,26 +202,32 @@ def test_spinnaker_pynn_parameter_edit_is_caught(exports, tmp_path, field):
             params["tau_syn_E"] = params["tau_syn_I"] = params["tau_syn_E"] * 2
         else:
             params[field] = params[field] * (0.5 if field == "v_thresh" else 2)
+
     _edit_json(out / "network.json", edit)
     assert _mismatches("spinnaker", out)["emulator"] > 0
 
 
 def test_spinnaker_exact_word_edit_is_caught_and_float_recovery_is_exact(exports, tmp_path):
     out = _copy(exports, "spinnaker", tmp_path)
-    _edit_json(out / "network.json",
-               lambda net: _population(net, "cuba")["chip_words"].update(
-                   exp_tc=_population(net, "cuba")["chip_words"]["exp_tc"] - 1))
+    _edit_json(
+        out / "network.json",
+        lambda net: _population(net, "cuba")["chip_words"].update(
+            exp_tc=_population(net, "cuba")["chip_words"]["exp_tc"] - 1
+        ),
+    )
     assert _mismatches("spinnaker", out)["emulator"] > 0
     # without the recorded words, float64 from the PyNN values gives every word back exactly
     out = _copy(exports, "spinnaker", tmp_path / "plain")
-    _edit_json(out / "network.json", lambda net: [p.pop("chip_words", None) for p in net["populations"]])
+    _edit_json(
+        out / "network.json", lambda net: [p.pop("chip_words", None) for p in net["populations"]]
+    )
     assert _mismatches("spinnaker", out)["emulator"] == 0
 
 
 def test_spinnaker_program_threshold_edit_is_caught(exports, tmp_path):
     out = _copy(exports, "spinnaker", tmp_path)
     path = out / "program.npz"
-    with np.load(path) as npz:                      # the deterministic zip, rewritten by numpy
+    with np.load(path) as npz:  # the deterministic zip, rewritten by numpy
         arrays = {k: npz[k] for k in npz.files}
     arrays["pop/cuba/v_thresh"] = arrays["pop/cuba/v_thresh"] // 2
     with open(path, "wb") as fh:
@@ -211,9 +237,14 @@ def test_spinnaker_program_threshold_edit_is_caught(exports, tmp_path):
 
 # --- Loihi --------------------------------------------------------------------------------------
 
+
 def test_loihi_lava_weight_edit_is_caught(exports, tmp_path):
     out = _copy(exports, "loihi", tmp_path)
-    _edit_npz(out / "lava_network.npz", "connection/0/data", lambda d: _zero_at(d, int(np.argmax(np.abs(d)))))
+    _edit_npz(
+        out / "lava_network.npz",
+        "connection/0/data",
+        lambda d: _zero_at(d, int(np.argmax(np.abs(d)))),
+    )
     assert _mismatches("loihi", out)["emulator"] > 0
 
 
@@ -224,8 +255,10 @@ def _zero_at(d: np.ndarray, i: int) -> np.ndarray:
 
 def test_loihi_lava_weight_exp_edit_is_caught(exports, tmp_path):
     out = _copy(exports, "loihi", tmp_path)
-    _edit_json(out / "lava_network.json",
-               lambda d: d["connections"][-1].update(weight_exp=d["connections"][-1]["weight_exp"] + 1))
+    _edit_json(
+        out / "lava_network.json",
+        lambda d: d["connections"][-1].update(weight_exp=d["connections"][-1]["weight_exp"] + 1),
+    )
     assert _mismatches("loihi", out)["emulator"] > 0
 
 
@@ -239,10 +272,16 @@ def test_loihi_network_has_one_process_per_time_constant(exports):
     net = json.loads((exports["loihi"] / "lava_network.json").read_text())
     assert [p["population"] for p in net["processes"]] == ["lif1", "lif1", "lif2"]
     # lif1's two processes each feed lif2 through their own Dense
-    assert sorted((c["source"], c["target"]) for c in net["connections"]) == [(-1, 0), (-1, 1), (0, 2), (1, 2)]
+    assert sorted((c["source"], c["target"]) for c in net["connections"]) == [
+        (-1, 0),
+        (-1, 1),
+        (0, 2),
+        (1, 2),
+    ]
 
 
 # --- ONNX: onnxruntime runs model.onnx, the float executor source.nir ---------------------------
+
 
 @pytest.fixture(scope="module")
 def onnx_export(tmp_path_factory) -> Path:
@@ -284,6 +323,7 @@ def test_onnx_backends_read_model_onnx_and_source_nir(onnx_export, tmp_path):
 
 # --- the typed record and the program's arrays (issue #12.2) -------------------------------------
 
+
 @pytest.mark.parametrize("target", ["speck", "spinnaker", "loihi"])
 def test_record_and_program_are_the_same_after_build_and_load(exports, target):
     t = get_target(target)
@@ -299,18 +339,31 @@ def test_record_and_program_are_the_same_after_build_and_load(exports, target):
         assert set(npz.files) == set(a)
     from nrf_deploy.deployment import graph_fingerprint
 
-    assert "graph" not in loaded.extras and loaded.graph is not None      # source.nir, read on use
-    assert graph_fingerprint(loaded.graph) == graph_fingerprint(built.graph) == record.source_fingerprint
+    assert "graph" not in loaded.extras and loaded.graph is not None  # source.nir, read on use
+    assert (
+        graph_fingerprint(loaded.graph)
+        == graph_fingerprint(built.graph)
+        == record.source_fingerprint
+    )
 
 
 def test_record_reads_neuron_slices_and_core_maps():
     from nrf_deploy.deployment import CoreSlice, DeploymentRecord
 
-    sliced = DeploymentRecord.from_json({"populations": {"p": {"cores": [[0, 0, 3], [1, 3, 5]]}},
-                                         "delays": {"p": 2}, "output_scale": {"p": 64.0}})
+    sliced = DeploymentRecord.from_json(
+        {
+            "populations": {"p": {"cores": [[0, 0, 3], [1, 3, 5]]}},
+            "delays": {"p": 2},
+            "output_scale": {"p": 64.0},
+        }
+    )
     assert sliced.core_slices == (CoreSlice("p", 0, 0, 3), CoreSlice("p", 1, 3, 5))
     assert sliced.core_mapping == "neuron slices" and sliced.delays == {"p": 2}
-    mapped = DeploymentRecord.from_json({"layers": [{"name": "n1", "out_shape": [2, 3, 3]}],
-                                         "core_map": [{"core": 4, "layer": "n1"}, {"core": 5, "layer": None}]})
+    mapped = DeploymentRecord.from_json(
+        {
+            "layers": [{"name": "n1", "out_shape": [2, 3, 3]}],
+            "core_map": [{"core": 4, "layer": "n1"}, {"core": 5, "layer": None}],
+        }
+    )
     assert mapped.core_slices == (CoreSlice("n1", 4, 0, 18),) and mapped.core_mapping == "core map"
     assert DeploymentRecord.from_json(mapped.to_json()) == mapped

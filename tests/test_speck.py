@@ -1,4 +1,6 @@
-"""Speck: integer reference == per-core event emulator == sinabs, on random graphs and the fixture."""
+"""Speck: integer reference == per-core event emulator == sinabs, on random graphs and the
+fixture."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +21,13 @@ TARGET = SpeckTarget()
 
 
 def _compare(deployment, x, ref, backend):
-    return compare(ref, TARGET.run(deployment, backend, x), "reference", backend, deployment.sidecar["schedule"])
+    return compare(
+        ref,
+        TARGET.run(deployment, backend, x),
+        "reference",
+        backend,
+        deployment.sidecar["schedule"],
+    )
 
 
 def _agree(deployment, x):
@@ -27,18 +35,29 @@ def _agree(deployment, x):
     ref = TARGET.run(deployment, "reference", x)
     for backend in ("emulator", "sinabs"):
         c = _compare(deployment, x, ref, backend)
-        assert c.compared_values > 0 and c.ok, f"{backend}: {c.mismatches} mismatches, first {c.first.describe()}"
+        assert c.compared_values > 0 and c.ok, (
+            f"{backend}: {c.mismatches} mismatches, first {c.first.describe()}"
+        )
     return ref
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 9999), channels=st.integers(1, 4), kernel=st.sampled_from([1, 3, 5]),
-       pool=st.sampled_from([2, 4]), mean=st.sampled_from([-0.3, 0.0, 0.4]), scale=st.sampled_from([0.3, 1.0, 4.0]),
-       bias=st.sampled_from([0.0, 0.3]), reset=st.sampled_from(["subtract", "zero"]),
-       low=st.sampled_from(["threshold", "min"]), rate=st.sampled_from([0.1, 0.7]),
-       counts=st.sampled_from([1, 4, 60]))
-def test_reference_emulator_and_sinabs_agree_on_random_graphs(seed, channels, kernel, pool, mean, scale, bias,
-                                                               reset, low, rate, counts):
+@given(
+    seed=st.integers(0, 9999),
+    channels=st.integers(1, 4),
+    kernel=st.sampled_from([1, 3, 5]),
+    pool=st.sampled_from([2, 4]),
+    mean=st.sampled_from([-0.3, 0.0, 0.4]),
+    scale=st.sampled_from([0.3, 1.0, 4.0]),
+    bias=st.sampled_from([0.0, 0.3]),
+    reset=st.sampled_from(["subtract", "zero"]),
+    low=st.sampled_from(["threshold", "min"]),
+    rate=st.sampled_from([0.1, 0.7]),
+    counts=st.sampled_from([1, 4, 60]),
+)
+def test_reference_emulator_and_sinabs_agree_on_random_graphs(
+    seed, channels, kernel, pool, mean, scale, bias, reset, low, rate, counts
+):
     graph = branchy(seed, channels, 8, kernel, mean, scale, bias, reset, pool)
     deployment = TARGET.build(load_graph(graph), {"speck_threshold_low": low})
     x = random_events(deployment.input_shape, 16, 2, rate, seed, max_count=counts)
@@ -59,7 +78,15 @@ def _chains(draw):
         k = draw(st.integers(1, min(16, h + 2 * 7)))
         p = draw(st.integers(max(0, (k - h + 1) // 2), 7))
         s = draw(st.sampled_from([1, 2, 4, 8]))
-        layers.append({"out": draw(st.integers(1, 3)), "kernel": k, "stride": s, "padding": p, "pool_before": pool})
+        layers.append(
+            {
+                "out": draw(st.integers(1, 3)),
+                "kernel": k,
+                "stride": s,
+                "padding": p,
+                "pool_before": pool,
+            }
+        )
         h = (h + 2 * p - k) // s + 1
         if h > 64:
             layers.pop()
@@ -81,32 +108,58 @@ def test_reference_emulator_and_sinabs_agree_on_random_geometry(spec, seed, coun
 
 
 def test_folded_structures_agree():
-    """Flat input with Affine/Linear; odd map sizes, stride (1, 2), asymmetric padding, AvgPool2d and
+    """Flat input with Affine/Linear; odd map sizes, stride (1, 2), asymmetric padding, AvgPool2d
+    and
     a per-channel Scale folded into a grouped, dilated convolution: all three backends agree."""
     import nir
     from test_speck_graphs import neuron
 
     rng = np.random.default_rng(0)
     flat = nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([20])}), "a": nir.Affine(rng.normal(0.2, 1, (8, 20)), rng.normal(0, .2, 8)),
-               "n": neuron((8,)), "b": nir.Linear(rng.normal(0, 1, (4, 8))), "m": neuron((4,), 0.5, "zero"),
-               "out": nir.Output({"output": np.array([4])})},
-        edges=[("in", "a"), ("a", "n"), ("n", "b"), ("b", "m"), ("m", "out")])
-    h1, w1 = 9, 5                                   # (9 + 2 - 3) // 1 + 1, (11 - 3) // 2 + 1
+        nodes={
+            "in": nir.Input({"input": np.array([20])}),
+            "a": nir.Affine(rng.normal(0.2, 1, (8, 20)), rng.normal(0, 0.2, 8)),
+            "n": neuron((8,)),
+            "b": nir.Linear(rng.normal(0, 1, (4, 8))),
+            "m": neuron((4,), 0.5, "zero"),
+            "out": nir.Output({"output": np.array([4])}),
+        },
+        edges=[("in", "a"), ("a", "n"), ("n", "b"), ("b", "m"), ("m", "out")],
+    )
+    h1, w1 = 9, 5  # (9 + 2 - 3) // 1 + 1, (11 - 3) // 2 + 1
     folded = nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([2, 9, 11])}),
-               "c1": nir.Conv2d((9, 11), rng.normal(0.2, 1, (4, 2, 3, 3)), (1, 2), (1, 0), 1, 1, np.zeros(4)),
-               "n1": neuron((4, h1, w1)),
-               "p": nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
-               "s": nir.Scale(np.array([1.0, 2.0, 0.5, 1.0])[:, None, None] * np.ones((4, 4, 2))),
-               "c2": nir.Conv2d((4, 2), rng.normal(0, 1, (4, 2, 3, 3)), 1, (2, 2), (2, 2), 2, np.zeros(4)),
-               "n2": neuron((4, 4, 2)), "out": nir.Output({"output": np.array([4, 4, 2])})},
-        edges=[("in", "c1"), ("c1", "n1"), ("n1", "p"), ("p", "s"), ("s", "c2"), ("c2", "n2"), ("n2", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([2, 9, 11])}),
+            "c1": nir.Conv2d(
+                (9, 11), rng.normal(0.2, 1, (4, 2, 3, 3)), (1, 2), (1, 0), 1, 1, np.zeros(4)
+            ),
+            "n1": neuron((4, h1, w1)),
+            "p": nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+            "s": nir.Scale(np.array([1.0, 2.0, 0.5, 1.0])[:, None, None] * np.ones((4, 4, 2))),
+            "c2": nir.Conv2d(
+                (4, 2), rng.normal(0, 1, (4, 2, 3, 3)), 1, (2, 2), (2, 2), 2, np.zeros(4)
+            ),
+            "n2": neuron((4, 4, 2)),
+            "out": nir.Output({"output": np.array([4, 4, 2])}),
+        },
+        edges=[
+            ("in", "c1"),
+            ("c1", "n1"),
+            ("n1", "p"),
+            ("p", "s"),
+            ("s", "c2"),
+            ("c2", "n2"),
+            ("n2", "out"),
+        ],
+    )
     for graph in (flat, folded):
         deployment = TARGET.build(load_graph(graph), {})
         x = random_events(deployment.input_shape, 20, 2, 0.5, 1, max_count=3)
         assert _agree(deployment, x).output().sum() > 0
-    assert deployment.program.layers[1].kernel == 5 and deployment.program.layers[0].stride == (1, 2)
+    assert deployment.program.layers[1].kernel == 5 and deployment.program.layers[0].stride == (
+        1,
+        2,
+    )
 
 
 def test_long_saturating_runs_agree_and_hit_both_16_bit_limits():
@@ -122,7 +175,7 @@ def test_long_saturating_runs_agree_and_hit_both_16_bit_limits():
     graph = branchy(7, 2, 8, 3, weight_mean=-3.0, weight_scale=0.01, bias=0.0)
     deployment = TARGET.build(load_graph(graph), {"speck_threshold_low": "min"})
     ref = _agree(deployment, x)
-    assert (ref.states["n1"]["v"] == -2 ** 15).sum() > 0 and ref.states["n1"]["saturated"].sum() > 0
+    assert (ref.states["n1"]["v"] == -(2**15)).sum() > 0 and ref.states["n1"]["saturated"].sum() > 0
 
 
 def test_every_backend_notices_one_corrupted_weight_or_threshold():
@@ -142,18 +195,26 @@ def test_every_backend_notices_one_corrupted_weight_or_threshold():
             layer.bias[0] += 1
         else:
             setattr(layer, field, getattr(layer, field) + 1)
-        c = compare(ref, TARGET.run(bad, "emulator", x), "reference", "emulator", deployment.sidecar["schedule"])
+        c = compare(
+            ref,
+            TARGET.run(bad, "emulator", x),
+            "reference",
+            "emulator",
+            deployment.sidecar["schedule"],
+        )
         assert not c.ok, f"a corrupted {field} went unnoticed"
 
 
 def test_a_corrupted_emulator_is_detected(monkeypatch):
     from nrf_deploy.targets.speck import emulator
 
-    deployment = TARGET.build(load_graph(branchy(5, 3, 8, 3, weight_mean=1.0, weight_scale=0.05)), {})
+    deployment = TARGET.build(
+        load_graph(branchy(5, 3, 8, 3, weight_mean=1.0, weight_scale=0.05)), {}
+    )
     x = random_events(deployment.input_shape, 30, 2, 0.8, 5, max_count=50)
     ref = TARGET.run(deployment, "reference", x)
     assert _compare(deployment, x, ref, "emulator").ok
-    monkeypatch.setattr(emulator, "INT16_MAX", 2 ** 14)          # a wrong saturation bound
+    monkeypatch.setattr(emulator, "INT16_MAX", 2**14)  # a wrong saturation bound
     c = _compare(deployment, x, ref, "emulator")
     assert not c.ok and c.first is not None
 
@@ -164,9 +225,19 @@ def test_fixture_maps_exports_and_verifies(fixture_path, tmp_path, capsys):
     out = tmp_path / "speck"
     assert main(["export", str(fixture_path), "--target", "speck", "-o", str(out)]) == 0
     assert "cores used 5" in capsys.readouterr().out
-    for name in ("deploy.json", "program.npz", "chip_config.json", "model.q.nir", "resources.md", "source.nir"):
+    for name in (
+        "deploy.json",
+        "program.npz",
+        "chip_config.json",
+        "model.q.nir",
+        "resources.md",
+        "source.nir",
+    ):
         assert (out / name).is_file(), name
-    assert main(["verify", str(out), "--samples", "12", "--witness-samples", "6", "--timesteps", "10"]) == 0
+    assert (
+        main(["verify", str(out), "--samples", "12", "--witness-samples", "6", "--timesteps", "10"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "emulator vs reference: OK" in printed and "sinabs vs reference: OK" in printed
     report = json.loads((out / "verify-report.json").read_text())
@@ -180,10 +251,17 @@ def test_fixture_memory_and_chip_config_match_hand_computation(fixture_path, tmp
 
     deployment = export(str(fixture_path), "speck", tmp_path / "s")
     rows = {r["layer"]: r for r in deployment.sidecar["core_map"] if r["layer"]}
-    # layer '1': conv 2->16, 5x5, 16x16 out; '10': Affine 128->256 over (8, 4, 4) = 4x4 kernel; '12': 256->10
-    assert (rows["1"]["kernel_memory"], rows["1"]["neuron_memory"]) == (2 * 2 ** (5 + 4), 16 * 2 ** (4 + 4))
+    # layer '1': conv 2->16, 5x5, 16x16 out; '10': Affine 128->256 over (8, 4, 4) = 4x4 kernel;
+    # '12': 256->10
+    assert (rows["1"]["kernel_memory"], rows["1"]["neuron_memory"]) == (
+        2 * 2 ** (5 + 4),
+        16 * 2 ** (4 + 4),
+    )
     assert (rows["10"]["kernel_memory"], rows["10"]["neuron_memory"]) == (8 * 2 ** (4 + 8), 256)
-    assert (rows["12"]["kernel_memory"], rows["12"]["neuron_memory"]) == (256 * 2 ** (0 + 4), 10 * 1)
+    assert (rows["12"]["kernel_memory"], rows["12"]["neuron_memory"]) == (
+        256 * 2 ** (0 + 4),
+        10 * 1,
+    )
     assert rows["10"]["kernel_memory_available"] >= 32 * 1024
     config = json.loads((tmp_path / "s" / "chip_config.json").read_text())
     data = np.load(tmp_path / "s" / "program.npz")
@@ -196,10 +274,15 @@ def test_fixture_memory_and_chip_config_match_hand_computation(fixture_path, tmp
         assert np.array_equal(w, data[f"layer/{i}/weight"].transpose(0, 1, 3, 2))
         assert np.abs(w).max() <= 128 and c["threshold_high"] == d["threshold_high"]
         assert c["dimensions"]["kernel_size"] == d["kernel"] and c["leak_enable"] is False
-        assert np.asarray(c["neurons_initial_value"]).shape == (d["out_shape"][0], d["out_shape"][2], d["out_shape"][1])
+        assert np.asarray(c["neurons_initial_value"]).shape == (
+            d["out_shape"][0],
+            d["out_shape"][2],
+            d["out_shape"][1],
+        )
         enabled = [s for s in c["destinations"] if s["enable"]]
         assert len(c["destinations"]) == 2 and [s["layer"] for s in enabled] == [
-            config["core_of_layer"][n] for n in d["destinations"]]
+            config["core_of_layer"][n] for n in d["destinations"]
+        ]
         assert c["monitor_enable"] == (d["name"] == "12")
     assert config["cnn_layers"][config["core_of_layer"]["6"]]["destinations"][0]["pooling"] == 2
 
@@ -216,10 +299,14 @@ def test_quantised_nir_is_the_chip_program_and_float_model_is_close(fixture_path
     import torch
 
     sinabs = Semantics.named("sinabs")
-    quantised = run_float(load_graph(tmp_path / "s" / "model.q.nir"), x, semantics=sinabs, dtype=torch.float64)
+    quantised = run_float(
+        load_graph(tmp_path / "s" / "model.q.nir"), x, semantics=sinabs, dtype=torch.float64
+    )
     for d in deployment.sidecar["layers"]:
-        assert np.array_equal(quantised.outputs[d["name"]].reshape(ref.outputs[d["name"]].shape),
-                              ref.outputs[d["name"]]), d["name"]
+        assert np.array_equal(
+            quantised.outputs[d["name"]].reshape(ref.outputs[d["name"]].shape),
+            ref.outputs[d["name"]],
+        ), d["name"]
     floating = run_float(load_graph(fixture_path), x, semantics=sinabs)
     f_counts, c_counts = floating.output().sum(0), ref.output().sum(0)
     assert np.corrcoef(f_counts.ravel(), c_counts.ravel())[0, 1] > 0.9
@@ -237,10 +324,16 @@ def test_exports_are_byte_identical(fixture_path, tmp_path):
 
 def test_samna_never_enters_sys_modules_in_the_speck_flow(fixture_path, tmp_path):
     out = str(tmp_path / "s")
-    code = (f"import sys; from nrf_deploy.cli import main; "
-            f"rc = main(['export', {str(fixture_path)!r}, '--target', 'speck', '-o', {out!r}]); "
-            f"rc |= main(['verify', {out!r}, '--samples', '2', '--witness-samples', '2', '--timesteps', '3']); "
-            f"bad = [m for m in sys.modules if m.split('.')[0] == 'samna' or m.startswith('sinabs.backend')]; "
-            f"print('BAD', bad, 'SINABS', 'sinabs.layers' in sys.modules); sys.exit(rc or bool(bad))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    code = (
+        f"import sys; from nrf_deploy.cli import main; "
+        f"rc = main(['export', {str(fixture_path)!r}, '--target', 'speck', '-o', {out!r}]); "
+        f"rc |= main(['verify', {out!r}, '--samples', '2', '--witness-samples', '2', "
+        "'--timesteps', '3']); "
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'samna' or "
+        "m.startswith('sinabs.backend')]; "
+        f"print('BAD', bad, 'SINABS', 'sinabs.layers' in sys.modules); sys.exit(rc or bool(bad))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
     assert proc.returncode == 0 and "BAD [] SINABS True" in proc.stdout, proc.stdout + proc.stderr

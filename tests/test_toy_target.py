@@ -1,5 +1,6 @@
 """A new target is one folder plus one registry line: a toy chip written in a temporary folder,
 registered with one line, goes through export, verify and report with no other file touched."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import textwrap
 import nir
 import numpy as np
 import pytest
+from nrf_deploy.targets import REGISTRY
 
 from nrf_deploy.cli import main
-from nrf_deploy.targets import REGISTRY
 
 TOY = '''
 """Toy chip: Input -> Affine -> IF, weights in units of 1/16, reset to zero."""
@@ -61,7 +62,8 @@ def run_dense(program, x, record_states=True):
     steps, batch = x.shape[:2]
     w, theta = program["w"], program["theta"]
     v = np.zeros((batch, w.shape[0]), np.int64)
-    spikes, vs = np.zeros((steps, batch, w.shape[0]), np.int64), np.zeros_like(v, shape=(steps, batch, w.shape[0]))
+    spikes, vs = np.zeros((steps, batch, w.shape[0]), np.int64), np.zeros_like(v, shape=(steps,
+    batch, w.shape[0]))
     for t in range(steps):
         v = v + x[t].reshape(batch, -1) @ w.T
         spikes[t] = v > theta
@@ -92,11 +94,14 @@ def run_events(program, x, record_states=True):
 def _if_graph(path):
     rng = np.random.default_rng(3)
     graph = nir.NIRGraph(
-        nodes={"in": nir.Input({"input": np.array([6])}),
-               "fc": nir.Affine(rng.normal(0.6, 0.8, (4, 6)), np.zeros(4)),
-               "if": nir.IF(r=np.ones(4), v_threshold=np.ones(4)),
-               "out": nir.Output({"output": np.array([4])})},
-        edges=[("in", "fc"), ("fc", "if"), ("if", "out")])
+        nodes={
+            "in": nir.Input({"input": np.array([6])}),
+            "fc": nir.Affine(rng.normal(0.6, 0.8, (4, 6)), np.zeros(4)),
+            "if": nir.IF(r=np.ones(4), v_threshold=np.ones(4)),
+            "out": nir.Output({"output": np.array([4])}),
+        },
+        edges=[("in", "fc"), ("fc", "if"), ("if", "out")],
+    )
     nir.write(path, graph)
     return path
 
@@ -107,7 +112,7 @@ def toy_registered(tmp_path, monkeypatch):
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(textwrap.dedent(TOY))
     monkeypatch.syspath_prepend(str(tmp_path / "plugins"))
-    monkeypatch.setitem(REGISTRY, "toy", "toychip:ToyTarget")      # the one registry line
+    monkeypatch.setitem(REGISTRY, "toy", "toychip:ToyTarget")  # the one registry line
     yield
     sys.modules.pop("toychip", None)
 

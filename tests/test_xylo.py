@@ -110,7 +110,7 @@ def test_braille_graph_verifies_with_zero_mismatches(reset, tmp_path, capsys):
 )
 def test_recurrent_graphs_agree_on_every_backend(kind, readout, reset):
     graph = load_graph(two_recurrent_layers(kind, readout, reset, seed=len(kind) + len(readout)))
-    with zero_weight_policy(True):   # agreement is tested on any program, degenerate ones too
+    with zero_weight_policy(True):  # agreement is tested on any program, degenerate ones too
         deployment = TARGET.build(graph, {})
     x = random_events(deployment.input_shape, 30, 16, 0.3, 1)
     result = verify_deployment(TARGET, deployment, x, witness_samples=16)
@@ -222,15 +222,19 @@ def recurrent_graphs(draw):
     kind = draw(st.sampled_from(["CubaLIF", "CubaLIF", "LIF", "IF"]))
     readout = draw(st.sampled_from(["CubaLIF", "LIF", "LI", "I"]))
     reset = draw(st.sampled_from(["subtract", "zero"]))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 31)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     scale = draw(st.floats(0.2, 5.0))
-    graph = two_recurrent_layers(kind, readout, reset, seed=int(rng.integers(1 << 30)),
-                                 sizes=(n_in, n_hid, 1, n_out))
+    graph = two_recurrent_layers(
+        kind, readout, reset, seed=int(rng.integers(1 << 30)), sizes=(n_in, n_hid, 1, n_out)
+    )
     graph.nodes.pop("b"), graph.nodes.pop("rec_b"), graph.nodes.pop("fc_b")
-    graph.nodes["fc_out"] = nir.Affine(rng.normal(0.3, scale, (n_out, n_hid)),
-                                       rng.normal(0, 0.1, n_out))
-    graph.nodes["rec_a"] = nir.Affine(rng.normal(0, 0.3 * scale, (n_hid, n_hid))
-                                      * (rng.random((n_hid, n_hid)) < 0.5), np.zeros(n_hid))
+    graph.nodes["fc_out"] = nir.Affine(
+        rng.normal(0.3, scale, (n_out, n_hid)), rng.normal(0, 0.1, n_out)
+    )
+    graph.nodes["rec_a"] = nir.Affine(
+        rng.normal(0, 0.3 * scale, (n_hid, n_hid)) * (rng.random((n_hid, n_hid)) < 0.5),
+        np.zeros(n_hid),
+    )
     graph.edges = [e for e in graph.edges if "b" not in e and "fc_b" not in e and "rec_b" not in e]
     graph.edges.append(("a", "fc_out"))
     return graph, draw(st.floats(0.05, 0.6))
@@ -240,7 +244,7 @@ def recurrent_graphs(draw):
 @given(recurrent_graphs())
 def test_random_recurrent_graphs_agree_on_every_backend(case):
     graph, rate = case
-    with zero_weight_policy(True):   # random graphs may quantise a projection to all zeros
+    with zero_weight_policy(True):  # random graphs may quantise a projection to all zeros
         deployment = TARGET.build(load_graph(graph), {})
     comparisons = _agree(deployment, random_events(deployment.input_shape, 15, 3, rate, 0))
     assert all(c.compared_values > 0 for c in comparisons)
@@ -384,8 +388,14 @@ def test_export_is_deterministic_and_loads_back(tmp_path):
     for name in ("deploy.json", "program.npz", "xylo_spec.npz", "xylo_spec.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     spec = json.loads((tmp_path / "a" / "xylo_spec.json").read_text())
-    assert set(spec) == {"weight_shift_in", "weight_shift_rec", "weight_shift_out", "aliases", "dt",
-                         "populations"}
+    assert set(spec) == {
+        "weight_shift_in",
+        "weight_shift_rec",
+        "weight_shift_out",
+        "aliases",
+        "dt",
+        "populations",
+    }
     assert len(spec["aliases"]) == 38 and not any(spec["aliases"])
     with np.load(tmp_path / "a" / "xylo_spec.npz") as npz:
         assert npz["weights_in"].shape == (12, 38, 1) and npz["weights_rec"].shape == (38, 38, 1)
@@ -470,27 +480,34 @@ def _active_recurrent_weight(shipped):
     def edit(w: np.ndarray) -> np.ndarray:
         w[busiest] = _negate_largest(w[busiest])
         return w
+
     return edit
 
 
 def test_untampered_export_verifies_and_build_gives_the_written_bytes(shipped):
     assert _mismatches(shipped) == {"emulator": 0, "xylosim": 0}
     built, loaded = TARGET.build(load_graph(braille_cubalif()), {}), TARGET.load(shipped)
-    assert TARGET.chip_files_of(built) == loaded.chip_files     # in memory == on disk
+    assert TARGET.chip_files_of(built) == loaded.chip_files  # in memory == on disk
     assert [b.reads for b in TARGET.backend_table] == ["program", "chip_files", "chip_files"]
     ran = TARGET.program_for(loaded, TARGET.backend(loaded, "xylosim"))
     assert ran is not loaded.program and ran.to_arrays().keys() == loaded.program.to_arrays().keys()
 
 
-@pytest.mark.parametrize("key,edit", [("weights_in", _negate_largest),
-                                      ("weights_rec", _active_recurrent_weight),
-                                      ("threshold", _halve_first),
-                                      ("dash_mem", _other_dash),
-                                      ("dash_syn_out", _other_dash)])
+@pytest.mark.parametrize(
+    "key,edit",
+    [
+        ("weights_in", _negate_largest),
+        ("weights_rec", _active_recurrent_weight),
+        ("threshold", _halve_first),
+        ("dash_mem", _other_dash),
+        ("dash_syn_out", _other_dash),
+    ],
+)
 def test_spec_npz_edit_is_a_mismatch_on_emulator_and_xylosim(shipped, tmp_path, key, edit):
     out = _copy(shipped, tmp_path)
-    _edit_npz(out / "xylo_spec.npz", key,
-              edit(shipped) if edit is _active_recurrent_weight else edit)
+    _edit_npz(
+        out / "xylo_spec.npz", key, edit(shipped) if edit is _active_recurrent_weight else edit
+    )
     found = _mismatches(out)
     assert found["emulator"] > 0 and found["xylosim"] > 0, found
 
@@ -508,8 +525,10 @@ def test_program_npz_edit_is_a_mismatch_and_the_cli_exits_1(shipped, tmp_path, c
     found = _mismatches(out)
     assert found["emulator"] > 0 and found["xylosim"] > 0, found
     capsys.readouterr()
-    assert main(["verify", str(out), "--samples", "4", "--witness-samples", "0",
-                 "--allow-modified"]) == 1
+    assert (
+        main(["verify", str(out), "--samples", "4", "--witness-samples", "0", "--allow-modified"])
+        == 1
+    )
     assert "MISMATCH" in capsys.readouterr().out
 
 
@@ -529,21 +548,41 @@ def _population_beyond(spec: dict) -> None:
     spec["populations"][0]["stop"] += 1
 
 
-@pytest.mark.parametrize("tamper,message", [
-    (_json_edit(_alias), "hidden neurons [2] have aliases"),
-    (_json_edit(lambda s: s.update(weights_rec=[[0]])), "carries weights_rec, which xylo_spec.npz"),
-    (_json_edit(lambda s: s.update(weight_shift_rec=1.5)), "weight_shift_rec = 1.5 is not an"),
-    (_json_edit(lambda s: s.pop("populations")), "lacks ['populations']"),
-    (_json_edit(_population_beyond), "do not fit the 38 hidden neurons"),
-    (_json_edit(lambda s: s["populations"][0].update(name="other")), "are not the graph's"),
-    (_npz_edit("threshold", lambda v: v * 0), "threshold holds [0, 0], the chip takes [1, 32767]"),
-    (_npz_edit("bias", lambda v: v + 0.5), "bias holds float64 values, not integers"),
-    (_npz_edit("weights_rec", lambda w: w[0, 0, 0]), "weights_rec has shape (), expected 3"),
-    (_json_edit(lambda s: s["aliases"].pop()), "37 alias lists for 38 hidden neurons"),
-    (lambda out: (out / "xylo_spec.npz").write_bytes(b"not a zip"), "not a readable .npz"),
-], ids=["alias", "weights_in_json", "float_shift", "no_populations", "population_beyond",
-        "renamed_population", "zero_threshold", "float_bias", "scalar_weights", "short_aliases",
-        "not_npz"])
+@pytest.mark.parametrize(
+    "tamper,message",
+    [
+        (_json_edit(_alias), "hidden neurons [2] have aliases"),
+        (
+            _json_edit(lambda s: s.update(weights_rec=[[0]])),
+            "carries weights_rec, which xylo_spec.npz",
+        ),
+        (_json_edit(lambda s: s.update(weight_shift_rec=1.5)), "weight_shift_rec = 1.5 is not an"),
+        (_json_edit(lambda s: s.pop("populations")), "lacks ['populations']"),
+        (_json_edit(_population_beyond), "do not fit the 38 hidden neurons"),
+        (_json_edit(lambda s: s["populations"][0].update(name="other")), "are not the graph's"),
+        (
+            _npz_edit("threshold", lambda v: v * 0),
+            "threshold holds [0, 0], the chip takes [1, 32767]",
+        ),
+        (_npz_edit("bias", lambda v: v + 0.5), "bias holds float64 values, not integers"),
+        (_npz_edit("weights_rec", lambda w: w[0, 0, 0]), "weights_rec has shape (), expected 3"),
+        (_json_edit(lambda s: s["aliases"].pop()), "37 alias lists for 38 hidden neurons"),
+        (lambda out: (out / "xylo_spec.npz").write_bytes(b"not a zip"), "not a readable .npz"),
+    ],
+    ids=[
+        "alias",
+        "weights_in_json",
+        "float_shift",
+        "no_populations",
+        "population_beyond",
+        "renamed_population",
+        "zero_threshold",
+        "float_bias",
+        "scalar_weights",
+        "short_aliases",
+        "not_npz",
+    ],
+)
 def test_malformed_spec_is_refused_with_one_message(shipped, tmp_path, tamper, message):
     out = _copy(shipped, tmp_path)
     tamper(out)
@@ -557,7 +596,7 @@ def test_malformed_spec_is_refused_with_one_message(shipped, tmp_path, tamper, m
 def test_malformed_spec_exits_2_through_the_cli(shipped, tmp_path, capsys):
     out = _copy(shipped, tmp_path)
     _edit_json(out / "xylo_spec.json", _alias)
-    modified = ["--allow-modified"]        # past the seal, to the chip-file reader's own check
+    modified = ["--allow-modified"]  # past the seal, to the chip-file reader's own check
     assert main(["verify", str(out), "--samples", "2", "--witness-samples", "0", *modified]) == 2
     err = capsys.readouterr().err
     assert "xylo_spec.json" in err and "aliases" in err and "Traceback" not in err

@@ -1,5 +1,6 @@
 """``nrf-deploy`` command line. Each command lives in its own module exposing
 ``add_parser(subparsers)`` and ``run(args) -> int``; COMMANDS lists them in help order."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         prog="nrf-deploy",
         description="Deploy spiking networks from NIR to neuromorphic chips, verified bit for bit.",
         epilog="Exit codes: 0 success, 1 verification mismatch, 2 bad input, unsupported model or "
-               "modified export, 3 a bug in nrf-deploy, 130 interrupted (Ctrl-C).")
+        "modified export, 3 a bug in nrf-deploy, 130 interrupted (Ctrl-C).",
+    )
     parser.add_argument("--version", action="version", version=f"nrf-deploy {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="threads per run (default: 1; every core from batch 64 on an idle "
-                             "machine; see docs/performance.md)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads per run (default: 1; every core from batch 64 on an idle "
+        "machine; see docs/performance.md)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -40,9 +47,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 continue  # command not part of this build yet
             raise
         module.add_parser(sub)
-        if name in sub.choices:       # `nrf-deploy demo -q` as well as `nrf-deploy -q demo`
-            sub.choices[name].add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                                           help=QUIET_HELP)
+        if name in sub.choices:  # `nrf-deploy demo -q` as well as `nrf-deploy -q demo`
+            sub.choices[name].add_argument(
+                "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
+            )
     if argv is not None and "export" in sub.choices:
         _add_target_options(sub.choices["export"], argv)
     return parser
@@ -62,7 +70,7 @@ def _add_target_options(export: argparse.ArgumentParser, argv: list[str]) -> Non
     try:
         target = get_target(name)
     except NrfError:
-        return                        # argparse's own message about --target choices follows
+        return  # argparse's own message about --target choices follows
     group = export.add_argument_group(f"options of target '{name}'")
     target.add_export_arguments(group)
 
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except NrfError as exc:
         print(exc.format(), file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:           # `nrf-deploy targets | head`: the reader left, nothing to say
+    except BrokenPipeError:  # `nrf-deploy targets | head`: the reader left, nothing to say
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
@@ -101,19 +109,35 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno not in _ENVIRONMENT_ERRNOS:
             return _internal_error(exc)
         where = exc.filename or "file system"
-        print(f"error: {exc.strerror or exc}\n  where: {where}\n  what to do: check the path, "
-              "its permissions and the free disk space", file=sys.stderr)
+        print(
+            f"error: {exc.strerror or exc}\n  where: {where}\n  what to do: check the path, "
+            "its permissions and the free disk space",
+            file=sys.stderr,
+        )
         return 2
     except MemoryError:
-        print("error: out of memory\n  what to do: use fewer samples, timesteps or a smaller model",
-              file=sys.stderr)
+        print(
+            "error: out of memory\n  what to do: use fewer samples, timesteps or a smaller model",
+            file=sys.stderr,
+        )
         return 2
-    except Exception as exc:  # a bug in nrf-deploy, not the user's input
+    except Exception as exc:  # noqa: BLE001 — a bug in nrf-deploy, not the user's input
         return _internal_error(exc)
 
 
-_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                                 errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE})
+_ENVIRONMENT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+        errno.EMFILE,
+    }
+)
 """OSErrors the file system raises for the user's paths or machine (disk full, permissions,
 read-only, a file where a folder is needed): exit 2 with the message, not an internal error."""
 
@@ -121,8 +145,11 @@ read-only, a file where a folder is needed): exit 2 with the message, not an int
 def _internal_error(exc: BaseException) -> int:
     if os.environ.get("NRF_DEBUG"):
         traceback.print_exc()
-    print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
-          "re-run with NRF_DEBUG=1 for the traceback and report it", file=sys.stderr)
+    print(
+        f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in nrf-deploy; "
+        "re-run with NRF_DEBUG=1 for the traceback and report it",
+        file=sys.stderr,
+    )
     return 3
 
 

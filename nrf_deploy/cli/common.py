@@ -1,4 +1,5 @@
 """Helpers shared by the CLI commands: loading inputs, progress bars, target lookup."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,12 @@ def load_array(path: str) -> np.ndarray:
         raise NrfError(f"input file '{path}' does not exist", "--input", "check the path")
     try:
         data = np.load(p, allow_pickle=False)
-    except Exception as exc:
-        raise NrfError(f"'{path}' is not a readable .npy/.npz array ({type(exc).__name__})", "--input",
-                       "save the input with numpy.save(path, array)") from None
+    except Exception as exc:  # noqa: BLE001 — any unreadable array is the user's input
+        raise NrfError(
+            f"'{path}' is not a readable .npy/.npz array ({type(exc).__name__})",
+            "--input",
+            "save the input with numpy.save(path, array)",
+        ) from None
     if isinstance(data, np.lib.npyio.NpzFile):
         if not data.files:
             raise NrfError(f"'{path}' holds no arrays", "--input", "save the input with numpy.save")
@@ -48,8 +52,12 @@ class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (action.required or action.default in (None, False, argparse.SUPPRESS)
-                or "default" in text or not action.option_strings):
+        if (
+            action.required
+            or action.default in (None, False, argparse.SUPPRESS)
+            or "default" in text
+            or not action.option_strings
+        ):
             return text
         return f"{text} (default: {action.default})"
 
@@ -66,7 +74,7 @@ def readable_resources(resources: dict) -> str:
         name = key.replace("_", " ")
         for suffix, unit in ((" s", "s"), (" j", "J"), (" bytes", "B"), (" w", "W")):
             if name.endswith(suffix) and isinstance(value, (int, float)):
-                parts.append(f"{name[:-len(suffix)]} {si(value, unit)}")
+                parts.append(f"{name[: -len(suffix)]} {si(value, unit)}")
                 break
         else:
             parts.append(f"{name} {count(value) if isinstance(value, (int, float)) else value}")

@@ -11,9 +11,11 @@
 4. write ``DIR/report.html`` and ``DIR/report.json`` from the verification runs (no second run).
 
 Progress bars (tqdm) show each stage on an interactive terminal; in a log each stage prints a
-timestamped line, at least every 20 s (``nrf_deploy.progress``); ``--quiet`` silences both. Exit code 1 if a verification
+timestamped line, at least every 20 s (``nrf_deploy.progress``); ``--quiet`` silences both. Exit
+code 1 if a verification
 fails, 0 otherwise (refusals are results, not failures).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,22 +30,51 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train, export to every target, verify and report, in one go",
-                       description="The README's main command: generate events, train the small RF-SNN, export "
-                                   "it to every registered target, verify each export bit for bit on held-out "
-                                   "data and write DIR/report.html + report.json. Within 15 minutes on 2 cores "
-                                   "on the defaults.")
-    p.add_argument("-o", "--output", required=True, help="output directory (run/, exports/<target>/, report.html)")
-    p.add_argument("--config", default="small", choices=["tiny", "small"],
-                   help="training preset (small: the RF-SNN of the report; tiny: a smoke test)")
+    p = sub.add_parser(
+        "demo",
+        help="train, export to every target, verify and report, in one go",
+        description="The README's main command: generate events, train the small RF-SNN, export "
+        "it to every registered target, verify each export bit for bit on held-out "
+        "data and write DIR/report.html + report.json. Within 15 minutes on 2 cores "
+        "on the defaults.",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output directory (run/, exports/<target>/, report.html)",
+    )
+    p.add_argument(
+        "--config",
+        default="small",
+        choices=["tiny", "small"],
+        help="training preset (small: the RF-SNN of the report; tiny: a smoke test)",
+    )
     p.add_argument("--model", default=None, help="skip training and deploy this .nir file instead")
-    p.add_argument("--samples", type=int, default=8, help="held-out samples run on every target (default 8): verification and every figure of "
-                        "the report use them")
-    p.add_argument("--witness-samples", type=int, default=1,
-                   help="of those, samples also run on the vendor simulators (Lava, sinabs; default 1)")
-    p.add_argument("--timesteps", type=int, default=None,
-                   help="timesteps per sample (default: the held-out data's frames, or 20 for --model)")
-    p.add_argument("--targets", default=None, help="comma-separated subset of targets (default: all registered)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=8,
+        help="held-out samples run on every target (default 8): verification and every figure of "
+        "the report use them",
+    )
+    p.add_argument(
+        "--witness-samples",
+        type=int,
+        default=1,
+        help="of those, samples also run on the vendor simulators (Lava, sinabs; default 1)",
+    )
+    p.add_argument(
+        "--timesteps",
+        type=int,
+        default=None,
+        help="timesteps per sample (default: the held-out data's frames, or 20 for --model)",
+    )
+    p.add_argument(
+        "--targets",
+        default=None,
+        help="comma-separated subset of targets (default: all registered)",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,15 +84,20 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     if args.samples < 1 or args.witness_samples < 0:
-        raise NrfError("--samples must be >= 1 and --witness-samples >= 0", "--samples", "give sensible counts")
+        raise NrfError(
+            "--samples must be >= 1 and --witness-samples >= 0", "--samples", "give sensible counts"
+        )
     names = _chosen_targets(args.targets, target_names())
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     stages = progress_bar(2 + 2 * len(names), "demo", "stage", position=0)
 
     stages.set_postfix_str("data + training")
-    stage("demo: generating events and training the RF-SNN" if not args.model else
-          f"demo: deploying {args.model}")
+    stage(
+        "demo: generating events and training the RF-SNN"
+        if not args.model
+        else f"demo: deploying {args.model}"
+    )
     model, x, labels, source, warmup = _model_and_data(args, out)
     stages.update()
     exported, failures, traces = [], {}, {}
@@ -88,18 +124,33 @@ def run(args: argparse.Namespace) -> int:
     stages.set_postfix_str("report")
     stage(f"demo: writing the report ({_plural(len(exported), 'export')})")
     bar = progress_bar(len(exported), "report", "export", leave=False, position=1)
-    report = build_report(exported, out / "report.html", x=x, labels=labels, failures=failures,
-                          model_name=str(model), input_source=source, traces=traces, warmup=warmup,
-                          progress=lambda _name: bar.update())
+    report = build_report(
+        exported,
+        out / "report.html",
+        x=x,
+        labels=labels,
+        failures=failures,
+        model_name=str(model),
+        input_source=source,
+        traces=traces,
+        warmup=warmup,
+        progress=lambda _name: bar.update(),
+    )
     bar.close()
     stages.update()
     stages.close()
     print(summary_table(report))
-    print(f"report: {out / 'report.html'} (and report.json); demo took {time.perf_counter() - started:.0f} s")
+    print(
+        f"report: {out / 'report.html'} (and report.json); demo took "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     bad = [r["target"] for r in report["summary"] if r.get("verification_status") == "mismatch"]
     if bad:
-        raise VerificationFailed(f"verification failed for {', '.join(sorted(set(bad)))}", str(out),
-                                 "see the report's verification rows and each export's verify-report.json")
+        raise VerificationFailed(
+            f"verification failed for {', '.join(sorted(set(bad)))}",
+            str(out),
+            "see the report's verification rows and each export's verify-report.json",
+        )
     return 0
 
 
@@ -113,12 +164,17 @@ def _chosen_targets(selection: str | None, registered: list[str]) -> list[str]:
     names = [n.strip() for n in selection.split(",") if n.strip()]
     unknown = [n for n in names if n not in registered]
     if unknown:
-        raise NrfError(f"unknown target(s): {', '.join(unknown)}", "--targets", f"choose from {', '.join(registered)}")
+        raise NrfError(
+            f"unknown target(s): {', '.join(unknown)}",
+            "--targets",
+            f"choose from {', '.join(registered)}",
+        )
     return names
 
 
-def _model_and_data(args: argparse.Namespace, out: Path
-                    ) -> tuple[Path, np.ndarray, np.ndarray | None, str, int | None]:
+def _model_and_data(
+    args: argparse.Namespace, out: Path
+) -> tuple[Path, np.ndarray, np.ndarray | None, str, int | None]:
     """(model path, inputs [T, B, ...], labels or None, description of the inputs, warm-up frames
     excluded from the task metric)."""
     import numpy as np
@@ -128,26 +184,41 @@ def _model_and_data(args: argparse.Namespace, out: Path
         from nrf_deploy.ir import load_graph
 
         model = Path(args.model)
-        graph = load_graph(model)          # a clear NrfError for a missing or invalid file
+        graph = load_graph(model)  # a clear NrfError for a missing or invalid file
         steps = args.timesteps or 20
-        return (model, random_events(graph.input_shape, steps, args.samples, 0.1, 0), None,
-                f"random events, rate 0.1, seed 0 ({args.samples} samples x {steps} steps)", None)
+        return (
+            model,
+            random_events(graph.input_shape, steps, args.samples, 0.1, 0),
+            None,
+            f"random events, rate 0.1, seed 0 ({args.samples} samples x {steps} steps)",
+            None,
+        )
     from nrf_deploy.training import train, train_config
 
     metrics = train(train_config(args.config), out / "run", progress=True)
     data = np.load(out / "run" / "test_data.npz")
     held_out = int(data["events"].shape[1])
-    print(f"trained the RF-SNN ({args.config}) in {metrics['train_seconds']:.0f} s: median l2 error "
-          f"{metrics['median_l2_px']:.2f} px over all {_plural(held_out, 'held-out sample')} "
-          f"(float model in torch; guessing the centre: {metrics['centre_guess_px']:.2f} px). The chips "
-          f"run the first {_plural(min(args.samples, held_out), 'sample')} (--samples), so the "
-          "report's figures are over those.")
+    print(
+        f"trained the RF-SNN ({args.config}) in {metrics['train_seconds']:.0f} s: median l2 error "
+        f"{metrics['median_l2_px']:.2f} px over all {_plural(held_out, 'held-out sample')} "
+        f"(float model in torch; guessing the centre: {metrics['centre_guess_px']:.2f} px). The "
+        "chips "
+        f"run the first {_plural(min(args.samples, held_out), 'sample')} (--samples), so the "
+        "report's figures are over those."
+    )
     steps = args.timesteps or data["events"].shape[0]
-    x = data["events"][:steps, :args.samples].astype(np.int64)
-    labels = data["centres"][:steps, :args.samples]
-    return (out / "run" / "model.nir", x, labels,
-            f"held-out generated shapes ({x.shape[1]} samples x {x.shape[0]} frames, run/test_data.npz)",
-            int(metrics["train"]["warmup"]))
+    x = data["events"][:steps, : args.samples].astype(np.int64)
+    labels = data["centres"][:steps, : args.samples]
+    return (
+        out / "run" / "model.nir",
+        x,
+        labels,
+        (
+            f"held-out generated shapes ({x.shape[1]} samples x {x.shape[0]} frames, "
+            "run/test_data.npz)"
+        ),
+        int(metrics["train"]["warmup"]),
+    )
 
 
 def _export(model: Path, name: str, out_dir: Path) -> str | None:
@@ -170,7 +241,10 @@ def _export(model: Path, name: str, out_dir: Path) -> str | None:
             export(model, name, out_dir, options)
             return None
         except NrfError as exc:
-            flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in options.items())
+            flags = " ".join(
+                f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                for k, v in options.items()
+            )
             messages.append((f"with {flags}: " if flags else "") + exc.format())
     return "\n".join(messages)
 
@@ -178,21 +252,27 @@ def _export(model: Path, name: str, out_dir: Path) -> str | None:
 def _verify(name: str, export_dir: Path, x: np.ndarray, witness_samples: int, source: str):
     from nrf_deploy.fileio import write_json
     from nrf_deploy.progress import progress_bar
-    from nrf_deploy.targets import get_target
     from nrf_deploy.seal import load_export
     from nrf_deploy.verify import verify_deployment
 
     loaded = load_export(export_dir)
     target, deployment = loaded.target, loaded.deployment
     witness = target.witness_for(deployment)
-    total = x.shape[1] * (len(target.backend_names(deployment)) - (1 if witness else 0)) + \
-        (min(witness_samples, x.shape[1]) if witness else 0)
+    total = x.shape[1] * (len(target.backend_names(deployment)) - (1 if witness else 0)) + (
+        min(witness_samples, x.shape[1]) if witness else 0
+    )
     bar = progress_bar(total, f"verify {name}", "sample", leave=False, position=1)
-    result = verify_deployment(target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n))
+    result = verify_deployment(
+        target, deployment, x, witness_samples, progress=lambda _b, n: bar.update(n)
+    )
     bar.close()
-    write_json(export_dir / "verify-report.json",
-               result.record(loaded.seal.digest, None,
-                             {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]),
-                              "source": source},
-                             [str(a) for a in deployment.sidecar.get("approximations") or []]))
+    write_json(
+        export_dir / "verify-report.json",
+        result.record(
+            loaded.seal.digest,
+            None,
+            {"samples": int(x.shape[1]), "timesteps": int(x.shape[0]), "source": source},
+            [str(a) for a in deployment.sidecar.get("approximations") or []],
+        ),
+    )
     return result

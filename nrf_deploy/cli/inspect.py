@@ -1,4 +1,5 @@
 """``nrf-deploy inspect MODEL.nir [--json]``: node table and graph check verdict."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,11 +11,16 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inspect", help="show a NIR graph's nodes and check it",
-                       description="Validate a NIR file and print its nodes (type, shapes, neurons, "
-                                   "synapses, parameters). Exit 2 if the graph is invalid.")
+    p = sub.add_parser(
+        "inspect",
+        help="show a NIR graph's nodes and check it",
+        description="Validate a NIR file and print its nodes (type, shapes, neurons, "
+        "synapses, parameters). Exit 2 if the graph is invalid.",
+    )
     p.add_argument("model", help="path to a .nir file")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    p.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON instead of a table"
+    )
     p.set_defaults(func=run)
 
 
@@ -25,14 +31,24 @@ def describe(graph: Graph) -> dict[str, Any]:
     nodes = []
     for name in graph.schedule:
         node = graph.nodes[name]
-        params = sum(int(np.asarray(getattr(node.nir_node, f)).size)
-                     for f in getattr(node.nir_node, "__dataclass_fields__", {})
-                     if f not in ("input_type", "output_type", "metadata", "input_shape")
-                     and isinstance(getattr(node.nir_node, f), np.ndarray))
-        nodes.append({"name": name, "type": node.kind, "in_shape": list(node.in_shape),
-                      "out_shape": list(node.out_shape), "neurons": node.neurons,
-                      "synapses": node.synapses, "parameters": params,
-                      **(_reset_fields(node) if node.reset != "none" else {})})
+        params = sum(
+            int(np.asarray(getattr(node.nir_node, f)).size)
+            for f in getattr(node.nir_node, "__dataclass_fields__", {})
+            if f not in ("input_type", "output_type", "metadata", "input_shape")
+            and isinstance(getattr(node.nir_node, f), np.ndarray)
+        )
+        nodes.append(
+            {
+                "name": name,
+                "type": node.kind,
+                "in_shape": list(node.in_shape),
+                "out_shape": list(node.out_shape),
+                "neurons": node.neurons,
+                "synapses": node.synapses,
+                "parameters": params,
+                **(_reset_fields(node) if node.reset != "none" else {}),
+            }
+        )
     return {
         "valid": True,
         "nodes": nodes,
@@ -40,9 +56,11 @@ def describe(graph: Graph) -> dict[str, Any]:
         "recurrent_edges": sorted(list(e) for e in graph.delayed_edges),
         "input_shape": list(graph.input_shape),
         "outputs": list(graph.output_names),
-        "totals": {"neurons": sum(n["neurons"] for n in nodes),
-                   "synapses": sum(n["synapses"] for n in nodes),
-                   "parameters": sum(n["parameters"] for n in nodes)},
+        "totals": {
+            "neurons": sum(n["neurons"] for n in nodes),
+            "synapses": sum(n["synapses"] for n in nodes),
+            "parameters": sum(n["parameters"] for n in nodes),
+        },
         "dt": graph.dt,
         "nir_version": graph.metadata.get("nir_version"),
     }
@@ -63,12 +81,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    header = f"{'node':<16} {'type':<10} {'input':<16} {'output':<16} {'neurons':>9} {'synapses':>11} {'params':>9}"
+    header = (
+        f"{'node':<16} {'type':<10} {'input':<16} {'output':<16} {'neurons':>9} "
+        f"{'synapses':>11} {'params':>9}"
+    )
     print(header)
     print("-" * len(header))
     for n in info["nodes"]:
-        print(f"{n['name']:<16} {n['type']:<10} {tuple(n['in_shape'])!s:<16} "
-              f"{tuple(n['out_shape'])!s:<16} {n['neurons']:>9,} {n['synapses']:>11,} {n['parameters']:>9,}")
+        print(
+            f"{n['name']:<16} {n['type']:<10} {tuple(n['in_shape'])!s:<16} "
+            f"{tuple(n['out_shape'])!s:<16} {n['neurons']:>9,} {n['synapses']:>11,} "
+            f"{n['parameters']:>9,}"
+        )
     t = info["totals"]
     print("-" * len(header))
     print(f"{'total':<60} {t['neurons']:>9,} {t['synapses']:>11,} {t['parameters']:>9,}")
@@ -77,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nreset after a spike:\n" + "\n".join(resets))
     rec = info["recurrent_edges"]
     dt = f"dt = {info['dt']} s" if info["dt"] is not None else "dt not recorded (default 1 ms)"
-    print(f"\ngraph check: OK — {len(info['nodes'])} nodes, {len(info['edges'])} edges, "
-          f"{len(rec)} recurrent edge(s), input {tuple(info['input_shape'])}, {dt}"
-          + (f", written by nir {info['nir_version']}" if info["nir_version"] else ""))
+    print(
+        f"\ngraph check: OK — {len(info['nodes'])} nodes, {len(info['edges'])} edges, "
+        f"{len(rec)} recurrent edge(s), input {tuple(info['input_shape'])}, {dt}"
+        + (f", written by nir {info['nir_version']}" if info["nir_version"] else "")
+    )
     return 0

@@ -1,6 +1,7 @@
 """``nrf-deploy targets``: list the hardware targets, their backends and export options.
 
 Wrapped to the terminal's width (at most 100 columns; 80 when unknown) so it reads in any window."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,16 +10,24 @@ import textwrap
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("targets", help="list targets, their backends and export options",
-                       description="List every registered hardware target: what it models, its backends "
-                                   "(reference, emulator, vendor simulator) and its export options.")
+    p = sub.add_parser(
+        "targets",
+        help="list targets, their backends and export options",
+        description="List every registered hardware target: what it models, its backends "
+        "(reference, emulator, vendor simulator) and its export options.",
+    )
     p.set_defaults(func=run)
 
 
 def _wrap(text: str, indent: int, width: int, first: str = "") -> list[str]:
     pad = " " * indent
-    return textwrap.wrap(text, width=width, initial_indent=first or pad, subsequent_indent=pad,
-                         break_on_hyphens=False) or [first.rstrip()]
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=first or pad,
+        subsequent_indent=pad,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
 
 
 def option_lines(parser: argparse.ArgumentParser, width: int) -> list[str]:
@@ -29,8 +38,14 @@ def option_lines(parser: argparse.ArgumentParser, width: int) -> list[str]:
             continue
         flag = ", ".join(action.option_strings)
         if action.nargs != 0:
-            flag += " " + (action.metavar or ("{" + ",".join(map(str, action.choices)) + "}"
-                                             if action.choices else action.dest.split("_")[-1].upper()))
+            flag += " " + (
+                action.metavar
+                or (
+                    "{" + ",".join(map(str, action.choices)) + "}"
+                    if action.choices
+                    else action.dest.split("_")[-1].upper()
+                )
+            )
         lines.append(f"    {flag}")
         lines += _wrap(action.help or "", 8, width)
     return lines
@@ -52,8 +67,11 @@ def describe(name: str, width: int) -> list[str]:
     parser = argparse.ArgumentParser(add_help=False)
     target.add_export_arguments(parser)
     options = option_lines(parser, width)
-    lines.append(f"  export options (nrf-deploy export MODEL --target {name} ...):" if options
-                 else "  no target-specific export options")
+    lines.append(
+        f"  export options (nrf-deploy export MODEL --target {name} ...):"
+        if options
+        else "  no target-specific export options"
+    )
     return lines + options
 
 

@@ -3,6 +3,7 @@
 Importing this package does not import torch: ``run_float`` (the float executor, ``executor.py``)
 loads on first use, so ``nrf-deploy --help``, ``targets`` and ``inspect`` start fast.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from nrf_deploy.ir.executor import run_float
 
-__all__ = ["DEFAULT_DT", "Graph", "Node", "SUPPORTED_KINDS", "Semantics", "load_graph", "run_float"]
+__all__ = ["DEFAULT_DT", "SUPPORTED_KINDS", "Graph", "Node", "Semantics", "load_graph", "run_float"]
 _LAZY = {"run_float"}
 
 

@@ -18,9 +18,10 @@ output, IF clamp, reset mechanism and its timing, CubaLIF update order, dt);
 ``Semantics.named(w)`` for w in sinabs, snntorch, rockpool, norse reproduces that writer's own
 simulation (docs/interop.md).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -35,22 +36,39 @@ from nrf_deploy.trace import Trace
 __all__ = ["DEFAULT_DT", "PRESETS", "Semantics", "run_float"]
 
 
-def run_float(graph: Graph, x: np.ndarray | torch.Tensor, dt: float | None = None,
-              record_states: bool = False, semantics: Semantics = Semantics(),
-              dtype: torch.dtype = torch.float32) -> Trace:
+def run_float(
+    graph: Graph,
+    x: np.ndarray | torch.Tensor,
+    dt: float | None = None,
+    record_states: bool = False,
+    semantics: Semantics = PRESETS["nir"],
+    dtype: torch.dtype = torch.float32,
+) -> Trace:
     """Run `graph` on ``x [T, B, *input_shape]``; return every node's output per step.
 
     `dt` (seconds) defaults to ``graph.metadata["dt"]``, else :data:`DEFAULT_DT`. With
     `record_states` the trace also holds each stateful node's state after every step."""
     xt = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype)
     if xt.ndim != len(graph.input_shape) + 2 or tuple(xt.shape[2:]) != graph.input_shape:
-        raise NrfError(f"input has shape {tuple(xt.shape)}, the graph expects "
-                       f"[T, B, {', '.join(map(str, graph.input_shape))}]", "input array",
-                       "reshape the input to [timesteps, batch, *input_shape]")
-    step_dt = float(dt if dt is not None else semantics.dt if semantics.dt is not None
-                    else graph.dt if graph.dt is not None else DEFAULT_DT)
+        raise NrfError(
+            f"input has shape {tuple(xt.shape)}, the graph expects "
+            f"[T, B, {', '.join(map(str, graph.input_shape))}]",
+            "input array",
+            "reshape the input to [timesteps, batch, *input_shape]",
+        )
+    step_dt = float(
+        dt
+        if dt is not None
+        else semantics.dt
+        if semantics.dt is not None
+        else graph.dt
+        if graph.dt is not None
+        else DEFAULT_DT
+    )
     if step_dt <= 0:
-        raise NrfError(f"dt must be positive, got {step_dt}", "--dt", "give the timestep in seconds")
+        raise NrfError(
+            f"dt must be positive, got {step_dt}", "--dt", "give the timestep in seconds"
+        )
     runner = _Runner(graph, step_dt, semantics, dtype, xt.shape[1])
     with torch.no_grad():
         steps = [runner.step(xt[t], record_states) for t in range(xt.shape[0])]
@@ -58,21 +76,37 @@ def run_float(graph: Graph, x: np.ndarray | torch.Tensor, dt: float | None = Non
     states: dict[str, dict[str, np.ndarray]] = {}
     if record_states:
         for n in steps[0][1]:
-            states[n] = {v: torch.stack([s[1][n][v] for s in steps]).cpu().numpy() for v in steps[0][1][n]}
+            states[n] = {
+                v: torch.stack([s[1][n][v] for s in steps]).cpu().numpy() for v in steps[0][1][n]
+            }
     return Trace(outputs, states, graph.output_names)
 
 
 class _Runner:
     """Holds parameters as tensors and the state of every stateful node between steps."""
 
-    def __init__(self, graph: Graph, dt: float, semantics: Semantics, dtype: torch.dtype, batch: int):
+    def __init__(
+        self, graph: Graph, dt: float, semantics: Semantics, dtype: torch.dtype, batch: int
+    ):
         self.graph, self.dt, self.sem, self.dtype = graph, dt, semantics, dtype
-        self.params = {n.name: {k: torch.as_tensor(v, dtype=dtype) for k, v in _tensor_fields(n).items()}
-                       for n in graph.nodes.values()}
-        self.state = {n.name: {v: torch.zeros((batch, *n.out_shape), dtype=dtype) for v in _STATE_VARS[n.kind]}
-                      for n in graph.nodes.values() if n.kind in _STATE_VARS}
-        self.previous = {n: torch.zeros((batch, *graph.nodes[n].out_shape), dtype=dtype) for n in graph.nodes}
-        self.preds = {n: [(u, (u, n) in graph.delayed_edges) for u in graph.predecessors(n)] for n in graph.nodes}
+        self.params = {
+            n.name: {k: torch.as_tensor(v, dtype=dtype) for k, v in _tensor_fields(n).items()}
+            for n in graph.nodes.values()
+        }
+        self.state = {
+            n.name: {
+                v: torch.zeros((batch, *n.out_shape), dtype=dtype) for v in _STATE_VARS[n.kind]
+            }
+            for n in graph.nodes.values()
+            if n.kind in _STATE_VARS
+        }
+        self.previous = {
+            n: torch.zeros((batch, *graph.nodes[n].out_shape), dtype=dtype) for n in graph.nodes
+        }
+        self.preds = {
+            n: [(u, (u, n) in graph.delayed_edges) for u in graph.predecessors(n)]
+            for n in graph.nodes
+        }
         self.pending: dict[str, torch.Tensor] = {}  # late_reset: last step's z*threshold per node
         if semantics.tau_times_dt:
             for p in self.params.values():
@@ -92,10 +126,16 @@ class _Runner:
             inp = sum(self.previous[u] if delayed else out[u] for u, delayed in self.preds[name])
             out[name] = _OPS[node.kind](self, node, inp)
         self.previous = out
-        states = {n: {k: v.clone() for k, v in s.items()} for n, s in self.state.items()} if record else {}
+        states = (
+            {n: {k: v.clone() for k, v in s.items()} for n, s in self.state.items()}
+            if record
+            else {}
+        )
         return out, states
 
-    def spike(self, node: Node, v: torch.Tensor, threshold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def spike(
+        self, node: Node, v: torch.Tensor, threshold: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Threshold test and reset of membrane `v` (already leaked and driven this step)."""
         if self.sem.late_reset:
             v = v - self.pending.get(node.name, 0.0)
@@ -135,8 +175,15 @@ def _affine(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
 def _conv(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     n, p = node.nir_node, r.params[node.name]
     conv = F.conv2d if node.kind == "Conv2d" else F.conv1d
-    return conv(x, p["weight"], p["bias"], stride=n.stride, padding=n.padding, dilation=n.dilation,
-                groups=n.groups)
+    return conv(
+        x,
+        p["weight"],
+        p["bias"],
+        stride=n.stride,
+        padding=n.padding,
+        dilation=n.dilation,
+        groups=n.groups,
+    )
 
 
 def _pool(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
@@ -209,8 +256,19 @@ def _threshold(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
 
 _OPS: dict[str, Callable[[_Runner, Node, torch.Tensor], torch.Tensor]] = {
     "Output": lambda r, node, x: x,
-    "Affine": _affine, "Linear": _affine, "Conv1d": _conv, "Conv2d": _conv,
-    "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten,
+    "Affine": _affine,
+    "Linear": _affine,
+    "Conv1d": _conv,
+    "Conv2d": _conv,
+    "SumPool2d": _pool,
+    "AvgPool2d": _pool,
+    "Flatten": _flatten,
     "Scale": lambda r, node, x: x * r.params[node.name]["scale"],
-    "LI": _li, "LIF": _lif, "CubaLIF": _cubalif, "CubaLI": _cubali, "IF": _if, "I": _integrator, "Threshold": _threshold,
+    "LI": _li,
+    "LIF": _lif,
+    "CubaLIF": _cubalif,
+    "CubaLI": _cubali,
+    "IF": _if,
+    "I": _integrator,
+    "Threshold": _threshold,
 }

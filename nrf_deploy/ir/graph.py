@@ -9,6 +9,7 @@ node's input is the sum of its predecessors' outputs at step ``t``, except over 
 which delivers the predecessor's output of step ``t - 1`` (zeros at ``t = 0``). An edge ``u -> v``
 is delayed exactly when ``v`` is stateful and ``u`` is reachable from ``v`` (they share a cycle).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -71,9 +72,13 @@ class Node:
 
     @property
     def reset(self) -> str:
-        """Reset rule of a spiking neuron node (``subtract``, ``zero`` or ``value``), else ``none``."""
-        return str(self.nir_node.metadata.get("reset", "subtract")) if self.kind in RESET_KINDS \
+        """Reset rule of a spiking neuron node (``subtract``, ``zero`` or ``value``), else
+        ``none``."""
+        return (
+            str(self.nir_node.metadata.get("reset", "subtract"))
+            if self.kind in RESET_KINDS
             else "none"
+        )
 
     @property
     def v_reset(self) -> np.ndarray:
@@ -87,10 +92,15 @@ class Node:
     def reset_text(self) -> str:
         """The reset rule in words, e.g. ``to value -0.25`` (what ``inspect`` shows)."""
         if self.reset != "value":
-            return {"zero": "to value 0", "subtract": "subtract threshold"}.get(self.reset, self.reset)
+            return {"zero": "to value 0", "subtract": "subtract threshold"}.get(
+                self.reset, self.reset
+            )
         values = np.unique(self.v_reset)
-        return f"to value {values[0]:g}" if values.size == 1 else \
-            f"to value (per neuron, {values.min():g}..{values.max():g})"
+        return (
+            f"to value {values[0]:g}"
+            if values.size == 1
+            else f"to value (per neuron, {values.min():g}..{values.max():g})"
+        )
 
     def param(self, name: str) -> np.ndarray:
         """A parameter as a float64 array (already broadcast by normalisation)."""
@@ -99,7 +109,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Graph:
-    """A validated, normalised NIR graph with a schedule. Build it with :func:`nrf_deploy.ir.load_graph`."""
+    """A validated, normalised NIR graph with a schedule. Build it with
+    :func:`nrf_deploy.ir.load_graph`."""
 
     nodes: dict[str, Node]
     edges: tuple[tuple[str, str], ...]
@@ -131,7 +142,9 @@ class Graph:
     @property
     def compute_nodes(self) -> list[Node]:
         """Nodes in schedule order, without Input/Output markers."""
-        return [self.nodes[n] for n in self.schedule if self.nodes[n].kind not in ("Input", "Output")]
+        return [
+            self.nodes[n] for n in self.schedule if self.nodes[n].kind not in ("Input", "Output")
+        ]
 
     def to_nir(self) -> nir.NIRGraph:
         """The normalised graph as a plain ``nir.NIRGraph`` (metadata kept)."""

@@ -8,6 +8,7 @@ the node's reset record ``metadata["reset"]`` (``"zero"`` or ``"value"`` with
 ``metadata["v_reset"]``). A field or node nrf-deploy does not know is refused naming the node, the
 field and the nir version, never passed on to a constructor.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import numpy as np
 import nir
 import numpy as np
 
@@ -44,20 +44,29 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
     if not path.exists():
         raise NrfError(f"model file '{path}' does not exist", str(path), "check the path")
     if path.is_dir():
-        raise NrfError(f"'{path}' is a directory, not a .nir file", str(path),
-                       "pass the .nir file (for export directories use verify/run on the directory)")
+        raise NrfError(
+            f"'{path}' is a directory, not a .nir file",
+            str(path),
+            "pass the .nir file (for export directories use verify/run on the directory)",
+        )
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:
-                raise GraphError(f"'{path.name}' is HDF5 but not a NIR file (no 'node' group)",
-                                 str(path), "export the model with nir.write()")
+                raise GraphError(
+                    f"'{path.name}' is HDF5 but not a NIR file (no 'node' group)",
+                    str(path),
+                    "export the model with nir.write()",
+                )
             _check_declared_size(f, path)
             version = _text(f["version"][()]) if "version" in f else "unknown"
             graph = _read_graph(f["node"], "graph", _File(path, version))
     except OSError as exc:
-        raise GraphError(f"'{path.name}' is not a readable NIR (HDF5) file: it is truncated, "
-                         f"corrupt or another format ({_short(exc)})", str(path),
-                         "re-export the model with nir.write() and copy it again") from None
+        raise GraphError(
+            f"'{path.name}' is not a readable NIR (HDF5) file: it is truncated, "
+            f"corrupt or another format ({_short(exc)})",
+            str(path),
+            "re-export the model with nir.write() and copy it again",
+        ) from None
     graph.metadata = {**graph.metadata, "nir_version": version}
     return graph
 
@@ -81,15 +90,21 @@ def _check_declared_size(f: h5py.File, path: Path) -> None:
     if not sizes:
         return
     largest = max(sizes, key=sizes.get)
-    check_allocation(sum(sizes.values()) * 8.0 * PARAMETER_COPIES,
-                     f"'{path.name}' (largest array {largest}, {sizes[largest]} values)", str(path),
-                     "use a smaller model, or a machine with more memory")
+    check_allocation(
+        sum(sizes.values()) * 8.0 * PARAMETER_COPIES,
+        f"'{path.name}' (largest array {largest}, {sizes[largest]} values)",
+        str(path),
+        "use a smaller model, or a machine with more memory",
+    )
 
 
 def _read_graph(group: h5py.Group, where: str, file: _File) -> nir.NIRGraph:
     if "nodes" not in group or "edges" not in group:
-        raise GraphError(f"graph '{where}' lacks 'nodes' or 'edges'", file.where(where),
-                         "the file is not a valid NIR graph")
+        raise GraphError(
+            f"graph '{where}' lacks 'nodes' or 'edges'",
+            file.where(where),
+            "the file is not a valid NIR graph",
+        )
     nodes = {}
     for name, child in group["nodes"].items():
         nodes[name] = _read_any(child, name if where == "graph" else f"{where}/{name}", file)
@@ -102,32 +117,46 @@ def _read_graph(group: h5py.Group, where: str, file: _File) -> nir.NIRGraph:
 
 def _read_any(group: Any, where: str, file: _File) -> nir.NIRNode:
     if not isinstance(group, h5py.Group) or "type" not in group:
-        raise GraphError(f"node '{where}' has no 'type' field", file.where(where),
-                         "the file is not a valid NIR graph")
+        raise GraphError(
+            f"node '{where}' has no 'type' field",
+            file.where(where),
+            "the file is not a valid NIR graph",
+        )
     kind = _text(group["type"][()])
     if kind == "NIRGraph":
         return _read_graph(group, where, file)
     if kind in KNOWN_UNSUPPORTED:
-        raise GraphError(f"node '{where}' has type {kind}, which nrf-deploy does not support",
-                         file.where(where), KNOWN_UNSUPPORTED[kind])
+        raise GraphError(
+            f"node '{where}' has type {kind}, which nrf-deploy does not support",
+            file.where(where),
+            KNOWN_UNSUPPORTED[kind],
+        )
     if kind not in SPECS:
-        raise GraphError(f"node '{where}' has unknown type '{kind}' (nir 1.0.0-{NEWEST_NIR} do "
-                         f"not define it; file written by nir {file.version})", file.where(where),
-                         f"re-export with nir <= {NEWEST_NIR} using only the node types "
-                         f"{', '.join(SUPPORTED_KINDS)}")
+        raise GraphError(
+            f"node '{where}' has unknown type '{kind}' (nir 1.0.0-{NEWEST_NIR} do "
+            f"not define it; file written by nir {file.version})",
+            file.where(where),
+            f"re-export with nir <= {NEWEST_NIR} using only the node types "
+            f"{', '.join(SUPPORTED_KINDS)}",
+        )
     values = {k: v[()] for k, v in group.items() if isinstance(v, h5py.Dataset) and k != "type"}
     unknown = sorted(set(values) - SPECS[kind].known_fields())
     if unknown:
-        raise GraphError(f"node '{where}' ({kind}) has field '{unknown[0]}', which nir "
-                         f"1.0.0-{NEWEST_NIR} do not define for {kind} (file written by nir "
-                         f"{file.version})", f"{file.where(where)}, field '{unknown[0]}'",
-                         f"re-export with nir <= {NEWEST_NIR}, or drop '{unknown[0]}' "
-                         "if the model does not depend on it")
+        raise GraphError(
+            f"node '{where}' ({kind}) has field '{unknown[0]}', which nir "
+            f"1.0.0-{NEWEST_NIR} do not define for {kind} (file written by nir "
+            f"{file.version})",
+            f"{file.where(where)}, field '{unknown[0]}'",
+            f"re-export with nir <= {NEWEST_NIR}, or drop '{unknown[0]}' "
+            "if the model does not depend on it",
+        )
     missing = [p for p in SPECS[kind].params if p not in values and not _has_default(kind, p)]
     if missing:
-        raise GraphError(f"node '{where}' ({kind}) lacks field '{missing[0]}'",
-                         f"{file.where(where)}, field '{missing[0]}'",
-                         "the file is not a valid NIR graph; re-export it")
+        raise GraphError(
+            f"node '{where}' ({kind}) lacks field '{missing[0]}'",
+            f"{file.where(where)}, field '{missing[0]}'",
+            "the file is not a valid NIR graph; re-export it",
+        )
     return _build(kind, values, _metadata(group), where, file)
 
 
@@ -135,8 +164,9 @@ def _has_default(kind: str, param: str) -> bool:
     return (kind, param) in {("CubaLI", "w_in"), ("Affine", "bias")}
 
 
-def _build(kind: str, values: dict[str, Any], meta: dict[str, Any], where: str,
-           file: _File) -> nir.NIRNode:
+def _build(
+    kind: str, values: dict[str, Any], meta: dict[str, Any], where: str, file: _File
+) -> nir.NIRNode:
     """The nir 1.0.4 (or spec.CubaLI) object for one node, newer fields mapped into metadata."""
     spec = SPECS[kind]
     if kind in RESET_KINDS:
@@ -146,13 +176,22 @@ def _build(kind: str, values: dict[str, Any], meta: dict[str, Any], where: str,
         return _with_meta(nir.Input(input_type={"input": np.asarray(shape).reshape(-1)}), meta)
     if kind == "Output":
         shape = values.get("shape", values.get("output_type"))
-        return _with_meta(nir.Output(output_type={"output": np.asarray(shape).reshape(-1)
-                                                  if shape is not None else None}), meta)
+        return _with_meta(
+            nir.Output(
+                output_type={"output": np.asarray(shape).reshape(-1) if shape is not None else None}
+            ),
+            meta,
+        )
     if kind == "Flatten":
         given = values.get("input_type")
-        return _with_meta(nir.Flatten(
-            input_type={"input": None if given is None else np.asarray(given)},
-            start_dim=int(values.get("start_dim", 1)), end_dim=int(values.get("end_dim", -1))), meta)
+        return _with_meta(
+            nir.Flatten(
+                input_type={"input": None if given is None else np.asarray(given)},
+                start_dim=int(values.get("start_dim", 1)),
+                end_dim=int(values.get("end_dim", -1)),
+            ),
+            meta,
+        )
     args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
     if kind == "Affine" and "bias" not in args:
         args["bias"] = np.zeros(np.asarray(args["weight"]).shape[0])
@@ -162,13 +201,15 @@ def _build(kind: str, values: dict[str, Any], meta: dict[str, Any], where: str,
         args.setdefault("input_shape", None)
         pad = args.get("padding")
         if isinstance(pad, bytes) or (isinstance(pad, np.ndarray) and pad.dtype.kind in "SO"):
-            args["padding"] = _text(pad)           # "same" / "valid" as text
+            args["padding"] = _text(pad)  # "same" / "valid" as text
     try:
         return _with_meta(node_class(kind)(**args), meta)
     except Exception as exc:  # noqa: BLE001 - a malformed value a nir 1.0.4 constructor rejects
-        raise GraphError(f"node '{where}' ({kind}) could not be built ({type(exc).__name__}: "
-                         f"{_short(exc)})", file.where(where),
-                         "check the node's parameters have consistent shapes") from None
+        raise GraphError(
+            f"node '{where}' ({kind}) could not be built ({type(exc).__name__}: {_short(exc)})",
+            file.where(where),
+            "check the node's parameters have consistent shapes",
+        ) from None
 
 
 def _with_meta(node: nir.NIRNode, meta: dict[str, Any]) -> nir.NIRNode:
@@ -195,16 +236,21 @@ def _same_shape(args: dict[str, Any], params: tuple[str, ...], where: str) -> di
         arrays = np.broadcast_arrays(*(np.asarray(args[p], dtype=np.float64) for p in present))
     except ValueError:
         shapes = ", ".join(f"{p} {np.shape(args[p])}" for p in present)
-        raise GraphError(f"parameters of different shapes: {shapes}", where,
-                         "give every parameter the layer's shape or a scalar") from None
+        raise GraphError(
+            f"parameters of different shapes: {shapes}",
+            where,
+            "give every parameter the layer's shape or a scalar",
+        ) from None
     return {**args, **{p: np.array(a) for p, a in zip(present, arrays)}}
 
 
 def _metadata(group: h5py.Group) -> dict[str, Any]:
     if "metadata" not in group or not isinstance(group["metadata"], h5py.Group):
         return {}
-    return {k: (_metadata(v) if isinstance(v, h5py.Group) else v[()])
-            for k, v in group["metadata"].items()}
+    return {
+        k: (_metadata(v) if isinstance(v, h5py.Group) else v[()])
+        for k, v in group["metadata"].items()
+    }
 
 
 def _text(value: Any) -> str:

@@ -1,5 +1,6 @@
 """Framework conventions of the float executor and each writer's preset (plain dataclasses:
 importing them needs no torch)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ class Semantics:
     reset*threshold`` with ``reset`` from the previous membrane), not right after the spike."""
     cuba: str = "nir"
     """CubaLIF/CubaLI update: ``nir`` (Euler, v driven by the new current), ``norse`` (input
-    added to i undecayed, v driven by that i, then i decays: ``lif_feed_forward_step``) or ``rockpool``
+    added to i undecayed, v driven by that i, then i decays: ``lif_feed_forward_step``) or
+    ``rockpool``
     (``i = exp(-dt/tau_syn) (i + w_in I)``, ``v = exp(-dt/tau_mem) v + i + v_leak``: LIFTorch;
     ``r`` is ignored, as rockpool's own ``from_nir`` does)."""
     dt: float | None = None
@@ -38,10 +40,11 @@ class Semantics:
     ``nn.Linear`` applied to the initial zero spikes) instead of zeros."""
 
     @classmethod
-    def named(cls, name: str) -> "Semantics":
+    def named(cls, name: str) -> Semantics:
         if name not in PRESETS:
-            raise NrfError(f"unknown semantics '{name}'", "--semantics",
-                           f"choose one of: {', '.join(PRESETS)}")
+            raise NrfError(
+                f"unknown semantics '{name}'", "--semantics", f"choose one of: {', '.join(PRESETS)}"
+            )
         return PRESETS[name]
 
 
@@ -52,4 +55,5 @@ PRESETS: dict[str, Semantics] = {
     "rockpool": Semantics(threshold_ge=True, multi_spike=True, reset="subtract", cuba="rockpool"),
     "norse": Semantics(reset="zero", cuba="norse", tau_times_dt=True),
 }
-"""``--semantics`` presets: each writer's own simulation of the graphs it writes (docs/interop.md)."""
+"""``--semantics`` presets: each writer's own simulation of the graphs it writes
+(docs/interop.md)."""

@@ -8,6 +8,7 @@ pin) has the typing fields; 1.0.6 adds ``v_reset`` to IF, LIF and CubaLIF with t
 spike v is set to v_reset" (before it, nir defined the reset as a subtraction of the threshold;
 docs/semantics.md). 1.0.8 adds nothing to these nodes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,31 +48,65 @@ class Primitive:
 
 
 _TYPING = ("input_type", "output_type")
-SPECS: dict[str, Primitive] = {p.kind: p for p in (
-    Primitive("Input", fields=("shape", "input_type")),
-    Primitive("Output", fields=("shape", "output_type")),
-    Primitive("Affine", params=("weight", "bias"), fields=_TYPING),
-    Primitive("Linear", params=("weight",), fields=_TYPING),
-    Primitive("Scale", params=("scale",), fields=_TYPING),
-    Primitive("Conv1d", params=("weight", "bias"),
-              fields=("stride", "padding", "dilation", "groups", "input_shape", *_TYPING)),
-    Primitive("Conv2d", params=("weight", "bias"),
-              fields=("stride", "padding", "dilation", "groups", "input_shape", *_TYPING)),
-    Primitive("Flatten", fields=("start_dim", "end_dim", *_TYPING)),
-    Primitive("SumPool2d", fields=("kernel_size", "stride", "padding", *_TYPING)),
-    Primitive("AvgPool2d", fields=("kernel_size", "stride", "padding", *_TYPING), since="1.0.3"),
-    Primitive("I", params=("r",), fields=_TYPING, states=("v",)),
-    Primitive("IF", params=("r", "v_threshold"), fields=_TYPING, states=("v",), spiking=True,
-              added={"v_reset": "1.0.6"}),
-    Primitive("LI", params=("tau", "r", "v_leak"), fields=_TYPING, states=("v",)),
-    Primitive("LIF", params=("tau", "r", "v_leak", "v_threshold"), fields=_TYPING,
-              states=("v",), spiking=True, added={"v_reset": "1.0.6"}),
-    Primitive("CubaLIF", params=("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in"),
-              fields=_TYPING, states=("i", "v"), spiking=True, added={"v_reset": "1.0.6"}),
-    Primitive("CubaLI", params=("tau_syn", "tau_mem", "r", "v_leak", "w_in"), fields=_TYPING,
-              states=("i", "v"), since="1.0.5"),
-    Primitive("Threshold", params=("threshold",), fields=_TYPING, spiking=True),
-)}
+SPECS: dict[str, Primitive] = {
+    p.kind: p
+    for p in (
+        Primitive("Input", fields=("shape", "input_type")),
+        Primitive("Output", fields=("shape", "output_type")),
+        Primitive("Affine", params=("weight", "bias"), fields=_TYPING),
+        Primitive("Linear", params=("weight",), fields=_TYPING),
+        Primitive("Scale", params=("scale",), fields=_TYPING),
+        Primitive(
+            "Conv1d",
+            params=("weight", "bias"),
+            fields=("stride", "padding", "dilation", "groups", "input_shape", *_TYPING),
+        ),
+        Primitive(
+            "Conv2d",
+            params=("weight", "bias"),
+            fields=("stride", "padding", "dilation", "groups", "input_shape", *_TYPING),
+        ),
+        Primitive("Flatten", fields=("start_dim", "end_dim", *_TYPING)),
+        Primitive("SumPool2d", fields=("kernel_size", "stride", "padding", *_TYPING)),
+        Primitive(
+            "AvgPool2d", fields=("kernel_size", "stride", "padding", *_TYPING), since="1.0.3"
+        ),
+        Primitive("I", params=("r",), fields=_TYPING, states=("v",)),
+        Primitive(
+            "IF",
+            params=("r", "v_threshold"),
+            fields=_TYPING,
+            states=("v",),
+            spiking=True,
+            added={"v_reset": "1.0.6"},
+        ),
+        Primitive("LI", params=("tau", "r", "v_leak"), fields=_TYPING, states=("v",)),
+        Primitive(
+            "LIF",
+            params=("tau", "r", "v_leak", "v_threshold"),
+            fields=_TYPING,
+            states=("v",),
+            spiking=True,
+            added={"v_reset": "1.0.6"},
+        ),
+        Primitive(
+            "CubaLIF",
+            params=("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in"),
+            fields=_TYPING,
+            states=("i", "v"),
+            spiking=True,
+            added={"v_reset": "1.0.6"},
+        ),
+        Primitive(
+            "CubaLI",
+            params=("tau_syn", "tau_mem", "r", "v_leak", "w_in"),
+            fields=_TYPING,
+            states=("i", "v"),
+            since="1.0.5",
+        ),
+        Primitive("Threshold", params=("threshold",), fields=_TYPING, spiking=True),
+    )
+}
 """Every node kind nrf-deploy reads (NIRGraph, the container, is handled by the reader)."""
 
 KNOWN_UNSUPPORTED = {

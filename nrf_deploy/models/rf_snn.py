@@ -19,6 +19,7 @@ frame). The forward pass follows the float executor's forward-Euler order exactl
 (``v = v + (dt / tau) * (I - v)`` with ``dt / tau`` computed as the executor does, spike
 ``v > threshold``, reset ``v * (1 - z)``), so the exported graph reproduces it spike for spike.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,9 +28,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from norse.torch.functional.receptive_field import (spatial_parameters,
-                                                     spatial_receptive_fields_with_derivatives,
-                                                     temporal_scale_distribution)
+from norse.torch.functional.receptive_field import (
+    spatial_parameters,
+    spatial_receptive_fields_with_derivatives,
+    temporal_scale_distribution,
+)
 
 from nrf_deploy.errors import NrfError
 
@@ -44,7 +47,8 @@ class RFConfig:
 
     Spatial: ``scales`` are the variances ``t = sigma^2`` (px^2) of the affine Gaussian kernels,
     ``angles`` orientations evenly spaced in [0, pi), ``ratios`` the axis ratios (the two axes have
-    standard deviations ``ratio * sigma`` and ``sigma / ratio``), ``derivatives`` the (along, across)
+    standard deviations ``ratio * sigma`` and ``sigma / ratio``), ``derivatives`` the (along,
+    across)
     derivative orders. Temporal: ``temporal_channels`` time constants from norse's
     ``temporal_scale_distribution`` (``tau_min_steps * tau_ratio**k`` timesteps). ``dt`` in seconds.
     ``neuron``: ``lif`` (spiking, deployable on spiking chips) or ``li`` (membrane passed on).
@@ -88,8 +92,11 @@ class RFConfig:
         if not problems and self.map_size < 1:
             problems.append(f"a {self.size} px input leaves no read-out map")
         if problems:
-            raise NrfError("invalid RF-SNN configuration: " + "; ".join(problems), "RFConfig",
-                           "fix the listed fields")
+            raise NrfError(
+                "invalid RF-SNN configuration: " + "; ".join(problems),
+                "RFConfig",
+                "fix the listed fields",
+            )
 
     def spatial_table(self) -> torch.Tensor:
         """Kernel parameters ``[C, 5]`` (scale, angle, ratio, d_along, d_across) from norse's
@@ -97,13 +104,19 @@ class RFConfig:
         (isotropic zeroth-order kernels at other angles; isotropic first-order kernels along one
         axis at angle a+pi/2 and across it at a) is kept once."""
         angles = torch.arange(self.angles, dtype=torch.float32) * math.pi / self.angles
-        table = spatial_parameters(torch.tensor(self.scales, dtype=torch.float32), angles,
-                                   torch.tensor(self.ratios, dtype=torch.float32),
-                                   [tuple(int(v) for v in d) for d in self.derivatives], include_replicas=True)
+        table = spatial_parameters(
+            torch.tensor(self.scales, dtype=torch.float32),
+            angles,
+            torch.tensor(self.ratios, dtype=torch.float32),
+            [tuple(int(v) for v in d) for d in self.derivatives],
+            include_replicas=True,
+        )
         kernels = _sample_fields(table, self.kernel).flatten(1)
         keep: list[int] = []
         for i, k in enumerate(kernels):
-            if not any(torch.allclose(k, kernels[j], atol=1e-5 * float(k.abs().max())) for j in keep):
+            if not any(
+                torch.allclose(k, kernels[j], atol=1e-5 * float(k.abs().max())) for j in keep
+            ):
                 keep.append(i)
         return table[keep]
 
@@ -128,7 +141,7 @@ class RFConfig:
     @property
     def neurons(self) -> int:
         """Neurons in the deployable graph (hidden layer + read-out)."""
-        return self.hidden_channels * self.hidden_size ** 2 + 3 * self.map_size ** 2
+        return self.hidden_channels * self.hidden_size**2 + 3 * self.map_size**2
 
     def taus(self) -> torch.Tensor:
         """Membrane time constants in **timesteps**, one per temporal channel (float64).
@@ -136,15 +149,16 @@ class RFConfig:
         Lindeberg's temporal scales are variances ``tau_k = c^(2k) tau_0`` (time^2); norse's
         ``temporal_scale_distribution`` returns their square roots, ``sqrt(tau_0) * c^k``, which we
         use as time constants: ``tau_min_steps * tau_ratio**k``, log-spaced."""
-        scales = temporal_scale_distribution(self.temporal_channels, min_scale=self.tau_min_steps ** 2,
-                                             c=self.tau_ratio)
+        scales = temporal_scale_distribution(
+            self.temporal_channels, min_scale=self.tau_min_steps**2, c=self.tau_ratio
+        )
         return scales.double()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RFConfig":
+    def from_dict(cls, data: dict[str, Any]) -> RFConfig:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         for key in ("scales", "ratios"):
@@ -157,15 +171,25 @@ class RFConfig:
 
 CONFIGS: dict[str, RFConfig] = {
     # tests and smoke runs: 32x32 input, 8 kernels x 2 temporal channels (4.3 k neurons)
-    "tiny": RFConfig(size=32, scales=(1.0, 4.0), angles=2, ratios=(0.5,), kernel=5, temporal_channels=2),
+    "tiny": RFConfig(
+        size=32, scales=(1.0, 4.0), angles=2, ratios=(0.5,), kernel=5, temporal_channels=2
+    ),
     # the CPU-sized model of the demo: 64x64, 2 scales x 4 angles x 1 ratio x 2 derivative orders =
     # 16 kernels x 2 temporal channels (33.5 k neurons)
     "small": RFConfig(),
     # closer to the paper's kernel bank: 3 scales x 4 angles x 2 ratios x 3 derivative orders,
     # repeats removed = 57 kernels x 4 temporal channels at 64x64 (234 k neurons; hours on a CPU)
-    "paper": RFConfig(size=64, scales=(1.0, 2.0, 4.0), angles=4, ratios=(0.5, 1.0),
-                      derivatives=((0, 0), (1, 0), (0, 1)), kernel=9, temporal_channels=4,
-                      tau_min_steps=1.5, tau_ratio=math.sqrt(2)),
+    "paper": RFConfig(
+        size=64,
+        scales=(1.0, 2.0, 4.0),
+        angles=4,
+        ratios=(0.5, 1.0),
+        derivatives=((0, 0), (1, 0), (0, 1)),
+        kernel=9,
+        temporal_channels=4,
+        tau_min_steps=1.5,
+        tau_ratio=math.sqrt(2),
+    ),
 }
 
 
@@ -185,13 +209,17 @@ class _Spike(torch.autograd.Function):
 
 def _sample_fields(table: torch.Tensor, kernel: int) -> torch.Tensor:
     """norse's affine Gaussian derivative fields ``[C, k, k]`` sampled on the pixel grid (``domain``
-    = half the kernel width, so scales are variances in px^2), each scaled to a largest magnitude of 1."""
-    fields_ = spatial_receptive_fields_with_derivatives(table, kernel, domain=(kernel - 1) / 2).float()
+    = half the kernel width, so scales are variances in px^2), each scaled to a largest magnitude
+    of 1."""
+    fields_ = spatial_receptive_fields_with_derivatives(
+        table, kernel, domain=(kernel - 1) / 2
+    ).float()
     return fields_ / fields_.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)
 
 
 def rf_kernels(cfg: RFConfig) -> torch.Tensor:
-    """Affine Gaussian derivative kernels ``[C, 2, k, k]`` (ON events see +field, OFF events -field),
+    """Affine Gaussian derivative kernels ``[C, 2, k, k]`` (ON events see +field, OFF events
+    -field),
     each scaled to a largest magnitude of ``cfg.gain``."""
     fields_ = _sample_fields(cfg.spatial_table(), cfg.kernel)
     return cfg.gain * torch.stack([fields_, -fields_], dim=1)
@@ -215,9 +243,11 @@ class RFSNN(torch.nn.Module):
                 self.conv.weight.copy_(rf_kernels(cfg))
                 self.conv.bias.zero_()
         self.readout = torch.nn.Conv2d(c, 3, cfg.readout_kernel, 1, cfg.readout_kernel // 2)
-        taus = (cfg.taus() * cfg.dt).repeat_interleave(c)             # seconds, channel k*C + i
+        taus = (cfg.taus() * cfg.dt).repeat_interleave(c)  # seconds, channel k*C + i
         self.register_buffer("tau", taus.float().view(-1, 1, 1))
-        self.register_buffer("tau_readout", torch.tensor(cfg.readout_tau_steps * cfg.dt, dtype=torch.float32))
+        self.register_buffer(
+            "tau_readout", torch.tensor(cfg.readout_tau_steps * cfg.dt, dtype=torch.float32)
+        )
         self.register_buffer("threshold", torch.tensor(cfg.threshold, dtype=torch.float32))
 
     def hidden_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,15 +262,21 @@ class RFSNN(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, record: bool = False):
         """``x``: events ``[T, B, 2, H, W]``. Returns the read-out membrane ``[T, B, 3, h, w]``, and
-        with ``record`` also the hidden layer's output ``[T, B, C*K, h1, w1]`` (spikes or LI membrane)."""
+        with ``record`` also the hidden layer's output ``[T, B, C*K, h1, w1]`` (spikes or LI
+        membrane)."""
         cfg = self.cfg
         if x.dim() != 5 or tuple(x.shape[2:]) != (2, cfg.size, cfg.size):
-            raise NrfError(f"input of shape {tuple(x.shape)}", "RFSNN.forward",
-                           f"pass events shaped [T, B, 2, {cfg.size}, {cfg.size}]")
+            raise NrfError(
+                f"input of shape {tuple(x.shape)}",
+                "RFSNN.forward",
+                f"pass events shaped [T, B, 2, {cfg.size}, {cfg.size}]",
+            )
         out, hidden = self._forward_stepwise(x)
         return (out, hidden) if record else out
 
-    def _neuron(self, v: torch.Tensor, h: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _neuron(
+        self, v: torch.Tensor, h: torch.Tensor, alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward-Euler step of the hidden layer: returns (output, new membrane)."""
         v = v + alpha * (h - v)
         if self.cfg.neuron == "lif":
@@ -255,7 +291,7 @@ class RFSNN(torch.nn.Module):
         w1, b1 = self.hidden_weights()
         w2, b2 = self.readout_weights()
         batch = x.shape[1]
-        alpha1 = cfg.dt / self.tau                      # the executor's dt / tau, elementwise
+        alpha1 = cfg.dt / self.tau  # the executor's dt / tau, elementwise
         alpha2 = cfg.dt / self.tau_readout
         v1 = x.new_zeros(batch, cfg.hidden_channels, cfg.hidden_size, cfg.hidden_size)
         v2 = x.new_zeros(batch, 3, cfg.map_size, cfg.map_size)
@@ -281,13 +317,17 @@ class ANNBaseline(torch.nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.conv = torch.nn.Conv2d(2, cfg.spatial_channels, cfg.kernel, cfg.stride, cfg.kernel // 2)
-        self.readout = torch.nn.Conv2d(cfg.spatial_channels, 3, cfg.readout_kernel, 1, cfg.readout_kernel // 2)
+        self.conv = torch.nn.Conv2d(
+            2, cfg.spatial_channels, cfg.kernel, cfg.stride, cfg.kernel // 2
+        )
+        self.readout = torch.nn.Conv2d(
+            cfg.spatial_channels, 3, cfg.readout_kernel, 1, cfg.readout_kernel // 2
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps, batch = x.shape[:2]
         h = F.relu(self.conv(x.flatten(0, 1)))
-        h = F.avg_pool2d(h, self.cfg.pool) * self.cfg.pool ** 2
+        h = F.avg_pool2d(h, self.cfg.pool) * self.cfg.pool**2
         return self.readout(h).view(steps, batch, 3, self.cfg.map_size, self.cfg.map_size)
 
 
@@ -295,7 +335,9 @@ def build_model(kind: str, cfg: RFConfig) -> torch.nn.Module:
     """``rf`` (RF-initialised SNN), ``uniform`` (same SNN, PyTorch default init) or ``ann``
     (ReLU baseline with the same parameter count). ``cfg.neuron`` picks LIF or LI for the SNNs."""
     if kind not in KINDS:
-        raise NrfError(f"unknown model kind '{kind}'", "--kind", f"choose one of {', '.join(KINDS)}")
+        raise NrfError(
+            f"unknown model kind '{kind}'", "--kind", f"choose one of {', '.join(KINDS)}"
+        )
     if kind == "ann":
         return ANNBaseline(cfg)
     return RFSNN(replace(cfg, init=kind))

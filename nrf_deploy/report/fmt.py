@@ -3,13 +3,23 @@ ratios in words, singular/plural, and human labels for report.json's keys.
 
 report.json keeps raw SI floats and snake_case keys; everything a person reads goes through here.
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
-_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
-             (1e-12, "p"), (1e-15, "f"))
+_PREFIXES = (
+    (1e9, "G"),
+    (1e6, "M"),
+    (1e3, "k"),
+    (1.0, ""),
+    (1e-3, "m"),
+    (1e-6, "µ"),
+    (1e-9, "n"),
+    (1e-12, "p"),
+    (1e-15, "f"),
+)
 NOT_AVAILABLE = "not available"
 
 
@@ -20,11 +30,11 @@ def si(value: float | None, unit: str, status: str | None = None, digits: int = 
         return NOT_AVAILABLE
     if value == 0:
         return f"0 {unit}"
-    value = float(f"{value:.{digits}g}")                     # 999.95e-6 s -> 1 ms, not 1e+03 µs
-    allowed = [(s, p) for s, p in _PREFIXES if not (unit == "s" and s > 1)]   # no kiloseconds
+    value = float(f"{value:.{digits}g}")  # 999.95e-6 s -> 1 ms, not 1e+03 µs
+    allowed = [(s, p) for s, p in _PREFIXES if not (unit == "s" and s > 1)]  # no kiloseconds
     scale, prefix = next(((s, p) for s, p in allowed if abs(value) >= s), allowed[-1])
     number = value / scale
-    text = f"{number:,.0f}" if abs(number) >= 10 ** digits else f"{number:.{digits}g}"
+    text = f"{number:,.0f}" if abs(number) >= 10**digits else f"{number:.{digits}g}"
     text = f"{text} {prefix}{unit}"
     return ("≥ " + text) if status == "partial" else text
 
@@ -52,7 +62,8 @@ def percent(value: float | None, digits: int = 3) -> str:
 
 
 def ratio(mine: float | None, baseline: float | None, status: str | None = None) -> str:
-    """How `mine` compares with `baseline`: ``"3.6× less"``, ``"2,800× more"``, ``"about the same"``.
+    """How `mine` compares with `baseline`: ``"3.6× less"``, ``"2,800× more"``, ``"about the
+    same"``.
     A partial `mine` (a lower bound, ``status == "partial"``) gives ``"up to 3.6× less"`` or
     ``"≥ 2,800× more"``."""
     if mine is None or not baseline:

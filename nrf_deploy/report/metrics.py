@@ -21,6 +21,7 @@ taken from the target's reference backend, i.e. from what the chip would compute
 ``counts["cores"]`` (not written to JSON) holds synaptic events per core and step, for the
 time-stepped latency model; the core of each neuron comes from the export's record (core slices).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,13 +46,15 @@ def activity(graph: Graph, trace: Trace, x: np.ndarray, name: str) -> np.ndarray
     return arr.reshape(arr.shape[0], arr.shape[1], -1).astype(np.float64)
 
 
-def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, record: DeploymentRecord) -> dict[str, Any]:
+def activity_counts(
+    graph: Graph, trace: Trace, x: np.ndarray, record: DeploymentRecord
+) -> dict[str, Any]:
     """Counts per population, per projection and in total (see the module docstring)."""
     lowered = lower(graph)
     steps, batch = int(x.shape[0]), int(x.shape[1])
     acts = {p.name: activity(graph, trace, x, p.name) for p in lowered.populations}
     layers: dict[str, dict[str, Any]] = {}
-    incoming: dict[str, np.ndarray] = {}     # target -> [T, B, n] synaptic events arriving per neuron
+    incoming: dict[str, np.ndarray] = {}  # target -> [T, B, n] synaptic events arriving per neuron
     projections = []
     for proj in lowered.projections:
         if graph.nodes[proj.target].kind == "Output":
@@ -60,15 +63,24 @@ def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, record: Deploymen
         binary = graph.nodes[proj.source].kind in EVENT_KINDS
         connected = _connectivity(proj, record.source_fingerprint)
         synapses = int(connected.nnz)
-        entry = {"name": proj.name, "source": proj.source, "target": proj.target, "ops": list(proj.kinds),
-                 "synapses": synapses, "dense_sops": float(synapses * steps), "op": "AC" if binary else "MAC",
-                 "connection_sparsity": 1 - synapses / float(np.prod(connected.shape)),
-                 "effective_sops": None}
+        entry = {
+            "name": proj.name,
+            "source": proj.source,
+            "target": proj.target,
+            "ops": list(proj.kinds),
+            "synapses": synapses,
+            "dense_sops": float(synapses * steps),
+            "op": "AC" if binary else "MAC",
+            "connection_sparsity": 1 - synapses / float(np.prod(connected.shape)),
+            "effective_sops": None,
+        }
         projections.append(entry)
         if src is None:
             continue
         events = np.abs(src) if binary else (src != 0).astype(np.float64)
-        arriving = np.asarray(events.reshape(steps * batch, -1) @ connected.T).reshape(steps, batch, -1)
+        arriving = np.asarray(events.reshape(steps * batch, -1) @ connected.T).reshape(
+            steps, batch, -1
+        )
         entry["effective_sops"] = float(arriving.sum() / batch)
         incoming[proj.target] = incoming.get(proj.target, 0.0) + arriving
     for node in lowered.populations:
@@ -80,19 +92,30 @@ def activity_counts(graph: Graph, trace: Trace, x: np.ndarray, record: Deploymen
     possible = sum(p["synapses"] / max(1 - p["connection_sparsity"], 1e-300) for p in projections)
     params, floats = _parameters(graph)
     return {
-        "timesteps": steps, "samples": batch, "dt": float(record.dt or graph.dt or 1e-3),
-        "layers": layers, "projections": projections,
+        "timesteps": steps,
+        "samples": batch,
+        "dt": float(record.dt or graph.dt or 1e-3),
+        "layers": layers,
+        "projections": projections,
         "dense_sops": float(sum(p["dense_sops"] for p in projections)),
         "effective_sops": float(sum(p["effective_sops"] for p in effective)),
         "acs": float(sum(p["effective_sops"] for p in effective if p["op"] == "AC")),
         "macs": float(sum(p["effective_sops"] for p in effective if p["op"] == "MAC")),
-        "missing_activity": sorted({p["source"] for p in projections if p["effective_sops"] is None}),
-        "input_events": layers[lowered.populations[0].name]["spikes"] if lowered.populations else 0.0,
-        "spikes": float(spikes), "neuron_updates": float(updates),
+        "missing_activity": sorted(
+            {p["source"] for p in projections if p["effective_sops"] is None}
+        ),
+        "input_events": layers[lowered.populations[0].name]["spikes"]
+        if lowered.populations
+        else 0.0,
+        "spikes": float(spikes),
+        "neuron_updates": float(updates),
         "active_updates": float(sum(v["active_updates"] for v in neurons)),
         "activation_sparsity": (1 - spikes / updates) if updates else None,
-        "connection_sparsity": (1 - sum(p["synapses"] for p in projections) / possible) if possible else None,
-        "parameters": params, "footprint_bytes": 4 * floats,
+        "connection_sparsity": (1 - sum(p["synapses"] for p in projections) / possible)
+        if possible
+        else None,
+        "parameters": params,
+        "footprint_bytes": 4 * floats,
         "cores": core_loads(layers, incoming, record, steps, batch),
     }
 
@@ -114,14 +137,22 @@ def _connectivity(proj, fingerprint: str | None) -> sp.csr_matrix:
     return connected
 
 
-def _layer(node, act: np.ndarray | None, arriving: np.ndarray | None, steps: int, batch: int) -> dict[str, Any]:
+def _layer(
+    node, act: np.ndarray | None, arriving: np.ndarray | None, steps: int, batch: int
+) -> dict[str, Any]:
     neurons = int(np.prod(node.out_shape))
     events = node.kind in EVENT_KINDS
-    out: dict[str, Any] = {"kind": node.kind, "neurons": neurons, "emits": "events" if events else "values",
-                           "updates": float(neurons * steps) if node.kind != "Input" else 0.0,
-                           "spikes": None, "spikes_per_step": None, "activation_sparsity": None,
-                           "sops_in": float(arriving.sum() / batch) if arriving is not None else 0.0,
-                           "active_updates": 0.0}
+    out: dict[str, Any] = {
+        "kind": node.kind,
+        "neurons": neurons,
+        "emits": "events" if events else "values",
+        "updates": float(neurons * steps) if node.kind != "Input" else 0.0,
+        "spikes": None,
+        "spikes_per_step": None,
+        "activation_sparsity": None,
+        "sops_in": float(arriving.sum() / batch) if arriving is not None else 0.0,
+        "active_updates": 0.0,
+    }
     if act is not None and events:
         spikes = np.abs(act)
         out["spikes"] = float(spikes.sum() / batch)
@@ -135,8 +166,13 @@ def _layer(node, act: np.ndarray | None, arriving: np.ndarray | None, steps: int
     return out
 
 
-def core_loads(layers: dict[str, dict[str, Any]], incoming: dict[str, np.ndarray], record: DeploymentRecord,
-               steps: int, batch: int) -> dict[str, Any]:
+def core_loads(
+    layers: dict[str, dict[str, Any]],
+    incoming: dict[str, np.ndarray],
+    record: DeploymentRecord,
+    steps: int,
+    batch: int,
+) -> dict[str, Any]:
     """Synaptic events arriving at each core per step (``sops`` [T, B, C]) and neurons per core.
 
     The core of each neuron comes from ``record.core_slices`` (``[core, first, stop)`` neuron
@@ -144,8 +180,10 @@ def core_loads(layers: dict[str, dict[str, Any]], incoming: dict[str, np.ndarray
     (stated in ``mapping``)."""
     names = [n for n, v in layers.items() if v["kind"] != "Input"]
     mapped = {n: record.slices_of(n) for n in names}
-    texts = {"neuron slices": "per-core neuron slices from the export's mapping",
-             "core map": "one population per core, from the export's core map"}
+    texts = {
+        "neuron slices": "per-core neuron slices from the export's mapping",
+        "core map": "one population per core, from the export's core map",
+    }
     if names and all(mapped.values()) and record.core_mapping in texts:
         mapping = texts[record.core_mapping]
         slices = [(s.population, s.core, s.first, s.stop) for n in names for s in mapped[n]]
@@ -168,7 +206,9 @@ def _parameters(graph: Graph) -> tuple[int, int]:
     weights = floats = 0
     for node in graph.nodes.values():
         for name, value in vars(node.nir_node).items():
-            if name in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
+            if name in ("input_type", "output_type", "metadata") or not isinstance(
+                value, np.ndarray
+            ):
                 continue
             floats += int(value.size)
             if name in ("weight", "bias"):
@@ -181,8 +221,11 @@ def json_counts(counts: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in counts.items() if k != "cores"}
     cores = counts.get("cores") or {}
     if "sops" in cores:
-        out["cores"] = {"mapping": cores["mapping"], "ids": list(cores["ids"]),
-                        "neurons": cores["neurons"].astype(int).tolist(),
-                        "mean_sops_per_step": cores["sops"].mean(axis=(0, 1)).tolist(),
-                        "sops_per_core_and_step": cores["sops"].mean(axis=1).T.round(3).tolist()}
+        out["cores"] = {
+            "mapping": cores["mapping"],
+            "ids": list(cores["ids"]),
+            "neurons": cores["neurons"].astype(int).tolist(),
+            "mean_sops_per_step": cores["sops"].mean(axis=(0, 1)).tolist(),
+            "sops_per_core_and_step": cores["sops"].mean(axis=1).T.round(3).tolist(),
+        }
     return out

@@ -9,6 +9,7 @@ the same ``weight_exp`` and sign mode joined into one projection whose Dense blo
 Lava Dense does. Nothing is taken from program.npz, which the integer reference reads: an edit to
 either side is a mismatch in ``verify``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -48,7 +49,9 @@ def to_program(net: LavaNetwork) -> LoihiProgram:
 
 
 def _compartments(name: str, info, net: LavaNetwork) -> Compartments:
-    fields = {k: np.zeros(info.size, np.int64) for k in ("du", "dv", "vth", "bias_mant", "bias_exp")}
+    fields = {
+        k: np.zeros(info.size, np.int64) for k in ("du", "dv", "vth", "bias_mant", "bias_exp")
+    }
     covered = np.zeros(info.size, np.int64)
     for p in net.processes:
         if p.population != name:
@@ -59,11 +62,25 @@ def _compartments(name: str, info, net: LavaNetwork) -> Compartments:
         fields["bias_exp"][p.neurons] = p.bias_exp
         covered[p.neurons] += 1
     if not np.all(covered == 1):
-        raise NrfError(f"population '{name}': {int(np.sum(covered != 1))} neurons are not in exactly one LIF "
-                       "process", NETWORK_JSON, "re-run nrf-deploy export --target loihi")
-    return Compartments(name, info.kind, info.shape, fields["du"], fields["dv"], fields["vth"],
-                        fields["bias_mant"], fields["bias_exp"], scale=1.0, readout=info.readout,
-                        delay=info.delay)
+        raise NrfError(
+            f"population '{name}': {int(np.sum(covered != 1))} neurons are not in exactly one LIF "
+            "process",
+            NETWORK_JSON,
+            "re-run nrf-deploy export --target loihi",
+        )
+    return Compartments(
+        name,
+        info.kind,
+        info.shape,
+        fields["du"],
+        fields["dv"],
+        fields["vth"],
+        fields["bias_mant"],
+        fields["bias_exp"],
+        scale=1.0,
+        readout=info.readout,
+        delay=info.delay,
+    )
 
 
 def _projections(net: LavaNetwork, sizes: dict[str, int]) -> list[Synapses]:
@@ -86,16 +103,25 @@ def _projections(net: LavaNetwork, sizes: dict[str, int]) -> list[Synapses]:
             w = c.weights.tocoo()
             tgt, src = neurons(c.target), neurons(c.source)
             if w.shape != (tgt.size, src.size):
-                raise NrfError(f"connection {c.source}->{c.target} has weights {w.shape}, its processes "
-                               f"hold {(tgt.size, src.size)} neurons", NETWORK_JSON, "re-export")
+                raise NrfError(
+                    f"connection {c.source}->{c.target} has weights {w.shape}, its processes "
+                    f"hold {(tgt.size, src.size)} neurons",
+                    NETWORK_JSON,
+                    "re-export",
+                )
             rows.append(tgt[w.row])
             cols.append(src[w.col])
             data.append(w.data.astype(np.int64))
             group[src] = c.source
-        weights = sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(sizes[target], sizes[source]), dtype=np.int64)
+        weights = sp.csr_matrix(
+            (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(sizes[target], sizes[source]),
+            dtype=np.int64,
+        )
         column_group = None if source == net.input_name else group
-        projections.append(Synapses(source, target, weights, weight_exp, sign_mode, 0.0, column_group))
+        projections.append(
+            Synapses(source, target, weights, weight_exp, sign_mode, 0.0, column_group)
+        )
     return projections
 
 

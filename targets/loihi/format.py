@@ -17,6 +17,7 @@ Per neuron and timestep (all integers, chip units):
   matrices are clipped to [-256, 255] and their LSB truncated (``(w >> 1) << 1``);
   excitatory ones to [0, 255], inhibitory ones to [-255, 0].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,19 +27,19 @@ import numpy as np
 import scipy.sparse as sp
 
 UV_BITS = 24
-UV_MAX = 1 << (UV_BITS - 1)            # 2**23: wrap point of u, (UV_MAX - 1) clip of v
+UV_MAX = 1 << (UV_BITS - 1)  # 2**23: wrap point of u, (UV_MAX - 1) clip of v
 DECAY_SHIFT = 12
-DECAY_UNITY = 1 << DECAY_SHIFT         # 4096
-DU_MAX = DV_MAX = DECAY_UNITY - 1      # 12-bit unsigned
+DECAY_UNITY = 1 << DECAY_SHIFT  # 4096
+DU_MAX = DV_MAX = DECAY_UNITY - 1  # 12-bit unsigned
 VTH_SHIFT = ACT_SHIFT = 6
-VTH_MAX = (1 << 17) - 1                # 17-bit unsigned
-BIAS_MANT_RANGE = (-(1 << 12), (1 << 12) - 1)   # 13-bit signed
-BIAS_EXP_RANGE = (0, 7)                 # 3-bit
-WEIGHT_EXP_RANGE = (-8, 7)              # Loihi 1 weight exponent
+VTH_MAX = (1 << 17) - 1  # 17-bit unsigned
+BIAS_MANT_RANGE = (-(1 << 12), (1 << 12) - 1)  # 13-bit signed
+BIAS_EXP_RANGE = (0, 7)  # 3-bit
+WEIGHT_EXP_RANGE = (-8, 7)  # Loihi 1 weight exponent
 WEIGHT_BITS = 8
 CORES_PER_CHIP = 128
 COMPARTMENTS_PER_CORE = 1024
-SYNAPSES_PER_CORE = 64 * 1024           # 8-bit weights in 128 KiB synaptic memory (with indices)
+SYNAPSES_PER_CORE = 64 * 1024  # 8-bit weights in 128 KiB synaptic memory (with indices)
 FAN_IN_AXONS_PER_CORE = 4096
 
 SIGN_MIXED, SIGN_EXCITATORY, SIGN_INHIBITORY = "mixed", "excitatory", "inhibitory"
@@ -50,16 +51,16 @@ class Compartments:
     """One population: per-neuron integer configuration (flat arrays of length `size`)."""
 
     name: str
-    kind: str                   # NIR kind it came from: IF, LIF, LI, CubaLIF, I
+    kind: str  # NIR kind it came from: IF, LIF, LI, CubaLIF, I
     shape: tuple[int, ...]
-    du: np.ndarray              # uint12
-    dv: np.ndarray              # uint12
-    vth: np.ndarray             # uint17
-    bias_mant: np.ndarray       # int13
-    bias_exp: np.ndarray        # uint3
-    scale: float                # v_int ≈ scale * 64 * v_float  (chip units per model unit, before <<6)
-    readout: bool = False       # membrane is read by the host (LI / Integrator); never meant to fire
-    delay: int = 0              # timesteps by which this population lags the float executor
+    du: np.ndarray  # uint12
+    dv: np.ndarray  # uint12
+    vth: np.ndarray  # uint17
+    bias_mant: np.ndarray  # int13
+    bias_exp: np.ndarray  # uint3
+    scale: float  # v_int ≈ scale * 64 * v_float  (chip units per model unit, before <<6)
+    readout: bool = False  # membrane is read by the host (LI / Integrator); never meant to fire
+    delay: int = 0  # timesteps by which this population lags the float executor
 
     @property
     def size(self) -> int:
@@ -72,10 +73,10 @@ class Synapses:
 
     source: str
     target: str
-    weights: sp.csr_matrix      # int64 values, already valid 8-bit weights for their sign mode
+    weights: sp.csr_matrix  # int64 values, already valid 8-bit weights for their sign mode
     weight_exp: int
     sign_mode: str
-    error: float = 0.0          # relative RMS quantisation error of the effective weights
+    error: float = 0.0  # relative RMS quantisation error of the effective weights
     column_group: np.ndarray | None = None
     """Lava Dense block of each source neuron (the source's LIF process). The exponent shift is
     applied to each block's sum separately, as Lava does; None: one block."""
@@ -117,7 +118,8 @@ class LoihiProgram:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """program.npz: ``pop/<name>/{du,dv,vth,bias_mant,bias_exp}`` and each projection's weights
-        ``proj/<i>/{data,indices,indptr,shape}`` (CSR: int16 weights, int32 indices where the quantiser
+        ``proj/<i>/{data,indices,indptr,shape}`` (CSR: int16 weights, int32 indices where the
+        quantiser
         made them so) and ``column_group`` (int64)."""
         arrays: dict[str, np.ndarray] = {}
         for name, comp in self.populations.items():
@@ -128,30 +130,51 @@ class LoihiProgram:
             if not w.has_sorted_indices:
                 w = w.sorted_indices()
             # compact integer dtypes as the quantiser made them (int16 weights, int32 indices)
-            arrays.update({f"proj/{i}/data": w.data, f"proj/{i}/indices": w.indices,
-                           f"proj/{i}/indptr": w.indptr, f"proj/{i}/shape": np.array(w.shape)})
+            arrays.update(
+                {
+                    f"proj/{i}/data": w.data,
+                    f"proj/{i}/indices": w.indices,
+                    f"proj/{i}/indptr": w.indptr,
+                    f"proj/{i}/shape": np.array(w.shape),
+                }
+            )
             if syn.column_group is not None:
                 arrays[f"proj/{i}/column_group"] = syn.column_group.astype(np.int64)
         return arrays
 
     @classmethod
-    def from_arrays(cls, sidecar: dict[str, Any], data: dict[str, np.ndarray]) -> "LoihiProgram":
+    def from_arrays(cls, sidecar: dict[str, Any], data: dict[str, np.ndarray]) -> LoihiProgram:
         """The program from deploy.json's ``populations``/``projections`` and program.npz."""
         pops = {}
         for name, d in sidecar["populations"].items():
-            pops[name] = Compartments(name, d["kind"], tuple(d["shape"]),
-                                      *(data[f"pop/{name}/{f}"] for f in POPULATION_FIELDS),
-                                      scale=d["scale"], readout=d["readout"], delay=d["delay"])
+            pops[name] = Compartments(
+                name,
+                d["kind"],
+                tuple(d["shape"]),
+                *(data[f"pop/{name}/{f}"] for f in POPULATION_FIELDS),
+                scale=d["scale"],
+                readout=d["readout"],
+                delay=d["delay"],
+            )
         projections = []
         for d in sidecar["projections"]:
             i = d["index"]
-            w = sp.csr_matrix((data[f"proj/{i}/data"], data[f"proj/{i}/indices"], data[f"proj/{i}/indptr"]),
-                              shape=tuple(data[f"proj/{i}/shape"]))
+            w = sp.csr_matrix(
+                (data[f"proj/{i}/data"], data[f"proj/{i}/indices"], data[f"proj/{i}/indptr"]),
+                shape=tuple(data[f"proj/{i}/shape"]),
+            )
             group = data.get(f"proj/{i}/column_group")
-            projections.append(Synapses(d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"],
-                                        group))
-        program = cls(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections, sidecar["dt"])
-        program.cores = {n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}
+            projections.append(
+                Synapses(
+                    d["source"], d["target"], w, d["weight_exp"], d["sign_mode"], d["error"], group
+                )
+            )
+        program = cls(
+            sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections, sidecar["dt"]
+        )
+        program.cores = {
+            n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()
+        }
         return program
 
 
@@ -163,7 +186,8 @@ def neuron_groups(comp: Compartments) -> np.ndarray:
 
 
 def sign_mode_of(weights: np.ndarray) -> str:
-    """Lava's ``determine_sign_mode``: excitatory if no negative weight, inhibitory if no positive."""
+    """Lava's ``determine_sign_mode``: excitatory if no negative weight, inhibitory if no
+    positive."""
     if weights.size == 0 or np.min(weights) >= 0:
         return SIGN_EXCITATORY
     if np.max(weights) <= 0:
@@ -173,4 +197,6 @@ def sign_mode_of(weights: np.ndarray) -> str:
 
 def weight_limits(sign_mode: str) -> tuple[int, int]:
     """Largest magnitudes an 8-bit weight can take after Lava's clip+truncate, per sign mode."""
-    return {SIGN_MIXED: (-256, 254), SIGN_EXCITATORY: (0, 255), SIGN_INHIBITORY: (-255, 0)}[sign_mode]
+    return {SIGN_MIXED: (-256, 254), SIGN_EXCITATORY: (0, 255), SIGN_INHIBITORY: (-255, 0)}[
+        sign_mode
+    ]

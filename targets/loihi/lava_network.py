@@ -11,7 +11,8 @@ The description is the export's chip file, written as two files:
   source process (``-1``: the input), target process, ``weight_exp``, ``sign_mode``; per
   population: kind, shape, whether the host reads its membrane (read-out), lag and core placement;
 * ``lava_network.npz`` — ``process/<i>/{neurons,bias_mant,bias_exp}`` and each connection's weights
-  ``connection/<j>/{data,indices,indptr,shape}`` (CSR, ``[target process neurons, source neurons]``).
+  ``connection/<j>/{data,indices,indptr,shape}`` (CSR, ``[target process neurons, source
+  neurons]``).
 
 The Lava witness builds its processes from it and the emulator its cores (chip_files.py), while
 the integer reference reads program.npz. Use it from your own Lava code::
@@ -23,6 +24,7 @@ the integer reference reads program.npz. Use it from your own Lava code::
 
 or run it directly: ``nrf-deploy run build/loihi --backend lava --input x.npy -o out.npz``.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,21 +50,22 @@ class LifProcess:
     """One Lava ``LIF`` process: `neurons` of `population` (indices), scalar du/dv/vth."""
 
     population: str
-    neurons: np.ndarray          # int64 indices into the population
+    neurons: np.ndarray  # int64 indices into the population
     du: int
     dv: int
     vth: int
-    bias_mant: np.ndarray        # int64 per neuron
-    bias_exp: np.ndarray         # int64 per neuron
+    bias_mant: np.ndarray  # int64 per neuron
+    bias_exp: np.ndarray  # int64 per neuron
 
 
 @dataclass
 class Connection:
-    """One Lava ``Dense``/``Sparse`` process from `source` (a process index or INPUT) to `target`."""
+    """One Lava ``Dense``/``Sparse`` process from `source` (a process index or INPUT) to
+    `target`."""
 
     source: int
     target: int
-    weights: sp.csr_matrix       # int64 [target process neurons, source neurons]
+    weights: sp.csr_matrix  # int64 [target process neurons, source neurons]
     weight_exp: int
     sign_mode: str
 
@@ -114,14 +117,25 @@ def lava_network(program) -> LavaNetwork:
         of_population[name] = []
         for idx in _groups(comp):
             of_population[name].append(len(processes))
-            processes.append(LifProcess(name, idx.astype(np.int64), int(comp.du[idx[0]]), int(comp.dv[idx[0]]),
-                                        int(comp.vth[idx[0]]), np.asarray(comp.bias_mant)[idx].astype(np.int64),
-                                        np.asarray(comp.bias_exp)[idx].astype(np.int64)))
+            processes.append(
+                LifProcess(
+                    name,
+                    idx.astype(np.int64),
+                    int(comp.du[idx[0]]),
+                    int(comp.dv[idx[0]]),
+                    int(comp.vth[idx[0]]),
+                    np.asarray(comp.bias_mant)[idx].astype(np.int64),
+                    np.asarray(comp.bias_exp)[idx].astype(np.int64),
+                )
+            )
     connections = []
     for syn in program.projections:
         weights = syn.weights.tocsr()
-        sources = ([(INPUT, np.arange(program.input_size))] if syn.source == program.input_name
-                   else [(i, processes[i].neurons) for i in of_population[syn.source]])
+        sources = (
+            [(INPUT, np.arange(program.input_size))]
+            if syn.source == program.input_name
+            else [(i, processes[i].neurons) for i in of_population[syn.source]]
+        )
         for target in of_population[syn.target]:
             rows = weights[processes[target].neurons]
             for source, cols in sources:
@@ -130,37 +144,89 @@ def lava_network(program) -> LavaNetwork:
                 block = rows[:, cols].tocsr()
                 if block.nnz:
                     block.sort_indices()
-                    connections.append(Connection(source, target, block.astype(np.int64),
-                                                  int(syn.weight_exp), syn.sign_mode))
-    populations = {name: PopulationInfo(c.kind, tuple(c.shape), bool(c.readout), int(c.delay),
-                                        [tuple(k) for k in program.cores.get(name, [])])
-                   for name, c in program.populations.items()}
-    return LavaNetwork(program.input_name, tuple(program.input_shape), float(program.dt), populations,
-                       processes, connections)
+                    connections.append(
+                        Connection(
+                            source,
+                            target,
+                            block.astype(np.int64),
+                            int(syn.weight_exp),
+                            syn.sign_mode,
+                        )
+                    )
+    populations = {
+        name: PopulationInfo(
+            c.kind,
+            tuple(c.shape),
+            bool(c.readout),
+            int(c.delay),
+            [tuple(k) for k in program.cores.get(name, [])],
+        )
+        for name, c in program.populations.items()
+    }
+    return LavaNetwork(
+        program.input_name,
+        tuple(program.input_shape),
+        float(program.dt),
+        populations,
+        processes,
+        connections,
+    )
 
 
 def network_files(net: LavaNetwork) -> dict[str, bytes]:
     """``lava_network.json`` and ``lava_network.npz`` (deterministic bytes)."""
     description = {
-        "format": FORMAT, "dt": net.dt,
+        "format": FORMAT,
+        "dt": net.dt,
         "input": {"name": net.input_name, "shape": list(net.input_shape), "size": net.input_size},
-        "populations": {n: {"kind": p.kind, "shape": list(p.shape), "readout": p.readout, "lag_steps": p.delay,
-                            "cores": [list(c) for c in p.cores]} for n, p in net.populations.items()},
-        "processes": [{"index": i, "class": "LIF", "population": p.population, "neurons": int(p.neurons.size),
-                       "du": p.du, "dv": p.dv, "vth": p.vth} for i, p in enumerate(net.processes)],
-        "connections": [{"index": j, "source": c.source, "target": c.target, "weight_exp": c.weight_exp,
-                         "sign_mode": c.sign_mode, "nnz": int(c.weights.nnz)}
-                        for j, c in enumerate(net.connections)],
+        "populations": {
+            n: {
+                "kind": p.kind,
+                "shape": list(p.shape),
+                "readout": p.readout,
+                "lag_steps": p.delay,
+                "cores": [list(c) for c in p.cores],
+            }
+            for n, p in net.populations.items()
+        },
+        "processes": [
+            {
+                "index": i,
+                "class": "LIF",
+                "population": p.population,
+                "neurons": int(p.neurons.size),
+                "du": p.du,
+                "dv": p.dv,
+                "vth": p.vth,
+            }
+            for i, p in enumerate(net.processes)
+        ],
+        "connections": [
+            {
+                "index": j,
+                "source": c.source,
+                "target": c.target,
+                "weight_exp": c.weight_exp,
+                "sign_mode": c.sign_mode,
+                "nnz": int(c.weights.nnz),
+            }
+            for j, c in enumerate(net.connections)
+        ],
     }
     arrays: dict[str, np.ndarray] = {}
     for i, p in enumerate(net.processes):
-        arrays |= {f"process/{i}/neurons": p.neurons, f"process/{i}/bias_mant": p.bias_mant,
-                   f"process/{i}/bias_exp": p.bias_exp}
+        arrays |= {
+            f"process/{i}/neurons": p.neurons,
+            f"process/{i}/bias_mant": p.bias_mant,
+            f"process/{i}/bias_exp": p.bias_exp,
+        }
     for j, c in enumerate(net.connections):
-        arrays |= {f"connection/{j}/data": c.weights.data.astype(np.int64),
-                   f"connection/{j}/indices": c.weights.indices.astype(np.int64),
-                   f"connection/{j}/indptr": c.weights.indptr.astype(np.int64),
-                   f"connection/{j}/shape": np.asarray(c.weights.shape, np.int64)}
+        arrays |= {
+            f"connection/{j}/data": c.weights.data.astype(np.int64),
+            f"connection/{j}/indices": c.weights.indices.astype(np.int64),
+            f"connection/{j}/indptr": c.weights.indptr.astype(np.int64),
+            f"connection/{j}/shape": np.asarray(c.weights.shape, np.int64),
+        }
     return {NETWORK_JSON: dumps_json(description).encode(), NETWORK_NPZ: npz_bytes(arrays)}
 
 
@@ -169,42 +235,82 @@ def read_network(files: Mapping[str, bytes]) -> LavaNetwork:
     try:
         description = json.loads(files[NETWORK_JSON])
     except (KeyError, ValueError) as exc:
-        raise NrfError(f"{NETWORK_JSON} is missing or not JSON ({exc})", NETWORK_JSON,
-                       "re-run nrf-deploy export --target loihi") from None
+        raise NrfError(
+            f"{NETWORK_JSON} is missing or not JSON ({exc})",
+            NETWORK_JSON,
+            "re-run nrf-deploy export --target loihi",
+        ) from None
     try:
         arrays = read_npz_bytes(files[NETWORK_NPZ])
     except (KeyError, ValueError, OSError) as exc:
-        raise NrfError(f"{NETWORK_NPZ} is missing or corrupt ({exc})", NETWORK_NPZ,
-                       "re-run nrf-deploy export --target loihi") from None
+        raise NrfError(
+            f"{NETWORK_NPZ} is missing or corrupt ({exc})",
+            NETWORK_NPZ,
+            "re-run nrf-deploy export --target loihi",
+        ) from None
     try:
         return _network(description, arrays)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise NrfError(f"{NETWORK_JSON} / {NETWORK_NPZ} do not describe a Lava network "
-                       f"({type(exc).__name__}: {exc})", NETWORK_JSON,
-                       "re-run nrf-deploy export --target loihi") from None
+        raise NrfError(
+            f"{NETWORK_JSON} / {NETWORK_NPZ} do not describe a Lava network "
+            f"({type(exc).__name__}: {exc})",
+            NETWORK_JSON,
+            "re-run nrf-deploy export --target loihi",
+        ) from None
 
 
 def _network(d: dict[str, Any], a: dict[str, np.ndarray]) -> LavaNetwork:
-    populations = {n: PopulationInfo(p["kind"], tuple(int(s) for s in p["shape"]), bool(p["readout"]),
-                                     int(p["lag_steps"]), [tuple(int(v) for v in c) for c in p["cores"]])
-                   for n, p in d["populations"].items()}
-    processes = [LifProcess(p["population"], a[f"process/{i}/neurons"].astype(np.int64), int(p["du"]),
-                            int(p["dv"]), int(p["vth"]), a[f"process/{i}/bias_mant"].astype(np.int64),
-                            a[f"process/{i}/bias_exp"].astype(np.int64))
-                 for i, p in enumerate(d["processes"])]
+    populations = {
+        n: PopulationInfo(
+            p["kind"],
+            tuple(int(s) for s in p["shape"]),
+            bool(p["readout"]),
+            int(p["lag_steps"]),
+            [tuple(int(v) for v in c) for c in p["cores"]],
+        )
+        for n, p in d["populations"].items()
+    }
+    processes = [
+        LifProcess(
+            p["population"],
+            a[f"process/{i}/neurons"].astype(np.int64),
+            int(p["du"]),
+            int(p["dv"]),
+            int(p["vth"]),
+            a[f"process/{i}/bias_mant"].astype(np.int64),
+            a[f"process/{i}/bias_exp"].astype(np.int64),
+        )
+        for i, p in enumerate(d["processes"])
+    ]
     connections = []
     for j, c in enumerate(d["connections"]):
-        w = sp.csr_matrix((a[f"connection/{j}/data"].astype(np.int64), a[f"connection/{j}/indices"],
-                           a[f"connection/{j}/indptr"]), shape=tuple(int(s) for s in a[f"connection/{j}/shape"]))
-        connections.append(Connection(int(c["source"]), int(c["target"]), w, int(c["weight_exp"]),
-                                      str(c["sign_mode"])))
-    return LavaNetwork(d["input"]["name"], tuple(int(s) for s in d["input"]["shape"]), float(d["dt"]),
-                       populations, processes, connections)
+        w = sp.csr_matrix(
+            (
+                a[f"connection/{j}/data"].astype(np.int64),
+                a[f"connection/{j}/indices"],
+                a[f"connection/{j}/indptr"],
+            ),
+            shape=tuple(int(s) for s in a[f"connection/{j}/shape"]),
+        )
+        connections.append(
+            Connection(
+                int(c["source"]), int(c["target"]), w, int(c["weight_exp"]), str(c["sign_mode"])
+            )
+        )
+    return LavaNetwork(
+        d["input"]["name"],
+        tuple(int(s) for s in d["input"]["shape"]),
+        float(d["dt"]),
+        populations,
+        processes,
+        connections,
+    )
 
 
 def build_network(net: LavaNetwork, x: np.ndarray):
     """Lava processes for one sample ``x [T, n_in]``: (source, {population: [(neuron indices, LIF,
-    sink)]}, connection processes), one LIF per described process, one Dense/Sparse per connection."""
+    sink)]}, connection processes), one LIF per described process, one Dense/Sparse per
+    connection."""
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
@@ -217,8 +323,15 @@ def build_network(net: LavaNetwork, x: np.ndarray):
     groups: dict[str, list] = {name: [] for name in net.populations}
     lifs = []
     for p in net.processes:
-        lif = LIF(shape=(p.neurons.size,), du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant.astype(np.int32),
-                  bias_exp=p.bias_exp.astype(np.int32), name=f"{p.population}[{p.neurons[0]}]")
+        lif = LIF(
+            shape=(p.neurons.size,),
+            du=p.du,
+            dv=p.dv,
+            vth=p.vth,
+            bias_mant=p.bias_mant.astype(np.int32),
+            bias_exp=p.bias_exp.astype(np.int32),
+            name=f"{p.population}[{p.neurons[0]}]",
+        )
         sink = Sink(shape=(p.neurons.size,), buffer=steps)
         lif.s_out.connect(sink.a_in)
         groups[p.population].append((p.neurons, lif, sink))
@@ -229,8 +342,12 @@ def build_network(net: LavaNetwork, x: np.ndarray):
         # Sparse (same bit-accurate arithmetic) keeps big convolutions affordable
         kind = Sparse if block.nnz < 0.25 * block.shape[0] * block.shape[1] else Dense
         w = block.astype(np.int32) if kind is Sparse else block.toarray().astype(np.int32)
-        dense = kind(weights=w, weight_exp=c.weight_exp, num_message_bits=0,
-                     sign_mode=SignMode[c.sign_mode.upper()])
+        dense = kind(
+            weights=w,
+            weight_exp=c.weight_exp,
+            num_message_bits=0,
+            sign_mode=SignMode[c.sign_mode.upper()],
+        )
         (source if c.source == INPUT else lifs[c.source]).s_out.connect(dense.s_in)
         dense.a_out.connect(lifs[c.target].a_in)
         denses.append(dense)
@@ -253,7 +370,10 @@ def _tie_to_source(net: LavaNetwork, source, lifs: list, n_in: int) -> list:
     ties = []
     for i, lif in enumerate(lifs):
         if i not in reached:
-            tie = Dense(weights=np.zeros((net.processes[i].neurons.size, n_in), np.int32), num_message_bits=0)
+            tie = Dense(
+                weights=np.zeros((net.processes[i].neurons.size, n_in), np.int32),
+                num_message_bits=0,
+            )
             source.s_out.connect(tie.s_in)
             tie.a_out.connect(lif.a_in)
             ties.append(tie)

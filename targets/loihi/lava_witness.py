@@ -7,12 +7,13 @@ source. Runs with
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (in lava-nc 0.10.0 that is the Loihi 1 bit-accurate model),
 step by step, reading u and v after each step and spikes from sink ring buffers.
 """
+
 from __future__ import annotations
 
 import numpy as np
+from nrf_deploy.targets.loihi.lava_network import LavaNetwork, build_network
 
 from nrf_deploy.trace import Trace
-from nrf_deploy.targets.loihi.lava_network import LavaNetwork, build_network
 
 
 def _allow_lava_start_method() -> None:
@@ -65,6 +66,15 @@ def run_lava(program: LavaNetwork, x: np.ndarray, record_states: bool = True) ->
         data = vs[name] if comp.readout else out[name]
         outputs[name] = data.reshape(steps, batch, *comp.shape)
     outputs[program.input_name] = flat.reshape(steps, batch, *program.input_shape)
-    states = ({n: {"u": us[n].reshape(steps, batch, *c.shape), "v": vs[n].reshape(steps, batch, *c.shape)}
-               for n, c in pops.items()} if record_states else {})
+    states = (
+        {
+            n: {
+                "u": us[n].reshape(steps, batch, *c.shape),
+                "v": vs[n].reshape(steps, batch, *c.shape),
+            }
+            for n, c in pops.items()
+        }
+        if record_states
+        else {}
+    )
     return Trace(outputs, states)

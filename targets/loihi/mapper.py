@@ -13,9 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-
-from nrf_deploy.errors import DoesNotFitError
-from nrf_deploy.lowering import Lowered, Projection
 from nrf_deploy.targets.loihi.format import (
     COMPARTMENTS_PER_CORE,
     CORES_PER_CHIP,
@@ -23,6 +20,9 @@ from nrf_deploy.targets.loihi.format import (
     SYNAPSES_PER_CORE,
     LoihiProgram,
 )
+
+from nrf_deploy.errors import DoesNotFitError
+from nrf_deploy.lowering import Lowered, Projection
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ effective synaptic ops, neuron updates split into active (the neuron received a 
 spiked in that step) and inactive ones, spikes sent. Assumption stated in docs/energy.md: Davies et
 al.'s "active"/"inactive" neuron update is read as "had input or fired this step" / "did not".
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,10 +19,14 @@ from typing import Any
 from nrf_deploy.profile import Constant, HardwareProfile, Ledger, timestepped_latency
 
 _DAVIES = "Davies et al., IEEE Micro 38(1), 2018, Table 2 (pre-silicon circuit simulation)"
-_UNSET = ("not among the figures nrf-deploy has taken from a primary source (docs/energy.md); "
-          "supply one with --energy-constant loihi1.{key}=VALUE")
-_LOIHI2 = ("Intel has published no per-operation figure for Loihi 2; "
-           "supply one with --energy-constant loihi2.{key}=VALUE")
+_UNSET = (
+    "not among the figures nrf-deploy has taken from a primary source (docs/energy.md); "
+    "supply one with --energy-constant loihi1.{key}=VALUE"
+)
+_LOIHI2 = (
+    "Intel has published no per-operation figure for Loihi 2; "
+    "supply one with --energy-constant loihi2.{key}=VALUE"
+)
 
 LOIHI1 = {
     "sop_pj": Constant(23.6, "pJ", "energy per synaptic op (minimum)", _DAVIES, "simulated"),
@@ -29,30 +34,53 @@ LOIHI1 = {
     "update_active_pj": Constant(81.0, "pJ", "neuron update, active", _DAVIES, "simulated"),
     "update_inactive_pj": Constant(52.0, "pJ", "neuron update, inactive", _DAVIES, "simulated"),
     "spike_pj": Constant(1.7, "pJ", "spike delivered within a tile", _DAVIES, "simulated"),
-    "update_ns": Constant(None, "ns", "time per neuron update", _UNSET.format(key="update_ns"), "unset"),
-    "barrier_ns": Constant(None, "ns", "barrier synchronisation per timestep", _UNSET.format(key="barrier_ns"),
-                           "unset"),
+    "update_ns": Constant(
+        None, "ns", "time per neuron update", _UNSET.format(key="update_ns"), "unset"
+    ),
+    "barrier_ns": Constant(
+        None, "ns", "barrier synchronisation per timestep", _UNSET.format(key="barrier_ns"), "unset"
+    ),
 }
 
 LOIHI2 = {
-    "sop_pj": Constant(None, "pJ", "energy per synaptic op", _LOIHI2.format(key="sop_pj"), "unpublished"),
-    "update_pj": Constant(None, "pJ", "energy per neuron update", _LOIHI2.format(key="update_pj"), "unpublished"),
-    "sop_ns": Constant(None, "ns", "time per synaptic op", _LOIHI2.format(key="sop_ns"), "unpublished"),
-    "update_ns": Constant(None, "ns", "time per neuron update", _LOIHI2.format(key="update_ns"), "unpublished"),
-    "barrier_ns": Constant(None, "ns", "barrier synchronisation per timestep", _LOIHI2.format(key="barrier_ns"),
-                           "unpublished"),
+    "sop_pj": Constant(
+        None, "pJ", "energy per synaptic op", _LOIHI2.format(key="sop_pj"), "unpublished"
+    ),
+    "update_pj": Constant(
+        None, "pJ", "energy per neuron update", _LOIHI2.format(key="update_pj"), "unpublished"
+    ),
+    "sop_ns": Constant(
+        None, "ns", "time per synaptic op", _LOIHI2.format(key="sop_ns"), "unpublished"
+    ),
+    "update_ns": Constant(
+        None, "ns", "time per neuron update", _LOIHI2.format(key="update_ns"), "unpublished"
+    ),
+    "barrier_ns": Constant(
+        None,
+        "ns",
+        "barrier synchronisation per timestep",
+        _LOIHI2.format(key="barrier_ns"),
+        "unpublished",
+    ),
 }
 
 
 def loihi1_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:
     """Energy: SOPs x 23.6 pJ + active/inactive neuron updates x 81/52 pJ + spikes x 1.7 pJ.
-    Latency: per step, the busiest core's SOPs x 3.5 ns (+ update time, barrier sync if supplied)."""
+    Latency: per step, the busiest core's SOPs x 3.5 ns (+ update time, barrier sync if
+    supplied)."""
     updates, active = counts["neuron_updates"], counts["active_updates"]
     ledger.energy("synaptic ops", "effective_sops", counts["effective_sops"], "sop_pj")
     ledger.energy("neuron updates, active", "active_updates", active, "update_active_pj")
-    ledger.energy("neuron updates, inactive", "inactive_updates", updates - active, "update_inactive_pj")
-    ledger.energy("spikes (within-tile delivery; hops between tiles cost more)", "spikes", counts["spikes"],
-                  "spike_pj")
+    ledger.energy(
+        "neuron updates, inactive", "inactive_updates", updates - active, "update_inactive_pj"
+    )
+    ledger.energy(
+        "spikes (within-tile delivery; hops between tiles cost more)",
+        "spikes",
+        counts["spikes"],
+        "spike_pj",
+    )
     timestepped_latency(ledger, counts, "sop_ns", "update_ns", "barrier_ns")
 
 
@@ -61,13 +89,25 @@ def loihi2_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, An
     ledger.energy("synaptic ops", "effective_sops", counts["effective_sops"], "sop_pj")
     ledger.energy("neuron updates", "neuron_updates", counts["neuron_updates"], "update_pj")
     timestepped_latency(ledger, counts, "sop_ns", "update_ns", "barrier_ns")
-    ledger.notes.append("the deployment's number format is Loihi 1's (Lava 0.10 bit-accurate models); "
-                        "Loihi 2 costs assume the same operations")
+    ledger.notes.append(
+        "the deployment's number format is Loihi 1's (Lava 0.10 bit-accurate models); "
+        "Loihi 2 costs assume the same operations"
+    )
 
 
 PROFILES = (
-    HardwareProfile("loihi1", "Intel Loihi (1)", LOIHI1, loihi1_model,
-                    "Loihi 1 figures are pre-silicon simulation (Davies et al. 2018)"),
-    HardwareProfile("loihi2", "Intel Loihi 2", LOIHI2, loihi2_model,
-                    "no published per-operation energy or timing: supply values to cost Loihi 2"),
+    HardwareProfile(
+        "loihi1",
+        "Intel Loihi (1)",
+        LOIHI1,
+        loihi1_model,
+        "Loihi 1 figures are pre-silicon simulation (Davies et al. 2018)",
+    ),
+    HardwareProfile(
+        "loihi2",
+        "Intel Loihi 2",
+        LOIHI2,
+        loihi2_model,
+        "no published per-operation energy or timing: supply values to cost Loihi 2",
+    ),
 )

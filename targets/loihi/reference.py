@@ -14,6 +14,7 @@ matrix product. All values are integers, carried in floating point where that is
 Recorded values are returned as int64. The emulator (:mod:`targets.loihi.emulator`) is the
 independent, integer-typed second reading it is checked against.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -22,14 +23,22 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+from nrf_deploy.targets.loihi.format import (
+    ACT_SHIFT,
+    DECAY_UNITY,
+    SIGN_EXCITATORY,
+    SIGN_INHIBITORY,
+    SIGN_MIXED,
+    UV_MAX,
+    VTH_SHIFT,
+    Compartments,
+    LoihiProgram,
+)
 
 from nrf_deploy.inputs import check_binary_spikes
 from nrf_deploy.trace import Trace
-from nrf_deploy.targets.loihi.format import (ACT_SHIFT, DECAY_UNITY, SIGN_EXCITATORY, SIGN_INHIBITORY,
-                                             SIGN_MIXED, UV_MAX, VTH_SHIFT, Compartments,
-                                             LoihiProgram)
 
-_FLOAT32_EXACT = 2 ** 24
+_FLOAT32_EXACT = 2**24
 DENSE_FRACTION = 0.2
 """Blocks at least this dense run as a dense GEMM (faster than torch's sparse product there)."""
 _F64 = torch.float64
@@ -59,27 +68,32 @@ class _Block:
     source: str
     target: str
     matrix: torch.Tensor
-    scale: float                # 2**weight_exp
-    floor: bool                 # negative exponent: arithmetic right shift = floor
+    scale: float  # 2**weight_exp
+    floor: bool  # negative exponent: arithmetic right shift = floor
 
 
 @dataclass
 class _Population:
     """Per-neuron constants as float64 ``[n, 1]`` columns (broadcast over the batch)."""
 
-    u_factor: torch.Tensor      # (4096 - (du + 1)) / 4096, exact in float64
-    v_factor: torch.Tensor      # (4096 - dv) / 4096
-    bias: torch.Tensor          # bias_mant << bias_exp
-    threshold: torch.Tensor     # vth << 6
+    u_factor: torch.Tensor  # (4096 - (du + 1)) / 4096, exact in float64
+    v_factor: torch.Tensor  # (4096 - dv) / 4096
+    bias: torch.Tensor  # bias_mant << bias_exp
+    threshold: torch.Tensor  # vth << 6
     readout: bool
 
 
 def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run `program` on binary input spikes ``x [T, B, *input_shape]``; int64 trace in chip units."""
+    """Run `program` on binary input spikes ``x [T, B, *input_shape]``; int64 trace in chip
+    units."""
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
     blocks, pops = _compiled(program)
-    inputs = torch.as_tensor(x.reshape(steps, batch, -1), dtype=torch.float32).transpose(1, 2).contiguous()
+    inputs = (
+        torch.as_tensor(x.reshape(steps, batch, -1), dtype=torch.float32)
+        .transpose(1, 2)
+        .contiguous()
+    )
     spikes = {name: torch.zeros(p.bias.shape[0], batch) for name, p in pops.items()}
     u = {name: torch.zeros(p.bias.shape[0], batch, dtype=_F64) for name, p in pops.items()}
     v = {name: torch.zeros(p.bias.shape[0], batch, dtype=_F64) for name, p in pops.items()}
@@ -88,7 +102,7 @@ def run_reference(program: LoihiProgram, x: np.ndarray, record_states: bool = Tr
     rec_v = {name: [] for name in pops}
     for t in range(steps):
         spikes[program.input_name] = inputs[t - 1] if t else torch.zeros_like(inputs[0])
-        a_in = _activations(blocks, spikes)      # spikes of step t-1 arrive at step t
+        a_in = _activations(blocks, spikes)  # spikes of step t-1 arrive at step t
         for name, pop in pops.items():
             u[name], v[name], fired = _lif_step(u[name], v[name], a_in.get(name), pop)
             spikes[name] = fired
@@ -120,30 +134,42 @@ def _lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor | None, p: _P
     """One PyLifModelBitAcc step for a whole population (float64 holding integers)."""
     u = (u * p.u_factor).trunc_()
     if a_in is not None:
-        u.add_(a_in, alpha=2 ** ACT_SHIFT)
+        u.add_(a_in, alpha=2**ACT_SHIFT)
         low, high = torch.aminmax(u)
-        if high > UV_MAX or low <= -UV_MAX:        # 24-bit wrap, rare: only then pay for it
-            u = torch.where(u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u))
+        if high > UV_MAX or low <= -UV_MAX:  # 24-bit wrap, rare: only then pay for it
+            u = torch.where(
+                u > UV_MAX, u - 2 * UV_MAX, torch.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
+            )
     v = (v * p.v_factor).trunc_().add_(u).add_(p.bias).clamp_(-UV_MAX + 1, UV_MAX - 1)
     fired = v > p.threshold
     return u, v.masked_fill_(fired, 0.0), fired.to(torch.float32)
 
 
-def _trace(program: LoihiProgram, x: np.ndarray, rec: dict, rec_u: dict, rec_v: dict,
-           record_states: bool) -> Trace:
+def _trace(
+    program: LoihiProgram, x: np.ndarray, rec: dict, rec_u: dict, rec_v: dict, record_states: bool
+) -> Trace:
     steps, batch = x.shape[:2]
     pops = program.populations
 
     def stacked(values: list[torch.Tensor], shape: tuple[int, ...]) -> np.ndarray:
         # [T, n, B] -> [T, B, *shape], int64
-        return torch.stack(values).transpose(1, 2).to(torch.int64).reshape(steps, batch, *shape).cpu().numpy()
+        return (
+            torch.stack(values)
+            .transpose(1, 2)
+            .to(torch.int64)
+            .reshape(steps, batch, *shape)
+            .cpu()
+            .numpy()
+        )
 
     outputs = {program.input_name: x.reshape(steps, batch, *program.input_shape)}
     outputs |= {n: stacked(r, pops[n].shape) for n, r in rec.items()}
     states = {}
     if record_states:
-        states = {n: {"u": stacked(rec_u[n], pops[n].shape), "v": stacked(rec_v[n], pops[n].shape)}
-                  for n in pops}
+        states = {
+            n: {"u": stacked(rec_u[n], pops[n].shape), "v": stacked(rec_v[n], pops[n].shape)}
+            for n in pops
+        }
     return Trace(outputs, states)
 
 
@@ -154,15 +180,24 @@ def _compiled(program: LoihiProgram) -> tuple[list[_Block], dict[str, _Populatio
     cached = getattr(program, "_reference_compiled", None)
     if cached is not None and cached[0] == device:
         return cached[1]
-    blocks = [_block(syn.source, syn.target, syn.weights, cols, syn.weight_exp, syn.sign_mode)
-              for syn in program.projections for cols in syn.blocks()]
+    blocks = [
+        _block(syn.source, syn.target, syn.weights, cols, syn.weight_exp, syn.sign_mode)
+        for syn in program.projections
+        for cols in syn.blocks()
+    ]
     pops = {name: _population(c) for name, c in program.populations.items()}
     program._reference_compiled = (device, (blocks, pops))
     return blocks, pops
 
 
-def _block(source: str, target: str, weights: sp.csr_matrix, cols: np.ndarray, weight_exp: int,
-           sign_mode: str) -> _Block:
+def _block(
+    source: str,
+    target: str,
+    weights: sp.csr_matrix,
+    cols: np.ndarray,
+    weight_exp: int,
+    sign_mode: str,
+) -> _Block:
     coo = weights.tocsc()[:, cols].tocoo()
     data = lava_effective_weights(coo.data, sign_mode)
     full = sp.csr_matrix((data, (coo.row, cols[coo.col])), shape=weights.shape)
@@ -172,14 +207,24 @@ def _block(source: str, target: str, weights: sp.csr_matrix, cols: np.ndarray, w
     if full.nnz >= DENSE_FRACTION * full.shape[0] * full.shape[1]:
         # a dense GEMM: every partial sum, in any order, is an integer bounded by the row's |w|
         # sum, so the same bound (< 2**24 for float32) keeps it exact
-        return _Block(source, target, torch.as_tensor(full.toarray().astype(
-            np.float32 if dtype == torch.float32 else np.float64)), 2.0 ** weight_exp, weight_exp < 0)
-    with warnings.catch_warnings():   # torch warns that sparse CSR support is in beta
+        return _Block(
+            source,
+            target,
+            torch.as_tensor(
+                full.toarray().astype(np.float32 if dtype == torch.float32 else np.float64)
+            ),
+            2.0**weight_exp,
+            weight_exp < 0,
+        )
+    with warnings.catch_warnings():  # torch warns that sparse CSR support is in beta
         warnings.simplefilter("ignore", UserWarning)
-        matrix = torch.sparse_csr_tensor(torch.as_tensor(full.indptr, dtype=torch.int64),
-                                         torch.as_tensor(full.indices, dtype=torch.int64),
-                                         torch.as_tensor(full.data, dtype=dtype), size=full.shape)
-    return _Block(source, target, matrix, 2.0 ** weight_exp, weight_exp < 0)
+        matrix = torch.sparse_csr_tensor(
+            torch.as_tensor(full.indptr, dtype=torch.int64),
+            torch.as_tensor(full.indices, dtype=torch.int64),
+            torch.as_tensor(full.data, dtype=dtype),
+            size=full.shape,
+        )
+    return _Block(source, target, matrix, 2.0**weight_exp, weight_exp < 0)
 
 
 def _population(c: Compartments) -> _Population:
@@ -188,8 +233,12 @@ def _population(c: Compartments) -> _Population:
         return torch.as_tensor(flat.astype(np.float64).reshape(-1, 1))
 
     # trunc(x * f / 4096) == trunc(x * (f / 4096)): f / 4096 and x * f (< 2**53) are exact
-    return _Population(u_factor=column(DECAY_UNITY - (np.asarray(c.du, np.int64) + 1)) / DECAY_UNITY,
-                       v_factor=column(DECAY_UNITY - np.asarray(c.dv, np.int64)) / DECAY_UNITY,
-                       bias=column(np.left_shift(np.asarray(c.bias_mant, np.int64), np.asarray(c.bias_exp, np.int64))),
-                       threshold=column(np.left_shift(np.asarray(c.vth, np.int64), VTH_SHIFT)),
-                       readout=c.readout)
+    return _Population(
+        u_factor=column(DECAY_UNITY - (np.asarray(c.du, np.int64) + 1)) / DECAY_UNITY,
+        v_factor=column(DECAY_UNITY - np.asarray(c.dv, np.int64)) / DECAY_UNITY,
+        bias=column(
+            np.left_shift(np.asarray(c.bias_mant, np.int64), np.asarray(c.bias_exp, np.int64))
+        ),
+        threshold=column(np.left_shift(np.asarray(c.vth, np.int64), VTH_SHIFT)),
+        readout=c.readout,
+    )

@@ -8,7 +8,8 @@ copies them onto ``samna.<chip>.configuration.<Chip>Configuration``:
 ``cnn_layers[core]`` (samna ``CNNLayerConfig``; ``null`` for an unused core)
     ``dimensions``: ``input_shape{size{x, y}, feature_count}``, ``output_shape{...}``,
     ``padding{x, y}``, ``stride{x, y}``, ``kernel_size``;
-    ``weights`` ``[out][in][x][y]`` (sinabs transposes torch's ``[out][in][y][x]`` "to match samna");
+    ``weights`` ``[out][in][x][y]`` (sinabs transposes torch's ``[out][in][y][x]`` "to match
+    samna");
     ``biases`` ``[out]``; ``leak_enable`` (true when any bias is non-zero: biases are added on the
     leak clock); ``neurons_initial_value`` ``[out][x][y]`` (zeros); ``return_to_zero``;
     ``threshold_high``; ``threshold_low``; ``monitor_enable`` (true for the layers the graph
@@ -24,10 +25,13 @@ Keys outside samna's (``input``, ``outputs``, ``core_of_layer``, ``host_readout`
     for core, layer in enumerate(js["cnn_layers"]):
         if layer is None: continue
         c = cfg.cnn_layers[core]; c.dimensions = <CNNLayerDimensions from layer["dimensions"]>
-        for i, d in enumerate(layer["destinations"]): (c.destinations[i].layer, .enable, .pooling) = d.values()
+        for i, d in enumerate(layer["destinations"]): (c.destinations[i].layer, .enable, .pooling)
+        = d.values()
         for key in ("weights", "biases", "leak_enable", "neurons_initial_value", "return_to_zero",
-                    "threshold_high", "threshold_low", "monitor_enable"): setattr(c, key, layer[key])
+                    "threshold_high", "threshold_low", "monitor_enable"): setattr(c, key,
+                    layer[key])
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,8 +66,13 @@ def cnn_layer_config(L: SpeckLayer, program: SpeckProgram, monitored: bool) -> d
     """One core's ``CNNLayerConfig`` fields."""
     f, oh, ow = L.out_shape
     return {
-        "dimensions": {"input_shape": _shape(L.in_shape), "output_shape": _shape(L.out_shape),
-                       "padding": _xy(L.padding), "stride": _xy(L.stride), "kernel_size": int(L.kernel)},
+        "dimensions": {
+            "input_shape": _shape(L.in_shape),
+            "output_shape": _shape(L.out_shape),
+            "padding": _xy(L.padding),
+            "stride": _xy(L.stride),
+            "kernel_size": int(L.kernel),
+        },
         "weights": np.asarray(L.weight, dtype=np.int64).transpose(0, 1, 3, 2).tolist(),
         "biases": np.asarray(L.bias, dtype=np.int64).tolist(),
         "leak_enable": bool(np.any(L.bias)),
@@ -76,8 +85,12 @@ def cnn_layer_config(L: SpeckLayer, program: SpeckProgram, monitored: bool) -> d
     }
 
 
-def chip_config(program: SpeckProgram, outputs: dict[str, str], dt: float,
-                host_readout: list[dict] | None = None) -> dict[str, Any]:
+def chip_config(
+    program: SpeckProgram,
+    outputs: dict[str, str],
+    dt: float,
+    host_readout: list[dict] | None = None,
+) -> dict[str, Any]:
     """samna-shaped configuration of `program` (layers already placed on cores).
 
     `outputs`: graph Output node -> layer whose spikes leave the chip for it (monitored cores);
@@ -89,26 +102,46 @@ def chip_config(program: SpeckProgram, outputs: dict[str, str], dt: float,
         cnn_layers[L.core] = cnn_layer_config(L, program, L.name in monitored)
     targets = program.input_destinations()
     pooled = [(name, pool) for name, pool in targets if pool > 1]
-    dvs: dict[str, Any] = {"pass_sensor_events": False, "merge": False, "pooling": {"x": 1, "y": 1},
-                           "destinations": [{"layer": 0, "enable": False}] * MAX_DESTINATIONS}
+    dvs: dict[str, Any] = {
+        "pass_sensor_events": False,
+        "merge": False,
+        "pooling": {"x": 1, "y": 1},
+        "destinations": [{"layer": 0, "enable": False}] * MAX_DESTINATIONS,
+    }
     if pooled:
         pool = pooled[0][1]
         slots = [{"layer": int(program.layer(name).core), "enable": True} for name, _ in targets]
-        dvs.update({"pooling": {"x": int(pool), "y": int(pool)},
-                    "destinations": (slots + [{"layer": 0, "enable": False}] * MAX_DESTINATIONS)[:MAX_DESTINATIONS]})
+        dvs.update(
+            {
+                "pooling": {"x": int(pool), "y": int(pool)},
+                "destinations": (slots + [{"layer": 0, "enable": False}] * MAX_DESTINATIONS)[
+                    :MAX_DESTINATIONS
+                ],
+            }
+        )
     c, h, w = program.input_chw
     return {
         "format": FORMAT,
         "dvs_layer": dvs,
         "cnn_layers": cnn_layers,
-        "input": {"shape": [c, h, w], "events": "one event per count: (feature c, x, y)",
-                  "via_dvs_layer": bool(pooled),
-                  "cores": sorted({int(program.layer(name).core) for name, _ in targets}),
-                  "note": ("write DVS input events to the DVS layer (it pools by "
-                           f"{pooled[0][1]} and forwards)" if pooled else
-                           "write Spike events (layer = core, feature, x, y) straight to these cores")},
-        "outputs": {out: {"layer": name, "core": int(program.layer(name).core)} for out, name in outputs.items()},
+        "input": {
+            "shape": [c, h, w],
+            "events": "one event per count: (feature c, x, y)",
+            "via_dvs_layer": bool(pooled),
+            "cores": sorted({int(program.layer(name).core) for name, _ in targets}),
+            "note": (
+                f"write DVS input events to the DVS layer (it pools by {pooled[0][1]} and forwards)"
+                if pooled
+                else "write Spike events (layer = core, feature, x, y) straight to these cores"
+            ),
+        },
+        "outputs": {
+            out: {"layer": name, "core": int(program.layer(name).core)}
+            for out, name in outputs.items()
+        },
         "core_of_layer": {L.name: int(L.core) for L in program.layers},
-        "host_readout": [{**d, "core": int(program.layer(d["source"]).core)} for d in host_readout or []],
+        "host_readout": [
+            {**d, "core": int(program.layer(d["source"]).core)} for d in host_readout or []
+        ],
         "leak_clock_period_s": float(dt),
     }

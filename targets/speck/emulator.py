@@ -20,6 +20,7 @@ core: the chip has no timesteps and forwards events within microseconds). A batc
 independent chip runs, stepped together; a step's events are scattered at once (see
 ``Core.receive`` for why their order cannot change the result).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +46,8 @@ class Core:
         k = layer.kernel
         # kernel memory as [in channel][ky][kx] rows of [feature]: one event offset reads one row
         self.kernel = np.ascontiguousarray(
-            np.asarray(layer.weight, dtype=np.int64).transpose(1, 2, 3, 0)).reshape(-1, self.features)
+            np.asarray(layer.weight, dtype=np.int64).transpose(1, 2, 3, 0)
+        ).reshape(-1, self.features)
         self.bias = np.asarray(layer.bias, dtype=np.int64)
         self.theta, self.low = int(layer.threshold_high), int(layer.threshold_low)
         _, in_rows, in_cols = layer.in_shape
@@ -55,7 +57,9 @@ class Core:
         self.acc = np.zeros((batch * self.rows * self.cols, self.features), dtype=np.int64)
 
     @staticmethod
-    def _axis_table(n_in: int, pad: int, stride: int, size: int, kernel: int) -> tuple[np.ndarray, ...]:
+    def _axis_table(
+        n_in: int, pad: int, stride: int, size: int, kernel: int
+    ) -> tuple[np.ndarray, ...]:
         """The address map along one axis: for input position p and kernel offset k, the output
         position ``(p + pad - k) / stride`` and whether it exists (divisible, inside the layer).
         Returns (outputs [n_in, kernel], valid [n_in, kernel])."""
@@ -80,27 +84,31 @@ class Core:
             return
         b, c, y, x, n = events.T
         k = self.layer.kernel
-        out_y, ok_y = self.row_map[0][y], self.row_map[1][y]          # [E, k]
+        out_y, ok_y = self.row_map[0][y], self.row_map[1][y]  # [E, k]
         out_x, ok_x = self.col_map[0][x], self.col_map[1][x]
-        valid = ok_y[:, :, None] & ok_x[:, None, :]                    # [E, ky, kx]
-        neuron = ((b[:, None, None] * self.rows + out_y[:, :, None]) * self.cols + out_x[:, None, :])
+        valid = ok_y[:, :, None] & ok_x[:, None, :]  # [E, ky, kx]
+        neuron = (b[:, None, None] * self.rows + out_y[:, :, None]) * self.cols + out_x[:, None, :]
         offsets = np.arange(k)
         kernel_row = (c[:, None, None] * k + offsets[None, :, None]) * k + offsets[None, None, :]
         counts = np.broadcast_to(n[:, None, None], valid.shape)
-        hits = sp.csr_matrix((counts[valid], (neuron[valid], kernel_row[valid])),
-                             shape=(self.acc.shape[0], self.kernel.shape[0]))
+        hits = sp.csr_matrix(
+            (counts[valid], (neuron[valid], kernel_row[valid])),
+            shape=(self.acc.shape[0], self.kernel.shape[0]),
+        )
         self.acc += hits @ self.kernel
 
     def fire(self) -> tuple[Events, np.ndarray, np.ndarray]:
         """Neuron update of one timestep for every sample; returns (output events, spike counts
         [B, F, Y, X], saturated mask [B, F, Y, X])."""
-        acc = self.acc.reshape(self.batch, self.rows, self.cols, self.features).transpose(0, 3, 1, 2)
+        acc = self.acc.reshape(self.batch, self.rows, self.cols, self.features).transpose(
+            0, 3, 1, 2
+        )
         v = self.state.astype(np.int64) + acc + self.bias[None, :, None, None]
         self.acc[...] = 0
         saturated = (v > INT16_MAX) | (v < INT16_MIN)
         np.clip(v, INT16_MIN, INT16_MAX, out=v)
         positive = v > 0
-        counts = np.where(positive, v // self.theta, 0)     # v > 0: floor = trunc
+        counts = np.where(positive, v // self.theta, 0)  # v > 0: floor = trunc
         if self.layer.return_to_zero:
             v = np.where(counts > 0, 0, v)
         else:

@@ -20,6 +20,7 @@ in chip units (integers), the *discretised model* every backend implements is::
 Weights are 8-bit signed and share one scale with the bias and thresholds of their conv + IAF
 pair; sinabs' discretisation also holds biases to the 8-bit weight precision, and so do we.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,45 +30,49 @@ import numpy as np
 
 WEIGHT_BITS = 8
 WEIGHT_MIN, WEIGHT_MAX = -(1 << 7), (1 << 7) - 1
-BIAS_MIN, BIAS_MAX = WEIGHT_MIN, WEIGHT_MAX          # sinabs discretises biases at weight precision
+BIAS_MIN, BIAS_MAX = WEIGHT_MIN, WEIGHT_MAX  # sinabs discretises biases at weight precision
 STATE_BITS = 16
 STATE_MIN, STATE_MAX = -(1 << 15), (1 << 15) - 1
 
 CORES = 9
 KI = 1024
-KERNEL_MEMORY = (16, 16, 16, 32, 32, 64, 64, 16, 16)   # Ki entries per core
-NEURON_MEMORY = (64, 64, 64, 32, 32, 16, 16, 16, 16)   # Ki entries per core
-BIAS_MEMORY = (1,) * CORES                              # Ki entries per core
+KERNEL_MEMORY = (16, 16, 16, 32, 32, 64, 64, 16, 16)  # Ki entries per core
+NEURON_MEMORY = (64, 64, 64, 32, 32, 16, 16, 16, 16)  # Ki entries per core
+BIAS_MEMORY = (1,) * CORES  # Ki entries per core
 MAX_KERNEL = 16
 POOL_SIZES = (1, 2, 4)
 STRIDES = (1, 2, 4, 8)
 MAX_PADDING = 7
-MAX_INPUT = 128            # input feature map of a core, per axis
-MAX_OUTPUT = 64            # output feature map (neurons) of a core, per axis
-MAX_FEATURES = 1024        # input and output channels of a core
+MAX_INPUT = 128  # input feature map of a core, per axis
+MAX_OUTPUT = 64  # output feature map (neurons) of a core, per axis
+MAX_FEATURES = 1024  # input and output channels of a core
 MAX_DESTINATIONS = 2
-DVS_CHANNELS = 2           # the DVS layer (the only place the chip pools its input) has 2 polarities
+DVS_CHANNELS = 2  # the DVS layer (the only place the chip pools its input) has 2 polarities
 
 
 @dataclass(frozen=True)
 class Violation:
-    """One reason a graph cannot run on Speck: which layer, what, the limit, the value, what to do."""
+    """One reason a graph cannot run on Speck: which layer, what, the limit, the value, what to
+    do."""
 
     layer: str
     what: str
     limit: str
     value: str
     hint: str
-    kind: str = "limit"       # "limit" (does not fit) or "unsupported" (cannot be represented)
+    kind: str = "limit"  # "limit" (does not fit) or "unsupported" (cannot be represented)
 
     def __str__(self) -> str:
-        return f"layer '{self.layer}': {self.what} is {self.value} (limit: {self.limit}) — {self.hint}"
+        return (
+            f"layer '{self.layer}': {self.what} is {self.value} (limit: {self.limit}) — {self.hint}"
+        )
 
 
 @dataclass(frozen=True)
 class Source:
     """One input of a layer: a population (layer name or the graph input) and the sum pooling
-    (1, 2 or 4 per axis) its events pass through on the way (the source core's destination pooling)."""
+    (1, 2 or 4 per axis) its events pass through on the way (the source core's destination
+    pooling)."""
 
     name: str
     pool: int = 1
@@ -81,20 +86,20 @@ def _ceil_log2(n: int) -> int:
 class SpeckLayer:
     """One core's program, integers in chip units. Shapes are (channels, height, width)."""
 
-    name: str                           # the neuron node of the graph
+    name: str  # the neuron node of the graph
     sources: tuple[Source, ...]
     in_shape: tuple[int, int, int]
-    weight: np.ndarray                  # int64 [out, in, k, k], 8-bit signed values
-    bias: np.ndarray                    # int64 [out], added once per timestep (the chip's leak clock)
-    stride: tuple[int, int]             # (y, x)
-    padding: tuple[int, int]            # (y, x)
+    weight: np.ndarray  # int64 [out, in, k, k], 8-bit signed values
+    bias: np.ndarray  # int64 [out], added once per timestep (the chip's leak clock)
+    stride: tuple[int, int]  # (y, x)
+    padding: tuple[int, int]  # (y, x)
     threshold_high: int
     threshold_low: int
     return_to_zero: bool
     destinations: list[str] = field(default_factory=list)
     core: int = -1
-    scale: float = 1.0                  # chip units per model unit
-    weight_error: float = 0.0           # relative error of the 8-bit weights (model units)
+    scale: float = 1.0  # chip units per model unit
+    weight_error: float = 0.0  # relative error of the 8-bit weights (model units)
 
     @property
     def kernel(self) -> int:
@@ -104,8 +109,11 @@ class SpeckLayer:
     def out_shape(self) -> tuple[int, int, int]:
         _, h, w = self.in_shape
         k = self.kernel
-        return (int(self.weight.shape[0]), (h + 2 * self.padding[0] - k) // self.stride[0] + 1,
-                (w + 2 * self.padding[1] - k) // self.stride[1] + 1)
+        return (
+            int(self.weight.shape[0]),
+            (h + 2 * self.padding[0] - k) // self.stride[0] + 1,
+            (w + 2 * self.padding[1] - k) // self.stride[1] + 1,
+        )
 
     def kernel_memory(self) -> int:
         """Kernel memory entries: ``c * 2**(ceil(log2(k*k)) + ceil(log2(f)))`` (sinabs)."""
@@ -127,10 +135,11 @@ class SpeckProgram:
     """The quantised network: layers in pipeline (schedule) order, fed by the graph input."""
 
     input_name: str
-    input_shape: tuple[int, ...]        # the graph's input shape
+    input_shape: tuple[int, ...]  # the graph's input shape
     layers: list[SpeckLayer]
     host: list[Any] = field(default_factory=list)
-    """Read-outs computed on the host from chip spikes (``host.HostReadout``, --speck-host-readout)."""
+    """Read-outs computed on the host from chip spikes (``host.HostReadout``,
+    --speck-host-readout)."""
 
     @property
     def input_chw(self) -> tuple[int, int, int]:
@@ -150,10 +159,12 @@ class SpeckProgram:
         return arrays
 
     @classmethod
-    def from_arrays(cls, sidecar: dict[str, Any], arrays: dict[str, np.ndarray]) -> "SpeckProgram":
+    def from_arrays(cls, sidecar: dict[str, Any], arrays: dict[str, np.ndarray]) -> SpeckProgram:
         """The program from deploy.json's ``layers`` and program.npz (without host read-outs)."""
-        layers = [_layer_from(d, arrays[f"layer/{i}/weight"], arrays[f"layer/{i}/bias"])
-                  for i, d in enumerate(sidecar["layers"])]
+        layers = [
+            _layer_from(d, arrays[f"layer/{i}/weight"], arrays[f"layer/{i}/bias"])
+            for i, d in enumerate(sidecar["layers"])
+        ]
         return cls(sidecar["input_name"], tuple(sidecar["input_shape"]), layers)
 
     def source_shape(self, name: str) -> tuple[int, int, int]:
@@ -162,15 +173,25 @@ class SpeckProgram:
 
     def input_destinations(self) -> list[tuple[str, int]]:
         """(layer, pooling) of every layer the graph input feeds."""
-        return [(L.name, s.pool) for L in self.layers for s in L.sources if s.name == self.input_name]
+        return [
+            (L.name, s.pool) for L in self.layers for s in L.sources if s.name == self.input_name
+        ]
 
 
 def _layer_from(d: dict, weight: np.ndarray, bias: np.ndarray) -> SpeckLayer:
-    return SpeckLayer(d["name"], tuple(Source(s["name"], int(s["pool"])) for s in d["sources"]),
-                      tuple(d["in_shape"]), weight.astype(np.int64), bias.astype(np.int64),
-                      tuple(d["stride"]), tuple(d["padding"]), int(d["threshold_high"]),
-                      int(d["threshold_low"]), bool(d["return_to_zero"]), list(d["destinations"]),
-                      int(d["core"]), float(d["scale"]), float(d["weight_error"]))
-
-
-
+    return SpeckLayer(
+        d["name"],
+        tuple(Source(s["name"], int(s["pool"])) for s in d["sources"]),
+        tuple(d["in_shape"]),
+        weight.astype(np.int64),
+        bias.astype(np.int64),
+        tuple(d["stride"]),
+        tuple(d["padding"]),
+        int(d["threshold_high"]),
+        int(d["threshold_low"]),
+        bool(d["return_to_zero"]),
+        list(d["destinations"]),
+        int(d["core"]),
+        float(d["scale"]),
+        float(d["weight_error"]),
+    )

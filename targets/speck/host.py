@@ -8,6 +8,7 @@ the host in float64 from the spikes of the monitored core that feeds it: a small
 model's own arithmetic, not an approximation; every backend feeds it its own spikes, so the
 comparison of backends stays exact.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ class HostReadout:
 
     name: str
     source: str
-    nir_graph: nir.NIRGraph            # Input (the source's spikes) -> stateless ops -> read-out -> Output
+    nir_graph: nir.NIRGraph  # Input (the source's spikes) -> stateless ops -> read-out -> Output
     _graph: Graph | None = field(default=None, repr=False)
 
     @property
@@ -42,20 +43,28 @@ class HostReadout:
 
 
 def find_host_readouts(graph: Graph, lowered: Lowered) -> tuple[list[HostReadout], list[Violation]]:
-    """Terminal LI/Integrator read-outs (feeding only Output nodes) fed by one spiking population."""
+    """Terminal LI/Integrator read-outs (feeding only Output nodes) fed by one spiking
+    population."""
     readouts, problems = [], []
     for node in lowered.populations:
         if node.kind not in READOUT_KINDS:
             continue
         outgoing = lowered.out_of(node.name)
         if not outgoing or any(graph.nodes[p.target].kind != "Output" or p.ops for p in outgoing):
-            continue                      # not terminal: the quantiser refuses it as a neuron
+            continue  # not terminal: the quantiser refuses it as a neuron
         incoming = lowered.into(node.name)
         sources = {p.source for p in incoming}
         if len(incoming) != 1 or graph.nodes[incoming[0].source].kind in (*READOUT_KINDS, "Input"):
-            problems.append(Violation(node.name, "host read-out input", "one path from one chip layer",
-                                      ", ".join(sorted(sources)) or "none",
-                                      "feed the read-out from a single spiking layer", "unsupported"))
+            problems.append(
+                Violation(
+                    node.name,
+                    "host read-out input",
+                    "one path from one chip layer",
+                    ", ".join(sorted(sources)) or "none",
+                    "feed the read-out from a single spiking layer",
+                    "unsupported",
+                )
+            )
             continue
         readouts.append(_subgraph(graph, node.name, incoming[0]))
     return readouts, problems
@@ -77,9 +86,14 @@ def _subgraph(graph: Graph, name: str, proj) -> HostReadout:
 
 def run_host(readout: HostReadout, spikes: np.ndarray, dt: float, record_states: bool) -> Trace:
     """The read-out's output (and state) from the source's spikes ``[T, B, *source_shape]``."""
-    import torch                        # on use only: `nrf-deploy targets` must not load torch
+    import torch  # on use only: `nrf-deploy targets` must not load torch
 
     from nrf_deploy.ir import run_float
 
-    return run_float(readout.graph, spikes.astype(np.float64), dt=dt, record_states=record_states,
-                     dtype=torch.float64)
+    return run_float(
+        readout.graph,
+        spikes.astype(np.float64),
+        dt=dt,
+        record_states=record_states,
+        dtype=torch.float64,
+    )

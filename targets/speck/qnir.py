@@ -8,6 +8,7 @@ registers (``speck_threshold_low``, ``speck_core``). A flat (N,) graph input is 
 semantics (MultiSpike, ``>=``, clamp at -threshold) it is the discretised model without the 16-bit
 saturation: ``nrf-deploy run model.q.nir --semantics sinabs``, or ``sinabs.from_nir``.
 """
+
 from __future__ import annotations
 
 import nir
@@ -15,31 +16,47 @@ import numpy as np
 from nrf_deploy.targets.speck.format import SpeckProgram
 
 
-def quantised_nir(program: SpeckProgram, output_shapes: dict[str, tuple[int, ...]],
-                  outputs: dict[str, str], metadata: dict) -> nir.NIRGraph:
+def quantised_nir(
+    program: SpeckProgram,
+    output_shapes: dict[str, tuple[int, ...]],
+    outputs: dict[str, str],
+    metadata: dict,
+) -> nir.NIRGraph:
     """`output_shapes`: graph shape per layer; `outputs`: Output node -> layer feeding it."""
     c, h, w = program.input_chw
     nodes: dict[str, nir.NIRNode] = {program.input_name: nir.Input({"input": np.array([c, h, w])})}
     edges: list[tuple[str, str]] = []
     for L in program.layers:
         conv = f"{L.name}.conv"
-        nodes[conv] = nir.Conv2d(input_shape=L.in_shape[1:], weight=L.weight.astype(np.float64),
-                                 stride=L.stride, padding=L.padding, dilation=(1, 1), groups=1,
-                                 bias=L.bias.astype(np.float64))
+        nodes[conv] = nir.Conv2d(
+            input_shape=L.in_shape[1:],
+            weight=L.weight.astype(np.float64),
+            stride=L.stride,
+            padding=L.padding,
+            dilation=(1, 1),
+            groups=1,
+            bias=L.bias.astype(np.float64),
+        )
         for s in L.sources:
             if s.pool > 1:
                 pool = f"{s.name}.pool{s.pool}"
-                nodes[pool] = nir.SumPool2d(kernel_size=np.array([s.pool] * 2), stride=np.array([s.pool] * 2),
-                                            padding=np.array([0, 0]))
+                nodes[pool] = nir.SumPool2d(
+                    kernel_size=np.array([s.pool] * 2),
+                    stride=np.array([s.pool] * 2),
+                    padding=np.array([0, 0]),
+                )
                 edges += [(s.name, pool)] if (s.name, pool) not in edges else []
                 edges.append((pool, conv))
             else:
                 edges.append((s.name, conv))
         shape = L.out_shape
         neuron = nir.IF(r=np.ones(shape), v_threshold=np.full(shape, float(L.threshold_high)))
-        neuron.metadata = {"reset": "zero" if L.return_to_zero else "subtract",
-                           "speck_threshold_low": int(L.threshold_low), "speck_core": int(L.core),
-                           "speck_scale": float(L.scale)}
+        neuron.metadata = {
+            "reset": "zero" if L.return_to_zero else "subtract",
+            "speck_threshold_low": int(L.threshold_low),
+            "speck_core": int(L.core),
+            "speck_scale": float(L.scale),
+        }
         nodes[L.name] = neuron
         edges.append((conv, L.name))
     for out, layer in outputs.items():

@@ -5,6 +5,7 @@ layer is known before its neurons run): one convolution over all ``T x B`` frame
 neurons step through time on int64 tensors. Convolutions run in float64, exact for the integer
 sums involved (far below 2**53).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,11 +17,15 @@ from nrf_deploy.trace import Trace
 
 
 def run_reference(program: SpeckProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run ``x [T, B, *input_shape]`` (event counts). Outputs: spike counts per layer ``[T, B, f, h, w]``;
+    """Run ``x [T, B, *input_shape]`` (event counts). Outputs: spike counts per layer ``[T, B, f,
+    h, w]``;
     states: ``v`` after the step and ``saturated`` (1 where the 16-bit state clipped)."""
     steps, batch = x.shape[:2]
-    frames = {program.input_name: torch.as_tensor(np.asarray(x, dtype=np.int64)).reshape(
-        steps * batch, *program.input_chw)}
+    frames = {
+        program.input_name: torch.as_tensor(np.asarray(x, dtype=np.int64)).reshape(
+            steps * batch, *program.input_chw
+        )
+    }
     outputs, states = {}, {}
     for L in program.layers:
         drive = _drive(L, frames).reshape(steps, batch, *L.out_shape)
@@ -40,8 +45,13 @@ def _drive(L: SpeckLayer, frames: dict[str, torch.Tensor]) -> torch.Tensor:
         if s.pool > 1:
             src = F.avg_pool2d(src, s.pool) * (s.pool * s.pool)
         total = src if total is None else total + src
-    out = F.conv2d(total, torch.as_tensor(L.weight, dtype=torch.float64), torch.as_tensor(L.bias, dtype=torch.float64),
-                   stride=L.stride, padding=L.padding)
+    out = F.conv2d(
+        total,
+        torch.as_tensor(L.weight, dtype=torch.float64),
+        torch.as_tensor(L.bias, dtype=torch.float64),
+        stride=L.stride,
+        padding=L.padding,
+    )
     return out.round().long()
 
 
@@ -53,8 +63,14 @@ def _neurons(L: SpeckLayer, drive: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         v = v + drive[t]
         sat.append(((v < STATE_MIN) | (v > STATE_MAX)).long())
         v = v.clamp(STATE_MIN, STATE_MAX)
-        z = torch.where(v > 0, torch.div(v, L.threshold_high, rounding_mode="trunc"), torch.zeros_like(v))
-        v = torch.where(z > 0, torch.zeros_like(v), v) if L.return_to_zero else v - z * L.threshold_high
+        z = torch.where(
+            v > 0, torch.div(v, L.threshold_high, rounding_mode="trunc"), torch.zeros_like(v)
+        )
+        v = (
+            torch.where(z > 0, torch.zeros_like(v), v)
+            if L.return_to_zero
+            else v - z * L.threshold_high
+        )
         v = torch.maximum(v, low)
         spikes.append(z)
         vs.append(v)

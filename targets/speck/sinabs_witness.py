@@ -4,7 +4,8 @@ The layers are those sinabs' ``DynapcnnNetwork`` deploys to the chip: ``sinabs.l
 for each destination's pooling, a ``torch.nn.Conv2d`` holding the integer kernel and bias, and
 ``sinabs.layers.IAFSqueeze`` with ``MultiSpike``, ``MembraneSubtract`` (or ``MembraneReset`` for
 return-to-zero), ``spike_threshold = threshold_high`` and ``min_v_mem = threshold_low``. Only
-``sinabs.layers`` and ``sinabs.activation`` are imported (``sinabs.backend.dynapcnn`` imports samna).
+``sinabs.layers`` and ``sinabs.activation`` are imported (``sinabs.backend.dynapcnn`` imports
+samna).
 
 sinabs has no 16-bit state. The chip's upper saturation is applied the one way sinabs allows:
 each step, the input is limited to the headroom left in the layer's own ``v_mem``
@@ -12,6 +13,7 @@ each step, the input is limited to the headroom left in the layer's own ``v_mem`
 bound needs nothing: the state is clamped at ``threshold_low >= -2**15`` after every step anyway.
 Values are float64 (exact for these integers), stepping one timestep per call.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +26,11 @@ from nrf_deploy.trace import Trace
 def run_sinabs(program: SpeckProgram, x: np.ndarray, record_states: bool = True) -> Trace:
     """Run ``x [T, B, *input_shape]`` through sinabs layers; spikes and ``v_mem`` per layer."""
     steps, batch = x.shape[:2]
-    frames = {program.input_name: torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(
-        steps, batch, *program.input_chw)}
+    frames = {
+        program.input_name: torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(
+            steps, batch, *program.input_chw
+        )
+    }
     outputs, states = {}, {}
     with torch.no_grad():
         for L in program.layers:
@@ -41,16 +46,25 @@ def _run_layer(L: SpeckLayer, frames: dict[str, torch.Tensor], steps: int, batch
     import sinabs.layers as sl
     from sinabs.activation import MembraneReset, MembraneSubtract, MultiSpike
 
-    conv = torch.nn.Conv2d(L.in_shape[0], L.weight.shape[0], L.kernel, L.stride, L.padding, bias=True).double()
+    conv = torch.nn.Conv2d(
+        L.in_shape[0], L.weight.shape[0], L.kernel, L.stride, L.padding, bias=True
+    ).double()
     conv.weight.data = torch.as_tensor(L.weight, dtype=torch.float64)
     conv.bias.data = torch.as_tensor(L.bias, dtype=torch.float64)
     pools = {s.name: sl.SumPool2d(s.pool) for s in L.sources if s.pool > 1}
-    iaf = sl.IAFSqueeze(batch_size=batch, spike_threshold=float(L.threshold_high), spike_fn=MultiSpike,
-                        reset_fn=MembraneReset() if L.return_to_zero else MembraneSubtract(),
-                        min_v_mem=float(L.threshold_low))
+    iaf = sl.IAFSqueeze(
+        batch_size=batch,
+        spike_threshold=float(L.threshold_high),
+        spike_fn=MultiSpike,
+        reset_fn=MembraneReset() if L.return_to_zero else MembraneSubtract(),
+        min_v_mem=float(L.threshold_low),
+    )
     spikes, vs = [], []
     for t in range(steps):
-        inp = sum(pools[s.name](frames[s.name][t]) if s.name in pools else frames[s.name][t] for s in L.sources)
+        inp = sum(
+            pools[s.name](frames[s.name][t]) if s.name in pools else frames[s.name][t]
+            for s in L.sources
+        )
         drive = conv(inp)
         v_before = iaf.v_mem if iaf.is_state_initialised() else torch.zeros_like(drive)
         drive = torch.minimum(drive, STATE_MAX - v_before)

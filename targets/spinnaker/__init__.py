@@ -1,13 +1,15 @@
 """SpiNNaker 1 as sPyNNaker runs it: s16.15 quantiser, core partitioning, integer reference,
 per-core emulator and a PyNN description. docs/targets/spinnaker.md describes the format, what
 bit-exact means here and the artefacts."""
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import nir
 import numpy as np
@@ -15,10 +17,10 @@ from nrf_deploy.targets.spinnaker.format import (
     DEFAULT_CHIPS,
     DEFAULT_NEURONS_PER_CORE,
     ONE,
-    Population,
-    Projection,
     SYNAPSE_WORDS,
     WORDS,
+    Population,
+    Projection,
     SpiNNakerProgram,
 )
 from nrf_deploy.targets.spinnaker.mapper import partition
@@ -29,7 +31,6 @@ from nrf_deploy.fileio import dumps_json, npz_bytes, write_nir
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
-from nrf_deploy.trace import Trace
 
 PROGRAM_FILE = "program.npz"
 PARTITION_FILE = "partition.json"
@@ -38,55 +39,103 @@ _WORDS, _SYN_WORDS = WORDS, SYNAPSE_WORDS
 
 class SpiNNakerTarget(Target):
     name = "spinnaker"
-    summary = ("SpiNNaker 1 as sPyNNaker runs it: s16.15 LIF (IF_curr_delta/IF_curr_exp) on ARM cores, "
-               "16 per chip, 16-bit ring buffers")
+    summary = (
+        "SpiNNaker 1 as sPyNNaker runs it: s16.15 LIF (IF_curr_delta/IF_curr_exp) on ARM cores, "
+        "16 per chip, 16-bit ring buffers"
+    )
     backend_table = (
-        Backend("reference", "reference", "nrf_deploy.targets.spinnaker.reference:run_reference",
-                "batched integer PyTorch statement of sPyNNaker's s16.15 LIF"),
-        Backend("emulator", "emulator", "nrf_deploy.targets.spinnaker.emulator:run_emulator",
-                "per-core event-driven ring buffers, as the ARM cores run it (from network.json + "
-                "connections.npz)", reads="chip_files"),
+        Backend(
+            "reference",
+            "reference",
+            "nrf_deploy.targets.spinnaker.reference:run_reference",
+            "batched integer PyTorch statement of sPyNNaker's s16.15 LIF",
+        ),
+        Backend(
+            "emulator",
+            "emulator",
+            "nrf_deploy.targets.spinnaker.emulator:run_emulator",
+            "per-core event-driven ring buffers, as the ARM cores run it (from network.json + "
+            "connections.npz)",
+            reads="chip_files",
+        ),
     )
     chip_file_names = ("network.json", "connections.npz")
     program_type = SpiNNakerProgram
-    capabilities = Capabilities(frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
-                                recurrence=True, reset_rules=frozenset({"zero", "value"}))
+    capabilities = Capabilities(
+        frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
+        recurrence=True,
+        reset_rules=frozenset({"zero", "value"}),
+    )
 
     def add_export_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--spinnaker-neurons-per-core", type=int, default=DEFAULT_NEURONS_PER_CORE,
-                            help=f"neurons per core (1-256; default {DEFAULT_NEURONS_PER_CORE}, as sPyNNaker)")
-        parser.add_argument("--spinnaker-chips", type=int, default=DEFAULT_CHIPS,
-                            help=f"chips available (16 application cores each; default {DEFAULT_CHIPS}, a SpiNN-5 board)")
-        parser.add_argument("--spinnaker-t-refrac", type=float, default=0.0,
-                            help="refractory period of spiking neurons in seconds (default 0: NIR has none)")
-        parser.add_argument("--spinnaker-scale", type=float, default=None,
-                            help="pin λ (accum value per model unit) instead of choosing the "
-                                 "largest that fits; e.g. 1 to match a PyNN script in mV")
+        parser.add_argument(
+            "--spinnaker-neurons-per-core",
+            type=int,
+            default=DEFAULT_NEURONS_PER_CORE,
+            help=f"neurons per core (1-256; default {DEFAULT_NEURONS_PER_CORE}, as sPyNNaker)",
+        )
+        parser.add_argument(
+            "--spinnaker-chips",
+            type=int,
+            default=DEFAULT_CHIPS,
+            help=f"chips available (16 application cores each; default {DEFAULT_CHIPS}, a SpiNN-5 "
+            "board)",
+        )
+        parser.add_argument(
+            "--spinnaker-t-refrac",
+            type=float,
+            default=0.0,
+            help="refractory period of spiking neurons in seconds (default 0: NIR has none)",
+        )
+        parser.add_argument(
+            "--spinnaker-scale",
+            type=float,
+            default=None,
+            help="pin λ (accum value per model unit) instead of choosing the "
+            "largest that fits; e.g. 1 to match a PyNN script in mV",
+        )
 
     def build(self, graph: Graph, options: dict[str, Any]) -> Deployment:
         dt = float(options.get("dt") or graph.dt or DEFAULT_DT)
         timesteps = int(options.get("timesteps") or 20)
-        program, report = quantise(graph, dt, float(_option(options, "spinnaker_t_refrac", 0.0)),
-                                   options.get("spinnaker_scale"))
-        resources = partition(program, int(_option(options, "spinnaker_neurons_per_core", DEFAULT_NEURONS_PER_CORE)),
-                              int(_option(options, "spinnaker_chips", DEFAULT_CHIPS)), timesteps)
+        program, report = quantise(
+            graph,
+            dt,
+            float(_option(options, "spinnaker_t_refrac", 0.0)),
+            options.get("spinnaker_scale"),
+        )
+        resources = partition(
+            program,
+            int(_option(options, "spinnaker_neurons_per_core", DEFAULT_NEURONS_PER_CORE)),
+            int(_option(options, "spinnaker_chips", DEFAULT_CHIPS)),
+            timesteps,
+        )
         sidecar = base_sidecar(self.name, graph, dt, timesteps, options)
         resets = sorted({f"{n.name}={n.reset}" for n in graph.nodes.values() if n.reset != "none"})
-        sidecar.update({
-            "number_format": "s16.15 accum (sPyNNaker REAL), round-to-nearest multiplication, 16-bit ring buffers",
-            "reset": "to V_reset (λ v_reset for reset-to-value nodes, else 0; source graph resets: "
-                     + ", ".join(resets) + ")",
-            "approximations": _approximations(program, graph),
-            "neurons_per_core": program.neurons_per_core,
-            "populations": {n: _describe_population(p, program) for n, p in program.populations.items()},
-            "projections": [_describe_projection(i, p) for i, p in enumerate(program.projections)],
-            "input_cores": [list(c) for c in program.cores[program.input_name]],
-            "quantisation": report,
-            "resources": {k: v for k, v in resources.items() if k != "per_core"},
-            "core_map": resources["per_core"],
-            "delays": {n: p.lag for n, p in program.populations.items()},
-            "output_scale": {n: p.scale * ONE for n, p in program.populations.items() if p.readout},
-        })
+        sidecar.update(
+            {
+                "number_format": "s16.15 accum (sPyNNaker REAL), round-to-nearest multiplication, "
+                "16-bit ring buffers",
+                "reset": "to V_reset (λ v_reset for reset-to-value nodes, else 0; source graph "
+                "resets: " + ", ".join(resets) + ")",
+                "approximations": _approximations(program, graph),
+                "neurons_per_core": program.neurons_per_core,
+                "populations": {
+                    n: _describe_population(p, program) for n, p in program.populations.items()
+                },
+                "projections": [
+                    _describe_projection(i, p) for i, p in enumerate(program.projections)
+                ],
+                "input_cores": [list(c) for c in program.cores[program.input_name]],
+                "quantisation": report,
+                "resources": {k: v for k, v in resources.items() if k != "per_core"},
+                "core_map": resources["per_core"],
+                "delays": {n: p.lag for n, p in program.populations.items()},
+                "output_scale": {
+                    n: p.scale * ONE for n, p in program.populations.items() if p.readout
+                },
+            }
+        )
         return Deployment(self.name, sidecar, program, extras={"graph": graph})
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
@@ -98,8 +147,9 @@ class SpiNNakerTarget(Target):
         self.write_chip_files(deployment, out_dir)
         description = json.loads(self.chip_files_of(deployment)[NETWORK_FILE])
         (out_dir / SCRIPT_FILE).write_text(pynn_script(description))
-        (out_dir / PARTITION_FILE).write_text(dumps_json({"resources": sidecar["resources"],
-                                                          "cores": sidecar["core_map"]}))
+        (out_dir / PARTITION_FILE).write_text(
+            dumps_json({"resources": sidecar["resources"], "cores": sidecar["core_map"]})
+        )
         graph = deployment.graph
         if graph is not None:
             write_nir(out_dir / "model.q.nir", _annotated_nir(graph, program))
@@ -107,7 +157,9 @@ class SpiNNakerTarget(Target):
 
     def load(self, out_dir: Path) -> Deployment:
         sidecar, program = self.read_program(out_dir)
-        return Deployment(self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir))
+        return Deployment(
+            self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir)
+        )
 
     def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
         """``network.json`` + ``connections.npz``: the PyNN network run_pynn.py loads (pynn.py)."""
@@ -119,12 +171,17 @@ class SpiNNakerTarget(Target):
         )
 
         program, sidecar = deployment.program, deployment.sidecar
-        description = network_description(program, sidecar.get("timesteps", 20),
-                                           sidecar.get("source", {}).get("name", ""))
-        return {NETWORK_FILE: dumps_json(description).encode(),
-                CONNECTIONS_FILE: npz_bytes(connection_arrays(program))}
+        description = network_description(
+            program, sidecar.get("timesteps", 20), sidecar.get("source", {}).get("name", "")
+        )
+        return {
+            NETWORK_FILE: dumps_json(description).encode(),
+            CONNECTIONS_FILE: npz_bytes(connection_arrays(program)),
+        }
 
-    def read_chip_files(self, files: Mapping[str, bytes], deployment: Deployment) -> SpiNNakerProgram:
+    def read_chip_files(
+        self, files: Mapping[str, bytes], deployment: Deployment
+    ) -> SpiNNakerProgram:
         from nrf_deploy.targets.spinnaker.chip_files import read_chip_files
 
         return read_chip_files(files)
@@ -141,38 +198,68 @@ def _option(options: dict[str, Any], key: str, default: Any) -> Any:
 
 
 def _approximations(program: SpiNNakerProgram, graph: Graph) -> list[str]:
-    notes = ["every synapse delays by >= 1 timestep: population p lags the float model by delays[p] steps"]
+    notes = [
+        (
+            "every synapse delays by >= 1 timestep: population p lags the float model by delays[p] "
+            "steps"
+        )
+    ]
     subtract = sorted(n.name for n in graph.nodes.values() if n.reset == "subtract")
     if subtract:
-        notes.append("the reset is to V_reset = 0 (a NIR 'subtract' reset is not available in sPyNNaker's "
-                     f"LIF): {', '.join(subtract)}")
+        notes.append(
+            "the reset is to V_reset = 0 (a NIR 'subtract' reset is not available in sPyNNaker's "
+            f"LIF): {', '.join(subtract)}"
+        )
     kinds = {p.kind for p in program.populations.values()}
     if kinds & {"IF", "I"}:
-        notes.append("IF/Integrator run as a LIF with exp_TC = 1 - 2^-15 and R = 2^15: the membrane leaks "
-                     "2^-15 of its value per step")
+        notes.append(
+            "IF/Integrator run as a LIF with exp_TC = 1 - 2^-15 and R = 2^15: the membrane leaks "
+            "2^-15 of its value per step"
+        )
     if kinds & {"CubaLIF", "CubaLI"}:
-        notes.append("a CubaLIF's/CubaLI's constant (bias) input enters as I_offset, i.e. at its steady state")
+        notes.append(
+            "a CubaLIF's/CubaLI's constant (bias) input enters as I_offset, i.e. at its steady "
+            "state"
+        )
     return notes
 
 
 def _compact(values: np.ndarray) -> Any:
     values = np.asarray(values)
-    return int(values.flat[0]) if values.size and np.all(values == values.flat[0]) else "per neuron (program.npz)"
+    return (
+        int(values.flat[0])
+        if values.size and np.all(values == values.flat[0])
+        else "per neuron (program.npz)"
+    )
 
 
 def _describe_population(pop: Population, program: SpiNNakerProgram) -> dict:
     words = {k: _compact(getattr(pop, k)) for k in _WORDS}
     if pop.exponential:
         words |= {k: _compact(getattr(pop, k)) for k in _SYN_WORDS}
-    return {"kind": pop.kind, "model": pop.model, "shape": list(pop.shape), "scale": pop.scale,
-            "shifts": list(pop.shifts), "readout": pop.readout, "lag": pop.lag, "words": words,
-            "cores": [list(c) for c in program.cores.get(pop.name, [])]}
+    return {
+        "kind": pop.kind,
+        "model": pop.model,
+        "shape": list(pop.shape),
+        "scale": pop.scale,
+        "shifts": list(pop.shifts),
+        "readout": pop.readout,
+        "lag": pop.lag,
+        "words": words,
+        "cores": [list(c) for c in program.cores.get(pop.name, [])],
+    }
 
 
 def _describe_projection(i: int, proj: Projection) -> dict:
-    return {"index": i, "source": proj.source, "target": proj.target, "delay": proj.delay,
-            "excitatory": int(proj.excitatory.nnz), "inhibitory": int(proj.inhibitory.nnz),
-            "shape": list(proj.excitatory.shape)}
+    return {
+        "index": i,
+        "source": proj.source,
+        "target": proj.target,
+        "delay": proj.delay,
+        "excitatory": int(proj.excitatory.nnz),
+        "inhibitory": int(proj.inhibitory.nnz),
+        "shape": list(proj.excitatory.shape),
+    }
 
 
 def _annotated_nir(graph: Graph, program: SpiNNakerProgram) -> nir.NIRGraph:
@@ -186,13 +273,25 @@ def _annotated_nir(graph: Graph, program: SpiNNakerProgram) -> nir.NIRGraph:
             pop = program.populations[name]
             for k in _WORDS + (_SYN_WORDS if pop.exponential else ()):
                 meta[f"spinnaker_{k}"] = np.asarray(getattr(pop, k)).reshape(pop.shape)
-            meta.update({"spinnaker_model": pop.model, "spinnaker_scale": pop.scale,
-                         "spinnaker_shifts": np.asarray(pop.shifts)})
+            meta.update(
+                {
+                    "spinnaker_model": pop.model,
+                    "spinnaker_scale": pop.scale,
+                    "spinnaker_shifts": np.asarray(pop.shifts),
+                }
+            )
         n.metadata = meta
         nodes[name] = n
-    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges),
-                        metadata={**graph.metadata, "target": "spinnaker", "dt": program.dt,
-                                  "weights": "exact uint16 ring-buffer weights in program.npz"})
+    return nir.NIRGraph(
+        nodes=nodes,
+        edges=list(graph.edges),
+        metadata={
+            **graph.metadata,
+            "target": "spinnaker",
+            "dt": program.dt,
+            "weights": "exact uint16 ring-buffer weights in program.npz",
+        },
+    )
 
 
 def _readme(sidecar: dict) -> str:
@@ -200,7 +299,8 @@ def _readme(sidecar: dict) -> str:
     return f"""# SpiNNaker export
 
 * `deploy.json` — every decision: s16.15 words per population, scales, ring-buffer shifts, delays,
-  quantisation losses, the core map ({r['cores_used']} cores on {r['chips']} chip(s)), package versions.
+  quantisation losses, the core map ({r["cores_used"]} cores on {r["chips"]} chip(s)), package
+  versions.
 * `program.npz` — exact integers: `pop/<name>/<word>` (accum bit patterns; `syn_decay`/`syn_init`
   unsigned 0.32) and each projection's uint16 weights per synapse type as CSR.
 * `network.json` + `connections.npz` — the PyNN network (units ms, mV, nA; connection rows

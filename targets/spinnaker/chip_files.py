@@ -22,6 +22,7 @@ the PyNN value is within one LSB of it; otherwise (the PyNN value was edited) th
 used, so an edit of ``tau_m``, ``cm`` or ``tau_syn`` changes what the emulator runs. An edit of
 ``chip_words`` alone within that LSB is run too; a larger one is ignored, as the chip would.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,34 +61,49 @@ def read_chip_files(files: Mapping[str, bytes]) -> SpiNNakerProgram:
     try:
         net = json.loads(files[NETWORK_FILE])
     except (KeyError, ValueError) as exc:
-        raise NrfError(f"{NETWORK_FILE} is missing or not JSON ({exc})", NETWORK_FILE,
-                       "re-run nrf-deploy export --target spinnaker") from None
+        raise NrfError(
+            f"{NETWORK_FILE} is missing or not JSON ({exc})",
+            NETWORK_FILE,
+            "re-run nrf-deploy export --target spinnaker",
+        ) from None
     try:
         conns = read_npz_bytes(files[CONNECTIONS_FILE])
     except (KeyError, ValueError, OSError) as exc:
-        raise NrfError(f"{CONNECTIONS_FILE} is missing or corrupt ({exc})", CONNECTIONS_FILE,
-                       "re-run nrf-deploy export --target spinnaker") from None
+        raise NrfError(
+            f"{CONNECTIONS_FILE} is missing or corrupt ({exc})",
+            CONNECTIONS_FILE,
+            "re-run nrf-deploy export --target spinnaker",
+        ) from None
     try:
         return _program(net, conns)
     except NrfError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise NrfError(f"{NETWORK_FILE} / {CONNECTIONS_FILE} do not describe a network "
-                       f"({type(exc).__name__}: {exc})", NETWORK_FILE,
-                       "re-run nrf-deploy export --target spinnaker") from None
+        raise NrfError(
+            f"{NETWORK_FILE} / {CONNECTIONS_FILE} do not describe a network "
+            f"({type(exc).__name__}: {exc})",
+            NETWORK_FILE,
+            "re-run nrf-deploy export --target spinnaker",
+        ) from None
 
 
 def _program(net: dict[str, Any], conns: dict[str, np.ndarray]) -> SpiNNakerProgram:
     dt_ms = float(net["timestep_ms"])
     source, *cells = net["populations"]
     if source["cellclass"] != MODEL_SOURCE:
-        raise NrfError(f"the first population is a {source['cellclass']}, not the {MODEL_SOURCE} input",
-                       NETWORK_FILE, "re-run nrf-deploy export --target spinnaker")
+        raise NrfError(
+            f"the first population is a {source['cellclass']}, not the {MODEL_SOURCE} input",
+            NETWORK_FILE,
+            "re-run nrf-deploy export --target spinnaker",
+        )
     pops = {p["label"]: _population(p, dt_ms) for p in cells}
     sizes = {source["label"]: int(source["size"]), **{n: p.size for n, p in pops.items()}}
-    projections = [proj for q in net["projections"] for proj in _projections(q, conns, pops, sizes, dt_ms)]
-    program = SpiNNakerProgram(source["label"], tuple(int(s) for s in source["shape"]), pops, projections,
-                               dt_ms / 1e3)
+    projections = [
+        proj for q in net["projections"] for proj in _projections(q, conns, pops, sizes, dt_ms)
+    ]
+    program = SpiNNakerProgram(
+        source["label"], tuple(int(s) for s in source["shape"]), pops, projections, dt_ms / 1e3
+    )
     assign_slices(program, int(net["neurons_per_core"]))
     return program
 
@@ -107,33 +123,58 @@ def _population(p: dict[str, Any], dt_ms: float) -> Population:
     exponential = p["cellclass"] == MODEL_EXP
     exp_tc = np.floor(np.exp(-dt_ms / params["tau_m"]) * ONE + 0.5).astype(np.int64)
     r_membrane = _accum(params["tau_m"] / params["cm"])
-    words = {"exp_tc": _prefer_exact(exp_tc, exact.get("exp_tc")),
-             "r_membrane": _prefer_exact(r_membrane, exact.get("r_membrane")),
-             "v_rest": _accum(params["v_rest"]), "i_offset": _accum(params["i_offset"]),
-             "v_reset": _accum(params["v_reset"]), "v_thresh": _accum(params["v_thresh"]),
-             "t_refract": np.ceil(params["tau_refrac"] / dt_ms - 1e-12).clip(0).astype(np.int64)}
+    words = {
+        "exp_tc": _prefer_exact(exp_tc, exact.get("exp_tc")),
+        "r_membrane": _prefer_exact(r_membrane, exact.get("r_membrane")),
+        "v_rest": _accum(params["v_rest"]),
+        "i_offset": _accum(params["i_offset"]),
+        "v_reset": _accum(params["v_reset"]),
+        "v_thresh": _accum(params["v_thresh"]),
+        "t_refract": np.ceil(params["tau_refrac"] / dt_ms - 1e-12).clip(0).astype(np.int64),
+    }
     if exponential:
         words.update(_synapse_words(p["label"], params, exact, dt_ms))
-    shifts = tuple(ring_buffer_shift(float(w)) for w in p["additional_parameters"]["max_expected_summed_weight"])
-    return Population(p["label"], p.get("nir_kind", "LIF"), p["cellclass"], tuple(int(s) for s in p["shape"]),
-                      **words, shifts=shifts, readout="spikes" not in p["record"], lag=int(p.get("lag_steps", 1)))
+    shifts = tuple(
+        ring_buffer_shift(float(w))
+        for w in p["additional_parameters"]["max_expected_summed_weight"]
+    )
+    return Population(
+        p["label"],
+        p.get("nir_kind", "LIF"),
+        p["cellclass"],
+        tuple(int(s) for s in p["shape"]),
+        **words,
+        shifts=shifts,
+        readout="spikes" not in p["record"],
+        lag=int(p.get("lag_steps", 1)),
+    )
 
 
-def _synapse_words(label: str, params: dict[str, np.ndarray], exact: dict[str, np.ndarray],
-                   dt_ms: float) -> dict[str, np.ndarray]:
+def _synapse_words(
+    label: str, params: dict[str, np.ndarray], exact: dict[str, np.ndarray], dt_ms: float
+) -> dict[str, np.ndarray]:
     """``decay`` and ``init`` (u0.32) of the exponential synapse, from ``tau_syn_E``."""
     if not np.array_equal(params["tau_syn_E"], params["tau_syn_I"]):
-        raise NrfError(f"population '{label}': tau_syn_I differs from tau_syn_E", NETWORK_FILE,
-                       "nrf-deploy's program has one synaptic decay per population; set them equal")
-    decay = np.clip(np.floor(np.exp(-dt_ms / params["tau_syn_E"]) * U032_ONE + 0.5), 1, U032_ONE - 1)
+        raise NrfError(
+            f"population '{label}': tau_syn_I differs from tau_syn_E",
+            NETWORK_FILE,
+            "nrf-deploy's program has one synaptic decay per population; set them equal",
+        )
+    decay = np.clip(
+        np.floor(np.exp(-dt_ms / params["tau_syn_E"]) * U032_ONE + 0.5), 1, U032_ONE - 1
+    )
     d = decay / U032_ONE
-    init = np.clip(np.floor(-(1.0 - d) / np.log(d) * U032_ONE + 0.5), 1, U032_ONE - 1).astype(np.int64)
+    init = np.clip(np.floor(-(1.0 - d) / np.log(d) * U032_ONE + 0.5), 1, U032_ONE - 1).astype(
+        np.int64
+    )
     decay = decay.astype(np.int64)
     if "syn_decay" not in exact:
         return {"syn_decay": decay, "syn_init": init}
     same = np.abs(decay - exact["syn_decay"]) <= WORD_TOLERANCE
-    return {"syn_decay": np.where(same, exact["syn_decay"], decay),
-            "syn_init": np.where(same, exact.get("syn_init", init), init)}
+    return {
+        "syn_decay": np.where(same, exact["syn_decay"], decay),
+        "syn_init": np.where(same, exact.get("syn_init", init), init),
+    }
 
 
 def _prefer_exact(computed: np.ndarray, exact: np.ndarray | None) -> np.ndarray:
@@ -142,8 +183,13 @@ def _prefer_exact(computed: np.ndarray, exact: np.ndarray | None) -> np.ndarray:
     return np.where(np.abs(computed - exact) <= WORD_TOLERANCE, exact, computed)
 
 
-def _projections(q: dict[str, Any], conns: dict[str, np.ndarray], pops: dict[str, Population],
-                 sizes: dict[str, int], dt_ms: float) -> list[Projection]:
+def _projections(
+    q: dict[str, Any],
+    conns: dict[str, np.ndarray],
+    pops: dict[str, Population],
+    sizes: dict[str, int],
+    dt_ms: float,
+) -> list[Projection]:
     """One PyNN projection (a FromListConnector of one receptor type) as one program projection
     per distinct delay."""
     key = q["connections"].split(":", 1)[1]
@@ -155,11 +201,16 @@ def _projections(q: dict[str, Any], conns: dict[str, np.ndarray], pops: dict[str
     weight = np.rint(np.abs(rows[:, 2]) * 2.0 ** (FRAC_BITS - target.shifts[kind])).astype(np.int64)
     delay = np.rint(rows[:, 3] / dt_ms).astype(np.int64)
     where = f"{CONNECTIONS_FILE}:{key}"
-    if rows.size and (pre.min() < 0 or post.min() < 0 or pre.max() >= shape[1] or post.max() >= shape[0]):
+    if rows.size and (
+        pre.min() < 0 or post.min() < 0 or pre.max() >= shape[1] or post.max() >= shape[0]
+    ):
         raise NrfError("a connection names a neuron outside its population", where, "re-export")
     if np.any(weight > WEIGHT_MAX):
-        raise NrfError(f"a weight needs {int(weight.max())} ring-buffer units, more than {WEIGHT_MAX}",
-                       where, "lower the weight or the population's max_expected_summed_weight")
+        raise NrfError(
+            f"a weight needs {int(weight.max())} ring-buffer units, more than {WEIGHT_MAX}",
+            where,
+            "lower the weight or the population's max_expected_summed_weight",
+        )
     if rows.size and (delay.min() < 1 or delay.max() > MAX_DELAY):
         raise NrfError(f"delays must be 1..{MAX_DELAY} timesteps", where, "re-export")
     out = []
@@ -170,4 +221,3 @@ def _projections(q: dict[str, Any], conns: dict[str, np.ndarray], pops: dict[str
         exc, inh = (m, empty) if kind == 0 else (empty, m)
         out.append(Projection(q["pre"], q["post"], exc, inh, int(d)))
     return out
-

@@ -13,6 +13,7 @@ delay, saturating at 0xFFFF. Spike-source cores send the input's packets the sam
 Shares no code with the reference: its own fixed-point helpers (written as the C macros are),
 its own synaptic-word encoding, and event-driven delivery instead of matrix products.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ from nrf_deploy.targets.spinnaker.format import DELAY_BITS_IN_WORD, SpiNNakerPro
 from nrf_deploy.trace import Trace
 
 _ACCUM_FRAC = 15
-_SAT_HI, _SAT_LO = 2 ** 31 - 1, -(2 ** 31)
+_SAT_HI, _SAT_LO = 2**31 - 1, -(2**31)
 _ENTRY_MAX = 0x10000 - 1
 
 
 def _mul_accum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``__stdfix_smul_k_round_nearest``: ``c = (p >> 14) & 1``, ``r = (p >> 15) + c``, saturated."""
+    """``__stdfix_smul_k_round_nearest``: ``c = (p >> 14) & 1``, ``r = (p >> 15) + c``,
+    saturated."""
     p = x.astype(np.int64) * y.astype(np.int64)
     carry = np.right_shift(p, _ACCUM_FRAC - 1) & 1
     return np.clip(np.right_shift(p, _ACCUM_FRAC) + carry, _SAT_LO, _SAT_HI)
@@ -50,21 +52,39 @@ class _RowBlock:
     population table entry points at): row of local source neuron j = words[ptr[j]:ptr[j+1]]."""
 
     ptr: np.ndarray
-    words: np.ndarray           # uint32 synaptic words
+    words: np.ndarray  # uint32 synaptic words
 
 
 class _Core:
     """One application core running a slice [first, stop) of a neuron population."""
 
-    def __init__(self, program: SpiNNakerProgram, population: str, core: int, first: int, stop: int,
-                 batch: int, index_bits: int):
+    def __init__(
+        self,
+        program: SpiNNakerProgram,
+        population: str,
+        core: int,
+        first: int,
+        stop: int,
+        batch: int,
+        index_bits: int,
+    ):
         pop = program.populations[population]
         self.population, self.core, self.first, self.stop = population, core, first, stop
         self.exponential, self.readout, self.shifts = pop.exponential, pop.readout, pop.shifts
         self.index_bits = index_bits
         sl = slice(first, stop)
-        words = {k: np.asarray(getattr(pop, k))[sl].astype(np.int64)
-                 for k in ("exp_tc", "r_membrane", "v_rest", "i_offset", "v_reset", "v_thresh", "t_refract")}
+        words = {
+            k: np.asarray(getattr(pop, k))[sl].astype(np.int64)
+            for k in (
+                "exp_tc",
+                "r_membrane",
+                "v_rest",
+                "i_offset",
+                "v_reset",
+                "v_thresh",
+                "t_refract",
+            )
+        }
         self.words = words
         if pop.exponential:
             self.syn_decay = np.asarray(pop.syn_decay)[sl].astype(np.int64)
@@ -72,11 +92,11 @@ class _Core:
         n = stop - first
         self.v = np.zeros((batch, n), np.int64)
         self.refract = np.zeros((batch, n), np.int64)
-        self.syn = np.zeros((2, batch, n), np.int64)         # excitatory, inhibitory input values
+        self.syn = np.zeros((2, batch, n), np.int64)  # excitatory, inhibitory input values
         delay = max((p.delay for p in program.into(population)), default=1)
         self.slots = 1 << int(np.ceil(np.log2(delay + 1)))
         self.ring = np.zeros((self.slots, 2, batch, n), np.int64)
-        self.table: dict[int, _RowBlock] = {}                # master population table: key -> rows
+        self.table: dict[int, _RowBlock] = {}  # master population table: key -> rows
         self.saturations = 0
 
     # -- spike processing (synapses.c: process_fixed_synapses) --------------------------------
@@ -87,7 +107,7 @@ class _Core:
         mask = (1 << self.index_bits) - 1
         parts = []
         bases = keys & ~mask
-        for base in np.unique(bases):                     # one table entry per source core
+        for base in np.unique(bases):  # one table entry per source core
             mine = bases == base
             block = self.table[int(base)]
             local = keys[mine] & mask
@@ -129,7 +149,7 @@ class _Core:
         slot = t & (self.slots - 1)
         for k in (0, 1):
             entry = self.ring[slot, k]
-            value = entry << self.shifts[k]                  # synapse_row_convert_weight_to_input
+            value = entry << self.shifts[k]  # synapse_row_convert_weight_to_input
             if self.exponential:
                 self.syn[k] = _acc(self.syn[k] + _decay_s1615(value, self.syn_init))
             else:
@@ -185,7 +205,9 @@ def _synaptic_matrix(program: SpiNNakerProgram, index_bits: int) -> dict[int, di
     return tables
 
 
-def _core_rows(program: SpiNNakerProgram, name: str, first: int, stop: int, index_bits: int) -> dict[int, _RowBlock]:
+def _core_rows(
+    program: SpiNNakerProgram, name: str, first: int, stop: int, index_bits: int
+) -> dict[int, _RowBlock]:
     sources, locals_, words = [], [], []
     for proj in program.into(name):
         chunks = program.cores[proj.source]
@@ -196,8 +218,12 @@ def _core_rows(program: SpiNNakerProgram, name: str, first: int, stop: int, inde
             where = np.searchsorted(starts, m.col, side="right") - 1
             sources.append(ids[where])
             locals_.append(m.col - starts[where])
-            words.append((m.data.astype(np.int64) << 16) | (proj.delay << (index_bits + 1))
-                         | (kind << index_bits) | m.row.astype(np.int64))
+            words.append(
+                (m.data.astype(np.int64) << 16)
+                | (proj.delay << (index_bits + 1))
+                | (kind << index_bits)
+                | m.row.astype(np.int64)
+            )
     table: dict[int, _RowBlock] = {}
     if not sources:
         return table
@@ -217,15 +243,19 @@ def run_emulator(program: SpiNNakerProgram, x: np.ndarray, record_states: bool =
     steps, batch = x.shape[:2]
     x = np.asarray(x, dtype=np.int64).reshape(steps, batch, -1)
     bits = _index_bits(program.neurons_per_core)
-    cores = [_Core(program, name, c, a, b, batch, bits)
-             for name, chunks in program.cores.items() if name != program.input_name for c, a, b in chunks]
+    cores = [
+        _Core(program, name, c, a, b, batch, bits)
+        for name, chunks in program.cores.items()
+        if name != program.input_name
+        for c, a, b in chunks
+    ]
     routes = _routing_table(program, cores, bits)
     sources = [(c, a, b) for c, a, b in program.cores[program.input_name]]
     pops = program.populations
     rec: dict[str, list[np.ndarray]] = {n: [] for n in [program.input_name, *pops]}
     rec_state: dict[str, dict[str, list[np.ndarray]]] = {n: {} for n in pops}
     for t in range(steps):
-        fired = {core.core: core.tick(t) for core in cores}          # timer tick on every core
+        fired = {core.core: core.tick(t) for core in cores}  # timer tick on every core
         for name in pops:
             mine = [c for c in cores if c.population == name]
             values = {"v": [c.v for c in mine], "refract": [c.refract for c in mine]}
@@ -233,31 +263,44 @@ def run_emulator(program: SpiNNakerProgram, x: np.ndarray, record_states: bool =
                 values |= {"i_exc": [c.syn[0] for c in mine], "i_inh": [c.syn[1] for c in mine]}
             for k, parts in values.items():
                 rec_state[name].setdefault(k, []).append(np.concatenate(parts, axis=1))
-            rec[name].append(rec_state[name]["v"][-1] if pops[name].readout
-                             else np.concatenate([fired[c.core] for c in mine], axis=1).astype(np.int64))
+            rec[name].append(
+                rec_state[name]["v"][-1]
+                if pops[name].readout
+                else np.concatenate([fired[c.core] for c in mine], axis=1).astype(np.int64)
+            )
         rec[program.input_name].append(x[t])
-        outgoing = [(c, x[t][:, a:b]) for c, a, b in sources] + [(c.core, fired[c.core]) for c in cores]
+        outgoing = [(c, x[t][:, a:b]) for c, a, b in sources] + [
+            (c.core, fired[c.core]) for c in cores
+        ]
         inbox: dict[int, tuple[list[np.ndarray], list[np.ndarray], _Core]] = {}
-        for src_core, spikes in outgoing:                             # multicast packets
+        for src_core, spikes in outgoing:  # multicast packets
             destinations = routes.get(src_core << bits, [])
             samples, local = np.nonzero(spikes)
             if not destinations or local.size == 0:
                 continue
             keys = (src_core << bits) | local
-            for core in destinations:                                 # the router's copies
+            for core in destinations:  # the router's copies
                 box = inbox.setdefault(core.core, ([], [], core))
                 box[0].append(samples)
                 box[1].append(keys)
-        for samples, keys, core in inbox.values():                    # each core's packets of the step
+        for samples, keys, core in inbox.values():  # each core's packets of the step
             core.receive(t, np.concatenate(samples), np.concatenate(keys))
     shapes = {n: p.shape for n, p in pops.items()} | {program.input_name: program.input_shape}
     outputs = {n: np.stack(r).reshape(steps, batch, *shapes[n]) for n, r in rec.items()}
-    states = ({n: {k: np.stack(v).reshape(steps, batch, *pops[n].shape) for k, v in vs.items()}
-               for n, vs in rec_state.items()} if record_states else {})
+    states = (
+        {
+            n: {k: np.stack(v).reshape(steps, batch, *pops[n].shape) for k, v in vs.items()}
+            for n, vs in rec_state.items()
+        }
+        if record_states
+        else {}
+    )
     return Trace(outputs, states)
 
 
-def _routing_table(program: SpiNNakerProgram, cores: list[_Core], bits: int) -> dict[int, list[_Core]]:
+def _routing_table(
+    program: SpiNNakerProgram, cores: list[_Core], bits: int
+) -> dict[int, list[_Core]]:
     """Load the synaptic matrix into this run's cores; return source key -> destination cores."""
     tables = _synaptic_matrix(program, bits)
     routes: dict[int, list[_Core]] = {}

@@ -9,10 +9,13 @@ Sources (read, not copied; docs/targets/spinnaker.md lists files and lines):
   read the synaptic inputs, ``input = exc − inh + I_offset``, neuron update, threshold
   (``threshold_type_static.h``: ``V >= V_thresh``), reset and spike send, then synapse shaping.
 * ``synapse_types/synapse_types_delta_impl.h`` (input used once, then zeroed) and
-  ``synapse_types_exponential_impl.h`` + ``exp_synapse_utils.h`` + ``decay.h`` (``I += decay_s1615(in,
-  init)`` on arrival, ``I = decay_s1615(I, decay)`` after the update; ``decay_s1615(x, d) = (x·d) >> 32``
+  ``synapse_types_exponential_impl.h`` + ``exp_synapse_utils.h`` + ``decay.h`` (``I +=
+  decay_s1615(in,
+  init)`` on arrival, ``I = decay_s1615(I, decay)`` after the update; ``decay_s1615(x, d) = (x·d)
+  >> 32``
   with ``d`` an unsigned 0.32 fraction).
-* ``neuron.c`` ``neuron_transfer`` + ``synapse_row.h`` ``synapse_row_convert_weight_to_input``: a ring
+* ``neuron.c`` ``neuron_transfer`` + ``synapse_row.h`` ``synapse_row_convert_weight_to_input``: a
+ring
   buffer entry (16-bit unsigned, saturating at 0xFFFF in ``synapses.c``) enters as the s16.15 bit
   pattern ``entry << left_shift`` of its synapse type (excitatory / inhibitory).
 * spinn_common ``round.h`` ``MULT_ROUND_NEAREST_ACCUM`` → ``__stdfix_smul_k_round_nearest``:
@@ -21,6 +24,7 @@ Sources (read, not copied; docs/targets/spinnaker.md lists files and lines):
 Everything here is in chip units: "accum" values are the int32 bit patterns of s16.15 numbers
 (``bits = round(value · 2**15)``), u0.32 fractions are uint32 bit patterns, times are timesteps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,26 +34,26 @@ import numpy as np
 import scipy.sparse as sp
 
 FRAC_BITS = 15
-ONE = 1 << FRAC_BITS                     # 1.0 as an accum bit pattern
+ONE = 1 << FRAC_BITS  # 1.0 as an accum bit pattern
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-U032_ONE = 1 << 32                       # 1.0 as an unsigned 0.32 fraction (not representable)
-WEIGHT_MAX = 0xFFFF                      # ring-buffer entries and synaptic weights: uint16
-MAX_LEFT_SHIFT = FRAC_BITS               # 0xFFFF << 15 still fits an int32 accum
-DELAY_BITS_IN_WORD = 4                   # synaptic word delay field (no delay extensions)
+U032_ONE = 1 << 32  # 1.0 as an unsigned 0.32 fraction (not representable)
+WEIGHT_MAX = 0xFFFF  # ring-buffer entries and synaptic weights: uint16
+MAX_LEFT_SHIFT = FRAC_BITS  # 0xFFFF << 15 still fits an int32 accum
+DELAY_BITS_IN_WORD = 4  # synaptic word delay field (no delay extensions)
 MAX_DELAY = (1 << DELAY_BITS_IN_WORD) - 1
 EXCITATORY, INHIBITORY = 0, 1
 SYNAPSE_TYPES = ("excitatory", "inhibitory")
 
-IF_EXP_TC = ONE - 1                      # IF/I: exp_TC = 1 - 2**-15 (smallest leak s16.15 holds)
-IF_R = 1 << 30                           # IF/I: R_membrane = 32768.0, so (1 - exp_TC)·R = 1
+IF_EXP_TC = ONE - 1  # IF/I: exp_TC = 1 - 2**-15 (smallest leak s16.15 holds)
+IF_R = 1 << 30  # IF/I: R_membrane = 32768.0, so (1 - exp_TC)·R = 1
 
 CORES_PER_CHIP = 18
-APP_CORES_PER_CHIP = 16                  # one monitor core, one spare: 16 run neurons
-DEFAULT_NEURONS_PER_CORE = 256           # sPyNNaker DEFAULT_MAX_ATOMS_PER_CORE (POP_TABLE_MAX_ROW_LENGTH)
+APP_CORES_PER_CHIP = 16  # one monitor core, one spare: 16 run neurons
+DEFAULT_NEURONS_PER_CORE = 256  # sPyNNaker DEFAULT_MAX_ATOMS_PER_CORE (POP_TABLE_MAX_ROW_LENGTH)
 MAX_NEURONS_PER_CORE = 256
-DTCM_BYTES = 64 * 1024                   # per core
+DTCM_BYTES = 64 * 1024  # per core
 SDRAM_BYTES_PER_CHIP = 128 * 1024 * 1024
-DEFAULT_CHIPS = 48                       # one SpiNN-5 board
+DEFAULT_CHIPS = 48  # one SpiNN-5 board
 
 MODEL_DELTA, MODEL_EXP, MODEL_SOURCE = "IF_curr_delta", "IF_curr_exp", "SpikeSourceArray"
 WORDS = ("exp_tc", "r_membrane", "v_rest", "i_offset", "v_reset", "v_thresh", "t_refract")
@@ -75,7 +79,7 @@ def ring_buffer_shift(max_summed_weight: float) -> int:
     if max_summed_weight <= 0:
         return 0
     power = max(0, int(np.ceil(np.log2(max_summed_weight))))
-    return power + 1 if 2.0 ** power <= max_summed_weight else power
+    return power + 1 if 2.0**power <= max_summed_weight else power
 
 
 @dataclass
@@ -86,8 +90,8 @@ class Population:
     and ``syn_decay``/``syn_init`` (unsigned 0.32 fractions; exponential synapses only)."""
 
     name: str
-    kind: str                    # NIR kind it came from: IF, LIF, CubaLIF, LI, I
-    model: str                   # PyNN cell type: IF_curr_delta or IF_curr_exp
+    kind: str  # NIR kind it came from: IF, LIF, CubaLIF, LI, I
+    model: str  # PyNN cell type: IF_curr_delta or IF_curr_exp
     shape: tuple[int, ...]
     exp_tc: np.ndarray
     r_membrane: np.ndarray
@@ -102,8 +106,8 @@ class Population:
     """Ring-buffer-to-input left shift of the excitatory and the inhibitory synapse type."""
     scale: float = 1.0
     """λ: accum value per model unit of the membrane (``V_bits ≈ λ · 2**15 · v``)."""
-    readout: bool = False        # LI / I: membrane read by the host, never fires
-    lag: int = 1                 # timesteps by which this population lags the float executor
+    readout: bool = False  # LI / I: membrane read by the host, never fires
+    lag: int = 1  # timesteps by which this population lags the float executor
 
     @property
     def size(self) -> int:
@@ -120,7 +124,7 @@ class Projection:
 
     source: str
     target: str
-    excitatory: sp.csr_matrix    # [n_target, n_source], values 1..0xFFFF (int64)
+    excitatory: sp.csr_matrix  # [n_target, n_source], values 1..0xFFFF (int64)
     inhibitory: sp.csr_matrix
     delay: int = 1
 
@@ -144,7 +148,7 @@ class SpiNNakerProgram:
     input_shape: tuple[int, ...]
     populations: dict[str, Population]
     projections: list[Projection]
-    dt: float                    # seconds
+    dt: float  # seconds
     neurons_per_core: int = DEFAULT_NEURONS_PER_CORE
     cores: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
     """population (the input included) -> [(global core id, first neuron, stop neuron)]."""
@@ -174,29 +178,58 @@ class SpiNNakerProgram:
             for kind, m in (("excitatory", proj.excitatory), ("inhibitory", proj.inhibitory)):
                 m = m.tocsr()
                 m.sort_indices()
-                arrays.update({f"proj/{i}/{kind}/data": m.data.astype(np.int64),
-                               f"proj/{i}/{kind}/indices": m.indices.astype(np.int64),
-                               f"proj/{i}/{kind}/indptr": m.indptr.astype(np.int64)})
+                arrays.update(
+                    {
+                        f"proj/{i}/{kind}/data": m.data.astype(np.int64),
+                        f"proj/{i}/{kind}/indices": m.indices.astype(np.int64),
+                        f"proj/{i}/{kind}/indptr": m.indptr.astype(np.int64),
+                    }
+                )
         return arrays
 
     @classmethod
-    def from_arrays(cls, sidecar: dict[str, Any], data: dict[str, np.ndarray]) -> "SpiNNakerProgram":
+    def from_arrays(cls, sidecar: dict[str, Any], data: dict[str, np.ndarray]) -> SpiNNakerProgram:
         """The program from deploy.json's ``populations``/``projections`` and program.npz."""
         pops = {}
         for name, d in sidecar["populations"].items():
             exp = d["model"] == MODEL_EXP
             words = {k: data[f"pop/{name}/{k}"] for k in WORDS + (SYNAPSE_WORDS if exp else ())}
-            pops[name] = Population(name, d["kind"], d["model"], tuple(d["shape"]), **words,
-                                    shifts=tuple(d["shifts"]), scale=d["scale"], readout=d["readout"],
-                                    lag=d["lag"])
+            pops[name] = Population(
+                name,
+                d["kind"],
+                d["model"],
+                tuple(d["shape"]),
+                **words,
+                shifts=tuple(d["shifts"]),
+                scale=d["scale"],
+                readout=d["readout"],
+                lag=d["lag"],
+            )
         projections = []
         for d in sidecar["projections"]:
             i, shape = d["index"], tuple(d["shape"])
-            mats = [sp.csr_matrix((data[f"proj/{i}/{k}/data"], data[f"proj/{i}/{k}/indices"],
-                                   data[f"proj/{i}/{k}/indptr"]), shape=shape) for k in ("excitatory", "inhibitory")]
+            mats = [
+                sp.csr_matrix(
+                    (
+                        data[f"proj/{i}/{k}/data"],
+                        data[f"proj/{i}/{k}/indices"],
+                        data[f"proj/{i}/{k}/indptr"],
+                    ),
+                    shape=shape,
+                )
+                for k in ("excitatory", "inhibitory")
+            ]
             projections.append(Projection(d["source"], d["target"], mats[0], mats[1], d["delay"]))
-        program = cls(sidecar["input_name"], tuple(sidecar["input_shape"]), pops, projections,
-                      sidecar["dt"], sidecar["neurons_per_core"])
-        program.cores = {sidecar["input_name"]: [tuple(c) for c in sidecar["input_cores"]],
-                         **{n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()}}
+        program = cls(
+            sidecar["input_name"],
+            tuple(sidecar["input_shape"]),
+            pops,
+            projections,
+            sidecar["dt"],
+            sidecar["neurons_per_core"],
+        )
+        program.cores = {
+            sidecar["input_name"]: [tuple(c) for c in sidecar["input_cores"]],
+            **{n: [tuple(c) for c in d["cores"]] for n, d in sidecar["populations"].items()},
+        }
         return program

@@ -5,7 +5,8 @@ sPyNNaker's own initialisation (``neuron_model_lif_impl.h`` ``neuron_model_initi
 ``exp_synapse_utils.h`` ``decay_and_init``) lands on the program's s16.15 words:
 
 * ``v_thresh``, ``v_reset``, ``v_rest``, ``i_offset`` are the accum values themselves (exact);
-* ``tau_m = −dt / ln(exp_TC)`` and ``cm = tau_m / R`` — the chip computes ``exp_TC = expk(−dt/tau_m)``
+* ``tau_m = −dt / ln(exp_TC)`` and ``cm = tau_m / R`` — the chip computes ``exp_TC =
+expk(−dt/tau_m)``
   and ``R = tau_m / cm`` with its own s16.15 routines, so these two words can differ from the
   program's in their last bits (documented in docs/targets/spinnaker.md);
 * ``tau_syn_E = tau_syn_I = −dt / ln(decay)`` for ``IF_curr_exp``;
@@ -15,9 +16,11 @@ sPyNNaker's own initialisation (``neuron_model_lif_impl.h`` ``neuron_model_initi
 * delays are ``delay · dt`` ms; ``tau_refrac = t_refract · dt``.
 
 ``pynn_script`` writes Python that names only the PyNN (``pyNN.spiNNaker``) API: ``setup``,
-``Population``, ``Projection``, cell types, ``FromListConnector``, ``StaticSynapse``, ``run``, ``end``,
+``Population``, ``Projection``, cell types, ``FromListConnector``, ``StaticSynapse``, ``run``,
+``end``,
 plus sPyNNaker's ``set_number_of_neurons_per_core``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -35,8 +38,19 @@ from nrf_deploy.targets.spinnaker.format import (
 
 DESCRIPTION_FORMAT = "nrf-deploy/pynn-1"
 NETWORK_FILE, CONNECTIONS_FILE, SCRIPT_FILE = "network.json", "connections.npz", "run_pynn.py"
-PYNN_API = ("setup", "Population", "Projection", "IF_curr_exp", "IF_curr_delta", "SpikeSourceArray",
-            "FromListConnector", "StaticSynapse", "run", "end", "set_number_of_neurons_per_core")
+PYNN_API = (
+    "setup",
+    "Population",
+    "Projection",
+    "IF_curr_exp",
+    "IF_curr_delta",
+    "SpikeSourceArray",
+    "FromListConnector",
+    "StaticSynapse",
+    "run",
+    "end",
+    "set_number_of_neurons_per_core",
+)
 """Every attribute of ``pyNN.spiNNaker`` the generated script uses."""
 
 
@@ -60,10 +74,15 @@ def _tau_from_factor(factor: np.ndarray, dt_ms: float) -> np.ndarray:
 def cell_parameters(pop: Population, dt_ms: float) -> dict[str, Any]:
     """PyNN cell parameters (``IF_curr_delta``/``IF_curr_exp`` units) of a population."""
     tau_m = _tau_from_factor(pop.exp_tc / ONE, dt_ms)
-    params = {"tau_m": _compact(tau_m), "cm": _compact(tau_m / (pop.r_membrane / ONE)),
-              "v_rest": _compact(pop.v_rest / ONE), "v_reset": _compact(pop.v_reset / ONE),
-              "v_thresh": _compact(pop.v_thresh / ONE), "tau_refrac": _compact(pop.t_refract * dt_ms),
-              "i_offset": _compact(pop.i_offset / ONE)}
+    params = {
+        "tau_m": _compact(tau_m),
+        "cm": _compact(tau_m / (pop.r_membrane / ONE)),
+        "v_rest": _compact(pop.v_rest / ONE),
+        "v_reset": _compact(pop.v_reset / ONE),
+        "v_thresh": _compact(pop.v_thresh / ONE),
+        "tau_refrac": _compact(pop.t_refract * dt_ms),
+        "i_offset": _compact(pop.i_offset / ONE),
+    }
     if pop.exponential:
         tau_syn = _compact(_tau_from_factor(pop.syn_decay / U032_ONE, dt_ms))
         params |= {"tau_syn_E": tau_syn, "tau_syn_I": tau_syn}
@@ -82,13 +101,15 @@ def chip_words(pop: Population) -> dict[str, Any]:
     out = {}
     for name in names:
         values = np.asarray(getattr(pop, name), dtype=np.int64).reshape(-1)
-        out[name] = int(values[0]) if values.size and np.all(values == values[0]) else values.tolist()
+        out[name] = (
+            int(values[0]) if values.size and np.all(values == values[0]) else values.tolist()
+        )
     return out
 
 
 def summed_weight_hint(shift: int) -> float:
     """``max_expected_summed_weight`` for which sPyNNaker's shift rule returns `shift`."""
-    return 0.75 * 2.0 ** shift
+    return 0.75 * 2.0**shift
 
 
 def connection_key(index: int, synapse_type: int) -> str:
@@ -96,7 +117,8 @@ def connection_key(index: int, synapse_type: int) -> str:
 
 
 def connection_arrays(program: SpiNNakerProgram) -> dict[str, np.ndarray]:
-    """Per projection and synapse type: ``[n, 4]`` float64 rows ``(pre, post, weight nA, delay ms)``."""
+    """Per projection and synapse type: ``[n, 4]`` float64 rows ``(pre, post, weight nA, delay
+    ms)``."""
     dt_ms = program.dt * 1e3
     arrays = {}
     for i, proj in enumerate(program.projections):
@@ -106,39 +128,80 @@ def connection_arrays(program: SpiNNakerProgram) -> dict[str, np.ndarray]:
             order = np.lexsort((m.row, m.col))
             weight = m.data[order] * 2.0 ** (shifts[kind] - FRAC_BITS)
             arrays[connection_key(i, kind)] = np.stack(
-                [m.col[order], m.row[order], weight, np.full(m.nnz, proj.delay * dt_ms)], axis=1).astype(np.float64)
+                [m.col[order], m.row[order], weight, np.full(m.nnz, proj.delay * dt_ms)], axis=1
+            ).astype(np.float64)
     return arrays
 
 
-def network_description(program: SpiNNakerProgram, timesteps: int, source: str = "") -> dict[str, Any]:
+def network_description(
+    program: SpiNNakerProgram, timesteps: int, source: str = ""
+) -> dict[str, Any]:
     """The PyNN-compatible network (plain JSON types)."""
     dt_ms = program.dt * 1e3
-    populations = [{"label": program.input_name, "cellclass": MODEL_SOURCE, "size": program.input_size,
-                    "shape": list(program.input_shape),
-                    "spike_times": "from the input array: neuron i spikes at t·dt for every t with x[t, i] = 1"}]
+    populations = [
+        {
+            "label": program.input_name,
+            "cellclass": MODEL_SOURCE,
+            "size": program.input_size,
+            "shape": list(program.input_shape),
+            "spike_times": "from the input array: neuron i spikes at t·dt for every t with x[t, "
+            "i] = 1",
+        }
+    ]
     for name, pop in program.populations.items():
-        populations.append({
-            "label": name, "cellclass": pop.model, "size": pop.size, "shape": list(pop.shape),
-            "nir_kind": pop.kind, "cellparams": cell_parameters(pop, dt_ms), "initial_values": {"v": 0.0},
-            "record": ["v"] if pop.readout else ["spikes", "v"],
-            "additional_parameters": {"max_expected_summed_weight": [summed_weight_hint(s) for s in pop.shifts]},
-            "lag_steps": pop.lag, "chip_words": chip_words(pop)})
+        populations.append(
+            {
+                "label": name,
+                "cellclass": pop.model,
+                "size": pop.size,
+                "shape": list(pop.shape),
+                "nir_kind": pop.kind,
+                "cellparams": cell_parameters(pop, dt_ms),
+                "initial_values": {"v": 0.0},
+                "record": ["v"] if pop.readout else ["spikes", "v"],
+                "additional_parameters": {
+                    "max_expected_summed_weight": [summed_weight_hint(s) for s in pop.shifts]
+                },
+                "lag_steps": pop.lag,
+                "chip_words": chip_words(pop),
+            }
+        )
     projections = []
     for i, proj in enumerate(program.projections):
         for kind in (0, 1):
             if proj.weights(kind).nnz:
-                projections.append({"pre": proj.source, "post": proj.target, "receptor_type": SYNAPSE_TYPES[kind],
-                                    "connector": "FromListConnector", "synapse_type": "StaticSynapse",
-                                    "connections": f"{CONNECTIONS_FILE}:{connection_key(i, kind)}",
-                                    "n_connections": int(proj.weights(kind).nnz), "delay_ms": proj.delay * dt_ms})
-    return {"format": DESCRIPTION_FORMAT, "simulator": "pyNN.spiNNaker (sPyNNaker), SpiNNaker 1",
-            "source": source, "timestep_ms": dt_ms, "timesteps": int(timesteps),
-            "neurons_per_core": program.neurons_per_core, "populations": populations, "projections": projections}
+                projections.append(
+                    {
+                        "pre": proj.source,
+                        "post": proj.target,
+                        "receptor_type": SYNAPSE_TYPES[kind],
+                        "connector": "FromListConnector",
+                        "synapse_type": "StaticSynapse",
+                        "connections": f"{CONNECTIONS_FILE}:{connection_key(i, kind)}",
+                        "n_connections": int(proj.weights(kind).nnz),
+                        "delay_ms": proj.delay * dt_ms,
+                    }
+                )
+    return {
+        "format": DESCRIPTION_FORMAT,
+        "simulator": "pyNN.spiNNaker (sPyNNaker), SpiNNaker 1",
+        "source": source,
+        "timestep_ms": dt_ms,
+        "timesteps": int(timesteps),
+        "neurons_per_core": program.neurons_per_core,
+        "populations": populations,
+        "projections": projections,
+    }
 
 
 def pynn_script(description: dict[str, Any]) -> str:
     """A runnable PyNN script for `description` (it reads network.json and connections.npz)."""
-    body = [f"    sim.setup(timestep={description['timestep_ms']!r}, min_delay={description['timestep_ms']!r})"]
+    body = [
+        (
+            f"    sim.setup(timestep={description['timestep_ms']!r}, "
+            f"min_delay={description['timestep_ms']!r})"
+        )
+    ]
     npc = int(description["neurons_per_core"])
     for cell in ("IF_curr_delta", "IF_curr_exp", "SpikeSourceArray"):
         body.append(f"    sim.set_number_of_neurons_per_core(sim.{cell}, {npc})")
@@ -146,20 +209,44 @@ def pynn_script(description: dict[str, Any]) -> str:
     for p in description["populations"]:
         label = p["label"]
         if p["cellclass"] == MODEL_SOURCE:
-            body.append(f"    pops[{label!r}] = sim.Population({p['size']}, sim.SpikeSourceArray("
-                        f"spike_times=spike_times(x, dt)), label={label!r})")
+            body.append(
+                f"    pops[{label!r}] = sim.Population({p['size']}, sim.SpikeSourceArray("
+                f"spike_times=spike_times(x, dt)), label={label!r})"
+            )
             continue
-        body += [f"    pops[{label!r}] = sim.Population({p['size']}, sim.{p['cellclass']}(**cell_params(net, {label!r})),",
-                 f"                                label={label!r}, additional_parameters=extra(net, {label!r}))",
-                 f"    pops[{label!r}].initialize(v=0.0)",
-                 f"    pops[{label!r}].record({p['record']!r})"]
+        body += [
+            (
+                f"    pops[{label!r}] = sim.Population({p['size']}, "
+                f"sim.{p['cellclass']}(**cell_params(net, {label!r})),"
+            ),
+            (
+                f"                                label={label!r}, "
+                f"additional_parameters=extra(net, {label!r}))"
+            ),
+            f"    pops[{label!r}].initialize(v=0.0)",
+            f"    pops[{label!r}].record({p['record']!r})",
+        ]
     for q in description["projections"]:
         key = q["connections"].split(":", 1)[1]
-        body.append(f"    sim.Projection(pops[{q['pre']!r}], pops[{q['post']!r}], "
-                    f"sim.FromListConnector(connections(conns, {key!r}), column_names=['weight', 'delay']),")
-        body.append(f"                   synapse_type=sim.StaticSynapse(), receptor_type={q['receptor_type']!r})")
-    body += ["    sim.run(net['timesteps'] * dt)", "    save(pops, net, args.output)", "    sim.end()"]
-    return _SCRIPT_HEAD.format(source=description.get("source") or "a NIR model") + "\n".join(body) + "\n" + _SCRIPT_TAIL
+        body.append(
+            f"    sim.Projection(pops[{q['pre']!r}], pops[{q['post']!r}], "
+            f"sim.FromListConnector(connections(conns, {key!r}), column_names=['weight', 'delay']),"
+        )
+        body.append(
+            "                   synapse_type=sim.StaticSynapse(), "
+            f"receptor_type={q['receptor_type']!r})"
+        )
+    body += [
+        "    sim.run(net['timesteps'] * dt)",
+        "    save(pops, net, args.output)",
+        "    sim.end()",
+    ]
+    return (
+        _SCRIPT_HEAD.format(source=description.get("source") or "a NIR model")
+        + "\n".join(body)
+        + "\n"
+        + _SCRIPT_TAIL
+    )
 
 
 _SCRIPT_HEAD = '''#!/usr/bin/env python
@@ -247,9 +334,8 @@ def main():
     dt = net["timestep_ms"]
 '''
 
-_SCRIPT_TAIL = '''
+_SCRIPT_TAIL = """
 
 if __name__ == "__main__":
     main()
-'''
-
+"""

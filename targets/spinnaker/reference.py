@@ -2,9 +2,11 @@
 
 The fast statement of :mod:`targets.spinnaker.format`: int64 tensors holding accum bit patterns,
 all samples at once; one sparse product per projection and step sums what a timestep's ring-buffer
-slots hold (scipy CSR in float64, exact for these integer sums). The emulator (:mod:`targets.spinnaker.emulator`) is the independent
+slots hold (scipy CSR in float64, exact for these integer sums). The emulator
+(:mod:`targets.spinnaker.emulator`) is the independent
 second reading it is checked against.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +28,8 @@ _ROUND = 1 << (FRAC_BITS - 1)
 
 
 def mul_accum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """s16.15 × s16.15 -> s16.15, rounded to nearest (half up), saturated (MULT_ROUND_NEAREST_ACCUM)."""
+    """s16.15 × s16.15 -> s16.15, rounded to nearest (half up), saturated
+    (MULT_ROUND_NEAREST_ACCUM)."""
     return torch.clamp(torch.bitwise_right_shift(a * b + _ROUND, FRAC_BITS), INT32_MIN, INT32_MAX)
 
 
@@ -42,11 +45,14 @@ def wrap32(x: torch.Tensor) -> torch.Tensor:
 
 def check_binary_input(x: np.ndarray) -> np.ndarray:
     """Spike sources send at most one spike per neuron and timestep."""
-    return check_binary_spikes(x, "SpiNNaker", "a SpikeSourceArray sends at most one spike per neuron and timestep")
+    return check_binary_spikes(
+        x, "SpiNNaker", "a SpikeSourceArray sends at most one spike per neuron and timestep"
+    )
 
 
 def run_reference(program: SpiNNakerProgram, x: np.ndarray, record_states: bool = True) -> Trace:
-    """Run `program` on binary input spikes ``x [T, B, *input_shape]``; int64 trace in chip units."""
+    """Run `program` on binary input spikes ``x [T, B, *input_shape]``; int64 trace in chip
+    units."""
     x = check_binary_input(x)
     steps, batch = x.shape[:2]
     pops = program.populations
@@ -55,7 +61,9 @@ def run_reference(program: SpiNNakerProgram, x: np.ndarray, record_states: bool 
     state = {n: _zero_state(p, batch) for n, p in pops.items()}
     history: dict[str, list[torch.Tensor]] = {n: [] for n in [program.input_name, *pops]}
     rec_out: dict[str, list[torch.Tensor]] = {n: [] for n in history}
-    rec_state: dict[str, dict[str, list[torch.Tensor]]] = {n: {k: [] for k in state[n]} for n in pops}
+    rec_state: dict[str, dict[str, list[torch.Tensor]]] = {
+        n: {k: [] for k in state[n]} for n in pops
+    }
     flat_in = torch.as_tensor(x.reshape(steps, batch, -1))
     for t in range(steps):
         history[program.input_name].append(flat_in[t])
@@ -70,11 +78,19 @@ def run_reference(program: SpiNNakerProgram, x: np.ndarray, record_states: bool 
             for k, v in state[name].items():
                 rec_state[name][k].append(v.clone())
     shapes = {n: p.shape for n, p in pops.items()} | {program.input_name: program.input_shape}
-    outputs = {n: torch.stack(r).reshape(steps, batch, *shapes[n]).cpu().numpy() for n, r in rec_out.items()}
+    outputs = {
+        n: torch.stack(r).reshape(steps, batch, *shapes[n]).cpu().numpy()
+        for n, r in rec_out.items()
+    }
     states = {}
     if record_states:
-        states = {n: {k: torch.stack(v).reshape(steps, batch, *pops[n].shape).cpu().numpy() for k, v in vs.items()}
-                  for n, vs in rec_state.items()}
+        states = {
+            n: {
+                k: torch.stack(v).reshape(steps, batch, *pops[n].shape).cpu().numpy()
+                for k, v in vs.items()
+            }
+            for n, vs in rec_state.items()
+        }
     return Trace(outputs, states)
 
 
@@ -90,21 +106,28 @@ def _zero_state(pop: Population, batch: int) -> dict[str, torch.Tensor]:
     return {k: torch.zeros(batch, pop.size, dtype=torch.int64) for k in names}
 
 
-def _ring_slots(program: SpiNNakerProgram, mats: dict, history: dict, name: str, t: int,
-                batch: int) -> list[torch.Tensor]:
+def _ring_slots(
+    program: SpiNNakerProgram, mats: dict, history: dict, name: str, t: int, batch: int
+) -> list[torch.Tensor]:
     """What the excitatory and inhibitory ring-buffer slots of step `t` hold: every weight whose
     spike left `delay` steps ago, summed and saturated at 0xFFFF (16-bit entries)."""
     n = program.populations[name].size
     total = np.zeros((2 * n, batch))
     for proj, stacked in mats[name]:
-        if t - proj.delay >= 0:   # float64 products of integers < 2**53: exact
-            total += stacked @ history[proj.source][t - proj.delay].cpu().numpy().T.astype(np.float64)
+        if t - proj.delay >= 0:  # float64 products of integers < 2**53: exact
+            total += stacked @ history[proj.source][t - proj.delay].cpu().numpy().T.astype(
+                np.float64
+            )
     sums = torch.as_tensor(np.rint(total).astype(np.int64).T)
     return [torch.clamp(sums[:, :n], max=WEIGHT_MAX), torch.clamp(sums[:, n:], max=WEIGHT_MAX)]
 
 
-def _population_step(pop: Population, p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
-                     ring: list[torch.Tensor]) -> torch.Tensor:
+def _population_step(
+    pop: Population,
+    p: dict[str, torch.Tensor],
+    s: dict[str, torch.Tensor],
+    ring: list[torch.Tensor],
+) -> torch.Tensor:
     """One timestep of a whole population (int64 tensors [B, n]); returns its spikes (0/1)."""
     arriving = [torch.bitwise_left_shift(ring[k], pop.shifts[k]) for k in (0, 1)]
     if pop.exponential:

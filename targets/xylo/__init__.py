@@ -118,8 +118,9 @@ class XyloTarget(Target):
                 str(Path(out_dir) / self.program_file),
                 "re-run nrf-deploy export",
             )
-        return Deployment(self.name, sidecar, program, Path(out_dir),
-                          chip_files=self.load_chip_files(out_dir))
+        return Deployment(
+            self.name, sidecar, program, Path(out_dir), chip_files=self.load_chip_files(out_dir)
+        )
 
     def chip_files(self, deployment: Deployment) -> dict[str, bytes]:
         """``xylo_spec.npz`` + ``xylo_spec.json``: rockpool's specification (chip_files.py)."""

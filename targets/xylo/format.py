@@ -153,11 +153,15 @@ class XyloProgram:
     def from_arrays(cls, sidecar: dict, arrays: dict[str, np.ndarray]) -> XyloProgram:
         """The program from program.npz and deploy.json's ``groups`` (KeyError if a field is
         missing, ValueError if one is not integer)."""
-        return cls(sidecar["input_name"], tuple(sidecar["input_shape"]),
-                   *(integer_array(arrays[k], k) for k in SPEC_ARRAYS),
-                   *(int(integer_array(arrays[k], k)) for k in WEIGHT_SHIFTS),
-                   aliases=[[] for _ in range(int(np.shape(arrays["weights_rec"])[0]))],
-                   groups=[group_from(d) for d in sidecar["groups"]], dt=float(sidecar["dt"]))
+        return cls(
+            sidecar["input_name"],
+            tuple(sidecar["input_shape"]),
+            *(integer_array(arrays[k], k) for k in SPEC_ARRAYS),
+            *(int(integer_array(arrays[k], k)) for k in WEIGHT_SHIFTS),
+            aliases=[[] for _ in range(int(np.shape(arrays["weights_rec"])[0]))],
+            groups=[group_from(d) for d in sidecar["groups"]],
+            dt=float(sidecar["dt"]),
+        )
 
     def spec(self) -> dict:
         """The specification as rockpool's ``config_from_specification`` takes it."""
@@ -181,15 +185,32 @@ def integer_array(values: np.ndarray, name: str) -> np.ndarray:
 
 def describe_group(g: Group) -> dict:
     """`g` as plain JSON (deploy.json's ``groups``, xylo_spec.json's ``populations``)."""
-    return {"name": g.name, "kind": g.kind, "layer": g.layer, "first": g.first, "stop": g.stop,
-            "shape": list(g.shape), "readout": g.readout, "scale": g.scale, "lag": g.lag}
+    return {
+        "name": g.name,
+        "kind": g.kind,
+        "layer": g.layer,
+        "first": g.first,
+        "stop": g.stop,
+        "shape": list(g.shape),
+        "readout": g.readout,
+        "scale": g.scale,
+        "lag": g.lag,
+    }
 
 
 def group_from(d: dict) -> Group:
     """The inverse of :func:`describe_group`."""
-    return Group(str(d["name"]), str(d["kind"]), str(d["layer"]), int(d["first"]), int(d["stop"]),
-                 tuple(int(n) for n in d["shape"]), bool(d["readout"]), float(d["scale"]),
-                 int(d["lag"]))
+    return Group(
+        str(d["name"]),
+        str(d["kind"]),
+        str(d["layer"]),
+        int(d["first"]),
+        int(d["stop"]),
+        tuple(int(n) for n in d["shape"]),
+        bool(d["readout"]),
+        float(d["scale"]),
+        int(d["lag"]),
+    )
 
 
 def fanout(program: XyloProgram) -> np.ndarray:
@@ -201,9 +222,11 @@ def fanout(program: XyloProgram) -> np.ndarray:
 def check_program(program: XyloProgram) -> list[str]:
     """Every way `program` leaves the chip's format or limits (empty list: it is valid)."""
     p = program
-    problems = [f"{key} has shape {np.shape(getattr(p, key))}, expected {ndim} dimensions"
-                for key, ndim in (("weights_in", 3), ("weights_rec", 3), ("weights_out", 2))
-                if np.ndim(getattr(p, key)) != ndim]
+    problems = [
+        f"{key} has shape {np.shape(getattr(p, key))}, expected {ndim} dimensions"
+        for key, ndim in (("weights_in", 3), ("weights_rec", 3), ("weights_out", 2))
+        if np.ndim(getattr(p, key)) != ndim
+    ]
     if problems:
         return problems
     nin, nhid, nout, nsyn = p.n_in, p.n_hidden, p.n_out, p.n_syn

@@ -289,8 +289,10 @@ def _approximations(graph: Graph, placed: Plan) -> list[str]:
             "neurons may fire up to 31 times per step (read-out neurons once), the float model at "
             "most once"
         ),
-        ("time constants are bit-shift decays 1 - 2^-dash (decay errors per population in "
-         "quantisation)"),
+        (
+            "time constants are bit-shift decays 1 - 2^-dash (decay errors per population in "
+            "quantisation)"
+        ),
     ]
     kinds = {g.kind for g in placed.groups}
     zero = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "zero")
@@ -298,8 +300,10 @@ def _approximations(graph: Graph, placed: Plan) -> list[str]:
         notes.append(f"reset to zero ({', '.join(zero)}) runs as Xylo's subtractive reset")
     to_value = sorted(g.name for g in placed.groups if graph.nodes[g.name].reset == "value")
     if to_value:
-        notes.append(f"reset to v_reset (nir >= 1.0.6: {', '.join(to_value)}) runs as Xylo's "
-                     "subtractive reset")
+        notes.append(
+            f"reset to v_reset (nir >= 1.0.6: {', '.join(to_value)}) runs as Xylo's "
+            "subtractive reset"
+        )
     if kinds & {"LIF", "LI", "IF", "I"}:
         notes.append(
             "LIF/IF/LI/Integrator inputs pass a synaptic state with dash_syn = 1: each input is "
