@@ -8,8 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from nrf_deploy.targets import target_names
 
 from nrf_deploy.cli.export import export
@@ -137,55 +135,27 @@ def test_every_energy_and_latency_figure_names_its_constant_and_source(report):
         assert len(sp["energy_terms"]) == 1
 
 
-def test_effective_sops_equal_an_independent_neurobench_count(report, fixture_path):
-    """NeuroBench's method, written here with torch ops: apply each synaptic layer with its nonzero
-    weights set to 1 to the presynaptic events (pooled first where the graph pools); the output sum
-    is the number of effective synaptic operations."""
+def test_reference_counts_take_the_reference_backends_spikes(report, fixture_path):
+    """The report counts the quantised reference's activity (the SOP definitions themselves are
+    checked against NeuroBench 2.3.0 in tests/test_neurobench.py)."""
     from nrf_deploy.targets.loihi import LoihiTarget
 
-    from nrf_deploy.ir import load_graph
-
-    graph = load_graph(fixture_path)
     target = LoihiTarget()
     dep = target.load(next(e["export_dir"] for e in report["targets"] if e["target"] == "loihi"))
     trace = target.run(dep, "reference", X, record_states=False)
     t_steps, batch = X.shape[:2]
-
-    def events(name):
-        arr = X if name == "input" else trace.outputs[name]
-        return torch.as_tensor(
-            np.abs(arr).reshape(t_steps * batch, *arr.shape[2:]), dtype=torch.float64
-        )
-
-    def conv(node, h):
-        w = torch.as_tensor(graph.nodes[node].param("weight") != 0, dtype=torch.float64)
-        n = graph.nodes[node].nir_node
-        return F.conv2d(h, w, stride=tuple(n.stride), padding=tuple(n.padding))
-
-    def affine(node, h):
-        w = torch.as_tensor(graph.nodes[node].param("weight") != 0, dtype=torch.float64)
-        return h.reshape(h.shape[0], -1) @ w.T
-
-    expected = {
-        "input->1": conv("0", events("input")).sum(),
-        "1->3": conv("2", events("1")).sum(),
-        "3->6": conv("5", F.avg_pool2d(events("3"), 2) * 4).sum(),
-        "6->10": affine("9", F.avg_pool2d(events("6"), 2) * 4).sum(),
-        "10->12": affine("11", events("10")).sum(),
-    }
     counts = next(e["counts"] for e in report["targets"] if e["target"] == "loihi")
-    got = {p["name"]: p["effective_sops"] for p in counts["projections"]}
-    assert set(got) == set(expected)
-    for name, value in expected.items():
-        assert got[name] == pytest.approx(float(value) / batch, rel=1e-9), name
-        assert got[name] > 0
-    assert counts["effective_sops"] == pytest.approx(
-        sum(float(v) for v in expected.values()) / batch
-    )
+    assert all(p["effective_sops"] > 0 for p in counts["projections"])
     assert counts["acs"] == counts["effective_sops"] and counts["macs"] == 0  # binary events only
     spikes = sum(float(np.abs(trace.outputs[n]).sum()) for n in ("1", "3", "6", "10", "12")) / batch
     assert counts["spikes"] == pytest.approx(spikes)
     assert counts["neuron_updates"] == (4096 + 4096 + 512 + 256 + 10) * t_steps
+
+
+def test_report_shows_neurobench_figures_or_how_to_get_them(report):
+    for entry in report["targets"]:
+        nb = entry.get("neurobench")
+        assert nb == "not available (install nrf-deploy[witness])" or nb["version"] == "2.3.0"
 
 
 def test_time_stepped_latency_takes_the_busiest_core_of_every_step():

@@ -161,6 +161,13 @@ def analyse_export(
     entry["seconds"]["float_model"] = round(time.perf_counter() - started, 3)
     counts = activity_counts(graph, reference, x, record)
     entry["counts"] = counts
+    from nrf_deploy.report.neurobench import report_figures
+
+    entry["neurobench"] = _optional(
+        entry,
+        "NeuroBench counts",
+        lambda: report_figures(graph, x, sidecar.get("dt"), Semantics.named(semantics)),
+    )
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(
         entry["target"], counts, entry["resources"], overrides or {}, entry

@@ -552,6 +552,18 @@ def _hardware_section(h: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _neurobench_line(nb: Any) -> str:
+    """NeuroBench's own figures on the float model (docs/report.md: where they differ), or why
+    not."""
+    if not isinstance(nb, dict):
+        return str(nb or "not available")
+    return (
+        f"neurobench {nb['version']}: {count(nb['effective_acs'])} ACs, "
+        f"{count(nb['effective_macs'])} MACs, {count(nb['dense_sops'])} dense; activation "
+        f"sparsity {percent(nb['activation_sparsity'])}; {si(nb['footprint_bytes'], 'B')}"
+    )
+
+
 def _layer_table(counts: dict[str, Any]) -> str:
     rows = [
         [
@@ -738,6 +750,7 @@ def _entry_section(e: dict[str, Any], index: int) -> str:
                     f"{si(c['footprint_bytes'], 'B')} of float32 parameters"
                 ),
             ),
+            ("NeuroBench (float model)", _neurobench_line(e.get("neurobench"))),
         ]
     )
     res_rows = [

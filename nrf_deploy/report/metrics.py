@@ -16,7 +16,8 @@ taken from the target's reference backend, i.e. from what the chip would compute
   neurons that received a synaptic event or fired in that step;
 * **activation sparsity**: 1 - spikes / neuron updates; **connection sparsity**: 1 - synapses /
   (n_source x n_target), over all projections;
-* **footprint**: parameters of the float model and their float32 bytes.
+* **footprint**: parameters of the float model (weights, biases, neuron constants; not layer
+  geometry) and their float32 bytes.
 
 ``counts["cores"]`` (not written to JSON) holds synaptic events per core and step, for the
 time-stepped latency model; the core of each neuron comes from the export's record (core slices).
@@ -201,14 +202,27 @@ def core_loads(
     return {"sops": sops, "neurons": neurons, "ids": core_ids, "mapping": mapping}
 
 
+NOT_PARAMETERS = (
+    "input_type",
+    "output_type",
+    "metadata",
+    "input_shape",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+)
+"""NIR fields that are shapes or layer geometry, not stored numbers of the model."""
+
+
 def _parameters(graph: Graph) -> tuple[int, int]:
-    """(weights + biases, every array-valued parameter) of the float model."""
+    """(weights + biases, every array-valued parameter) of the float model; geometry (kernel
+    size, stride, padding, dilation, input shape) is not a parameter (NeuroBench's footprint
+    counts the bytes of a module's parameters and buffers only)."""
     weights = floats = 0
     for node in graph.nodes.values():
         for name, value in vars(node.nir_node).items():
-            if name in ("input_type", "output_type", "metadata") or not isinstance(
-                value, np.ndarray
-            ):
+            if name in NOT_PARAMETERS or not isinstance(value, np.ndarray):
                 continue
             floats += int(value.size)
             if name in ("weight", "bias"):

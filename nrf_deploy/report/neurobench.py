@@ -1,0 +1,244 @@
+"""NeuroBench's own counts on the float model (optional extra ``witness``: neurobench 2.3.0).
+
+The graph becomes a torch module whose synaptic layers are ``nn.Conv2d`` / ``nn.Linear`` (the
+layers NeuroBench's ``SynapticOperations`` hooks count: ``neurobench.blocks.layer.STATELESS_LAYERS``
+in neurobench 2.3.0) and whose neuron layers are small activation modules running the float
+executor's update (:mod:`nrf_deploy.ir.executor`), registered with NeuroBench as activation
+layers. Pooling and Flatten stay plain torch ops: NeuroBench counts no operation for them.
+NeuroBench's metrics then run on that module: ``SynapticOperations`` (effective ACs/MACs, dense),
+``ActivationSparsity``, ``Footprint``, ``ParameterCount``. docs/report.md states where its
+definitions differ from :mod:`nrf_deploy.report.metrics`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nrf_deploy.ir.executor import _OPS, DEFAULT_DT, Semantics, _Runner, _tensor_fields
+from nrf_deploy.ir.graph import Graph, Node
+
+VERSION = "2.3.0"
+"""The neurobench release these definitions were read from (extra ``witness`` pins it)."""
+UNAVAILABLE = "not available (install nrf-deploy[witness])"
+NIR_SEMANTICS = Semantics()
+NEURON_KINDS = ("IF", "LIF", "CubaLIF", "CubaLI", "LI", "I", "Threshold")
+
+
+def available() -> bool:
+    """Whether the ``neurobench`` package can be imported here."""
+    return importlib.util.find_spec("neurobench") is not None
+
+
+class NeuronLayer(nn.Module):
+    """One population's per-step update (the executor's), as an activation module; its constants
+    are float32 buffers, so NeuroBench's footprint counts them."""
+
+    def __init__(self, runner: _Runner, node: Node):
+        super().__init__()
+        self.runner, self.node = runner, node
+        for key, value in _tensor_fields(node).items():
+            if not hasattr(node.nir_node, key):  # derived by the executor (v_reset), not stored
+                continue
+            self.register_buffer(key, torch.as_tensor(value, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _OPS[self.node.kind](self.runner, self.node, x)
+
+
+class GraphNet(nn.Module):
+    """The float model as a torch module: ``forward(x [B, T, *input_shape])`` -> outputs of the
+    graph's read-out node ``[B, T, ...]``. Connection layers carry the graph's float32 weights."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        batch: int,
+        dt: float | None = None,
+        semantics: Semantics = NIR_SEMANTICS,
+        fold_pooling: bool = False,
+    ):
+        super().__init__()
+        self.graph = graph
+        self.folded = {
+            p.name: c
+            for c in graph.compute_nodes
+            if fold_pooling and (p := _pool_before(graph, c)) is not None
+        }
+        step_dt = float(dt if dt is not None else graph.dt or DEFAULT_DT)
+        self.runner = _Runner(graph, step_dt, semantics, torch.float32, batch)
+        self.synapses = nn.ModuleDict()
+        self.neurons = nn.ModuleDict()
+        for node in graph.compute_nodes:
+            if node.kind in ("Conv2d", "Affine", "Linear"):
+                pool = next((p for p, c in self.folded.items() if c is node), None)
+                self.synapses[node.name] = _connection(node, graph.nodes[pool] if pool else None)
+            elif node.kind in NEURON_KINDS:
+                self.neurons[node.name] = NeuronLayer(self.runner, node)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [self.step(x[:, t]) for t in range(x.shape[1])]
+        return torch.stack(outputs, dim=1)
+
+    def step(self, x_t: torch.Tensor) -> torch.Tensor:
+        out: dict[str, torch.Tensor] = {}
+        graph = self.graph
+        for name in graph.schedule:
+            node = graph.nodes[name]
+            if name == graph.input_name:
+                out[name] = x_t
+                continue
+            preds = graph.predecessors(name)
+            inp = sum(
+                self.runner.previous[u] if (u, name) in graph.delayed_edges else out[u]
+                for u in preds
+            )
+            if name in self.synapses:
+                layer = self.synapses[name]
+                flat = node.kind != "Conv2d"
+                out[name] = layer(inp.reshape(inp.shape[0], -1) if flat else inp)
+            elif name in self.neurons:
+                out[name] = self.neurons[name](inp)
+            elif name in self.folded:
+                out[name] = inp  # applied by the next layer's weights
+            elif node.kind == "Flatten" and self.folded:
+                out[name] = inp.reshape(inp.shape[0], -1)
+            else:
+                out[name] = _OPS[node.kind](self.runner, node, inp)
+        self.runner.previous = out
+        return out[graph.output_names[0]]
+
+
+def _pool_before(graph: Graph, node: Node) -> Node | None:
+    """The pooling node feeding the connection layer `node` alone (directly, or through a
+    Flatten), if it can be folded into the layer's weights: kernel == stride, no padding."""
+    if node.kind not in ("Conv2d", "Affine", "Linear"):
+        return None
+    preds = graph.predecessors(node.name)
+    if len(preds) == 1 and graph.nodes[preds[0]].kind == "Flatten" and node.kind != "Conv2d":
+        preds = graph.predecessors(preds[0])
+    if len(preds) != 1 or graph.nodes[preds[0]].kind not in ("SumPool2d", "AvgPool2d"):
+        return None
+    pool = graph.nodes[preds[0]]
+    k, s, pad = (
+        tuple(int(i) for i in a)
+        for a in (pool.nir_node.kernel_size, pool.nir_node.stride, pool.nir_node.padding)
+    )
+    folds = k == s and not any(pad) and len(graph.successors(pool.name)) == 1
+    return pool if folds else None
+
+
+def _unpooled(weight: torch.Tensor, node: Node, pool: Node) -> torch.Tensor:
+    """`weight` acting on the pooling's input: each weight repeated over its pooling window
+    (divided by the window's size for AvgPool2d). Conv weights ``[o, i, kh, kw]``; Affine/Linear
+    weights over the flattened pooled map ``[o, C*h*w]``."""
+    k = tuple(int(i) for i in pool.nir_node.kernel_size)
+    scale = 1.0 / (k[0] * k[1]) if pool.kind == "AvgPool2d" else 1.0
+    w = weight if node.kind == "Conv2d" else weight.reshape(weight.shape[0], *pool.out_shape)
+    w = w.repeat_interleave(k[0], dim=2).repeat_interleave(k[1], dim=3) * scale
+    return w if node.kind == "Conv2d" else w.reshape(weight.shape[0], -1)
+
+
+def _connection(node: Node, pool: Node | None = None) -> nn.Module:
+    """``nn.Conv2d`` / ``nn.Linear`` holding the node's weights (float32); with `pool`, the
+    composition of that pooling and this layer (stride and padding scaled by the window)."""
+    n = node.nir_node
+    weight = torch.as_tensor(np.asarray(n.weight), dtype=torch.float32)
+    bias = getattr(n, "bias", None)
+    window = tuple(int(i) for i in pool.nir_node.kernel_size) if pool is not None else (1, 1)
+    if pool is not None:
+        weight = _unpooled(weight, node, pool)
+    if node.kind == "Conv2d":
+        if pool is not None and any(int(d) != 1 for d in n.dilation):
+            raise ValueError(f"cannot fold pooling into dilated conv '{node.name}'")
+        layer: nn.Module = nn.Conv2d(
+            weight.shape[1] * int(n.groups),
+            weight.shape[0],
+            tuple(weight.shape[2:]),
+            stride=tuple(int(s) * w for s, w in zip(n.stride, window)),
+            padding=tuple(int(p) * w for p, w in zip(n.padding, window)),
+            dilation=tuple(int(d) for d in n.dilation),
+            groups=int(n.groups),
+            bias=bias is not None,
+        )
+    else:
+        layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if bias is not None:
+            layer.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=torch.float32))
+    return layer
+
+
+def neurobench_counts(
+    graph: Graph,
+    x: np.ndarray,
+    dt: float | None = None,
+    semantics: Semantics = NIR_SEMANTICS,
+    fold_pooling: bool = False,
+) -> dict[str, Any]:
+    """NeuroBench's figures for the float model on ``x [T, B, *input_shape]`` (event counts),
+    per sample: ``effective_acs``, ``effective_macs``, ``dense_sops`` (over all T steps),
+    ``per_layer`` (``{connection node: {"effective", "dense", "op": "AC"|"MAC"}}``),
+    ``activation_sparsity``, ``footprint_bytes``, ``parameters``, ``version``, and ``readout`` (the
+    module's read-out
+    ``[T, B, ...]``, which must equal the float executor's). With `fold_pooling`, a pooling
+    layer is folded into the next connection layer's weights (nrf-deploy's composed matrix), so
+    NeuroBench counts its ops per presynaptic spike as nrf-deploy does. Raises ImportError without
+    neurobench."""
+    from neurobench.metrics.static import Footprint, ParameterCount
+    from neurobench.metrics.utils.layers import single_layer_MACs
+    from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
+    from neurobench.models import TorchModel
+
+    xt = torch.as_tensor(np.asarray(x), dtype=torch.float32).transpose(0, 1)  # [B, T, ...]
+    net = GraphNet(graph, int(xt.shape[0]), dt, semantics, fold_pooling)
+    model = TorchModel(net)
+    model.add_activation_module(NeuronLayer)
+    model.register_hooks()
+    layer_of = {id(m): name for name, m in net.synapses.items()}
+    with torch.no_grad():
+        preds = model(xt)
+        per_layer = {}
+        for hook in model.connection_hooks:
+            ops = dense = 0
+            spiking = True
+            for inputs in hook.inputs:
+                spikes = inputs[0] if len(inputs) == 1 else inputs
+                n, s = single_layer_MACs(spikes, hook.layer)
+                dense += single_layer_MACs(spikes, hook.layer, total=True)[0]
+                ops, spiking = ops + n, spiking and s
+            per_layer[layer_of[id(hook.layer)]] = {
+                "effective": ops / xt.shape[0],
+                "dense": dense / xt.shape[0],
+                "op": "AC" if spiking else "MAC",
+            }
+        data = (xt, None)
+        synops = SynapticOperations()(model, preds, data)
+        sparsity = ActivationSparsity()(model, preds, data)
+    result = {
+        "version": VERSION,
+        "effective_acs": float(synops["Effective_ACs"]),
+        "effective_macs": float(synops["Effective_MACs"]),
+        "dense_sops": float(synops["Dense"]),
+        "per_layer": per_layer,
+        "activation_sparsity": float(sparsity),
+        "footprint_bytes": int(Footprint()(model)),
+        "parameters": int(ParameterCount()(model)),
+        "readout": preds.transpose(0, 1).numpy(),
+    }
+    model.cleanup_hooks()
+    return result
+
+
+def report_figures(graph: Graph, x: np.ndarray, dt: float | None, semantics: Semantics) -> Any:
+    """NeuroBench's figures for the report (JSON-ready), or :data:`UNAVAILABLE` without it."""
+    if not available():
+        return UNAVAILABLE
+    counts = neurobench_counts(graph, x, dt, semantics)
+    counts.pop("readout")
+    return counts
