@@ -272,3 +272,18 @@ def test_every_constant_is_documented():
                 assert f"{profile.chip}.{key}" in doc, (
                     f"{profile.chip}.{key} missing from docs/energy.md"
                 )
+
+
+def test_reset_flag_follows_the_targets_exact_reset_rules():
+    """A model that resets to zero on a chip that resets to zero (or to a value) is not flagged;
+    on a chip that only subtracts it is."""
+    from graphs import lif_chain
+
+    from nrf_deploy.ir import load_graph
+    from nrf_deploy.report import model_flags
+
+    graph = load_graph(lif_chain(reset="zero"))
+    sidecar = {"reset": "to V_reset (lambda v_reset for reset-to-value nodes, else 0)"}
+    assert not model_flags(graph, sidecar, frozenset({"zero", "value"}))
+    (flag,) = model_flags(graph, sidecar, frozenset({"subtract"}))
+    assert flag["kind"] == "approximation" and "resets by zero" in flag["note"]

@@ -195,11 +195,13 @@ def analyse_export(
         entry["notes"].append(f"MODIFIED export (--allow-modified): {seal.describe()}")
     entry["raster"] = _raster(graph, reference, x)
     entry["spike_histograms"] = _histograms(graph, reference, x)
-    entry["flags"] = model_flags(graph, sidecar)
+    entry["flags"] = model_flags(graph, sidecar, target.capabilities.reset_rules)
     return entry
 
 
-def model_flags(graph, sidecar: dict[str, Any]) -> list[dict[str, str]]:
+def model_flags(
+    graph, sidecar: dict[str, Any], exact_resets: frozenset[str] | None = None
+) -> list[dict[str, str]]:
     """What the export changes or leaves to the host, one line each, for the headline row:
     recorded approximations, a host read-out, a reset rule that differs from the source graph's
     (deploy.json "reset", e.g. Loihi's reset to zero for a subtractive-reset model)."""
@@ -217,16 +219,15 @@ def model_flags(graph, sidecar: dict[str, Any]) -> list[dict[str, str]]:
     reset = sidecar.get("reset")
     if isinstance(reset, str) and reset.split():
         chip_reset = reset.split()[0]
-        source = sorted(
-            {n.reset for n in graph.nodes.values() if n.reset not in ("none", chip_reset)}
-        )
+        exact = exact_resets if exact_resets is not None else frozenset({chip_reset})
+        source = sorted({n.reset for n in graph.nodes.values() if n.reset not in ("none", *exact)})
         mentioned = any("reset" in f["note"] for f in flags)
         if source and not mentioned:
             flags.append(
                 {
                     "kind": "approximation",
-                    "note": f"reset rule changed: the model resets by {', '.join(source)}, the "
-                    f'chip resets to {chip_reset} (deploy.json "reset")',
+                    "note": f"reset rule changed: the model resets by {', '.join(source)}, "
+                    f'which the chip does not reproduce (deploy.json "reset": {reset})',
                 }
             )
     return flags
