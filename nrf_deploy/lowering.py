@@ -288,20 +288,15 @@ def _paths_into(graph: Graph, end: str) -> list[tuple[str, list[str], bool]]:
     return found
 
 
-_RUNNERS: dict[int, _Runner] = {}
-
-
 def _chain_runner(graph: Graph) -> _Runner:
     """A float64 runner holding the graph's parameters, for applying stateless ops."""
     import torch
 
     from nrf_deploy.ir.executor import _Runner
 
-    key = id(graph)
-    if key not in _RUNNERS:
-        _RUNNERS.clear()
-        _RUNNERS[key] = _Runner(graph, 1.0, _default_semantics(), torch.float64, 1)
-    return _RUNNERS[key]
+    if "chain_runner" not in graph.derived:
+        graph.derived["chain_runner"] = _Runner(graph, 1.0, _default_semantics(), torch.float64, 1)
+    return graph.derived["chain_runner"]
 
 
 def _default_semantics():

@@ -119,6 +119,8 @@ class Graph:
     input_name: str
     output_names: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Helpers built from the graph once and reused (e.g. lowering's float64 runner)."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -108,6 +108,9 @@ class LoihiProgram:
     dt: float
     cores: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
     """population -> [(core id, first neuron, stop neuron)] from the mapper."""
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Structures the backends build from the program once and reuse batch after batch (e.g. the
+    reference's compiled blocks), keyed by their owner; never written to the export."""
 
     @property
     def input_size(self) -> int:

@@ -177,7 +177,7 @@ def _compiled(program: LoihiProgram) -> tuple[list[_Block], dict[str, _Populatio
     """Dense blocks and population constants, built once per program and torch device and cached
     on the program (verify calls the reference batch after batch)."""
     device = torch.get_default_device()
-    cached = getattr(program, "_reference_compiled", None)
+    cached = program.derived.get("reference_compiled")
     if cached is not None and cached[0] == device:
         return cached[1]
     blocks = [
@@ -186,7 +186,7 @@ def _compiled(program: LoihiProgram) -> tuple[list[_Block], dict[str, _Populatio
         for cols in syn.blocks()
     ]
     pops = {name: _population(c) for name, c in program.populations.items()}
-    program._reference_compiled = (device, (blocks, pops))
+    program.derived["reference_compiled"] = (device, (blocks, pops))
     return blocks, pops
 
 

@@ -192,7 +192,7 @@ def _synaptic_matrix(program: SpiNNakerProgram, index_bits: int) -> dict[int, di
     """Every core's master population table (source core base key -> that source's rows into the
     core), encoded as sPyNNaker's 32-bit fixed synaptic words. Built once per program and cached:
     it is the static data a real load writes into SDRAM."""
-    cached = getattr(program, "_emulator_rows", None)
+    cached = program.derived.get("emulator_rows")
     if cached is not None:
         return cached
     tables: dict[int, dict[int, _RowBlock]] = {}
@@ -201,7 +201,7 @@ def _synaptic_matrix(program: SpiNNakerProgram, index_bits: int) -> dict[int, di
             continue
         for core, first, stop in chunks:
             tables[core] = _core_rows(program, name, first, stop, index_bits)
-    program._emulator_rows = tables
+    program.derived["emulator_rows"] = tables
     return tables
 
 

@@ -152,6 +152,9 @@ class SpiNNakerProgram:
     neurons_per_core: int = DEFAULT_NEURONS_PER_CORE
     cores: dict[str, list[tuple[int, int, int]]] = field(default_factory=dict)
     """population (the input included) -> [(global core id, first neuron, stop neuron)]."""
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Structures the backends build from the program once and reuse batch after batch (e.g. the
+    reference's compiled blocks), keyed by their owner; never written to the export."""
 
     @property
     def input_size(self) -> int:

@@ -154,12 +154,12 @@ def _population_step(
 def _compiled(program: SpiNNakerProgram) -> dict:
     """population -> [(projection, [excitatory; inhibitory] stacked as one float64 CSR matrix)],
     cached on the program (verify calls the reference batch after batch)."""
-    cached = getattr(program, "_reference_mats", None)
+    cached = program.derived.get("reference_mats")
     if cached is not None:
         return cached
     mats = {name: [] for name in program.populations}
     for proj in program.projections:
         stacked = sp.vstack([proj.excitatory, proj.inhibitory], format="csr").astype(np.float64)
         mats[proj.target].append((proj, stacked))
-    program._reference_mats = mats
+    program.derived["reference_mats"] = mats
     return mats
