@@ -49,7 +49,7 @@ def export(model: PathLike, target: str, out_dir: PathLike, **options: Any) -> D
     """Quantise `model` for `target` and write the export to `out_dir` (it appears complete or not
     at all). `options` are the target's export flags with underscores, e.g. ``loihi_chips=2``,
     plus ``dt`` (seconds) and ``timesteps`` (default length of generated inputs)."""
-    from nrf_deploy.cli.export import export as export_dir
+    from nrf_deploy.exporting import export as export_dir
 
     return export_dir(model, target, out_dir, options)
 

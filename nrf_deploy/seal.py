@@ -223,7 +223,7 @@ def rebuild_and_compare(out_dir: Path, sidecar: dict[str, Any]) -> str:
     and require byte-identical artefacts (``verify --rebuild``); NrfError names what differs."""
     import tempfile
 
-    from nrf_deploy.cli.export import SOURCE_FILE, export
+    from nrf_deploy.exporting import SOURCE_FILE, export
 
     manifest = sidecar.get(MANIFEST_KEY)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("options"), dict):

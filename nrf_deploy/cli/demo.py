@@ -223,7 +223,7 @@ def _model_and_data(
 
 def _export(model: Path, name: str, out_dir: Path) -> str | None:
     """Export with each of the target's attempts in turn; None on success, else every refusal."""
-    from nrf_deploy.cli.export import export
+    from nrf_deploy.exporting import export
     from nrf_deploy.targets import get_target
 
     try:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import math
-import shutil
-from pathlib import Path
-from typing import Any
-
-import nir
 
 from nrf_deploy.cli.common import readable_resources
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import atomic_dir, write_nir
+
+# the library function and its checks live in the core; re-exported for existing callers
+from nrf_deploy.exporting import (  # noqa: F401
+    SOURCE_FILE,
+    check_dt,
+    export,
+    refuse_output_among_inputs,
+)
 from nrf_deploy.targets import get_target, target_names
 
 
@@ -55,9 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, accepts_extra=True)
 
 
-SOURCE_FILE = "source.nir"
-
-
 def parse_target_options(target, extra: list[str]) -> dict:
     parser = argparse.ArgumentParser(
         prog=f"nrf-deploy export --target {target.name}", add_help=False
@@ -78,71 +76,6 @@ def parse_target_options(target, extra: list[str]) -> dict:
             "see 'nrf-deploy targets' for this target's options",
         )
     return vars(ns)
-
-
-def export(
-    model: str | nir.NIRGraph, target_name: str, out_dir: str | Path, options: dict | None = None
-):
-    """Library entry: export `model` to `target_name` into `out_dir` atomically and seal it
-    (:mod:`nrf_deploy.seal`); return the Deployment."""
-    from nrf_deploy.deployment import is_previous_export
-    from nrf_deploy.fileio import check_output_dir
-    from nrf_deploy.ir import load_graph
-    from nrf_deploy.quant import zero_weight_policy
-    from nrf_deploy.seal import seal_export, sha256_file
-
-    options = dict(options or {})
-    check_output_dir(out_dir, is_previous_export)
-    refuse_output_among_inputs(out_dir, [model, *options.values()], "-o")
-    target = get_target(target_name)
-    graph = load_graph(model)
-    check_dt(options.get("dt"), graph.dt)
-    with zero_weight_policy(bool(options.get("allow_zero_weights"))):
-        deployment = target.build(graph, options)
-    with atomic_dir(out_dir, is_previous_export) as tmp:
-        target.write(deployment, Path(tmp))
-        if not isinstance(model, nir.NIRGraph):
-            shutil.copyfile(model, Path(tmp) / SOURCE_FILE)  # the float model, for reports
-        else:
-            write_nir(Path(tmp) / SOURCE_FILE, model)
-        seal_export(Path(tmp), sha256_file(Path(tmp) / SOURCE_FILE), options)
-    deployment.out_dir = Path(out_dir)
-    return deployment
-
-
-def check_dt(option: Any, metadata: Any) -> None:
-    """The timestep (seconds) must be a finite number > 0, given (`--dt`) or in the graph."""
-    for value, where in ((option, "--dt"), (metadata, "the graph's metadata 'dt'")):
-        if value is None:
-            continue
-        try:
-            ok = math.isfinite(float(value)) and float(value) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise NrfError(
-                f"the timestep dt = {value!r} s is not a finite number > 0",
-                where,
-                "give the simulation timestep in seconds, e.g. --dt 1e-3",
-            )
-        return
-
-
-def refuse_output_among_inputs(output: str | Path, inputs: list[Any], flag: str) -> None:
-    """Refuse an output path that is, or contains, one of the command's input paths, or lies
-    inside an input directory (writing into an export would break its seal)."""
-    out = Path(output).resolve()
-    for item in inputs:
-        if not isinstance(item, (str, Path)) or not str(item) or not Path(item).exists():
-            continue
-        path = Path(item).resolve()
-        if path == out or out in path.parents or (path.is_dir() and path in out.parents):
-            raise NrfError(
-                f"the output '{output}' is, contains or lies inside the input '{item}'; "
-                "writing it would destroy or alter that input",
-                flag,
-                "choose another output path",
-            )
 
 
 def run(args: argparse.Namespace) -> int:

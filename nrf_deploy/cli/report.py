@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
                 d,
                 "pass directories written by 'nrf-deploy export'",
             )
-    from nrf_deploy.cli.export import refuse_output_among_inputs
     from nrf_deploy.deployment import read_sidecar
+    from nrf_deploy.exporting import refuse_output_among_inputs
     from nrf_deploy.inputs import check_count
     from nrf_deploy.seal import require_sealed
 

@@ -71,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.output.endswith(".npz"):
         raise NrfError(f"output '{args.output}' must end in .npz", "-o", "e.g. -o out.npz")
-    from nrf_deploy.cli.export import refuse_output_among_inputs
+    from nrf_deploy.exporting import refuse_output_among_inputs
 
     refuse_output_among_inputs(args.output, [args.input, args.model], "-o")
     if is_export_dir(args.model):

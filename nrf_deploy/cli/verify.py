@@ -190,7 +190,7 @@ def _inputs(args: argparse.Namespace, deployment) -> InputSet:
 
 def _check_report_path(report: Path, export_dir: Path, input_path: str | None) -> None:
     """``--report`` may not overwrite a file of the export (only verify's outputs) or the input."""
-    from nrf_deploy.cli.export import refuse_output_among_inputs
+    from nrf_deploy.exporting import refuse_output_among_inputs
     from nrf_deploy.seal import VERIFY_OUTPUTS
 
     inside = export_dir.resolve() in report.resolve().parents
