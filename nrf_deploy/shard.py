@@ -23,7 +23,7 @@ from nrf_deploy.device import on_device
 from nrf_deploy.inputset import InputSet
 from nrf_deploy.target import Deployment, Target
 from nrf_deploy.trace import Trace
-from nrf_deploy.verify import Comparison, VerifyResult, compare, run_batched
+from nrf_deploy.verify import Comparison, VerifyResult, compare_with_reference, run_batched
 
 
 @dataclass(frozen=True, order=True)
@@ -83,9 +83,6 @@ def verify_shard(
     """Compare every backend with the reference on the shard's inputs ``x [T, size, ...]``; the
     comparisons' sample indices are global. The witness runs only on samples below
     ``plan.witness_samples``; a backend with no sample in this shard gives no comparison."""
-    selection = target.compared_variables(deployment)
-    record = deployment.record
-    order, spiking = list(record.schedule), record.spiking_nodes
     ref_name, others = plan.backends[0], plan.backends[1:]
     with on_device(plan.device):
         ref = run_batched(target, deployment, ref_name, x, plan.batch_size)
@@ -97,17 +94,7 @@ def verify_shard(
         if n <= 0:
             continue
         trace = run_batched(target, deployment, name, x[:, :n], plan.batch_size)
-        c = compare(
-            _take(ref, n),
-            trace,
-            ref_name,
-            name,
-            order,
-            target.tolerance,
-            selection,
-            spiking,
-            target.rel_tolerance,
-        )
+        c = compare_with_reference(target, deployment, ref, trace, ref_name, name)
         comparisons.append(shift_samples(c, shard.start))
     return comparisons
 
@@ -183,11 +170,3 @@ def rerun_sample(
     """Every named backend's trace of one sample (the diff report of a failed verification)."""
     x = inputs.read(sample, sample + 1)
     return {name: target.run(deployment, name, x, record_states=True) for name in backends}
-
-
-def _take(trace: Trace, n: int) -> Trace:
-    return Trace(
-        {k: v[:, :n] for k, v in trace.outputs.items()},
-        {node: {var: a[:, :n] for var, a in vs.items()} for node, vs in trace.states.items()},
-        trace.output_names,
-    )

@@ -244,9 +244,6 @@ def verify_deployment(
     names = backends or target.backend_names(deployment)
     witness = target.witness_for(deployment)
     ref_name, others = names[0], [b for b in names[1:]]
-    selection = target.compared_variables(deployment)
-    record = deployment.record
-    order, spiking = list(record.schedule), record.spiking_nodes
 
     def tick(name: str) -> Callable[[int], None] | None:
         return (lambda n: progress(name, n)) if progress else None
@@ -260,24 +257,32 @@ def verify_deployment(
             continue
         trace = run_batched(target, deployment, name, x[:, :n], batch_size, tick(name))
         traces[name] = trace
-        ref_part = _take_samples(ref, n)
-        comparisons.append(
-            compare(
-                ref_part,
-                trace,
-                ref_name,
-                name,
-                order,
-                target.tolerance,
-                selection,
-                spiking,
-                target.rel_tolerance,
-            )
-        )
+        comparisons.append(compare_with_reference(target, deployment, ref, trace, ref_name, name))
     return VerifyResult(target.name, comparisons, traces)
 
 
-def _take_samples(trace: Trace, n: int) -> Trace:
+def compare_with_reference(
+    target: Target, deployment: Deployment, ref: Trace, other: Trace, ref_name: str, name: str
+) -> Comparison:
+    """:func:`compare` `other` with the first samples of `ref` (as many as `other` holds), with
+    the target's tolerances and compared variables and the export's schedule."""
+    record = deployment.record
+    n = next(iter(other.outputs.values())).shape[1] if other.outputs else 0
+    return compare(
+        take_samples(ref, n),
+        other,
+        ref_name,
+        name,
+        list(record.schedule),
+        target.tolerance,
+        target.compared_variables(deployment),
+        record.spiking_nodes,
+        target.rel_tolerance,
+    )
+
+
+def take_samples(trace: Trace, n: int) -> Trace:
+    """The first `n` samples of every output and state of `trace`."""
     return Trace(
         {k: v[:, :n] for k, v in trace.outputs.items()},
         {node: {var: a[:, :n] for var, a in vs.items()} for node, vs in trace.states.items()},
