@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +285,31 @@ def read_npz_bytes(data: bytes) -> dict[str, np.ndarray]:
     """Every array of an .npz held in memory (no pickles)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}
+
+
+def chip_file_json(files: Mapping[str, bytes], name: str, target: str) -> Any:
+    """The JSON chip file `name` of an export's files (NrfError naming it if missing or damaged)."""
+    from nrf_deploy.errors import NrfError
+
+    try:
+        return json.loads(files[name])
+    except (KeyError, ValueError) as exc:
+        raise NrfError(
+            f"{name} is missing or not JSON ({exc})",
+            name,
+            f"re-run nrf-deploy export --target {target}",
+        ) from None
+
+
+def chip_file_npz(files: Mapping[str, bytes], name: str, target: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz chip file `name` (NrfError naming it if missing or damaged)."""
+    from nrf_deploy.errors import NrfError
+
+    try:
+        return read_npz_bytes(files[name])
+    except (KeyError, ValueError, OSError) as exc:
+        raise NrfError(
+            f"{name} is missing or corrupt ({exc})",
+            name,
+            f"re-run nrf-deploy export --target {target}",
+        ) from None

@@ -27,7 +27,6 @@ or run it directly: ``nrf-deploy run build/loihi --backend lava --input x.npy -o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import dumps_json, npz_bytes, read_npz_bytes
+from nrf_deploy.fileio import chip_file_json, chip_file_npz, dumps_json, npz_bytes
 
 NETWORK_JSON, NETWORK_NPZ = "lava_network.json", "lava_network.npz"
 NETWORK_FILES = (NETWORK_JSON, NETWORK_NPZ)
@@ -232,22 +231,8 @@ def network_files(net: LavaNetwork) -> dict[str, bytes]:
 
 def read_network(files: Mapping[str, bytes]) -> LavaNetwork:
     """Parse :func:`network_files` output (NrfError naming the file if it is damaged)."""
-    try:
-        description = json.loads(files[NETWORK_JSON])
-    except (KeyError, ValueError) as exc:
-        raise NrfError(
-            f"{NETWORK_JSON} is missing or not JSON ({exc})",
-            NETWORK_JSON,
-            "re-run nrf-deploy export --target loihi",
-        ) from None
-    try:
-        arrays = read_npz_bytes(files[NETWORK_NPZ])
-    except (KeyError, ValueError, OSError) as exc:
-        raise NrfError(
-            f"{NETWORK_NPZ} is missing or corrupt ({exc})",
-            NETWORK_NPZ,
-            "re-run nrf-deploy export --target loihi",
-        ) from None
+    description = chip_file_json(files, NETWORK_JSON, "loihi")
+    arrays = chip_file_npz(files, NETWORK_NPZ, "loihi")
     try:
         return _network(description, arrays)
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -25,7 +25,6 @@ used, so an edit of ``tau_m``, ``cm`` or ``tau_syn`` changes what the emulator r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,7 +48,7 @@ from nrf_deploy.targets.spinnaker.mapper import assign_slices
 from nrf_deploy.targets.spinnaker.pynn import CONNECTIONS_FILE, NETWORK_FILE
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import read_npz_bytes
+from nrf_deploy.fileio import chip_file_json, chip_file_npz
 
 WORD_TOLERANCE = 1
 """LSBs by which a word computed from a PyNN value may differ from the recorded exact word."""
@@ -58,22 +57,8 @@ WORD_TOLERANCE = 1
 def read_chip_files(files: Mapping[str, bytes]) -> SpiNNakerProgram:
     """The program ``network.json`` and ``connections.npz`` describe (NrfError naming the file
     for anything sPyNNaker could not load)."""
-    try:
-        net = json.loads(files[NETWORK_FILE])
-    except (KeyError, ValueError) as exc:
-        raise NrfError(
-            f"{NETWORK_FILE} is missing or not JSON ({exc})",
-            NETWORK_FILE,
-            "re-run nrf-deploy export --target spinnaker",
-        ) from None
-    try:
-        conns = read_npz_bytes(files[CONNECTIONS_FILE])
-    except (KeyError, ValueError, OSError) as exc:
-        raise NrfError(
-            f"{CONNECTIONS_FILE} is missing or corrupt ({exc})",
-            CONNECTIONS_FILE,
-            "re-run nrf-deploy export --target spinnaker",
-        ) from None
+    net = chip_file_json(files, NETWORK_FILE, "spinnaker")
+    conns = chip_file_npz(files, CONNECTIONS_FILE, "spinnaker")
     try:
         return _program(net, conns)
     except NrfError:
