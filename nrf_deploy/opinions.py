@@ -61,7 +61,8 @@ class OpinionContext:
     """Seconds per timestep of the float model (None: not recorded)."""
     hardware: list[dict[str, Any]]
     """nrf-deploy's cost-model figures, one dict per chip profile (the report's
-    ``targets[].hardware``: ``profile``, ``energy_per_inference_j``, ``latency_s``, ...)."""
+    ``targets[].hardware``: ``chip``, ``energy_j`` and ``latency_s`` per inference, ``terms``,
+    ``constants``, ...)."""
     resources: dict[str, Any]
     """``target.resources(deployment)``: cores, chips, memory as nrf-deploy maps them."""
     reference: Trace
