@@ -150,3 +150,31 @@ def gather(
         except Exception as exc:  # noqa: BLE001 — a failing tool must not stop the report
             entries.append(unavailable(tool.name, f"failed: {type(exc).__name__}: {exc}"))
     return entries
+
+
+def spike_agreement(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """How far two runs' spikes agree, over `pairs` of equally shaped ``[T, ...]`` spike-count
+    arrays (one pair per population, already aligned in time).
+
+    ``equal``: the share of spikes at the same unit and step, ``2 Σ min(a, b) / (Σ a + Σ b)``
+    (1.0 for identical runs, also when both are silent); ``correlation``: Pearson's r of the
+    per-unit spike counts summed over time (1.0 when both are equal and constant, 0.0 when only
+    one is constant); ``theirs`` / ``ours``: spike totals of the first / second array."""
+    if not pairs:
+        return {"equal": 1.0, "correlation": 1.0, "theirs": 0.0, "ours": 0.0}
+    a = np.concatenate([np.asarray(p[0], dtype=np.float64).reshape(-1) for p in pairs])
+    b = np.concatenate([np.asarray(p[1], dtype=np.float64).reshape(-1) for p in pairs])
+    total = a.sum() + b.sum()
+    equal = 1.0 if total == 0 else float(2 * np.minimum(a, b).sum() / total)
+    counts_a = np.concatenate([np.asarray(p[0], np.float64).sum(axis=0).ravel() for p in pairs])
+    counts_b = np.concatenate([np.asarray(p[1], np.float64).sum(axis=0).ravel() for p in pairs])
+    if counts_a.std() == 0 or counts_b.std() == 0:
+        correlation = float(np.array_equal(counts_a, counts_b))
+    else:
+        correlation = float(np.corrcoef(counts_a, counts_b)[0, 1])
+    return {
+        "equal": equal,
+        "correlation": correlation,
+        "theirs": float(a.sum()),
+        "ours": float(b.sum()),
+    }

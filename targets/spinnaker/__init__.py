@@ -30,6 +30,7 @@ from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.fileio import dumps_json, npz_bytes, write_nir
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.opinions import SecondOpinion
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 
 PROGRAM_FILE = "program.npz"
@@ -57,6 +58,22 @@ class SpiNNakerTarget(Target):
             "per-core event-driven ring buffers, as the ARM cores run it (from network.json + "
             "connections.npz)",
             reads="chip_files",
+        ),
+    )
+    second_opinions = (
+        SecondOpinion(
+            "PyNN on NEST",
+            "nrf_deploy.targets.spinnaker.witnesses:nest_opinion",
+            requires=("pyNN", "nest"),
+            summary="run_pynn.py unmodified under pyNN.nest: spike agreement with the reference "
+            "and the float model",
+        ),
+        SecondOpinion(
+            "sPyNNaker mapping",
+            "nrf_deploy.targets.spinnaker.witnesses:spynnaker_mapping_opinion",
+            requires=("pyNN", "spynnaker"),
+            summary="run_pynn.py through sPyNNaker's mapper on a virtual SpiNN-5 board: cores, "
+            "chips, SDRAM",
         ),
     )
     chip_file_names = ("network.json", "connections.npz")

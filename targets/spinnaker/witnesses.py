@@ -1,0 +1,274 @@
+"""Second opinions on a SpiNNaker export from the field's own tools (docs/report.md, "Witnesses").
+
+* :func:`nest_opinion` — the export's ``run_pynn.py``, unmodified, under PyNN 0.13's NEST 3.10
+  backend (``--simulator nest``) on the report's input; its spikes against the integer reference
+  and the float model. NEST integrates in double precision, so this is agreement, not bit-exactness.
+* :func:`spynnaker_mapping_opinion` — the same script through sPyNNaker 7.4.1 on a virtual
+  SpiNN-5 board, stopped after mapping; its placement (application cores, chips, planned SDRAM)
+  against nrf-deploy's partition (``mapper.py``).
+
+Both start ``pynn_run.py`` in a fresh interpreter inside a temporary folder that is always removed
+(NEST's kernel and sPyNNaker's data view are process-wide; sPyNNaker writes its report folders and
+reads ``~/.spynnaker.cfg``, so HOME points there too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nrf_deploy.targets.spinnaker.format import MODEL_SOURCE
+from nrf_deploy.targets.spinnaker.pynn import NETWORK_FILE, SCRIPT_FILE
+
+from nrf_deploy.errors import NrfError
+from nrf_deploy.opinions import Comparison, Opinion, OpinionContext, spike_agreement
+from nrf_deploy.target import Deployment
+
+NEST_MAX_SAMPLES = 2
+"""Samples of the report's input run under NEST: one NEST process each (it builds the whole
+network, ~20 s for the 1.1 M synapses of the fixture on one core)."""
+RUN_TIMEOUT_S = 600
+VIRTUAL_BOARD_CFG = """[Machine]
+version = 5
+virtual_board = True
+"""
+"""sPyNNaker's configuration: one virtual SpiNN-5 board (48 chips), no hardware."""
+
+
+def _run_pynn(mode: str, export_dir: Path, workdir: Path, args: list[str]) -> float:
+    """Run ``pynn_run.py MODE <export>/run_pynn.py ARGS`` in `workdir`; seconds it took."""
+    script = Path(export_dir) / SCRIPT_FILE
+    if not script.is_file():
+        raise NrfError(
+            f"no {SCRIPT_FILE} in the export", str(export_dir), "re-export with nrf-deploy export"
+        )
+    env = {**os.environ, "HOME": str(workdir), "XDG_CONFIG_HOME": str(workdir / ".config")}
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "nrf_deploy.targets.spinnaker.pynn_run", mode, str(script)]
+    done = subprocess.run(
+        [*command, *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+        raise NrfError(f"{SCRIPT_FILE} failed under {mode}: {last}", str(script))
+    return time.perf_counter() - started
+
+
+def _spiking_populations(export_dir: Path) -> dict[str, dict[str, Any]]:
+    net = json.loads((Path(export_dir) / NETWORK_FILE).read_text())
+    return {
+        p["label"]: p
+        for p in net["populations"]
+        if p["cellclass"] != MODEL_SOURCE and "spikes" in p["record"]
+    }
+
+
+def _flat(trace_output: np.ndarray, samples: int, steps: int) -> np.ndarray:
+    """``[T, B, *shape]`` -> ``[steps, samples, n]`` (float64 spike counts)."""
+    a = np.asarray(trace_output, dtype=np.float64)
+    return a[:steps, :samples].reshape(steps, samples, -1)
+
+
+def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
+    """PyNN on NEST: the export's script on the report's input (<= NEST_MAX_SAMPLES samples)."""
+    x = np.asarray(context.x)
+    samples = min(int(x.shape[1]), NEST_MAX_SAMPLES)
+    populations = _spiking_populations(context.export_dir)
+    steps = min(int(x.shape[0]), int(deployment.sidecar.get("timesteps") or x.shape[0]))
+    runs, seconds = [], 0.0
+    with tempfile.TemporaryDirectory(prefix="nrf-nest-") as tmp:
+        work = Path(tmp)
+        np.save(work / "x.npy", (x[:steps, :samples] > 0).astype(np.uint8))
+        for b in range(samples):
+            out = work / f"nest_{b}.npz"
+            args = ["--input", str(work / "x.npy"), "--sample", str(b), "--output", str(out)]
+            seconds += _run_pynn("nest", context.export_dir, work, args)
+            with np.load(out) as recorded:
+                runs.append({k: recorded[f"out/{k}"][:steps] for k in populations})
+    nest = {k: np.stack([r[k] for r in runs], axis=1).astype(np.float64) for k in populations}
+    reference = {k: _flat(context.reference.outputs[k], samples, steps) for k in populations}
+    floating = {k: _flat(context.floating.outputs[k], samples, steps) for k in populations}
+    lags = {k: int(deployment.sidecar.get("delays", {}).get(k, 0)) for k in populations}
+    vs_reference = _agreement(nest, reference, {k: 0 for k in populations})
+    vs_float = _agreement(nest, floating, lags)
+    reference_vs_float = _agreement(reference, floating, lags)
+    rows = [
+        Comparison(
+            "spikes at the same neuron and step as the reference",
+            "share",
+            1.0,
+            vs_reference["equal"],
+            "agreement",
+            "2|both| / (|NEST| + |reference|) over every spiking population",
+        ),
+        Comparison(
+            "per-neuron spike-count correlation with the reference",
+            "r",
+            1.0,
+            vs_reference["correlation"],
+            "agreement",
+        ),
+        Comparison(
+            "spikes at the same neuron and step as the float model",
+            "share",
+            reference_vs_float["equal"],
+            vs_float["equal"],
+            "agreement",
+            "ours: the integer reference's own agreement with the float model",
+        ),
+        Comparison(
+            "per-neuron spike-count correlation with the float model",
+            "r",
+            reference_vs_float["correlation"],
+            vs_float["correlation"],
+            "agreement",
+        ),
+        Comparison("spikes per run", "spikes", vs_reference["theirs"], vs_reference["ours"]),
+    ]
+    notes = [
+        (
+            f"{samples} sample(s) × {steps} steps of the report's input (cap {NEST_MAX_SAMPLES} "
+            f"samples: one NEST run each, {seconds:.1f} s in all)"
+        ),
+        (
+            "NEST integrates iaf_psc_delta / iaf_psc_exp in double precision on the PyNN values of "
+            "network.json; SpiNNaker's reference in s16.15 accum: equal spikes are agreement, not "
+            "bit-exactness"
+        ),
+        "the float model is compared after each population's chip lag (deploy.json delays)",
+    ]
+    if any(p["cellclass"] == "IF_curr_delta" for p in populations.values()):
+        notes.append(
+            "PyNN's IF_curr_delta weight is a jump of v in mV on NEST, while sPyNNaker adds it as "
+            "a current for one step (R·(1 − exp_TC)·w): the same only when that factor is 1, as "
+            "for IF/Integrator populations"
+        )
+    details = {
+        "samples": samples,
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        "per_population": {
+            k: {
+                "nest_spikes": float(nest[k].sum()),
+                "reference_spikes": float(reference[k].sum()),
+                "equal_vs_reference": spike_agreement([(nest[k], reference[k])])["equal"],
+            }
+            for k in populations
+        },
+    }
+    return Opinion("PyNN on NEST", _versions("PyNN", "nest-simulator"), rows, notes, details)
+
+
+def _agreement(
+    theirs: dict[str, np.ndarray], ours: dict[str, np.ndarray], lags: dict[str, int]
+) -> dict[str, float]:
+    """Agreement of `theirs` with `ours` over all populations (``[T, B, n]`` each): population k
+    of `theirs` at step t + lags[k] is compared with `ours` at step t."""
+    pairs = []
+    for k, lag in lags.items():
+        steps = theirs[k].shape[0] - lag
+        pairs.append((theirs[k][lag : lag + steps], ours[k][:steps]))
+    return spike_agreement(pairs)
+
+
+def _versions(*packages: str) -> str:
+    return " / ".join(f"{p} {version(p)}" for p in packages)
+
+
+def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
+    """sPyNNaker's own mapping of the export's script on a virtual SpiNN-5 board."""
+    x = np.asarray(context.x)
+    steps = min(int(x.shape[0]), int(deployment.sidecar.get("timesteps") or x.shape[0]))
+    with tempfile.TemporaryDirectory(prefix="nrf-spynnaker-") as tmp:
+        work = Path(tmp)
+        (work / ".spynnaker.cfg").write_text(VIRTUAL_BOARD_CFG)
+        np.save(work / "x.npy", (x[:steps, :1] > 0).astype(np.uint8))
+        placements_file = work / "placements.json"
+        args = [str(placements_file), "--input", str(work / "x.npy"), "--sample", "0"]
+        seconds = _run_pynn("spinnaker-mapping", context.export_dir, work, args)
+        placed = json.loads(placements_file.read_text())
+    theirs = _placement_summary(placed)
+    ours = _partition_summary(deployment, context.resources)
+    rows = [
+        Comparison("application cores", "cores", ours["cores"], theirs["cores"]),
+        Comparison("chips holding them", "chips", ours["chips"], theirs["chips"]),
+        Comparison("SDRAM of the application cores", "bytes", ours["sdram"], theirs["sdram"]),
+        Comparison(
+            "largest SDRAM on one chip", "bytes", ours["max_chip_sdram"], theirs["max_chip_sdram"]
+        ),
+    ]
+    notes = [
+        (
+            f"virtual SpiNN-5 board (48 chips), mapping only ({seconds:.1f} s); placement of the "
+            f"network of {steps} steps with sample 0 of the report's input as spike source"
+        ),
+        f"sPyNNaker adds {theirs['system_cores']} system cores ("
+        + ", ".join(f"{n} {v}" for v, n in theirs["system"].items())
+        + ") and leaves them out of the application count; nrf-deploy assumes 16 application "
+        "cores on every chip, sPyNNaker fills fewer on chips that hold system cores",
+        (
+            "SDRAM: sPyNNaker's planned (reserved) bytes per core — synaptic matrix sized for the "
+            "longest row of each source slice, master population table, recording buffers, "
+            "provenance and system regions; nrf-deploy's mapper counts the matrix rows, neuron "
+            "parameters and recordings the program stores"
+        ),
+    ]
+    details = {"per_population": _per_population(placed, deployment), "seconds": round(seconds, 2)}
+    return Opinion("sPyNNaker mapping", _versions("sPyNNaker"), rows, notes, details)
+
+
+def _placement_summary(placed: list[dict[str, Any]]) -> dict[str, Any]:
+    app = [p for p in placed if p["population"] is not None]
+    chips = Counter()
+    for p in app:
+        chips[tuple(p["chip"])] += p["sdram_bytes"]
+    system = Counter(p["vertex"] for p in placed if p["population"] is None)
+    return {
+        "cores": len(app),
+        "chips": len(chips),
+        "sdram": sum(p["sdram_bytes"] for p in app),
+        "max_chip_sdram": max(chips.values(), default=0),
+        "system_cores": sum(system.values()),
+        "system": dict(system),
+    }
+
+
+def _partition_summary(deployment: Deployment, resources: dict[str, Any]) -> dict[str, Any]:
+    core_map = deployment.sidecar.get("core_map") or []
+    return {
+        "cores": resources.get("cores_used", len(core_map)),
+        "chips": resources.get("chips"),
+        "sdram": sum(int(c["sdram_bytes"]) for c in core_map),
+        "max_chip_sdram": resources.get("max_sdram_bytes_per_chip"),
+    }
+
+
+def _per_population(placed: list[dict[str, Any]], deployment: Deployment) -> dict[str, Any]:
+    core_map = deployment.sidecar.get("core_map") or []
+    out: dict[str, Any] = {}
+    for label in dict.fromkeys(c["population"] for c in core_map):
+        mine = [c for c in core_map if c["population"] == label]
+        theirs = [p for p in placed if p["population"] == label]
+        out[label] = {
+            "cores": [len(mine), len(theirs)],
+            "sdram_bytes": [
+                sum(int(c["sdram_bytes"]) for c in mine),
+                sum(p["sdram_bytes"] for p in theirs),
+            ],
+        }
+    return out
