@@ -82,7 +82,7 @@ def test_script_is_python_naming_only_pynn_api(exported):
     imports = [
         (a.name, a.asname) for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
     ]
-    assert ("pyNN.spiNNaker", "sim") in imports
+    assert ("pyNN.spiNNaker", "sim") in imports and ("pyNN.nest", "sim") in imports
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     used = {
         n.attr
@@ -276,7 +276,9 @@ def test_script_builds_the_exported_network(exported, tmp_path, monkeypatch):
             assert (
                 made[0]["columns"] == ["weight", "delay"] and made[0]["synapse"] == "StaticSynapse"
             )
-            ints = np.rint(rows[:, 2] * 2.0 ** (15 - shifts[kind]))  # sPyNNaker's synapse_io
+            # PyNN's sign convention (inhibitory current weights < 0); sPyNNaker takes numpy.abs
+            assert np.all(rows[:, 2] < 0) if receptor == "inhibitory" else np.all(rows[:, 2] > 0)
+            ints = np.rint(np.abs(rows[:, 2]) * 2.0 ** (15 - shifts[kind]))  # synapse_io
             got = np.zeros(want.shape)
             got[rows[:, 1].astype(int), rows[:, 0].astype(int)] = ints
             assert np.array_equal(got, want.toarray()) and np.all(rows[:, 3] == proj.delay * dt_ms)
