@@ -141,3 +141,16 @@ def test_spike_agreement_measures():
     assert got["equal"] == 0.5 and got["correlation"] == pytest.approx(1.0)
     assert spike_agreement([(a, np.zeros_like(a))])["equal"] == 0.0
     assert spike_agreement([(np.zeros(3), np.zeros(3))])["equal"] == 1.0
+
+
+def test_pynn_nest_and_spynnaker_import_no_samna():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pyNN.nest, pyNN.spiNNaker, spynnaker.pyNN.data\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] == 'samna']\n"
+        "print('IMPORTED:', bad)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "IMPORTED: []" in done.stdout, done.stderr[-2000:]
