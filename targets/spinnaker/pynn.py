@@ -221,7 +221,7 @@ def pynn_script(description: dict[str, Any]) -> str:
         body += [
             (
                 f"    pops[{label!r}] = sim.Population({p['size']}, "
-                f"sim.{p['cellclass']}(**cell_params(net, {label!r})),"
+                f"sim.{p['cellclass']}(**cell_params(net, {label!r}, lead)),"
             ),
             (
                 f"                                label={label!r}, "
@@ -232,16 +232,25 @@ def pynn_script(description: dict[str, Any]) -> str:
         ]
     for q in description["projections"]:
         key = q["connections"].split(":", 1)[1]
-        body.append(
-            f"    sim.Projection(pops[{q['pre']!r}], pops[{q['post']!r}], "
-            f"sim.FromListConnector(connections(conns, {key!r}), column_names=['weight', 'delay']),"
-        )
+        post = q["post"]
+        body += [
+            f"    rows = connections(conns, {key!r}, weight_scale(net, {post!r}, args.simulator))",
+            (
+                f"    sim.Projection(pops[{q['pre']!r}], pops[{post!r}], "
+                "sim.FromListConnector(rows, column_names=['weight', 'delay']),"
+            ),
+        ]
         body.append(
             "                   synapse_type=sim.StaticSynapse(), "
             f"receptor_type={q['receptor_type']!r})"
         )
     body += [
-        "    sim.run((net['timesteps'] + lead) * dt)",
+        "    if lead:  # NEST's step t + lead - 1 is the chip's step t: the bias starts there",
+        "        sim.run((lead - 2) * dt)  # pyNN.nest's first run goes one min_delay further",
+        "        for label in pops:",
+        "            if label != net['populations'][0]['label']:",
+        "                pops[label].set(i_offset=cell_params(net, label, 0)['i_offset'])",
+        "    sim.run(net['timesteps'] * dt)",
         "    save(pops, net, args.output, lead)",
         "    sim.end()",
     ]
@@ -318,8 +327,12 @@ def spike_times(x, dt, lead):
     return [[float((t + lead) * dt) for t in np.flatnonzero(x[:, i])] for i in range(x.shape[1])]
 
 
-def cell_params(net, label):
-    return next(p for p in net["populations"] if p["label"] == label)["cellparams"]
+def cell_params(net, label, lead):
+    """The population's PyNN parameters; with a `lead`, its bias is off until the run reaches it."""
+    params = dict(next(p for p in net["populations"] if p["label"] == label)["cellparams"])
+    if lead:
+        params["i_offset"] = 0.0
+    return params
 
 
 def extra(net, label, simulator):
@@ -330,13 +343,29 @@ def extra(net, label, simulator):
     return {{"additional_parameters": population["additional_parameters"]}}
 
 
-def connections(conns, key):
+def weight_scale(net, label, simulator):
+    """Per target neuron, what one unit of weight moves v by (mV) on sPyNNaker relative to
+    `simulator`. sPyNNaker's IF_curr_delta adds a weight as a current for one step, v moves by
+    R (1 - exp(-dt / tau_m)) w with R = tau_m / cm; PyNN's standard IF_curr_delta (NEST's
+    iaf_psc_delta) jumps v by w. IF_curr_exp weights are currents on both: 1."""
+    population = next(p for p in net["populations"] if p["label"] == label)
+    if simulator == "spiNNaker" or population["cellclass"] != "IF_curr_delta":
+        return np.ones(population["size"])
+    params = population["cellparams"]
+    tau_m = np.broadcast_to(np.asarray(params["tau_m"], dtype=float), (population["size"],))
+    cm = np.broadcast_to(np.asarray(params["cm"], dtype=float), (population["size"],))
+    return tau_m / cm * -np.expm1(-net["timestep_ms"] / tau_m)
+
+
+def connections(conns, key, scale):
+    """(pre, post, weight, delay) rows, each weight times its target's `scale`."""
     rows = conns[key]
-    return [(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
+    return [(int(r[0]), int(r[1]), float(r[2] * scale[int(r[1])]), float(r[3])) for r in rows]
 
 
 def save(pops, net, path, lead):
-    """Spikes [T, n] and v [T, n] per population, read `lead` steps after the start."""
+    """Spikes [T, n] and v [T, n] per population. With a `lead` (NEST), the chip's step t is
+    NEST's step t + lead - 1, whose spikes NEST stamps at its end, (t + lead) * dt."""
     arrays = {{}}
     steps = net["timesteps"]
     for p in net["populations"][1:]:
@@ -353,16 +382,17 @@ def save(pops, net, path, lead):
             arrays["out/" + label] = spikes
         signals = segment.filter(name="v")
         if signals:
-            arrays["state/" + label + "/v"] = np.asarray(signals[0].magnitude)[lead:lead + steps]
+            start = max(lead - 1, 0)
+            arrays["state/" + label + "/v"] = np.asarray(signals[0].magnitude)[start:start + steps]
     np.savez(path, **arrays)
 
 
 def main():
     args = arguments()
     sim = simulator(args.simulator)
-    # pyNN.nest relays a SpikeSourceArray through parrot neurons one min_delay later and NEST
-    # refuses a spike at 0 ms: there every time is two timesteps later, read back as step t
-    lead = 2 if args.simulator == "nest" else 0
+    # NEST refuses a spike at 0 ms and pyNN.nest relays a SpikeSourceArray through parrot
+    # neurons one min_delay later: there the chip's step t is NEST's step t + lead - 1
+    lead = 3 if args.simulator == "nest" else 0
     with open(os.path.join(HERE, "network.json")) as fh:
         net = json.load(fh)
     conns = np.load(os.path.join(HERE, "connections.npz"))

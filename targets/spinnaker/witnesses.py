@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nrf_deploy.targets.spinnaker.format import MODEL_SOURCE
+from nrf_deploy.targets.spinnaker.format import MODEL_SOURCE, ONE
 from nrf_deploy.targets.spinnaker.pynn import NETWORK_FILE, SCRIPT_FILE
 
 from nrf_deploy.errors import NrfError
@@ -69,13 +69,68 @@ def _run_pynn(mode: str, export_dir: Path, workdir: Path, args: list[str]) -> fl
     return time.perf_counter() - started
 
 
-def _spiking_populations(export_dir: Path) -> dict[str, dict[str, Any]]:
+def _recorded_populations(export_dir: Path, variable: str) -> dict[str, dict[str, Any]]:
+    """The neuron populations whose `variable` the script records, spikes first: a read-out's
+    ``v`` only where it records no spikes."""
     net = json.loads((Path(export_dir) / NETWORK_FILE).read_text())
     return {
         p["label"]: p
         for p in net["populations"]
-        if p["cellclass"] != MODEL_SOURCE and "spikes" in p["record"]
+        if p["cellclass"] != MODEL_SOURCE
+        and variable in p["record"]
+        and (variable == "spikes" or "spikes" not in p["record"])
     }
+
+
+def _run_nest(
+    context: OpinionContext, samples: int, steps: int, keys: list[str]
+) -> tuple[dict[str, np.ndarray], float]:
+    """``{key: [steps, samples, n]}`` of `keys` (``out/<label>``, ``state/<label>/v``) from one
+    NEST run of the export's script per sample; seconds in all."""
+    runs, seconds = [], 0.0
+    with tempfile.TemporaryDirectory(prefix="nrf-nest-") as tmp:
+        work = Path(tmp)
+        np.save(work / "x.npy", (np.asarray(context.x)[:steps, :samples] > 0).astype(np.uint8))
+        for b in range(samples):
+            out = work / f"nest_{b}.npz"
+            args = ["--input", str(work / "x.npy"), "--sample", str(b), "--output", str(out)]
+            seconds += _run_pynn("nest", context.export_dir, work, args)
+            with np.load(out) as recorded:
+                runs.append({k: recorded[k][:steps] for k in keys})
+    stacked = {k: np.stack([r[k] for r in runs], axis=1).astype(np.float64) for k in keys}
+    return stacked, seconds
+
+
+def _readout_rows(
+    recorded: dict[str, np.ndarray], reference: Any, readouts: list[str], samples: int
+) -> tuple[list[Comparison], dict[str, Any]]:
+    """Read-out membranes: NEST's v (mV) at the start of step t + 1 against the reference's v
+    after step t (s16.15 accum, / 2**15), sPyNNaker's recording convention."""
+    if not readouts:
+        return [], {}
+    ours, theirs = [], []
+    for label in readouts:
+        v = recorded[f"state/{label}/v"]
+        ref = np.asarray(reference.outputs[label], dtype=np.float64)[:, :samples] / ONE
+        steps = min(v.shape[0] - 1, ref.shape[0])
+        theirs.append(v[1 : steps + 1].reshape(-1))
+        ours.append(ref[:steps].reshape(-1))
+    a, b = np.concatenate(theirs), np.concatenate(ours)
+    r = (
+        float(np.corrcoef(a, b)[0, 1])
+        if a.std() > 0 and b.std() > 0
+        else float(np.array_equal(a, b))
+    )
+    largest = float(np.abs(a - b).max()) if a.size else 0.0
+    row = Comparison(
+        "read-out membrane correlation with the reference",
+        "r",
+        1.0,
+        r,
+        "agreement",
+        f"largest difference {largest:.3g} mV over {', '.join(readouts)}",
+    )
+    return [row], {"readout_max_abs_mv": largest, "readout_correlation": r}
 
 
 def _flat(trace_output: np.ndarray, samples: int, steps: int) -> np.ndarray:
@@ -88,19 +143,12 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     """PyNN on NEST: the export's script on the report's input (<= NEST_MAX_SAMPLES samples)."""
     x = np.asarray(context.x)
     samples = min(int(x.shape[1]), NEST_MAX_SAMPLES)
-    populations = _spiking_populations(context.export_dir)
+    populations = _recorded_populations(context.export_dir, "spikes")
+    readouts = list(_recorded_populations(context.export_dir, "v"))
     steps = min(int(x.shape[0]), int(deployment.sidecar.get("timesteps") or x.shape[0]))
-    runs, seconds = [], 0.0
-    with tempfile.TemporaryDirectory(prefix="nrf-nest-") as tmp:
-        work = Path(tmp)
-        np.save(work / "x.npy", (x[:steps, :samples] > 0).astype(np.uint8))
-        for b in range(samples):
-            out = work / f"nest_{b}.npz"
-            args = ["--input", str(work / "x.npy"), "--sample", str(b), "--output", str(out)]
-            seconds += _run_pynn("nest", context.export_dir, work, args)
-            with np.load(out) as recorded:
-                runs.append({k: recorded[f"out/{k}"][:steps] for k in populations})
-    nest = {k: np.stack([r[k] for r in runs], axis=1).astype(np.float64) for k in populations}
+    keys = [f"out/{k}" for k in populations] + [f"state/{k}/v" for k in readouts]
+    recorded, seconds = _run_nest(context, samples, steps, keys)
+    nest = {k: recorded[f"out/{k}"] for k in populations}
     reference = {k: _flat(context.reference.outputs[k], samples, steps) for k in populations}
     floating = {k: _flat(context.floating.outputs[k], samples, steps) for k in populations}
     lags = {k: int(deployment.sidecar.get("delays", {}).get(k, 0)) for k in populations}
@@ -139,8 +187,10 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
             vs_float["correlation"],
             "agreement",
         ),
-        Comparison("spikes per run", "spikes", vs_reference["theirs"], vs_reference["ours"]),
+        Comparison("spikes per run", "spikes", vs_reference["ours"], vs_reference["theirs"]),
     ]
+    readout_rows, readout_details = _readout_rows(recorded, context.reference, readouts, samples)
+    rows += readout_rows
     notes = [
         (
             f"{samples} sample(s) × {steps} steps of the report's input (cap {NEST_MAX_SAMPLES} "
@@ -163,14 +213,15 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
         )
     if any(p["cellclass"] == "IF_curr_delta" for p in populations.values()):
         notes.append(
-            "PyNN's IF_curr_delta weight is a jump of v in mV on NEST, while sPyNNaker adds it as "
-            "a current for one step (R·(1 − exp_TC)·w): the same only when that factor is 1, as "
-            "for IF/Integrator populations"
+            "IF_curr_delta: PyNN's standard model (NEST's iaf_psc_delta) jumps v by the weight, "
+            "sPyNNaker adds it as a one-step current, v += R·(1 − exp(−dt/τm))·w; on NEST the "
+            "script scales each weight by that factor of its target neuron (weight_scale)"
         )
     details = {
         "samples": samples,
         "steps": steps,
         "seconds": round(seconds, 2),
+        **readout_details,
         "per_population": {
             k: {
                 "nest_spikes": float(nest[k].sum()),
