@@ -21,24 +21,31 @@ from nrf_deploy.ir import run_float
 from nrf_deploy.opinions import OpinionContext, spike_agreement
 
 
-def _two_layers() -> nir.NIRGraph:
-    """Input -> CubaLIF (recurrent, IF_curr_exp) -> IF (IF_curr_delta): both cell types."""
+def _three_layers() -> nir.NIRGraph:
+    """Input -> CubaLIF (recurrent; IF_curr_exp) -> LIF (IF_curr_delta with a leak, so PyNN's
+    weight units differ between the backends) -> LI read-out (v only)."""
     rng = np.random.default_rng(5)
     g = recurrent_cubalif(n_in=12, n=10, seed=5)
     nodes = dict(g.nodes)
+    lif = nir.LIF(
+        tau=np.full(6, 0.004), r=np.ones(6), v_leak=np.zeros(6), v_threshold=np.full(6, 0.6)
+    )
     nodes |= {
         "fc2": nir.Affine(rng.normal(0.8, 1.0, (6, 10)), np.zeros(6)),
-        "if2": nir.IF(r=np.ones(6), v_threshold=np.full(6, 1.5)),
-        "out": nir.Output({"output": np.array([6])}),
+        "if2": lif,
+        "fc3": nir.Affine(rng.normal(0, 1, (2, 6)), np.array([0.1, -0.2])),
+        "ro": nir.LI(np.array([0.004, 0.008]), np.ones(2), np.zeros(2)),
+        "out": nir.Output({"output": np.array([2])}),
     }
-    edges = [e for e in g.edges if e != ("cuba", "out")] + [("cuba", "fc2"), ("fc2", "if2")]
-    return nir.NIRGraph(nodes=nodes, edges=[*edges, ("if2", "out")], metadata={"dt": 1e-3})
+    edges = [e for e in g.edges if e != ("cuba", "out")]
+    edges += [("cuba", "fc2"), ("fc2", "if2"), ("if2", "fc3"), ("fc3", "ro"), ("ro", "out")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3})
 
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
     root = tmp_path_factory.mktemp("witness")
-    nir.write(root / "g.nir", _two_layers())
+    nir.write(root / "g.nir", _three_layers())
     out = root / "export"
     args = ["export", str(root / "g.nir"), "--target", "spinnaker", "-o", str(out)]
     assert main([*args, "--spinnaker-neurons-per-core", "4"]) == 0
@@ -72,6 +79,8 @@ def test_script_runs_under_nest_and_agrees_with_the_reference(reported):
         "cuba": 1,
         "if2": 1,
     }
+    readout = rows["read-out membrane correlation with the reference"]
+    assert readout["theirs"] > 0.95 and details["readout_lag"] == 1
     page = html.read_text()
     assert "PyNN on NEST" in page and "sPyNNaker mapping" in page
 
@@ -84,8 +93,8 @@ def test_spynnaker_virtual_mapping_is_shown_beside_ours(reported):
     rows = _rows(mapping)
     partition = json.loads((out / "partition.json").read_text())
     cores = rows["application cores"]
-    # 3 input cores (12 sources), 3 CubaLIF (10), 2 IF (6): 4 neurons per core in both tools
-    assert cores["ours"] == partition["resources"]["cores_used"] == 8 and cores["theirs"] == 8
+    # 3 input cores (12 sources), 3 CubaLIF (10), 2 LIF (6), 1 LI (2): 4 neurons per core
+    assert cores["ours"] == partition["resources"]["cores_used"] == 9 and cores["theirs"] == 9
     assert rows["chips holding them"]["theirs"] == 1
     sdram = rows["SDRAM of the application cores"]
     assert sdram["ours"] == sum(c["sdram_bytes"] for c in partition["cores"])
@@ -95,6 +104,7 @@ def test_spynnaker_virtual_mapping_is_shown_beside_ours(reported):
         "in": [3, 3],
         "cuba": [3, 3],
         "if2": [2, 2],
+        "ro": [1, 1],
     }
     assert any("system cores" in n for n in mapping["notes"])
 

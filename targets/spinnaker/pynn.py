@@ -250,7 +250,8 @@ def pynn_script(description: dict[str, Any]) -> str:
         "        for label in pops:",
         "            if label != net['populations'][0]['label']:",
         "                pops[label].set(i_offset=cell_params(net, label, 0)['i_offset'])",
-        "    sim.run(net['timesteps'] * dt)",
+        "    # NEST stamps the last step's spikes at (timesteps + lead - 1) * dt: run to there",
+        "    sim.run((net['timesteps'] + (1 if lead else 0)) * dt)",
         "    save(pops, net, args.output, lead)",
         "    sim.end()",
     ]
