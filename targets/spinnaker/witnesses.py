@@ -279,7 +279,7 @@ def _versions(*packages: str) -> str:
 def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     """sPyNNaker's own mapping of the export's script on a virtual SpiNN-5 board."""
     x = np.asarray(context.x)
-    steps = min(int(x.shape[0]), int(deployment.sidecar.get("timesteps") or x.shape[0]))
+    steps = int(deployment.sidecar.get("timesteps") or x.shape[0])
     with tempfile.TemporaryDirectory(prefix="nrf-spynnaker-") as tmp:
         work = Path(tmp)
         (work / ".spynnaker.cfg").write_text(VIRTUAL_BOARD_CFG)
