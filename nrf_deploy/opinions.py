@@ -168,13 +168,19 @@ def spike_agreement(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, flo
     equal = 1.0 if total == 0 else float(2 * np.minimum(a, b).sum() / total)
     counts_a = np.concatenate([np.asarray(p[0], np.float64).sum(axis=0).ravel() for p in pairs])
     counts_b = np.concatenate([np.asarray(p[1], np.float64).sum(axis=0).ravel() for p in pairs])
-    if counts_a.std() == 0 or counts_b.std() == 0:
-        correlation = float(np.array_equal(counts_a, counts_b))
-    else:
-        correlation = float(np.corrcoef(counts_a, counts_b)[0, 1])
+    correlation = pearson(counts_a, counts_b)
     return {
         "equal": equal,
         "correlation": correlation,
         "theirs": float(a.sum()),
         "ours": float(b.sum()),
     }
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r of two equally long vectors; 1.0 when both are equal and constant, 0.0 when
+    only one is constant (r is undefined there)."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.std() == 0 or b.std() == 0:
+        return float(np.array_equal(a, b))
+    return float(np.corrcoef(a, b)[0, 1])

@@ -30,7 +30,7 @@ from nrf_deploy.targets.spinnaker.format import MODEL_SOURCE, ONE
 from nrf_deploy.targets.spinnaker.pynn import NETWORK_FILE, SCRIPT_FILE
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.opinions import Comparison, Opinion, OpinionContext, spike_agreement
+from nrf_deploy.opinions import Comparison, Opinion, OpinionContext, pearson, spike_agreement
 from nrf_deploy.target import Deployment
 
 NEST_MAX_SAMPLES = 2
@@ -121,7 +121,7 @@ def _readout_rows(
         a, b = np.concatenate(theirs), np.concatenate(ours)
         if a.size == 0:
             break
-        r = _pearson(a, b)
+        r = pearson(a, b)
         if r > best[0]:
             best = (r, lag, float(np.abs(a - b).max()))
     r, lag, largest = best
@@ -142,12 +142,6 @@ def _flat(trace_output: np.ndarray, samples: int, steps: int) -> np.ndarray:
     return a[:steps, :samples].reshape(steps, samples, -1)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return float(np.array_equal(a, b))
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     """PyNN on NEST: the export's script on the report's input (<= NEST_MAX_SAMPLES samples)."""
     x = np.asarray(context.x)
@@ -165,7 +159,36 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     vs_reference = _agreement(nest, reference, nest_lag)
     vs_float = _agreement(nest, floating, {k: lags[k] + nest_lag[k] for k in populations})
     reference_vs_float = _agreement(reference, floating, lags)
-    rows = [
+    rows = _spike_rows(vs_reference, vs_float, reference_vs_float)
+    readout_rows, readout_details = _readout_rows(recorded, context.reference, readouts, samples)
+    rows += readout_rows
+    notes = _nest_notes(samples, steps, seconds, nest_lag, populations)
+    details = {
+        "samples": samples,
+        "steps": steps,
+        "seconds": round(seconds, 2),
+        **readout_details,
+        "per_population": {
+            k: {
+                "nest_spikes": float(nest[k].sum()),
+                "reference_spikes": float(reference[k].sum()),
+                "nest_lag_steps": nest_lag[k],
+                "equal_vs_reference": _agreement({k: nest[k]}, {k: reference[k]}, {k: nest_lag[k]})[
+                    "equal"
+                ],
+            }
+            for k in populations
+        },
+    }
+    return Opinion("PyNN on NEST", _versions("PyNN", "nest-simulator"), rows, notes, details)
+
+
+def _spike_rows(
+    vs_reference: dict[str, float], vs_float: dict[str, float], reference_vs_float: dict[str, float]
+) -> list[Comparison]:
+    """NEST's spike agreement with the reference and with the float model (beside the
+    reference's own agreement with the float model)."""
+    return [
         Comparison(
             "spikes at the same neuron and step as the reference",
             "share",
@@ -198,8 +221,15 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
         ),
         Comparison("spikes per run", "spikes", vs_reference["ours"], vs_reference["theirs"]),
     ]
-    readout_rows, readout_details = _readout_rows(recorded, context.reference, readouts, samples)
-    rows += readout_rows
+
+
+def _nest_notes(
+    samples: int,
+    steps: int,
+    seconds: float,
+    nest_lag: dict[str, int],
+    populations: dict[str, dict[str, Any]],
+) -> list[str]:
     notes = [
         (
             f"{samples} sample(s) × {steps} steps of the report's input (cap {NEST_MAX_SAMPLES} "
@@ -226,24 +256,7 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
             "sPyNNaker adds it as a one-step current, v += R·(1 − exp(−dt/τm))·w; on NEST the "
             "script scales each weight by that factor of its target neuron (weight_scale)"
         )
-    details = {
-        "samples": samples,
-        "steps": steps,
-        "seconds": round(seconds, 2),
-        **readout_details,
-        "per_population": {
-            k: {
-                "nest_spikes": float(nest[k].sum()),
-                "reference_spikes": float(reference[k].sum()),
-                "nest_lag_steps": nest_lag[k],
-                "equal_vs_reference": _agreement({k: nest[k]}, {k: reference[k]}, {k: nest_lag[k]})[
-                    "equal"
-                ],
-            }
-            for k in populations
-        },
-    }
-    return Opinion("PyNN on NEST", _versions("PyNN", "nest-simulator"), rows, notes, details)
+    return notes
 
 
 MAX_NEST_LAG = 4
