@@ -31,7 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from nrf_deploy.deployment import DeploymentRecord
-from nrf_deploy.ir.graph import SPIKING_KINDS, Graph
+from nrf_deploy.ir.graph import Graph
+from nrf_deploy.ir.spec import SPIKING_KINDS
 from nrf_deploy.lowering import lower
 from nrf_deploy.trace import Trace
 

@@ -63,8 +63,8 @@ from nrf_deploy.targets.spinnaker.format import (
 
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import READOUT_KINDS as READOUT
 from nrf_deploy.ir.spec import SPECS
-from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Lowered, check_spike_routed, lower
 from nrf_deploy.lowering import Projection as Path
 from nrf_deploy.quant import check_range, check_weights_survive, relative_error
