@@ -42,3 +42,14 @@ def get_target(name: str):
             ) from exc
         raise
     return getattr(module, class_name)()
+
+
+def available_targets() -> list:
+    """An instance of every registered target that can be imported here, in registry order."""
+    found = []
+    for name in REGISTRY:
+        try:
+            found.append(get_target(name))
+        except NrfError:
+            continue
+    return found

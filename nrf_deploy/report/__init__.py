@@ -522,6 +522,9 @@ def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
     return rows, (
         {
             "chip": baseline["chip"],
+            "target": next(
+                e["target"] for e in entries if any(h is baseline for h in e.get("hardware", []))
+            ),
             "energy_j": baseline["energy_j"],
             "latency_s": baseline["latency_s"],
         }
@@ -637,20 +640,10 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     from nrf_deploy import __version__
+    from nrf_deploy.deployment import target_packages
 
     out = {"nrf_deploy": __version__, "python": platform.python_version()}
-    for package in (
-        "nir",
-        "numpy",
-        "torch",
-        "scipy",
-        "lava-nc",
-        "sinabs",
-        "onnx",
-        "onnxruntime",
-        "pyNN",
-        "matplotlib",
-    ):
+    for package in ("nir", "numpy", "torch", "scipy", *target_packages(), "matplotlib"):
         try:
             out[package.replace("-", "_").lower()] = metadata.version(package)
         except metadata.PackageNotFoundError:

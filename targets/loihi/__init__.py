@@ -56,6 +56,7 @@ class LoihiTarget(Target):
     )
     chip_file_names = NETWORK_FILES
     program_type = LoihiProgram
+    packages = ("lava-nc",)
     capabilities = Capabilities(
         frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
         recurrence=True,

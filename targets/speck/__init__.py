@@ -61,6 +61,7 @@ class SpeckTarget(Target):
     )
     chip_file_names = (CONFIG_FILE,)
     program_type = SpeckProgram
+    packages = ("sinabs",)
     capabilities = Capabilities(frozenset({"IF"}), recurrence=False)
     # documented opt-ins for leaky models, least approximate first; the report states the cost
     demo_options = (
