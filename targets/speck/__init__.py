@@ -24,12 +24,12 @@ from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.qnir import QNIR_FILE
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 
 PROGRAM_FILE = "program.npz"
 CONFIG_FILE = "chip_config.json"
-QNIR_FILE = "model.q.nir"
 RESOURCES_FILE = "resources.md"
 COST_SAMPLES = 8
 
