@@ -9,6 +9,7 @@ projection's dense/sparse matrix and constant bias are computed here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -172,6 +173,26 @@ class Lowered:
 
     def out_of(self, population: str) -> list[Projection]:
         return [p for p in self.projections if p.source == population]
+
+    def longest_lags(
+        self, first: int, arrival: Callable[[Projection], int]
+    ) -> tuple[dict[str, int], bool]:
+        """Timesteps each population lags the input: the longest path where a projection `p`
+        adds ``arrival(p)`` and every population other than the input starts at `first`.
+        Relaxed once per population (plus one); also says whether the lags settled (they do
+        unless a cycle adds up to a positive lag)."""
+        names = [n.name for n in self.populations if n.kind != "Input"]
+        lags = {self.graph.input_name: 0, **{n: first for n in names}}
+        for _ in range(len(names) + 1):
+            changed = False
+            for name in names:
+                for p in self.into(name):
+                    need = lags[p.source] + arrival(p)
+                    if need > lags[name]:
+                        lags[name], changed = need, True
+            if not changed:
+                return lags, True
+        return lags, False
 
     @property
     def outputs(self) -> dict[str, str]:

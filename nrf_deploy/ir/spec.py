@@ -122,21 +122,16 @@ SPECS: dict[str, Primitive] = {
         ),
         Primitive("Linear", _N + "dense_shape", _X + "dense", params=("weight",), fields=_TYPING),
         Primitive("Scale", update=_X + "scale", params=("scale",), **_NEURON),
-        Primitive(
-            "Conv1d",
-            _N + "conv_shape",
-            _X + "conv",
-            params=("weight", "bias"),
-            fields=_CONV,
-            reader=_L + "read_conv",
-        ),
-        Primitive(
-            "Conv2d",
-            _N + "conv_shape",
-            _X + "conv",
-            params=("weight", "bias"),
-            fields=_CONV,
-            reader=_L + "read_conv",
+        *(
+            Primitive(
+                kind,
+                _N + "conv_shape",
+                _X + "conv",
+                params=("weight", "bias"),
+                fields=_CONV,
+                reader=_L + "read_conv",
+            )
+            for kind in ("Conv1d", "Conv2d")
         ),
         Primitive(
             "Flatten",
