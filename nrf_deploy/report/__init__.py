@@ -370,15 +370,10 @@ def _approximation_flag(text: str, limit: int = 140) -> dict[str, str]:
 def _raster(graph, trace, x: np.ndarray, limit: int = 64) -> list[dict[str, Any]]:
     """Spike times of sample 0 for the input and every spiking population: the `limit` neurons
     that fire most over that sample (neuron indices are the population's flat indices)."""
-    from nrf_deploy.report.metrics import EVENT_KINDS, activity
+    from nrf_deploy.report.metrics import event_activities
 
     out = []
-    for name in graph.schedule:
-        if graph.nodes[name].kind not in EVENT_KINDS:
-            continue
-        act = activity(graph, trace, x, name)
-        if act is None:
-            continue
+    for name, act in event_activities(graph, trace, x):
         sample = np.abs(np.asarray(act[:, 0], dtype=np.float64))  # [T, n]
         totals = sample.sum(axis=0)
         chosen = np.sort(np.argsort(-totals, kind="stable")[:limit])
@@ -401,15 +396,10 @@ def _raster(graph, trace, x: np.ndarray, limit: int = 64) -> list[dict[str, Any]
 
 def _histograms(graph, trace, x: np.ndarray, bins: int = 20) -> list[dict[str, Any]]:
     """Per spiking population: how many neurons fire k spikes per inference (mean over samples)."""
-    from nrf_deploy.report.metrics import EVENT_KINDS, activity
+    from nrf_deploy.report.metrics import event_activities
 
     out = []
-    for name in graph.schedule:
-        if graph.nodes[name].kind not in EVENT_KINDS:
-            continue
-        act = activity(graph, trace, x, name)
-        if act is None:
-            continue
+    for name, act in event_activities(graph, trace, x):
         per_neuron = np.abs(np.asarray(act, dtype=np.float64)).sum(axis=0)  # [B, n]
         top = float(per_neuron.max()) if per_neuron.size else 0.0
         edges = (
