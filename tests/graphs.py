@@ -63,6 +63,20 @@ def random_neuron(
     return neuron
 
 
+def threshold_chain(n: int = 2) -> nir.NIRGraph:
+    """Input -> Linear (identity) -> Threshold -> Output: a spiking node no neuromorphic core
+    runs (targets that route only neuron spikes refuse it)."""
+    return nir.NIRGraph(
+        nodes={
+            "in": nir.Input({"input": np.array([n])}),
+            "fc": nir.Linear(np.eye(n)),
+            "th": nir.Threshold(np.ones(n)),
+            "out": nir.Output({"output": np.array([n])}),
+        },
+        edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
+    )
+
+
 def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
     """Input -> Affine -> CubaLIF, CubaLIF -> Linear(recurrent) -> CubaLIF -> Output."""
     rng = np.random.default_rng(seed)

@@ -8,7 +8,7 @@ import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from graphs import random_neuron, recurrent_cubalif
+from graphs import random_neuron, recurrent_cubalif, threshold_chain
 from helpers import assert_backends_agree, assert_same_files, cli, run_emulator_with_states
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -186,17 +186,8 @@ def test_unrepresentable_models_are_refused():
     g = _random_graph(1, "LIF", 3, 4, 1.0, 0.5, False)  # tau = dt/2
     with pytest.raises(RangeError, match="shorter than dt"):
         TARGET.build(load_graph(g), {})
-    g = nir.NIRGraph(
-        nodes={
-            "in": nir.Input({"input": np.array([2])}),
-            "fc": nir.Linear(np.eye(2)),
-            "th": nir.Threshold(np.ones(2)),
-            "out": nir.Output({"output": np.array([2])}),
-        },
-        edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
-    )
     with pytest.raises(GraphError, match="Threshold"):
-        TARGET.build(load_graph(g), {})
+        TARGET.build(load_graph(threshold_chain()), {})
 
 
 def test_graph_too_big_lists_the_violation():
