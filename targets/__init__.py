@@ -45,11 +45,12 @@ def get_target(name: str):
 
 
 def available_targets() -> list:
-    """An instance of every registered target that can be imported here, in registry order."""
+    """An instance of every registered target that can be imported here, in registry order (one
+    whose module or a package it imports is missing is left out)."""
     found = []
     for name in REGISTRY:
         try:
             found.append(get_target(name))
-        except NrfError:
+        except (NrfError, ImportError):
             continue
     return found
