@@ -107,6 +107,8 @@ def test_spynnaker_virtual_mapping_is_shown_beside_ours(reported):
         "ro": [1, 1],
     }
     assert any("system cores" in n for n in mapping["notes"])
+    regions = mapping["details"]["sdram_by_region"]
+    assert regions["SYNAPTIC_MATRIX"] > 0 and 0 < sum(regions.values()) <= sdram["theirs"]
 
 
 def test_a_changed_threshold_in_the_script_lowers_nests_agreement(reported, tmp_path):

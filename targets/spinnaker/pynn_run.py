@@ -51,9 +51,19 @@ def placements() -> list[dict[str, Any]]:
                 "population": app.label if app is not None else None,
                 "atoms": int(atoms),
                 "sdram_bytes": int(vertex.sdram_required.get_total_sdram(steps)),
+                "sdram_regions": _regions(vertex.sdram_required, steps),
             }
         )
     return rows
+
+
+def _regions(sdram: Any, steps: int) -> dict[str, int]:
+    """Planned bytes per memory region of a vertex (pacman's MultiRegionSDRAM), by name."""
+    regions = getattr(sdram, "regions", None) or {}
+    return {
+        str(getattr(key, "name", f"region {key}")): int(value.get_total_sdram(steps))
+        for key, value in regions.items()
+    }
 
 
 def _stop_after_mapping(path: str) -> None:

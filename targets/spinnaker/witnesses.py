@@ -40,8 +40,13 @@ RUN_TIMEOUT_S = 600
 VIRTUAL_BOARD_CFG = """[Machine]
 version = 5
 virtual_board = True
+
+[Buffers]
+use_auto_pause_and_resume = False
 """
-"""sPyNNaker's configuration: one virtual SpiNN-5 board (48 chips), no hardware."""
+"""sPyNNaker's configuration: one virtual SpiNN-5 board (48 chips), no hardware; recording planned
+for the run's own timesteps, as nrf-deploy's mapper counts it (by default sPyNNaker plans
+``minimum_auto_time_steps`` = 1000 steps of recording for its auto pause-and-resume)."""
 
 
 def _run_pynn(mode: str, export_dir: Path, workdir: Path, args: list[str]) -> float:
@@ -321,13 +326,24 @@ def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -
         + ") and leaves them out of the application count; nrf-deploy assumes 16 application "
         "cores on every chip, sPyNNaker fills fewer on chips that hold system cores",
         (
-            "SDRAM: sPyNNaker's planned (reserved) bytes per core — synaptic matrix sized for the "
-            "longest row of each source slice, master population table, recording buffers, "
-            "provenance and system regions; nrf-deploy's mapper counts the matrix rows, neuron "
-            "parameters and recordings the program stores"
+            "SDRAM: sPyNNaker's planned bytes per core for a run of the export's timesteps (auto "
+            "pause-and-resume off) — synaptic matrix as its synapse_io sizes it, the neuron "
+            "builder's data for on-chip generation, parameters, recording, provenance and system "
+            "regions (details.sdram_by_region); nrf-deploy's mapper counts the padded matrix "
+            "rows of each (source core, target core) block, neuron words and recordings"
         ),
     ]
-    details = {"per_population": _per_population(placed, deployment), "seconds": round(seconds, 2)}
+    largest = list(theirs["sdram_by_region"].items())[:3]
+    if largest and theirs["sdram"]:
+        notes.append(
+            "sPyNNaker's largest SDRAM regions over the application cores: "
+            + ", ".join(f"{name} {n / theirs['sdram']:.0%}" for name, n in largest)
+        )
+    details = {
+        "per_population": _per_population(placed, deployment),
+        "sdram_by_region": theirs["sdram_by_region"],
+        "seconds": round(seconds, 2),
+    }
     return Opinion("sPyNNaker mapping", _versions("sPyNNaker"), rows, notes, details)
 
 
@@ -337,7 +353,11 @@ def _placement_summary(placed: list[dict[str, Any]]) -> dict[str, Any]:
     for p in app:
         chips[tuple(p["chip"])] += p["sdram_bytes"]
     system = Counter(p["vertex"] for p in placed if p["population"] is None)
+    regions: Counter[str] = Counter()
+    for p in app:
+        regions.update(p.get("sdram_regions") or {})
     return {
+        "sdram_by_region": dict(regions.most_common()),
         "cores": len(app),
         "chips": len(chips),
         "sdram": sum(p["sdram_bytes"] for p in app),
