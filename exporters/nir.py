@@ -9,6 +9,11 @@ norse#411, scalar parameter shapes fail ``nir.read``), so the graph is built nod
 Every neuron parameter is a per-neuron array (time constants in **seconds**); the graph metadata
 records ``dt`` (seconds per timestep), the host-side decoder (``"dsnt"``) and the input
 ``image_size`` (pixels); spiking nodes carry ``metadata["reset"] = "zero"`` (norse's reset).
+
+The sparse spiking gesture CNN (:func:`export_gesture_cnn`, docs/gesture.md) is written the same
+way: ``input -> conv1 -> if1 -> ... -> convN -> ifN -> flatten -> fc (Affine) -> if_out -> output``
+(IF, or LIF for ``--neuron lif``; zero biases; reset to zero), metadata ``decoder`` =
+``"spike-count argmax"``.
 """
 
 from __future__ import annotations

@@ -652,3 +652,37 @@ def _write_gesture_run(
             events=np.ascontiguousarray(data.test_events.swapaxes(0, 1)),
             labels=data.test_labels,
         )
+
+
+def gesture_export_accuracy(
+    export_dir: str | Path,
+    events: np.ndarray,
+    labels: np.ndarray,
+    backend: str | None = None,
+    batch: int = 16,
+) -> dict[str, Any]:
+    """Classify sample-major `events` ``[N, T, 2, H, W]`` with one backend of an export (default:
+    its reference) and score it against `labels`. The input is followed by as many empty frames
+    as the export's largest population delay (Loihi and SpiNNaker lag one step per synapse), so
+    every spike the chip sends for the sample is counted; the float model, fed the same frames,
+    gives the same counts as without them (IF and LIF neurons cannot fire without input)."""
+    from nrf_deploy.api import load_export
+
+    target, deployment = load_export(export_dir)
+    name = backend or target.backend_names(deployment)[0]
+    pad = max(deployment.record.delays.values(), default=0)
+    predicted = []
+    for i in range(0, len(events), batch):
+        x = _time_major(events[i : i + batch]).numpy()
+        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+        out = target.run(deployment, name, x).output()
+        predicted.append(predict_class(out).numpy())
+    predicted_all = np.concatenate(predicted)
+    return {
+        "target": deployment.record.target,
+        "backend": name,
+        "samples": len(events),
+        "timesteps": int(events.shape[1]) + pad,
+        "accuracy": float((predicted_all == labels).mean()),
+        "predicted": predicted_all.tolist(),
+    }
