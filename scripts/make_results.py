@@ -157,7 +157,7 @@ def render_gesture(summary: dict) -> str:
     net, data = m["gesture_net"], m["gesture_data"]
     rows = "\n".join(
         f"| {name} | {t['accuracy']:.3f} | {t['cores']} | "
-        + ", ".join(f"{o}: {n} × {s} steps, {bad} mismatches" for o, n, s, bad in t["verify"])
+        + "; ".join(f"{o}: {n} × {s} steps, {bad} mismatches" for o, n, s, bad in t["verify"])
         + " |"
         for name, t in summary["targets"].items()
     )
@@ -185,7 +185,10 @@ class: {m["chance"]:.3f}). Each chip's integer reference on the same {m["test_sa
 
 Speck's default `threshold_low = −threshold_high` (what `sinabs.from_nir` gives IF layers) clamps
 membranes the float model lets fall further; `--speck-threshold-low min` (−2^15) keeps the float
-model's unbounded IF and its accuracy. No export uses `--speck-lif-as-if`: the network is IF.
+model's unbounded IF and most of its accuracy (the rest: 8-bit weights and MultiSpike). No export
+uses `--speck-lif-as-if`: the network is IF. Verify compares each chip's emulator and vendor
+simulator (sinabs, Lava) with its reference on held-out samples; no SpiNNaker simulator runs here,
+so SpiNNaker's row is the emulator alone. One seed, one run.
 {END}"""
 
 

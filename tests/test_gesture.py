@@ -21,7 +21,12 @@ from nrf_deploy.data.dvs_gesture import read_dvs_gesture, write_dvs_gesture_reco
 from nrf_deploy.data.gestures import MOTIONS, GestureConfig, generate_gestures
 from nrf_deploy.errors import NrfError
 from nrf_deploy.models.gesture import GestureCNN
-from nrf_deploy.training import GESTURE_NETS, gesture_nir_check, load_checkpoint
+from nrf_deploy.training import (
+    GESTURE_NETS,
+    gesture_export_accuracy,
+    gesture_nir_check,
+    load_checkpoint,
+)
 
 TINY_NET, TINY_DATA = GESTURE_NETS["tiny"]
 
@@ -100,9 +105,14 @@ def test_gesture_cnn_verifies_on_every_chip(tiny_run, tmp_path, target):
     assert result.ok, result.summary()
     assert result.comparisons and sum(c.mismatches for c in result.comparisons) == 0
     assert all(c.samples >= 1 and c.timesteps == 8 for c in result.comparisons)
+    sidecar = json.loads((tmp_path / target / "deploy.json").read_text())
     if target == "speck":  # the IF network as it is: no --speck-lif-as-if, no host read-out
-        sidecar = json.loads((tmp_path / target / "deploy.json").read_text())
         assert sidecar["approximations"] == [] and sidecar["options"] == {}
+    labels = np.load(tiny_run / "test_data.npz")["labels"][:6]
+    scored = gesture_export_accuracy(tmp_path / target, x.swapaxes(0, 1).astype(np.uint8), labels)
+    lag = max(sidecar["delays"].values())
+    assert scored["timesteps"] == 8 + lag and len(scored["predicted"]) == 6
+    assert lag == (0 if target == "speck" else 3)  # one step per synapse on Loihi and SpiNNaker
 
 
 def test_lif_variant_needs_speck_s_approximation(tmp_path):
