@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.opinions import SecondOpinion
 from nrf_deploy.trace import Trace
 
 if TYPE_CHECKING:
@@ -133,6 +134,10 @@ class Target(abc.ABC):
     """Every backend; the first has role ``reference`` (or ``float`` for a float target) and is
     the one every other backend is compared against."""
     capabilities: ClassVar[Capabilities] = Capabilities(frozenset())
+    second_opinions: ClassVar[tuple[SecondOpinion, ...]] = ()
+    """The field's own tools that recompute this target's figures (energy, latency, placement,
+    spikes) independently; the report shows them beside nrf-deploy's
+    (:mod:`nrf_deploy.opinions`)."""
     demo_options: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     """Export options the demo tries in order until one is accepted (least approximate first)."""
     tolerance: ClassVar[float] = 0.0

@@ -144,3 +144,48 @@ def test_the_toy_verification_can_fail(tmp_path, toy_registered):
 
     toychip.run_events = skewed
     assert main(["verify", str(out), "--samples", "6"]) == 1
+
+
+def count_spikes_again(deployment, context):
+    """A toy 'second opinion': the float model's spike total vs the reference's."""
+    from nrf_deploy.opinions import Comparison, Opinion
+
+    pop = deployment.program["pop"]
+    ours = float(np.asarray(context.reference.outputs[pop]).sum())
+    theirs = float(np.asarray(context.floating.outputs[pop]).sum())
+    return Opinion(
+        "spike counter", "0.1", [Comparison("spikes per run", "", ours, theirs)], ["a toy note"]
+    )
+
+
+def broken_tool(deployment, context):
+    raise RuntimeError("the tool's own bug")
+
+
+def test_second_opinions_are_reported_beside_ours_or_say_why_not(tmp_path, toy_registered):
+    from nrf_deploy.opinions import SecondOpinion
+
+    model = _if_graph(tmp_path / "model.nir")
+    out = tmp_path / "toy"
+    assert main(["export", str(model), "--target", "toy", "-o", str(out)]) == 0
+    toy = sys.modules["toychip"].ToyTarget
+    here = __name__
+    toy.second_opinions = (
+        SecondOpinion("spike counter", f"{here}:count_spikes_again"),
+        SecondOpinion("absent tool", f"{here}:broken_tool", requires=("no_such_module_xyz",)),
+        SecondOpinion("broken tool", f"{here}:broken_tool"),
+    )
+    html = tmp_path / "r.html"
+    assert main(["report", str(out), "-o", str(html), "--samples", "4"]) == 0
+    entry = json.loads(html.with_suffix(".json").read_text())["targets"][0]
+    counter, absent, broken = entry["second_opinions"]
+    row = counter["rows"][0]
+    assert counter["available"] and row["ours"] > 0 and row["theirs"] is not None
+    assert row["ratio"] == pytest.approx(row["theirs"] / row["ours"])
+    assert not absent["available"] and "install nrf-deploy[witness]" in absent["reason"]
+    assert "no_such_module_xyz" in absent["reason"]
+    assert not broken["available"] and "the tool's own bug" in broken["reason"]
+    page = html.read_text()
+    assert "Second opinions" in page and "spike counter 0.1" in page and "a toy note" in page
+    assert main(["report", str(out), "-o", str(html), "--no-second-opinions"]) == 0
+    assert "second_opinions" not in json.loads(html.with_suffix(".json").read_text())["targets"][0]

@@ -71,6 +71,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="report on exports whose files changed since they were sealed (shown as "
         "'modified', never as verified)",
     )
+    p.add_argument(
+        "--no-second-opinions",
+        dest="second_opinions",
+        action="store_false",
+        help="skip the field's own tools that recompute each target's figures (SANA-FE, NEST, "
+        "sPyNNaker's mapper, ...; they can take minutes)",
+    )
     p.set_defaults(func=run)
 
 
@@ -122,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             input_source=f"--input {args.input}" if args.input else None,
             progress=lambda _target: bar.update(),
             allow_modified=args.allow_modified,
+            second_opinions=args.second_opinions,
         )
     print(summary_table(report))
     print(f"wrote {args.output} and {json_path(args.output)}")

@@ -50,13 +50,15 @@ def analyse_export(
     window: int | None = None,
     semantics: str = "nir",
     allow_modified: bool = False,
+    second_opinions: bool = True,
 ) -> dict[str, Any]:
     """Everything the report says about one export directory (plain JSON types except
     ``counts["cores"]``, which :func:`to_json` summarises).
 
     `traces` ({backend: Trace}) are runs already made on `x` (e.g. by verification); backends
     found there are not run again. `semantics` names the float model's conventions ("nir" or
-    "sinabs", :class:`nrf_deploy.ir.Semantics`)."""
+    "sinabs", :class:`nrf_deploy.ir.Semantics`). `second_opinions`: run the target's declared
+    second-opinion tools (:mod:`nrf_deploy.opinions`; they can take minutes)."""
     from nrf_deploy.deployment import read_sidecar
     from nrf_deploy.seal import load_export
 
@@ -190,6 +192,10 @@ def analyse_export(
         )
         or {}
     )
+    if second_opinions and target.second_opinions:
+        entry["second_opinions"] = _second_opinions(
+            target, deployment, entry, x, sidecar.get("dt"), reference, floating, export_dir
+        )
     entry["verification"] = _verification(export_dir, seal)
     if seal.modified:
         entry["notes"].append(f"MODIFIED export (--allow-modified): {seal.describe()}")
@@ -258,6 +264,27 @@ def _optional(entry: dict[str, Any], what: str, fn):
             f"{Path(where.filename).name}:{where.lineno})"
         )
     return None
+
+
+def _second_opinions(
+    target, deployment, entry, x, dt, reference, floating, export_dir
+) -> list[dict[str, Any]]:
+    """Each declared tool's figures beside nrf-deploy's (or why it gave none)."""
+    from nrf_deploy.opinions import OpinionContext, gather
+
+    started = time.perf_counter()
+    context = OpinionContext(
+        x=x,
+        dt=dt,
+        hardware=entry.get("hardware") or [],
+        resources=entry.get("resources") or {},
+        reference=reference,
+        floating=floating,
+        export_dir=Path(export_dir),
+    )
+    opinions = gather(target.second_opinions, deployment, context)
+    entry["seconds"]["second_opinions"] = round(time.perf_counter() - started, 3)
+    return opinions
 
 
 def _hardware(
@@ -561,6 +588,7 @@ def build_report(
     semantics: str = "nir",
     seed: int = 0,
     allow_modified: bool = False,
+    second_opinions: bool = True,
 ) -> dict[str, Any]:
     """Analyse every export, write ``out_html`` and ``NAME.json`` beside it (atomically; NAME
     from ``out_html``), and return the report. `failures` lists targets that refused the model
@@ -594,6 +622,7 @@ def build_report(
                 window=window,
                 semantics=semantics,
                 allow_modified=allow_modified,
+                second_opinions=second_opinions,
             )
         )
         if progress is not None:

@@ -564,6 +564,50 @@ def _neurobench_line(nb: Any) -> str:
     )
 
 
+def _opinion_value(value: float | None, unit: str) -> str:
+    if unit in ("J", "s", "B", "W"):
+        return si(value, unit)
+    return count(value) if unit == "" or value is None else f"{count(value)} {unit}"
+
+
+def _opinion_cell(row: dict[str, Any]) -> str:
+    """Theirs vs ours: ``"1.3× more"`` for a ratio, the agreement itself otherwise."""
+    if row.get("kind") == "agreement":
+        return f"agree on {percent(row.get('theirs'))}"
+    return ratio(row.get("theirs"), row.get("ours"))
+
+
+def _second_opinions_section(opinions: list[dict[str, Any]]) -> str:
+    """Each declared tool's figures beside nrf-deploy's, or why there are none."""
+    if not opinions:
+        return ""
+    rows, notes = [], []
+    for o in opinions:
+        tool = f"{o['tool']} {o.get('version', '')}".strip()
+        if not o.get("available"):
+            rows.append([tool, "-", "-", "-", "-", o.get("reason", NOT_AVAILABLE)])
+            continue
+        for r in o.get("rows") or []:
+            theirs = (
+                percent(r.get("theirs"))
+                if r.get("kind") == "agreement"
+                else _opinion_value(r.get("theirs"), r.get("unit", ""))
+            )
+            ours = (
+                percent(r.get("ours"))
+                if r.get("kind") == "agreement"
+                else _opinion_value(r.get("ours"), r.get("unit", ""))
+            )
+            rows.append([tool, r["quantity"], ours, theirs, _opinion_cell(r), r.get("note", "")])
+        notes += [f"{o['tool']}: {n}" for n in o.get("notes") or []]
+    header = ["tool", "quantity", "nrf-deploy", "tool's figure", "tool vs nrf-deploy", "note"]
+    return (
+        "<h3>Second opinions: the field's own tools</h3>"
+        + _table(header, rows, "opinions", {2, 3})
+        + "".join(f"<p class='small'>{_e(n)}</p>" for n in notes)
+    )
+
+
 def _layer_table(counts: dict[str, Any]) -> str:
     rows = [
         [
@@ -772,6 +816,7 @@ def _entry_section(e: dict[str, Any], index: int) -> str:
         "<h3>Energy and latency</h3>",
         plot_energy(e.get("hardware") or []),
         "".join(_hardware_section(h) for h in e.get("hardware") or []) or "<p>not available</p>",
+        _second_opinions_section(e.get("second_opinions") or []),
         "<h3>Accuracy: float model vs the chip's arithmetic vs emulator</h3>",
         _accuracy_table(e.get("accuracy") or {}, e.get("reference_backend", "")),
     ]
