@@ -16,6 +16,11 @@ pixels on the held-out data, and writes the run directory atomically:
 
 Metric: median over held-out samples, frames ``>= warmup`` and the three shapes of the l2 distance
 (pixels) between the DSNT-decoded and the true centre.
+
+The sparse spiking gesture CNN (``train --config gesture``, docs/gesture.md) has its own path:
+:func:`train_gesture` (generated gestures or DVS128 Gesture recordings, cross-entropy on output
+spike counts, accuracy on held-out samples, ``model.nir`` checked by :func:`gesture_nir_check`)
+and :func:`gesture_export_accuracy` (an export's backend classifying held-out samples).
 """
 
 from __future__ import annotations

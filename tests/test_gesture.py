@@ -189,3 +189,19 @@ def test_bad_settings_get_one_message_and_exit_2(tmp_path, capsys, args, message
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_results_page_keeps_the_other_section_when_one_is_regenerated():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_results.py"
+    spec = importlib.util.spec_from_file_location("make_results", path)
+    make_results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_results)
+    old = f"{make_results.BEGIN}\nold numbers\n{make_results.END}"
+    new = f"{make_results.BEGIN}\nnew numbers\n{make_results.END}"
+    page = make_results.splice("# RF-SNN\n\ntable\n", old)
+    assert page.startswith("# RF-SNN\n\ntable\n") and "old numbers" in page
+    again = make_results.splice(page, new)
+    assert "old numbers" not in again and again.count(make_results.BEGIN) == 1
+    assert again.startswith("# RF-SNN\n\ntable\n") and "new numbers" in again
