@@ -21,6 +21,7 @@ from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import write_nir
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.opinions import SecondOpinion
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 
 PROGRAM_FILE = "program.npz"
@@ -52,6 +53,14 @@ class LoihiTarget(Target):
             "nrf_deploy.targets.loihi.chip_files:run_lava",
             "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt) built from lava_network.*",
             reads="chip_files",
+        ),
+    )
+    second_opinions = (
+        SecondOpinion(
+            "SANA-FE",
+            "nrf_deploy.targets.loihi.sanafe_witness:sanafe_opinion",
+            requires=("sanafe",),
+            summary="SANA-FE 2.2.9's Loihi description: energy and latency per inference",
         ),
     )
     chip_file_names = NETWORK_FILES
