@@ -94,6 +94,8 @@ def test_one_chip_reset_between_samples_equals_a_fresh_chip_each(tmp_path):
     alone = [sw.simulate(program, x[:, b : b + 1])[0][0] for b in range(3)]
     assert together == alone
     assert len({r["energy_j"] for r in together}) == 3  # the samples differ, so would a mix-up
+    budgeted, _ = sw.simulate(program, x, budget_s=0.0)
+    assert budgeted == together[:1]  # a spent budget stops after the first sample
 
 
 def test_a_network_too_big_for_memory_is_refused(fixture_export, monkeypatch):
