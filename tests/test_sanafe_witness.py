@@ -55,8 +55,8 @@ def test_translation_keeps_every_synapse_on_the_exports_cores(fixture_export, tm
     deployment = get_target("loihi").load(fixture_export)
     program = deployment.program
     spikes = np.zeros((4, program.input_size), bool)
-    translation = sw.translate(program, sw.architecture(sw.cores_needed(program)), spikes)
-    edges, cores = _netlist(translation.network, tmp_path / "net.txt")
+    network = sw.translate(program, sw.architecture(sw.cores_needed(program)), spikes)
+    edges, cores = _netlist(network, tmp_path / "net.txt")
     assert edges == synapses
     names = sorted([*sidecar["populations"], sidecar["input_name"]])  # SANA-FE numbers groups
     for name, pop in sidecar["populations"].items():  # by name
@@ -70,12 +70,19 @@ def test_translation_keeps_every_synapse_on_the_exports_cores(fixture_export, tm
 
 
 @needs_sanafe
-def test_dropping_a_projection_changes_synapses_and_energy(fixture_export):
-    """An unfaithful translation is visible: the same input without one projection."""
-    program = get_target("loihi").load(fixture_export).program
+def test_sanafe_fires_the_references_spikes_and_misses_a_dropped_projection(fixture_export):
+    """The translated constants compute what the export computes (SANA-FE's float arithmetic
+    fires the integer reference's spikes to within 1 %: a mis-scaled weight, threshold or decay
+    would not); an unfaithful translation is visible: the same input without one projection."""
+    target = get_target("loihi")
+    deployment = target.load(fixture_export)
+    program = deployment.program
     rng = np.random.default_rng(0)
     x = (rng.random((8, 1, program.input_size)) < 0.1).reshape(8, 1, *program.input_shape)
     (faithful,), _ = sw.simulate(program, x)
+    reference = target.run(deployment, "reference", x.astype(np.float32), record_states=False)
+    fired = x.sum() + sum(float(np.sum(reference.outputs[p])) for p in program.populations)
+    assert faithful["neurons_fired"] == pytest.approx(fired, rel=0.01)
     program.projections = program.projections[:-1]  # the last: 2 500 synapses of 1 085 709
     (dropped,), _ = sw.simulate(program, x)
     assert dropped["synaptic_events"] < faithful["synaptic_events"]

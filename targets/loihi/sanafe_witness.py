@@ -66,17 +66,6 @@ SOMA, INPUT_SOMA, SYNAPSE = "loihi_lif", "loihi_inputs[{}]", "loihi_sparse_synap
 
 
 @dataclass
-class Translation:
-    """A Loihi program as a SANA-FE network, with what it holds (read back in tests)."""
-
-    network: Any
-    """``sanafe.Network``."""
-    synapses: int
-    input_cores: list[int]
-    cores_needed: int
-
-
-@dataclass
 class Architecture:
     """The SANA-FE architecture used and how it relates to the packaged description."""
 
@@ -104,7 +93,9 @@ def sanafe_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
             "events",
             ours["effective_sops"],
             theirs["synaptic_events"],
-            note="SANA-FE: spikes processed by synapses; nrf-deploy: effective SOPs",
+            note="SANA-FE: spikes processed by synapses (the chip's stored weights); "
+            "nrf-deploy: effective SOPs over the float graph's connectivity, which includes "
+            "weights quantised to zero",
         ),
         Comparison(
             "spikes per inference",
@@ -177,10 +168,10 @@ def simulate(
     spikes = np.asarray(x).reshape(x.shape[0], x.shape[1], -1) != 0
     check_memory(program)
     arch = architecture(cores_needed(program))
-    translation = translate(program, arch, spikes[:, 0])
+    network = translate(program, arch, spikes[:, 0])
     chip = sanafe.SpikingChip(arch.arch)
-    chip.load(translation.network)
-    del translation
+    chip.load(network)
+    del network
     inputs = chip.mapped_neuron_groups[program.input_name]
     runs = []
     started = time.perf_counter()
@@ -248,9 +239,9 @@ def _first_input_core(program: LoihiProgram) -> int:
     return max(used) + 1 if used else 0
 
 
-def translate(program: LoihiProgram, arch: Architecture, spikes: np.ndarray) -> Translation:
-    """The SANA-FE network of `program` with input `spikes` [T, n_inputs] (bool), every neuron
-    placed on its core of `arch`."""
+def translate(program: LoihiProgram, arch: Architecture, spikes: np.ndarray) -> Any:
+    """The SANA-FE network (``sanafe.Network``) of `program` with input `spikes` [T, n_inputs]
+    (bool), every neuron placed on its core of `arch`."""
     import sanafe
 
     if not program.cores:
@@ -263,24 +254,7 @@ def translate(program: LoihiProgram, arch: Architecture, spikes: np.ndarray) -> 
     net = sanafe.Network()
     groups = {program.input_name: _input_group(net, program, spikes, cores)}
     for name, comp in program.populations.items():
-        attributes = _soma_attributes(comp)
-        uniform = {k: float(v[0]) for k, v in attributes.items() if np.all(v == v[0])}
-        group = net.create_neuron_group(
-            name,
-            comp.size,
-            model_attributes={"reset_mode": "hard", "reset": 0.0, **uniform},
-            soma_hw_name=SOMA,
-            default_synapse_hw_name=SYNAPSE,
-        )
-        varying = {k: v for k, v in attributes.items() if k not in uniform}
-        if varying:
-            for i, neuron in enumerate(group):
-                neuron.set_attributes(model_attributes={k: float(v[i]) for k, v in varying.items()})
-        for core, first, stop in program.cores[name]:
-            for i in range(first, stop):
-                group[i].map_to_core(cores[core])
-        groups[name] = group
-    synapses = 0
+        groups[name] = _population_group(net, comp, program.cores[name], cores)
     for syn in program.projections:
         w = syn.weights.tocoo()
         scale = 2.0**syn.weight_exp
@@ -289,10 +263,29 @@ def translate(program: LoihiProgram, arch: Architecture, spikes: np.ndarray) -> 
             {"weight": (w.data.astype(np.float64) * scale).tolist()},
             list(zip(w.col.tolist(), w.row.tolist())),
         )
-        synapses += int(w.nnz)
-    first = _first_input_core(program)
-    n_in_cores = math.ceil(program.input_size / INPUTS_PER_CORE)
-    return Translation(net, synapses, list(range(first, first + n_in_cores)), cores_needed(program))
+    return net
+
+
+def _population_group(net: Any, comp: Any, slices: list, cores: list) -> Any:
+    """One neuron group on the LIF soma, attributes shared where uniform, each neuron on the core
+    of its slice ``(core, first, stop)``."""
+    attributes = _soma_attributes(comp)
+    uniform = {k: float(v[0]) for k, v in attributes.items() if np.all(v == v[0])}
+    group = net.create_neuron_group(
+        comp.name,
+        comp.size,
+        model_attributes={"reset_mode": "hard", "reset": 0.0, **uniform},
+        soma_hw_name=SOMA,
+        default_synapse_hw_name=SYNAPSE,
+    )
+    varying = {k: v for k, v in attributes.items() if k not in uniform}
+    if varying:
+        for i, neuron in enumerate(group):
+            neuron.set_attributes(model_attributes={k: float(v[i]) for k, v in varying.items()})
+    for core, first, stop in slices:
+        for i in range(first, stop):
+            group[i].map_to_core(cores[core])
+    return group
 
 
 def _input_group(net: Any, program: LoihiProgram, spikes: np.ndarray, cores: list) -> Any:
@@ -337,7 +330,15 @@ def architecture(cores: int) -> Architecture:
 
     packaged = MESH_WIDTH * PACKAGED_ROWS * CORES_PER_TILE
     if cores <= packaged:
-        return Architecture(sanafe.load_loihi(), packaged, False)
+        arch = sanafe.load_loihi()
+        if len(arch.cores()) != packaged:
+            raise NrfError(
+                f"SANA-FE's {ARCH_FILE} has {len(arch.cores())} cores, this translation expects "
+                f"{packaged}",
+                f"sanafe/examples/{ARCH_FILE}",
+                "install sanafe==2.2.9 (nrf-deploy[witness])",
+            )
+        return Architecture(arch, packaged, False)
     rows = math.ceil(cores / (MESH_WIDTH * CORES_PER_TILE))
     text = widened_description(_packaged_text(), rows)
     with tempfile.TemporaryDirectory(prefix="nrf-sanafe-") as tmp:
