@@ -17,13 +17,30 @@ from nrf_deploy.ir.graph import Graph
 
 SIDECAR = "deploy.json"
 FORMAT = "nrf-deploy/1"
-RECORDED_PACKAGES = ("torch", "numpy", "nir", "norse", "sinabs", "lava-nc", "onnx", "onnxruntime")
+CORE_PACKAGES = ("torch", "numpy", "nir", "norse")
+"""Distributions the core's own results depend on; each target adds its ``Target.packages``."""
+
+
+def target_packages() -> tuple[str, ...]:
+    """Every registered target's ``packages``, in registry order, each once (a target that cannot
+    be imported here adds none)."""
+    from nrf_deploy.targets import available_targets
+
+    found: list[str] = []
+    for target in available_targets():
+        found += [p for p in target.packages if p not in found]
+    return tuple(found)
+
+
+def recorded_packages() -> tuple[str, ...]:
+    """The distributions whose versions every ``deploy.json`` records."""
+    return CORE_PACKAGES + tuple(p for p in target_packages() if p not in CORE_PACKAGES)
 
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape an export (recorded for reproducibility)."""
     versions = {}
-    for name in RECORDED_PACKAGES:
+    for name in recorded_packages():
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

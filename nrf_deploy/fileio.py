@@ -10,7 +10,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -311,5 +311,29 @@ def chip_file_npz(files: Mapping[str, bytes], name: str, target: str) -> dict[st
         raise NrfError(
             f"{name} is missing or corrupt ({exc})",
             name,
+            f"re-run nrf-deploy export --target {target}",
+        ) from None
+
+
+def parse_chip_files(
+    files: Mapping[str, bytes],
+    json_name: str,
+    npz_name: str,
+    target: str,
+    parse: Callable[[Any, dict[str, np.ndarray]], Any],
+    what: str = "a network",
+) -> Any:
+    """``parse(description, arrays)`` of a JSON + .npz pair of chip files; a missing, damaged or
+    inconsistent pair is one NrfError naming the files and the export to re-run."""
+    from nrf_deploy.errors import NrfError
+
+    description = chip_file_json(files, json_name, target)
+    arrays = chip_file_npz(files, npz_name, target)
+    try:
+        return parse(description, arrays)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise NrfError(
+            f"{json_name} / {npz_name} do not describe {what} ({type(exc).__name__}: {exc})",
+            json_name,
             f"re-run nrf-deploy export --target {target}",
         ) from None

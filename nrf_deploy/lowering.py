@@ -9,6 +9,7 @@ projection's dense/sparse matrix and constant bias are computed here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -16,14 +17,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from nrf_deploy.ir.graph import STATEFUL_KINDS, Graph, Node
+from nrf_deploy.ir.graph import Graph, Node
 
 if TYPE_CHECKING:
     import torch
 
     from nrf_deploy.ir.executor import _Runner
 
-POPULATION_KINDS = STATEFUL_KINDS | {"Input", "Threshold"}
+
+def is_population(node: Node) -> bool:
+    """The Input, or a stateful or spiking node (spec.py): where projections start and end."""
+    return node.kind == "Input" or node.stateful or node.spiking
 
 
 @dataclass(frozen=True)
@@ -50,14 +54,14 @@ class Projection:
         """Apply the chain to ``x [B, *source_shape]`` in float64 (bias included)."""
         import torch
 
-        from nrf_deploy.ir.executor import _OPS
+        from nrf_deploy.ir.executor import float_update
 
         runner = _chain_runner(self.graph)
         h = torch.as_tensor(
             np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float64
         )
         for op in self.ops:
-            h = _OPS[op.kind](runner, op, h)
+            h = float_update(op.kind)(runner, op, h)
         return h
 
     @cached_property
@@ -170,6 +174,26 @@ class Lowered:
     def out_of(self, population: str) -> list[Projection]:
         return [p for p in self.projections if p.source == population]
 
+    def longest_lags(
+        self, first: int, arrival: Callable[[Projection], int]
+    ) -> tuple[dict[str, int], bool]:
+        """Timesteps each population lags the input: the longest path where a projection `p`
+        adds ``arrival(p)`` and every population other than the input starts at `first`.
+        Relaxed once per population (plus one); also says whether the lags settled (they do
+        unless a cycle adds up to a positive lag)."""
+        names = [n.name for n in self.populations if n.kind != "Input"]
+        lags = {self.graph.input_name: 0, **{n: first for n in names}}
+        for _ in range(len(names) + 1):
+            changed = False
+            for name in names:
+                for p in self.into(name):
+                    need = lags[p.source] + arrival(p)
+                    if need > lags[name]:
+                        lags[name], changed = need, True
+            if not changed:
+                return lags, True
+        return lags, False
+
     @property
     def outputs(self) -> dict[str, str]:
         """Output node -> population feeding it (only where the path has no stateless ops)."""
@@ -209,10 +233,6 @@ def _vstack_csr(blocks: list[sp.csr_matrix], shape: tuple[int, int]) -> sp.csr_m
     return sp.csr_matrix((data, indices, indptr), shape=shape)
 
 
-READOUT_KINDS = frozenset({"LI", "I", "CubaLI"})
-"""Non-spiking populations whose membrane is read out (the graph's outputs, never a source)."""
-
-
 def check_spike_routed(lowered: Lowered, chip: str, outputs: str) -> None:
     """Refuse what a chip that routes only spikes between cores cannot hold: Threshold nodes, an
     Output fed through stateless ops, and a non-spiking (LI/I) population feeding another one.
@@ -238,7 +258,7 @@ def check_spike_routed(lowered: Lowered, chip: str, outputs: str) -> None:
                     "end the graph with a neuron (LIF, or LI for a read-out)",
                 )
             continue
-        if src.kind in READOUT_KINDS:
+        if src.stateful and not src.spiking:  # a read-out (spec.READOUT_KINDS)
             raise GraphError(
                 f"non-spiking population '{src.name}' ({src.kind}) feeds '{tgt.name}': "
                 f"{chip} sends only spikes between cores",
@@ -249,12 +269,13 @@ def check_spike_routed(lowered: Lowered, chip: str, outputs: str) -> None:
 
 def lower(graph: Graph) -> Lowered:
     """Split `graph` into populations and projections (every path through stateless nodes)."""
-    pops = tuple(graph.nodes[n] for n in graph.schedule if graph.nodes[n].kind in POPULATION_KINDS)
+    pops = tuple(graph.nodes[n] for n in graph.schedule if is_population(graph.nodes[n]))
     projections: list[Projection] = []
     ends = [
         n
         for n in graph.schedule
-        if graph.nodes[n].kind in POPULATION_KINDS | {"Output"} and graph.nodes[n].kind != "Input"
+        if (is_population(graph.nodes[n]) or graph.nodes[n].kind == "Output")
+        and graph.nodes[n].kind != "Input"
     ]
     for end in ends:
         for source, ops, delayed in _paths_into(graph, end):
@@ -279,7 +300,7 @@ def _paths_into(graph: Graph, end: str) -> list[tuple[str, list[str], bool]]:
     def walk(node: str, chain: list[str], delayed: bool) -> None:
         for u in graph.predecessors(node):
             d = delayed or graph.is_delayed((u, node))
-            if graph.nodes[u].kind in POPULATION_KINDS:
+            if is_population(graph.nodes[u]):
                 found.append((u, list(reversed(chain)), d))
             else:
                 walk(u, chain + [u], d)

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nrf_deploy.deployment import SIDECAR
 from nrf_deploy.errors import NrfError
 
-SIDECAR = "deploy.json"
 MANIFEST_KEY = "manifest"
 VERIFY_OUTPUTS = ("verify-report.json", "verify-diff.npz")
 """Files ``verify`` writes into an export: outside the seal (they describe it, not make it)."""

@@ -146,6 +146,9 @@ class Target(abc.ABC):
     """Allowed difference relative to the variable's range: a value mismatches when
     ``|a - b| > tolerance + rel_tolerance * S``, S the largest magnitude of that variable in
     either trace (:func:`nrf_deploy.verify.compare`; spikes are always exact)."""
+    packages: ClassVar[tuple[str, ...]] = ()
+    """Distributions (PyPI names) its export and backends depend on: their versions are recorded
+    in every ``deploy.json`` (:func:`nrf_deploy.deployment.package_versions`) and in reports."""
     chip_file_names: ClassVar[tuple[str, ...]] = ()
     """Files of an export that the chip (or its vendor toolchain) loads; backends with
     ``reads="chip_files"`` run what these files say."""

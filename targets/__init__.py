@@ -42,3 +42,15 @@ def get_target(name: str):
             ) from exc
         raise
     return getattr(module, class_name)()
+
+
+def available_targets() -> list:
+    """An instance of every registered target that can be imported here, in registry order (one
+    whose module or a package it imports is missing is left out)."""
+    found = []
+    for name in REGISTRY:
+        try:
+            found.append(get_target(name))
+        except (NrfError, ImportError):
+            continue
+    return found

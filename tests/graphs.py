@@ -29,6 +29,54 @@ def lif_chain(
     )
 
 
+def random_neuron(
+    kind: str,
+    h: int,
+    tau_steps: float,
+    rng: np.random.Generator,
+    *,
+    dt: float = 1e-3,
+    syn_floor_steps: float = 1.0,
+    w_in: float = 1.0,
+    zero_reset: tuple[str, ...] = ("LIF",),
+) -> nir.NIRNode:
+    """An IF, LIF or CubaLIF layer of `h` neurons: thresholds uniform in [0.3, 2), LIF leaks
+    normal(0, 0.2), membrane time constant `tau_steps` x `dt` (CubaLIF synapse: half of it, at
+    least `syn_floor_steps`); kinds in `zero_reset` reset to zero, the others subtract."""
+    if kind == "IF":
+        neuron = nir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
+    elif kind == "LIF":
+        neuron = nir.LIF(
+            np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h)
+        )
+    else:
+        neuron = nir.CubaLIF(
+            np.full(h, max(0.5 * tau_steps, syn_floor_steps) * dt),
+            np.full(h, tau_steps * dt),
+            np.ones(h),
+            np.zeros(h),
+            rng.uniform(0.3, 2.0, h),
+            w_in=np.full(h, w_in),
+        )
+    if kind in zero_reset:
+        neuron.metadata = {"reset": "zero"}
+    return neuron
+
+
+def threshold_chain(n: int = 2) -> nir.NIRGraph:
+    """Input -> Linear (identity) -> Threshold -> Output: a spiking node no neuromorphic core
+    runs (targets that route only neuron spikes refuse it)."""
+    return nir.NIRGraph(
+        nodes={
+            "in": nir.Input({"input": np.array([n])}),
+            "fc": nir.Linear(np.eye(n)),
+            "th": nir.Threshold(np.ones(n)),
+            "out": nir.Output({"output": np.array([n])}),
+        },
+        edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
+    )
+
+
 def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
     """Input -> Affine -> CubaLIF, CubaLIF -> Linear(recurrent) -> CubaLIF -> Output."""
     rng = np.random.default_rng(seed)

@@ -4,37 +4,21 @@ and shows what it promises: a side-by-side table, the plots and every target's s
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
+from helpers import chromium, run_chromium
 
 from nrf_deploy.cli.export import export
 from nrf_deploy.inputs import random_events
 from nrf_deploy.report import build_report
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-]
+LOGGING = ("--enable-logging=stderr", "--v=0")
 
 
 @pytest.fixture(scope="module")
 def page(fixture_path, tmp_path_factory):
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.fail(
-            "Debian's chromium is required: 'apt-get install -y chromium' as root "
-            "(scripts/bootstrap.sh does it)"
-        )
+    chromium()  # fails first, naming the package, when it is missing
     root = tmp_path_factory.mktemp("html")
     for target in ("speck", "onnx"):
         export(fixture_path, target, root / target)
@@ -44,28 +28,16 @@ def page(fixture_path, tmp_path_factory):
         x=random_events((2, 34, 34), 10, 2, 0.1, 0),
         failures={"loihi": "error: does not fit (a test refusal)"},
     )
-    return chromium, root
+    return root
 
 
-def _chromium(chromium: str, root, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            chromium,
-            *FLAGS,
-            f"--user-data-dir={root / 'profile'}",
-            *args,
-            (root / "report.html").as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+def _chromium(root, *args: str) -> subprocess.CompletedProcess:
+    return run_chromium(root / "report.html", root, *LOGGING, *args)
 
 
 def test_report_loads_without_errors_and_shows_every_section(page):
-    chromium, root = page
-    proc = _chromium(chromium, root, "--dump-dom")
+    root = page
+    proc = _chromium(root, "--dump-dom")
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     assert (
@@ -82,7 +54,7 @@ def test_report_loads_without_errors_and_shows_every_section(page):
 
 
 def test_report_is_self_contained(page):
-    _, root = page
+    root = page
     text = (root / "report.html").read_text()
     assert not re.search(r"(?:src|href)\s*=\s*[\"'](?!data:|#)", text), (
         "every resource must be inline"
@@ -91,11 +63,9 @@ def test_report_is_self_contained(page):
 
 
 def test_screenshot_is_not_blank(page):
-    chromium, root = page
+    root = page
     shot = root / "shot.png"
-    proc = _chromium(
-        chromium, root, "--window-size=1280,1600", f"--screenshot={shot}", "--hide-scrollbars"
-    )
+    proc = _chromium(root, "--window-size=1280,1600", f"--screenshot={shot}", "--hide-scrollbars")
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     from PIL import Image  # Pillow comes with matplotlib
 

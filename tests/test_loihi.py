@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
+import functools
 
 import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import CLI
-from graphs import recurrent_cubalif
+from graphs import random_neuron, recurrent_cubalif, threshold_chain
+from helpers import assert_backends_agree, assert_same_files, cli, run_emulator_with_states
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from nrf_deploy.targets.loihi import LoihiTarget
@@ -25,13 +25,7 @@ from nrf_deploy.verify import compare
 TARGET = LoihiTarget()
 
 
-def _agree(deployment, x, backends=("emulator",)) -> None:
-    ref = TARGET.run(deployment, "reference", x)
-    for name in backends:
-        other = TARGET.run(deployment, name, x)
-        c = compare(ref, other, "reference", name, list(deployment.sidecar["schedule"]))
-        assert c.ok, f"{name}: {c.mismatches} mismatches, first {c.first.describe()}"
-        assert c.compared_values > 0
+_agree = functools.partial(assert_backends_agree, TARGET)
 
 
 def _random_graph(
@@ -46,22 +40,7 @@ def _random_graph(
     rng = np.random.default_rng(seed)
     dt = 1e-3
     h = n_hidden
-    if kind == "IF":
-        neuron = nir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
-    elif kind == "LIF":
-        neuron = nir.LIF(
-            np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h)
-        )
-        neuron.metadata = {"reset": "zero"}
-    else:
-        neuron = nir.CubaLIF(
-            np.full(h, max(0.5 * tau_steps, 1.0) * dt),
-            np.full(h, tau_steps * dt),
-            np.ones(h),
-            np.zeros(h),
-            rng.uniform(0.3, 2.0, h),
-            w_in=np.full(h, 1.0),
-        )
+    neuron = random_neuron(kind, h, tau_steps, rng, dt=dt)
     nodes = {
         "in": nir.Input({"input": np.array([n_in])}),
         "fc": nir.Affine(
@@ -182,34 +161,17 @@ def test_a_corrupted_emulator_is_detected(monkeypatch):
     assert not c.ok and c.first is not None and c.first.variable in ("u", "v", "out")
 
 
-def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=600)
-
-
 def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_path):
     out = tmp_path / "loihi"
-    proc = _cli("export", fixture_path, "--target", "loihi", "-o", out)
+    proc = cli("export", fixture_path, "--target", "loihi", "-o", out)
     assert proc.returncode == 0, proc.stderr
     assert {"deploy.json", "program.npz", "model.q.nir", "README.md"} <= {
         p.name for p in out.iterdir()
     }
-    proc = _cli("verify", out, "--samples", "24", "--lava-samples", "1", "--timesteps", "8")
+    proc = cli("verify", out, "--samples", "24", "--lava-samples", "1", "--timesteps", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lava vs reference: OK" in proc.stdout and "emulator vs reference: OK" in proc.stdout
-    np.save(tmp_path / "x.npy", random_events((2, 34, 34), 5, 2, 0.2, 9))
-    proc = _cli(
-        "run",
-        out,
-        "--backend",
-        "emulator",
-        "--input",
-        tmp_path / "x.npy",
-        "-o",
-        tmp_path / "o.npz",
-        "--states",
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert np.load(tmp_path / "o.npz")["state/1/v"].shape == (5, 2, 16, 16, 16)
+    assert run_emulator_with_states(out, tmp_path)["state/1/v"].shape == (5, 2, 16, 16, 16)
 
 
 def test_exports_are_byte_identical(fixture_path, tmp_path):
@@ -217,25 +179,15 @@ def test_exports_are_byte_identical(fixture_path, tmp_path):
 
     for name in ("a", "b"):
         export(fixture_path, "loihi", tmp_path / name)
-    for f in (tmp_path / "a").iterdir():
-        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+    assert_same_files(tmp_path / "a", tmp_path / "b")
 
 
 def test_unrepresentable_models_are_refused():
     g = _random_graph(1, "LIF", 3, 4, 1.0, 0.5, False)  # tau = dt/2
     with pytest.raises(RangeError, match="shorter than dt"):
         TARGET.build(load_graph(g), {})
-    g = nir.NIRGraph(
-        nodes={
-            "in": nir.Input({"input": np.array([2])}),
-            "fc": nir.Linear(np.eye(2)),
-            "th": nir.Threshold(np.ones(2)),
-            "out": nir.Output({"output": np.array([2])}),
-        },
-        edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
-    )
     with pytest.raises(GraphError, match="Threshold"):
-        TARGET.build(load_graph(g), {})
+        TARGET.build(load_graph(threshold_chain()), {})
 
 
 def test_graph_too_big_lists_the_violation():

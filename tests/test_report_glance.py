@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 
@@ -21,6 +20,7 @@ import nir
 import numpy as np
 import pytest
 import torch
+from helpers import run_chromium
 from nrf_deploy.exporters.nir import export_rf_snn
 
 from nrf_deploy.cli.export import export
@@ -29,16 +29,6 @@ from nrf_deploy.models import CONFIGS, RFSNN
 from nrf_deploy.report import build_report, summary_table
 from nrf_deploy.training import shapes_config
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # a figure followed by a unit, or a ratio in words, or the words for a missing figure
 UNIT = re.compile(
     r"\d\s?(?:[GMkmµnpf]?(?:s|J|W)|px|%|cores?|chips?)\b|\d× (?:less|more)|r = -?\d|"
@@ -77,23 +67,7 @@ def report(tmp_path_factory):
 
 
 def _chromium(root, page, width: int, *args: str) -> subprocess.CompletedProcess:
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.fail("Debian's chromium is required: 'apt-get install -y chromium' as root")
-    return subprocess.run(
-        [
-            chromium,
-            *FLAGS,
-            f"--user-data-dir={root / 'profile'}",
-            f"--window-size={width},1200",
-            *args,
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_chromium(page, root, f"--window-size={width},1200", *args)
 
 
 class _Headline(HTMLParser):

@@ -3,16 +3,16 @@ float executor; partitioning limits, artefacts and refusals."""
 
 from __future__ import annotations
 
+import functools
 import json
-import subprocess
 
 import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import CLI
-from graphs import recurrent_cubalif
+from graphs import random_neuron, recurrent_cubalif, threshold_chain
+from helpers import assert_backends_agree, assert_same_files, cli, run_emulator_with_states
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nrf_deploy.targets.spinnaker import SpiNNakerTarget
@@ -28,32 +28,13 @@ from nrf_deploy.verify import compare
 TARGET = SpiNNakerTarget()
 
 
-def _agree(deployment, x) -> None:
-    ref = TARGET.run(deployment, "reference", x)
-    emu = TARGET.run(deployment, "emulator", x)
-    c = compare(ref, emu, "reference", "emulator", list(deployment.sidecar["schedule"]))
-    assert c.ok, f"{c.mismatches} mismatches, first {c.first.describe()}"
-    assert c.compared_values > 0
+_agree = functools.partial(assert_backends_agree, TARGET)
 
 
-def _neuron(kind: str, h: int, tau_steps: float, rng: np.random.Generator, dt: float = 1e-3):
-    if kind == "IF":
-        neuron = nir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
-    elif kind == "LIF":
-        neuron = nir.LIF(
-            np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h)
-        )
-    else:
-        neuron = nir.CubaLIF(
-            np.full(h, max(0.5 * tau_steps, 1.5) * dt),
-            np.full(h, tau_steps * dt),
-            np.ones(h),
-            np.zeros(h),
-            rng.uniform(0.3, 2.0, h),
-            w_in=np.full(h, 1.5),
-        )
-    neuron.metadata = {"reset": "zero"}
-    return neuron
+def _neuron(kind: str, h: int, tau_steps: float, rng: np.random.Generator):
+    return random_neuron(
+        kind, h, tau_steps, rng, syn_floor_steps=1.5, w_in=1.5, zero_reset=("IF", "LIF", "CubaLIF")
+    )
 
 
 def _random_graph(
@@ -329,15 +310,9 @@ def test_quantised_model_tracks_the_float_executor(kind):
     assert v_err < (0.03 if kind == "IF" else 1e-3), v_err
 
 
-def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, timeout=600, check=False
-    )
-
-
 def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_path):
     out = tmp_path / "spinnaker"
-    proc = _cli("export", fixture_path, "--target", "spinnaker", "-o", out)
+    proc = cli("export", fixture_path, "--target", "spinnaker", "-o", out)
     assert proc.returncode == 0, proc.stderr
     assert {
         "deploy.json",
@@ -350,7 +325,7 @@ def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_pat
         "README.md",
         "source.nir",
     } <= {p.name for p in out.iterdir()}
-    proc = _cli("verify", out, "--samples", "12", "--timesteps", "8")
+    proc = cli("verify", out, "--samples", "12", "--timesteps", "8")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "emulator vs reference: OK" in proc.stdout and " 0 mismatches" in proc.stdout
     report = json.loads((out / "verify-report.json").read_text())
@@ -358,20 +333,7 @@ def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_pat
     table = json.loads((out / "partition.json").read_text())
     assert table["resources"]["cores_used"] == 46 and table["resources"]["chips"] == 3
     assert all(c["neurons"] <= 256 and c["dtcm_bytes"] <= 65536 for c in table["cores"])
-    np.save(tmp_path / "x.npy", random_events((2, 34, 34), 5, 2, 0.2, 9))
-    proc = _cli(
-        "run",
-        out,
-        "--backend",
-        "emulator",
-        "--input",
-        tmp_path / "x.npy",
-        "-o",
-        tmp_path / "o.npz",
-        "--states",
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert np.load(tmp_path / "o.npz")["state/1/v"].shape == (5, 2, 16, 16, 16)
+    assert run_emulator_with_states(out, tmp_path)["state/1/v"].shape == (5, 2, 16, 16, 16)
 
 
 def test_rf_snn_exports_and_verifies(tmp_path):
@@ -402,24 +364,14 @@ def test_exports_are_byte_identical(tmp_path):
     nir.write(tmp_path / "g.nir", _random_graph(8, "CubaLIF", 5, 9, 1.0, 4.0, True, True, True))
     for name in ("a", "b"):
         export(tmp_path / "g.nir", "spinnaker", tmp_path / name, {"spinnaker_neurons_per_core": 4})
-    for f in (tmp_path / "a").iterdir():
-        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+    assert_same_files(tmp_path / "a", tmp_path / "b")
 
 
 def test_unrepresentable_models_are_refused():
     with pytest.raises(RangeError, match="shorter than dt"):
         TARGET.build(load_graph(_random_graph(1, "LIF", 3, 4, 1.0, 0.5, False, False, False)), {})
-    g = nir.NIRGraph(
-        nodes={
-            "in": nir.Input({"input": np.array([2])}),
-            "fc": nir.Linear(np.eye(2)),
-            "th": nir.Threshold(np.ones(2)),
-            "out": nir.Output({"output": np.array([2])}),
-        },
-        edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
-    )
     with pytest.raises(GraphError, match="Threshold"):
-        TARGET.build(load_graph(g), {})
+        TARGET.build(load_graph(threshold_chain()), {})
     rng = np.random.default_rng(0)
     nodes = {
         "in": nir.Input({"input": np.array([2])}),
@@ -459,7 +411,7 @@ def test_bad_inputs_and_exports_are_refused(tmp_path):
         TARGET.run(deployment, "reference", np.full((2, 1, 6), 2))
     with pytest.raises(NrfError, match="unknown backend"):
         TARGET.run(deployment, "spinn", np.zeros((2, 1, 6)))
-    proc = _cli(
+    proc = cli(
         "export",
         tmp_path / "missing.nir",
         "--target",
@@ -471,7 +423,7 @@ def test_bad_inputs_and_exports_are_refused(tmp_path):
     )
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
     nir.write(tmp_path / "g.nir", _single_layer("LIF", 2))
-    proc = _cli(
+    proc = cli(
         "export",
         tmp_path / "g.nir",
         "--target",
@@ -483,11 +435,11 @@ def test_bad_inputs_and_exports_are_refused(tmp_path):
     )
     assert proc.returncode == 2 and "1..256" in proc.stderr and "Traceback" not in proc.stderr
     assert (
-        _cli("export", tmp_path / "g.nir", "--target", "spinnaker", "-o", tmp_path / "o").returncode
+        cli("export", tmp_path / "g.nir", "--target", "spinnaker", "-o", tmp_path / "o").returncode
         == 0
     )
     (tmp_path / "o" / "program.npz").write_bytes(b"not a zip")
-    proc = _cli("verify", tmp_path / "o", "--samples", "2")
+    proc = cli("verify", tmp_path / "o", "--samples", "2")
     assert proc.returncode == 2 and "changed: program.npz" in proc.stderr  # the seal notices first
-    proc = _cli("verify", tmp_path / "o", "--samples", "2", "--allow-modified")
+    proc = cli("verify", tmp_path / "o", "--samples", "2", "--allow-modified")
     assert proc.returncode == 2 and "program.npz is missing or corrupt" in proc.stderr

@@ -43,7 +43,9 @@ def progress_enabled() -> bool:
 
 
 def is_export_dir(path: str) -> bool:
-    return Path(path).is_dir() and (Path(path) / "deploy.json").is_file()
+    from nrf_deploy.deployment import SIDECAR
+
+    return Path(path).is_dir() and (Path(path) / SIDECAR).is_file()
 
 
 class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -82,12 +82,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nrf_deploy.deployment import SIDECAR
     from nrf_deploy.profile import parse_overrides
     from nrf_deploy.progress import progress_bar
     from nrf_deploy.report import build_report, json_path, summary_table
 
     for d in args.exports:
-        if not (Path(d) / "deploy.json").is_file():
+        if not (Path(d) / SIDECAR).is_file():
             raise NrfError(
                 f"'{d}' is not an export directory (no deploy.json)",
                 d,

@@ -30,10 +30,18 @@ import torch.nn.functional as F
 from nrf_deploy.errors import NrfError
 from nrf_deploy.ir.graph import DEFAULT_DT, Graph, Node
 from nrf_deploy.ir.semantics import PRESETS, Semantics
-from nrf_deploy.ir.spec import RESET_KINDS, SPECS, TIME_CONSTANTS
+from nrf_deploy.ir.spec import SPECS, TIME_CONSTANTS, resolve
 from nrf_deploy.trace import Trace
 
-__all__ = ["DEFAULT_DT", "PRESETS", "Semantics", "run_float"]
+__all__ = ["DEFAULT_DT", "PRESETS", "Semantics", "float_update", "run_float"]
+
+Update = Callable[["_Runner", Node, torch.Tensor], torch.Tensor]
+"""A primitive's float ``update`` (spec.py): runner, node, summed input -> output this step."""
+
+
+def float_update(kind: str) -> Update:
+    """The float update of node kind `kind`, as its spec names it."""
+    return resolve(SPECS[kind].update)
 
 
 def run_float(
@@ -95,10 +103,10 @@ class _Runner:
         }
         self.state = {
             n.name: {
-                v: torch.zeros((batch, *n.out_shape), dtype=dtype) for v in _STATE_VARS[n.kind]
+                v: torch.zeros((batch, *n.out_shape), dtype=dtype) for v in SPECS[n.kind].states
             }
             for n in graph.nodes.values()
-            if n.kind in _STATE_VARS
+            if SPECS[n.kind].stateful
         }
         self.previous = {
             n: torch.zeros((batch, *graph.nodes[n].out_shape), dtype=dtype) for n in graph.nodes
@@ -106,6 +114,9 @@ class _Runner:
         self.preds = {
             n: [(u, (u, n) in graph.delayed_edges) for u in graph.predecessors(n)]
             for n in graph.nodes
+        }
+        self.updates = {
+            n: float_update(node.kind) for n, node in graph.nodes.items() if n != graph.input_name
         }
         self.pending: dict[str, torch.Tensor] = {}  # late_reset: last step's z*threshold per node
         if semantics.tau_times_dt:
@@ -124,7 +135,7 @@ class _Runner:
                 out[name] = x_t
                 continue
             inp = sum(self.previous[u] if delayed else out[u] for u, delayed in self.preds[name])
-            out[name] = _OPS[node.kind](self, node, inp)
+            out[name] = self.updates[name](self, node, inp)
         self.previous = out
         states = (
             {n: {k: v.clone() for k, v in s.items()} for n, s in self.state.items()}
@@ -156,23 +167,20 @@ class _Runner:
 
 def _tensor_fields(node: Node) -> dict[str, np.ndarray]:
     n = node.nir_node
-    spec = SPECS.get(node.kind)
-    fields = {k: np.asarray(getattr(n, k), dtype=np.float64) for k in (spec.params if spec else ())}
-    if node.kind in RESET_KINDS:
+    spec = SPECS[node.kind]
+    fields = {k: np.asarray(getattr(n, k), dtype=np.float64) for k in spec.params}
+    if spec.resets:
         fields["v_reset"] = node.v_reset
     return fields
 
 
-_STATE_VARS = {kind: spec.states for kind, spec in SPECS.items() if spec.states}
-
-
-def _affine(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def dense(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     p = r.params[node.name]
     y = x @ p["weight"].T
     return y + p["bias"] if "bias" in p else y
 
 
-def _conv(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def conv(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     n, p = node.nir_node, r.params[node.name]
     conv = F.conv2d if node.kind == "Conv2d" else F.conv1d
     return conv(
@@ -186,24 +194,24 @@ def _conv(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _pool(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def pool(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     n = node.nir_node
     k, s, pad = (tuple(int(i) for i in a) for a in (n.kernel_size, n.stride, n.padding))
     y = F.avg_pool2d(x, k, s, pad, count_include_pad=True)
     return y * float(k[0] * k[1]) if node.kind == "SumPool2d" else y
 
 
-def _flatten(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def flatten(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], *node.out_shape)
 
 
-def _li(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def li(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     p, s = r.params[node.name], r.state[node.name]
     s["v"] = s["v"] + r.dt / p["tau"] * (p["v_leak"] - s["v"] + p["r"] * x)
     return s["v"]
 
 
-def _lif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def lif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     p, s = r.params[node.name], r.state[node.name]
     v = s["v"] + r.dt / p["tau"] * (p["v_leak"] - s["v"] + p["r"] * x)
     z, s["v"] = r.spike(node, v, p["v_threshold"])
@@ -225,50 +233,38 @@ def _cuba_current(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     return s["v"] + r.dt / p["tau_mem"] * (p["v_leak"] - s["v"] + p["r"] * s["i"])
 
 
-def _cubalif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def cubalif(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     v = _cuba_current(r, node, x)
     z, r.state[node.name]["v"] = r.spike(node, v, r.params[node.name]["v_threshold"])
     return z
 
 
-def _cubali(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def cubali(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     r.state[node.name]["v"] = _cuba_current(r, node, x)
     return r.state[node.name]["v"]
 
 
-def _if(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def integrate_and_fire(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     p, s = r.params[node.name], r.state[node.name]
     z, v = r.spike(node, s["v"] + p["r"] * x, p["v_threshold"])
     s["v"] = torch.maximum(v, -p["v_threshold"]) if r.sem.if_min_v else v
     return z
 
 
-def _integrator(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def integrator(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     s = r.state[node.name]
     s["v"] = s["v"] + r.params[node.name]["r"] * x
     return s["v"]
 
 
-def _threshold(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+def threshold(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
     th = r.params[node.name]["threshold"]
     return ((x >= th) if r.sem.threshold_ge else (x > th)).to(r.dtype)
 
 
-_OPS: dict[str, Callable[[_Runner, Node, torch.Tensor], torch.Tensor]] = {
-    "Output": lambda r, node, x: x,
-    "Affine": _affine,
-    "Linear": _affine,
-    "Conv1d": _conv,
-    "Conv2d": _conv,
-    "SumPool2d": _pool,
-    "AvgPool2d": _pool,
-    "Flatten": _flatten,
-    "Scale": lambda r, node, x: x * r.params[node.name]["scale"],
-    "LI": _li,
-    "LIF": _lif,
-    "CubaLIF": _cubalif,
-    "CubaLI": _cubali,
-    "IF": _if,
-    "I": _integrator,
-    "Threshold": _threshold,
-}
+def identity(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def scale(r: _Runner, node: Node, x: torch.Tensor) -> torch.Tensor:
+    return x * r.params[node.name]["scale"]

@@ -18,13 +18,10 @@ from typing import Any
 import nir
 import numpy as np
 
-from nrf_deploy.ir.spec import RESET_KINDS, SPIKING_KINDS, STATEFUL_KINDS
+from nrf_deploy.ir.spec import SPECS
 
 DEFAULT_DT = 1e-3
 """Timestep in seconds when neither the caller nor the graph's metadata gives one."""
-
-SYNAPSE_KINDS = frozenset({"Affine", "Linear", "Conv1d", "Conv2d"})
-"""NIR node classes holding a weight matrix or kernel."""
 
 RESET_MODES = ("subtract", "zero", "value")
 """Reset after a spike: ``subtract`` (v -= v_threshold, nir 1.0.4's definition), ``zero`` (v = 0,
@@ -48,11 +45,11 @@ class Node:
 
     @property
     def stateful(self) -> bool:
-        return self.kind in STATEFUL_KINDS
+        return SPECS[self.kind].stateful
 
     @property
     def spiking(self) -> bool:
-        return self.kind in SPIKING_KINDS
+        return SPECS[self.kind].spiking
 
     @property
     def neurons(self) -> int:
@@ -76,7 +73,7 @@ class Node:
         ``none``."""
         return (
             str(self.nir_node.metadata.get("reset", "subtract"))
-            if self.kind in RESET_KINDS
+            if SPECS[self.kind].resets
             else "none"
         )
 

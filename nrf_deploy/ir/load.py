@@ -21,7 +21,7 @@ import nir
 import numpy as np
 
 from nrf_deploy.errors import GraphError, NrfError
-from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, NEWEST_NIR, RESET_KINDS, SPECS, node_class
+from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, NEWEST_NIR, SPECS, Primitive, resolve
 
 SUPPORTED_KINDS = tuple(SPECS)
 """NIR node classes nrf-deploy executes (``I`` is NIR's Integrator, ``CubaLI`` nir 1.0.5's)."""
@@ -150,66 +150,78 @@ def _read_any(group: Any, where: str, file: _File) -> nir.NIRNode:
             f"re-export with nir <= {NEWEST_NIR}, or drop '{unknown[0]}' "
             "if the model does not depend on it",
         )
-    missing = [p for p in SPECS[kind].params if p not in values and not _has_default(kind, p)]
+    spec = SPECS[kind]
+    missing = [p for p in spec.params if p not in values and p not in spec.optional]
     if missing:
         raise GraphError(
             f"node '{where}' ({kind}) lacks field '{missing[0]}'",
             f"{file.where(where)}, field '{missing[0]}'",
             "the file is not a valid NIR graph; re-export it",
         )
-    return _build(kind, values, _metadata(group), where, file)
-
-
-def _has_default(kind: str, param: str) -> bool:
-    return (kind, param) in {("CubaLI", "w_in"), ("Affine", "bias")}
+    return _build(spec, values, _metadata(group), where, file)
 
 
 def _build(
-    kind: str, values: dict[str, Any], meta: dict[str, Any], where: str, file: _File
+    spec: Primitive, values: dict[str, Any], meta: dict[str, Any], where: str, file: _File
 ) -> nir.NIRNode:
-    """The nir 1.0.4 (or spec.CubaLI) object for one node, newer fields mapped into metadata."""
-    spec = SPECS[kind]
-    if kind in RESET_KINDS:
+    """The nir 1.0.4 (or spec.CubaLI) object for one node, newer fields mapped into metadata:
+    the spec's reader, or the node class called with the file's fields."""
+    if spec.resets:
         meta = {**meta, **_reset_record(values.pop("v_reset", None), meta)}
-    if kind == "Input":
-        shape = values.get("shape", values.get("input_type"))
-        return _with_meta(nir.Input(input_type={"input": np.asarray(shape).reshape(-1)}), meta)
-    if kind == "Output":
-        shape = values.get("shape", values.get("output_type"))
-        return _with_meta(
-            nir.Output(
-                output_type={"output": np.asarray(shape).reshape(-1) if shape is not None else None}
-            ),
-            meta,
-        )
-    if kind == "Flatten":
-        given = values.get("input_type")
-        return _with_meta(
-            nir.Flatten(
-                input_type={"input": None if given is None else np.asarray(given)},
-                start_dim=int(values.get("start_dim", 1)),
-                end_dim=int(values.get("end_dim", -1)),
-            ),
-            meta,
-        )
-    args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
-    if kind == "Affine" and "bias" not in args:
-        args["bias"] = np.zeros(np.asarray(args["weight"]).shape[0])
-    if spec.stateful or kind == "Threshold":
-        args = _same_shape(args, spec.params, file.where(where))
-    if kind in ("Conv1d", "Conv2d"):
-        args.setdefault("input_shape", None)
-        pad = args.get("padding")
-        if isinstance(pad, bytes) or (isinstance(pad, np.ndarray) and pad.dtype.kind in "SO"):
-            args["padding"] = _text(pad)  # "same" / "valid" as text
+    if not spec.reader:
+        values = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
+    if spec.elementwise:
+        values = _same_shape(values, spec.params, file.where(where))
     try:
-        return _with_meta(node_class(kind)(**args), meta)
+        cls = spec.cls()
+        node = resolve(spec.reader)(cls, values) if spec.reader else cls(**values)
+        return _with_meta(node, meta)
     except Exception as exc:  # noqa: BLE001 - a malformed value a nir 1.0.4 constructor rejects
         raise GraphError(
-            f"node '{where}' ({kind}) could not be built ({type(exc).__name__}: {_short(exc)})",
+            f"node '{where}' ({spec.kind}) could not be built ({type(exc).__name__}: "
+            f"{_short(exc)})",
             file.where(where),
             "check the node's parameters have consistent shapes",
         ) from None
+
+
+# --- readers (``Primitive.reader``): kinds whose file fields are not their class's arguments ---
+
+
+def read_input(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+    shape = values.get("shape", values.get("input_type"))
+    return cls(input_type={"input": np.asarray(shape).reshape(-1)})
+
+
+def read_output(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+    shape = values.get("shape", values.get("output_type"))
+    return cls(output_type={"output": np.asarray(shape).reshape(-1) if shape is not None else None})
+
+
+def read_flatten(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+    given = values.get("input_type")
+    return cls(
+        input_type={"input": None if given is None else np.asarray(given)},
+        start_dim=int(values.get("start_dim", 1)),
+        end_dim=int(values.get("end_dim", -1)),
+    )
+
+
+def read_affine(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+    """nir 1.0.4's Affine; a missing bias is zeros."""
+    args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
+    args.setdefault("bias", np.zeros(np.asarray(args["weight"]).shape[0]))
+    return cls(**args)
+
+
+def read_conv(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+    """nir 1.0.4's Conv1d/Conv2d; padding given as text ("same"/"valid") stays text."""
+    args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
+    args.setdefault("input_shape", None)
+    pad = args.get("padding")
+    if isinstance(pad, bytes) or (isinstance(pad, np.ndarray) and pad.dtype.kind in "SO"):
+        args["padding"] = _text(pad)
+    return cls(**args)
 
 
 def _with_meta(node: nir.NIRNode, meta: dict[str, Any]) -> nir.NIRNode:

@@ -18,15 +18,12 @@ import nir
 import numpy as np
 
 from nrf_deploy.errors import GraphError
-from nrf_deploy.ir.graph import STATEFUL_KINDS, Graph, Node
-from nrf_deploy.ir.load import KNOWN_UNSUPPORTED, SUPPORTED_KINDS
-from nrf_deploy.ir.spec import NEURON_KINDS, RESET_KINDS, SPECS, TIME_CONSTANTS
+from nrf_deploy.ir.graph import RESET_MODES, Graph, Node
+from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, SPECS, TIME_CONSTANTS, Primitive, resolve
 
 Shape = tuple[int, ...]
-
-NEURON_PARAMS = {kind: SPECS[kind].params for kind in NEURON_KINDS}
-"""Per-neuron float parameters of each neuron kind (from the primitive specs, spec.py)."""
-RESET_RULES = ("subtract", "zero", "value")
+ShapeRule = Callable[[nir.NIRNode, "Shape | None", str], tuple[nir.NIRNode, Shape, Shape]]
+"""A primitive's ``shape_rule`` (spec.py): node, input shape, where -> node, in, out shape."""
 
 
 def normalise(graph: nir.NIRGraph, source: str = "graph") -> Graph:
@@ -115,11 +112,11 @@ def _check_kinds(nodes: dict[str, nir.NIRNode], source: str) -> None:
                 f"{source}: node '{name}'",
                 KNOWN_UNSUPPORTED[kind],
             )
-        if kind not in SUPPORTED_KINDS:
+        if kind not in SPECS:
             raise GraphError(
                 f"node '{name}' has unsupported type '{kind}'",
                 f"{source}: node '{name}'",
-                f"supported types: {', '.join(SUPPORTED_KINDS)}",
+                f"supported types: {', '.join(SPECS)}",
             )
 
 
@@ -197,7 +194,7 @@ def _delayed_edges(
     succ: dict[str, list[str]] = {}
     for u, v in edges:
         succ.setdefault(u, []).append(v)
-    reach = {n: _reachable(n, succ) for n in nodes if type(nodes[n]).__name__ in STATEFUL_KINDS}
+    reach = {n: _reachable(n, succ) for n in nodes if _spec(nodes[n]).stateful}
     return {(u, v) for u, v in edges if v in reach and u in reach[v]}
 
 
@@ -264,9 +261,9 @@ def _infer_shapes(
         where = f"{source}: node '{name}' ({type(node).__name__})"
         preds = [u for u, v in edges if v == name and (u, v) not in delayed]
         in_shape = _incoming_shape(name, preds, out, where)
-        rule = _RULES[type(node).__name__]
+        rule: ShapeRule = resolve(_spec(node).shape_rule)
         new_node, in_shape, out_shape = rule(node, in_shape, where)
-        if new_node is node or type(node).__name__ not in RESET_KINDS:
+        if new_node is node or not _spec(node).resets:
             new_node.metadata = plain_metadata(getattr(node, "metadata", None))
         _check_finite(new_node, where)
         out[name] = Node(
@@ -299,11 +296,11 @@ def _arr(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _neuron(
+def neuron_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
-    kind = type(node).__name__
-    params = {p: _arr(getattr(node, p)) for p in NEURON_PARAMS[kind]}
+    """Elementwise kinds: parameters broadcast to the input's shape, which is also the output's."""
+    params = {p: _arr(getattr(node, p)) for p in _spec(node).params}
     shaped = [a.shape for a in params.values() if a.size > 1]
     target = in_shape if in_shape is not None else (shaped[0] if shaped else None)
     if target is None:
@@ -328,20 +325,20 @@ def _neuron(
                 "use tau > 0 in seconds",
             )
     new = dataclasses.replace(node, **params)
-    new.metadata = _reset_metadata(node, kind, tuple(target), where)
+    new.metadata = _reset_metadata(node, tuple(target), where)
     return new, tuple(target), tuple(target)
 
 
-def _reset_metadata(node: nir.NIRNode, kind: str, shape: Shape, where: str) -> dict[str, Any]:
+def _reset_metadata(node: nir.NIRNode, shape: Shape, where: str) -> dict[str, Any]:
     """The node's reset record: ``reset`` in subtract/zero/value, ``v_reset`` (float64 array of
     the neuron shape) for ``value``; no record means nir 1.0.4's subtraction."""
     meta = plain_metadata(getattr(node, "metadata", None))
-    if kind not in RESET_KINDS:
+    if not _spec(node).resets:
         return meta
     rule = str(meta.get("reset", "subtract"))
-    if rule not in RESET_RULES:
+    if rule not in RESET_MODES:
         raise GraphError(
-            f"reset rule '{rule}' is not one of {', '.join(RESET_RULES)}",
+            f"reset rule '{rule}' is not one of {', '.join(RESET_MODES)}",
             f"{where}, metadata 'reset'",
             "use subtract, zero or value (+ v_reset)",
         )
@@ -365,7 +362,7 @@ def _reset_metadata(node: nir.NIRNode, kind: str, shape: Shape, where: str) -> d
     return meta
 
 
-def _affine(
+def dense_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
     w = _arr(node.weight)
@@ -389,7 +386,7 @@ def _affine(
             hint,
         )
     changes: dict[str, Any] = {"weight": w}
-    if type(node).__name__ == "Affine":
+    if "bias" in _spec(node).params:  # Affine (Linear has none)
         b = _arr(node.bias)
         if b.size == 1:
             b = np.full(w.shape[0], float(b.reshape(-1)[0]))
@@ -416,7 +413,7 @@ def _pairs(value: Any, dims: int, name: str, where: str) -> tuple[int, ...]:
     return tuple(int(i) for i in a)
 
 
-def _conv(
+def conv_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
     dims = 2 if type(node).__name__ == "Conv2d" else 1
@@ -492,7 +489,7 @@ def _padding(
     return _pairs(value, dims, "padding", where)
 
 
-def _pool(
+def pool_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
     if in_shape is None or len(in_shape) != 3:
@@ -517,7 +514,7 @@ def _pool(
     return dataclasses.replace(node, **fields), in_shape, (in_shape[0], *spatial)
 
 
-def _flatten_node(
+def flatten_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
     if in_shape is None:
@@ -539,7 +536,7 @@ def _flatten_node(
     return new, in_shape, out
 
 
-def _input(
+def input_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
     shape = np.asarray(node.input_type.get("input") if node.input_type else None)
@@ -553,7 +550,7 @@ def _input(
     return nir.Input(input_type={"input": np.array(s)}), s, s
 
 
-def _output(
+def output_shape(
     node: nir.NIRNode, in_shape: Shape | None, where: str
 ) -> tuple[nir.NIRNode, Shape, Shape]:
     if in_shape is None:
@@ -575,18 +572,8 @@ def _output(
     return nir.Output(output_type={"output": np.array(in_shape)}), in_shape, in_shape
 
 
-_RULES: dict[str, Callable[[nir.NIRNode, Shape | None, str], tuple[nir.NIRNode, Shape, Shape]]] = {
-    "Input": _input,
-    "Output": _output,
-    "Affine": _affine,
-    "Linear": _affine,
-    "Conv1d": _conv,
-    "Conv2d": _conv,
-    "SumPool2d": _pool,
-    "AvgPool2d": _pool,
-    "Flatten": _flatten_node,
-    **{k: _neuron for k in NEURON_PARAMS},
-}
+def _spec(node: nir.NIRNode) -> Primitive:
+    return SPECS[type(node).__name__]
 
 
 def _check_finite(node: nir.NIRNode, where: str) -> None:

@@ -397,15 +397,10 @@ def _approximation_flag(text: str, limit: int = 140) -> dict[str, str]:
 def _raster(graph, trace, x: np.ndarray, limit: int = 64) -> list[dict[str, Any]]:
     """Spike times of sample 0 for the input and every spiking population: the `limit` neurons
     that fire most over that sample (neuron indices are the population's flat indices)."""
-    from nrf_deploy.report.metrics import EVENT_KINDS, activity
+    from nrf_deploy.report.metrics import event_activities
 
     out = []
-    for name in graph.schedule:
-        if graph.nodes[name].kind not in EVENT_KINDS:
-            continue
-        act = activity(graph, trace, x, name)
-        if act is None:
-            continue
+    for name, act in event_activities(graph, trace, x):
         sample = np.abs(np.asarray(act[:, 0], dtype=np.float64))  # [T, n]
         totals = sample.sum(axis=0)
         chosen = np.sort(np.argsort(-totals, kind="stable")[:limit])
@@ -428,15 +423,10 @@ def _raster(graph, trace, x: np.ndarray, limit: int = 64) -> list[dict[str, Any]
 
 def _histograms(graph, trace, x: np.ndarray, bins: int = 20) -> list[dict[str, Any]]:
     """Per spiking population: how many neurons fire k spikes per inference (mean over samples)."""
-    from nrf_deploy.report.metrics import EVENT_KINDS, activity
+    from nrf_deploy.report.metrics import event_activities
 
     out = []
-    for name in graph.schedule:
-        if graph.nodes[name].kind not in EVENT_KINDS:
-            continue
-        act = activity(graph, trace, x, name)
-        if act is None:
-            continue
+    for name, act in event_activities(graph, trace, x):
         per_neuron = np.abs(np.asarray(act, dtype=np.float64)).sum(axis=0)  # [B, n]
         top = float(per_neuron.max()) if per_neuron.size else 0.0
         edges = (
@@ -549,6 +539,9 @@ def summarise(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict
     return rows, (
         {
             "chip": baseline["chip"],
+            "target": next(
+                e["target"] for e in entries if any(h is baseline for h in e.get("hardware", []))
+            ),
             "energy_j": baseline["energy_j"],
             "latency_s": baseline["latency_s"],
         }
@@ -666,20 +659,10 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     from nrf_deploy import __version__
+    from nrf_deploy.deployment import target_packages
 
     out = {"nrf_deploy": __version__, "python": platform.python_version()}
-    for package in (
-        "nir",
-        "numpy",
-        "torch",
-        "scipy",
-        "lava-nc",
-        "sinabs",
-        "onnx",
-        "onnxruntime",
-        "pyNN",
-        "matplotlib",
-    ):
+    for package in ("nir", "numpy", "torch", "scipy", *target_packages(), "matplotlib"):
         try:
             out[package.replace("-", "_").lower()] = metadata.version(package)
         except metadata.PackageNotFoundError:

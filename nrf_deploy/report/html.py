@@ -852,18 +852,26 @@ td:nth-child(5),table.consts td:nth-child(4){max-width:26em}
 details{margin:.3em 0}summary{cursor:pointer;color:#1f4e79}.legend{font-size:12.5px}"""
 
 
+def _baseline_targets() -> str:
+    """The registered targets that give the CPU baseline (``Capabilities.cpu_baseline``)."""
+    from nrf_deploy.targets import available_targets
+
+    names = [t.name for t in available_targets() if t.capabilities.cpu_baseline]
+    return " or ".join(names) or "CPU-baseline"
+
+
 def render(report: dict[str, Any]) -> str:
     """The whole report as one HTML string (no scripts, no external resources)."""
     entries = report["targets"]
     toc = " · ".join(f"<a href='#t{i}'>{_e(e['target'])}</a>" for i, e in enumerate(entries))
     baseline = report.get("baseline")
     base = (
-        f"The CPU baseline is the ONNX export on this machine: {si(baseline['latency_s'], 's')} "
-        "and "
+        f"The CPU baseline is the {_e(baseline.get('target', 'CPU'))} export on this machine: "
+        f"{si(baseline['latency_s'], 's')} and "
         f"{si(baseline['energy_j'], 'J')} per inference; “3.6× less” means 3.6 times smaller than "
         "the CPU's figure."
         if baseline
-        else "No ONNX export in this report: no CPU baseline ratios."
+        else f"No {_baseline_targets()} export in this report: no CPU baseline ratios."
     )
     versions = ", ".join(f"{k} {v}" for k, v in (report.get("versions") or {}).items())
     trajectories = plot_trajectories(entries)

@@ -25,13 +25,15 @@ time-stepped latency model; the core of each neuron comes from the export's reco
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from nrf_deploy.deployment import DeploymentRecord
-from nrf_deploy.ir.graph import SPIKING_KINDS, Graph
+from nrf_deploy.ir.graph import Graph
+from nrf_deploy.ir.spec import SPIKING_KINDS
 from nrf_deploy.lowering import lower
 from nrf_deploy.trace import Trace
 
@@ -45,6 +47,16 @@ def activity(graph: Graph, trace: Trace, x: np.ndarray, name: str) -> np.ndarray
         return None
     arr = np.asarray(arr)
     return arr.reshape(arr.shape[0], arr.shape[1], -1).astype(np.float64)
+
+
+def event_activities(graph: Graph, trace: Trace, x: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, activity ``[T, B, n]``) of the input and every spiking node, in schedule order
+    (nodes without a recorded output skipped)."""
+    for name in graph.schedule:
+        if graph.nodes[name].kind in EVENT_KINDS:
+            act = activity(graph, trace, x, name)
+            if act is not None:
+                yield name, act
 
 
 def activity_counts(

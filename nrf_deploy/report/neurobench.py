@@ -19,14 +19,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from nrf_deploy.ir.executor import _OPS, DEFAULT_DT, Semantics, _Runner, _tensor_fields
+from nrf_deploy.ir.executor import (
+    DEFAULT_DT,
+    Semantics,
+    _Runner,
+    _tensor_fields,
+    float_update,
+)
 from nrf_deploy.ir.graph import Graph, Node
 
 VERSION = "2.3.0"
 """The neurobench release these definitions were read from (extra ``witness`` pins it)."""
 UNAVAILABLE = "not available (install nrf-deploy[witness])"
 NIR_SEMANTICS = Semantics()
-NEURON_KINDS = ("IF", "LIF", "CubaLIF", "CubaLI", "LI", "I", "Threshold")
 
 
 def available() -> bool:
@@ -47,7 +52,7 @@ class NeuronLayer(nn.Module):
             self.register_buffer(key, torch.as_tensor(value, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _OPS[self.node.kind](self.runner, self.node, x)
+        return float_update(self.node.kind)(self.runner, self.node, x)
 
 
 class GraphNet(nn.Module):
@@ -77,7 +82,7 @@ class GraphNet(nn.Module):
             if node.kind in ("Conv2d", "Affine", "Linear"):
                 pool = next((p for p, c in self.folded.items() if c is node), None)
                 self.synapses[node.name] = _connection(node, graph.nodes[pool] if pool else None)
-            elif node.kind in NEURON_KINDS:
+            elif node.stateful or node.spiking:  # neurons and Threshold
                 self.neurons[node.name] = NeuronLayer(self.runner, node)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,7 +113,7 @@ class GraphNet(nn.Module):
             elif node.kind == "Flatten" and self.folded:
                 out[name] = inp.reshape(inp.shape[0], -1)
             else:
-                out[name] = _OPS[node.kind](self.runner, node, inp)
+                out[name] = float_update(node.kind)(self.runner, node, inp)
         self.runner.previous = out
         return out[graph.output_names[0]]
 

@@ -4,12 +4,10 @@ core mapper and Lava witness. docs/targets/loihi.md describes the format and the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import nir
 import numpy as np
 from nrf_deploy.targets.loihi.format import POPULATION_FIELDS, Compartments, LoihiProgram, Synapses
 from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
@@ -18,10 +16,10 @@ from nrf_deploy.targets.loihi.quantize import PinnedScale, quantise, reset_appro
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import write_nir
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
 from nrf_deploy.opinions import SecondOpinion
+from nrf_deploy.qnir import write_annotated_nir
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 
 PROGRAM_FILE = "program.npz"
@@ -65,6 +63,7 @@ class LoihiTarget(Target):
     )
     chip_file_names = NETWORK_FILES
     program_type = LoihiProgram
+    packages = ("lava-nc",)
     capabilities = Capabilities(
         frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
         recurrence=True,
@@ -141,9 +140,7 @@ class LoihiTarget(Target):
         program: LoihiProgram = deployment.program
         self.write_program(deployment, out_dir)
         self.write_chip_files(deployment, out_dir)
-        graph = deployment.graph
-        if graph is not None:
-            write_nir(out_dir / "model.q.nir", _annotated_nir(graph, program))
+        write_annotated_nir(out_dir, deployment.graph, _annotations(program), _qnir_notes(program))
         (out_dir / "README.md").write_text(_README.format(**deployment.sidecar["resources"]))
 
     def load(self, out_dir: Path) -> Deployment:
@@ -213,34 +210,20 @@ def _describe_projection(i: int, syn: Synapses) -> dict:
     }
 
 
-def _annotated_nir(graph: Graph, program: LoihiProgram) -> nir.NIRGraph:
-    """The source graph with each population's Loihi integers in its metadata (key 'loihi_*');
-    the exact integer weights are in program.npz."""
-    nodes = {}
-    for name, node in graph.nodes.items():
-        n = dataclasses.replace(node.nir_node)
-        meta = dict(getattr(n, "metadata", {}) or {})
-        if name in program.populations:
-            comp = program.populations[name]
-            meta.update(
-                {
-                    f"loihi_{f}": np.asarray(getattr(comp, f)).reshape(comp.shape)
-                    for f in _POP_FIELDS
-                }
-            )
-            meta["loihi_scale"] = comp.scale
-        n.metadata = meta
-        nodes[name] = n
-    return nir.NIRGraph(
-        nodes=nodes,
-        edges=list(graph.edges),
-        metadata={
-            **graph.metadata,
-            "target": "loihi",
-            "dt": program.dt,
-            "weights": "exact integer weights in program.npz",
-        },
-    )
+def _annotations(program: LoihiProgram) -> dict[str, dict[str, Any]]:
+    """model.q.nir: each population's Loihi integers (keys 'loihi_*'); the exact integer weights
+    are in program.npz."""
+    return {
+        name: {
+            **{f"loihi_{f}": np.asarray(getattr(comp, f)).reshape(comp.shape) for f in _POP_FIELDS},
+            "loihi_scale": comp.scale,
+        }
+        for name, comp in program.populations.items()
+    }
+
+
+def _qnir_notes(program: LoihiProgram) -> dict[str, Any]:
+    return {"target": "loihi", "dt": program.dt, "weights": "exact integer weights in program.npz"}
 
 
 _README = """# Loihi export

@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import chip_file_json, chip_file_npz, dumps_json, npz_bytes
+from nrf_deploy.fileio import dumps_json, npz_bytes, parse_chip_files
 
 NETWORK_JSON, NETWORK_NPZ = "lava_network.json", "lava_network.npz"
 NETWORK_FILES = (NETWORK_JSON, NETWORK_NPZ)
@@ -231,17 +230,7 @@ def network_files(net: LavaNetwork) -> dict[str, bytes]:
 
 def read_network(files: Mapping[str, bytes]) -> LavaNetwork:
     """Parse :func:`network_files` output (NrfError naming the file if it is damaged)."""
-    description = chip_file_json(files, NETWORK_JSON, "loihi")
-    arrays = chip_file_npz(files, NETWORK_NPZ, "loihi")
-    try:
-        return _network(description, arrays)
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise NrfError(
-            f"{NETWORK_JSON} / {NETWORK_NPZ} do not describe a Lava network "
-            f"({type(exc).__name__}: {exc})",
-            NETWORK_JSON,
-            "re-run nrf-deploy export --target loihi",
-        ) from None
+    return parse_chip_files(files, NETWORK_JSON, NETWORK_NPZ, "loihi", _network, "a Lava network")
 
 
 def _network(d: dict[str, Any], a: dict[str, np.ndarray]) -> LavaNetwork:

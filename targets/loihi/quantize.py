@@ -53,8 +53,8 @@ from nrf_deploy.targets.loihi.mapper import check_fan_in
 
 from nrf_deploy.errors import RangeError
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import READOUT_KINDS as READOUT
 from nrf_deploy.ir.spec import SPECS
-from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Projection, check_spike_routed, lower
 from nrf_deploy.quant import check_weights_survive, relative_error, round_half_away
 

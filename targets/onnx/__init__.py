@@ -56,6 +56,7 @@ class OnnxTarget(Target):
     name = "onnx"
     summary = "ONNX step model on onnxruntime (CPU): the conventional-hardware baseline"
     backend_table = FLOAT_BACKENDS
+    packages = ("onnx", "onnxruntime")
     capabilities = Capabilities(
         frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
         recurrence=True,

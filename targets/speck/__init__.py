@@ -24,12 +24,12 @@ from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError
 from nrf_deploy.fileio import dumps_json
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.qnir import QNIR_FILE
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 from nrf_deploy.trace import Trace
 
 PROGRAM_FILE = "program.npz"
 CONFIG_FILE = "chip_config.json"
-QNIR_FILE = "model.q.nir"
 RESOURCES_FILE = "resources.md"
 COST_SAMPLES = 8
 
@@ -61,6 +61,7 @@ class SpeckTarget(Target):
     )
     chip_file_names = (CONFIG_FILE,)
     program_type = SpeckProgram
+    packages = ("sinabs",)
     capabilities = Capabilities(frozenset({"IF"}), recurrence=False)
     # documented opt-ins for leaky models, least approximate first; the report states the cost
     demo_options = (

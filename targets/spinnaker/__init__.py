@@ -5,13 +5,11 @@ bit-exact means here and the artefacts."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import nir
 import numpy as np
 from nrf_deploy.targets.spinnaker.format import (
     DEFAULT_CHIPS,
@@ -27,9 +25,10 @@ from nrf_deploy.targets.spinnaker.mapper import partition
 from nrf_deploy.targets.spinnaker.quantize import quantise
 
 from nrf_deploy.deployment import base_sidecar
-from nrf_deploy.fileio import dumps_json, npz_bytes, write_nir
+from nrf_deploy.fileio import dumps_json, npz_bytes
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.qnir import write_annotated_nir
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 
 PROGRAM_FILE = "program.npz"
@@ -150,9 +149,7 @@ class SpiNNakerTarget(Target):
         (out_dir / PARTITION_FILE).write_text(
             dumps_json({"resources": sidecar["resources"], "cores": sidecar["core_map"]})
         )
-        graph = deployment.graph
-        if graph is not None:
-            write_nir(out_dir / "model.q.nir", _annotated_nir(graph, program))
+        write_annotated_nir(out_dir, deployment.graph, _annotations(program), _qnir_notes(program))
         (out_dir / "README.md").write_text(_readme(sidecar))
 
     def load(self, out_dir: Path) -> Deployment:
@@ -262,36 +259,29 @@ def _describe_projection(i: int, proj: Projection) -> dict:
     }
 
 
-def _annotated_nir(graph: Graph, program: SpiNNakerProgram) -> nir.NIRGraph:
-    """The source graph with each population's s16.15 words in its metadata (keys 'spinnaker_*');
-    the exact uint16 weights are in program.npz."""
-    nodes = {}
-    for name, node in graph.nodes.items():
-        n = dataclasses.replace(node.nir_node)
-        meta = dict(getattr(n, "metadata", {}) or {})
-        if name in program.populations:
-            pop = program.populations[name]
-            for k in _WORDS + (_SYN_WORDS if pop.exponential else ()):
-                meta[f"spinnaker_{k}"] = np.asarray(getattr(pop, k)).reshape(pop.shape)
-            meta.update(
-                {
-                    "spinnaker_model": pop.model,
-                    "spinnaker_scale": pop.scale,
-                    "spinnaker_shifts": np.asarray(pop.shifts),
-                }
-            )
-        n.metadata = meta
-        nodes[name] = n
-    return nir.NIRGraph(
-        nodes=nodes,
-        edges=list(graph.edges),
-        metadata={
-            **graph.metadata,
-            "target": "spinnaker",
-            "dt": program.dt,
-            "weights": "exact uint16 ring-buffer weights in program.npz",
-        },
-    )
+def _annotations(program: SpiNNakerProgram) -> dict[str, dict[str, Any]]:
+    """model.q.nir: each population's s16.15 words (keys 'spinnaker_*'); the exact uint16
+    weights are in program.npz."""
+    return {
+        name: {
+            **{
+                f"spinnaker_{k}": np.asarray(getattr(pop, k)).reshape(pop.shape)
+                for k in _WORDS + (_SYN_WORDS if pop.exponential else ())
+            },
+            "spinnaker_model": pop.model,
+            "spinnaker_scale": pop.scale,
+            "spinnaker_shifts": np.asarray(pop.shifts),
+        }
+        for name, pop in program.populations.items()
+    }
+
+
+def _qnir_notes(program: SpiNNakerProgram) -> dict[str, Any]:
+    return {
+        "target": "spinnaker",
+        "dt": program.dt,
+        "weights": "exact uint16 ring-buffer weights in program.npz",
+    }
 
 
 def _readme(sidecar: dict) -> str:

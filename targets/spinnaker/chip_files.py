@@ -48,7 +48,7 @@ from nrf_deploy.targets.spinnaker.mapper import assign_slices
 from nrf_deploy.targets.spinnaker.pynn import CONNECTIONS_FILE, NETWORK_FILE
 
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import chip_file_json, chip_file_npz
+from nrf_deploy.fileio import parse_chip_files
 
 WORD_TOLERANCE = 1
 """LSBs by which a word computed from a PyNN value may differ from the recorded exact word."""
@@ -57,19 +57,7 @@ WORD_TOLERANCE = 1
 def read_chip_files(files: Mapping[str, bytes]) -> SpiNNakerProgram:
     """The program ``network.json`` and ``connections.npz`` describe (NrfError naming the file
     for anything sPyNNaker could not load)."""
-    net = chip_file_json(files, NETWORK_FILE, "spinnaker")
-    conns = chip_file_npz(files, CONNECTIONS_FILE, "spinnaker")
-    try:
-        return _program(net, conns)
-    except NrfError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise NrfError(
-            f"{NETWORK_FILE} / {CONNECTIONS_FILE} do not describe a network "
-            f"({type(exc).__name__}: {exc})",
-            NETWORK_FILE,
-            "re-run nrf-deploy export --target spinnaker",
-        ) from None
+    return parse_chip_files(files, NETWORK_FILE, CONNECTIONS_FILE, "spinnaker", _program)
 
 
 def _program(net: dict[str, Any], conns: dict[str, np.ndarray]) -> SpiNNakerProgram:

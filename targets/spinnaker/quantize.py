@@ -63,8 +63,8 @@ from nrf_deploy.targets.spinnaker.format import (
 
 from nrf_deploy.errors import GraphError, RangeError
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.ir.spec import READOUT_KINDS as READOUT
 from nrf_deploy.ir.spec import SPECS
-from nrf_deploy.lowering import READOUT_KINDS as READOUT
 from nrf_deploy.lowering import Lowered, check_spike_routed, lower
 from nrf_deploy.lowering import Projection as Path
 from nrf_deploy.quant import check_range, check_weights_survive, relative_error
@@ -110,17 +110,9 @@ def _lags(lowered: Lowered) -> dict[str, int]:
     population runs at least one step after each source it reads in the same step, and no earlier
     than the sources it reads over a recurrent (one-step-delayed) edge. The smallest such lags are
     the longest paths with weights 1 and 0 (recurrent edges close every cycle, so they exist)."""
-    names = [n.name for n in lowered.populations if n.kind != "Input"]
-    lags = {lowered.graph.input_name: 0, **{n: 1 for n in names}}
-    for _ in range(len(names) + 1):
-        changed = False
-        for name in names:
-            for p in lowered.into(name):
-                need = lags[p.source] + (0 if p.delayed else 1)
-                if need > lags[name]:
-                    lags[name], changed = need, True
-        if not changed:
-            return lags
+    lags, settled = lowered.longest_lags(1, lambda p: 0 if p.delayed else 1)
+    if settled:
+        return lags
     raise GraphError(
         "the graph has a cycle without a recurrent (delayed) edge",
         "graph edges",

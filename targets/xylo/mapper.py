@@ -130,18 +130,7 @@ def _lags(lowered: Lowered) -> dict[str, int]:
     """Timesteps each population lags the float model: a projection from the input arrives in the
     same step, one from a hidden population a step later (less one for a recurrent edge, which the
     float model delays too). Longest path; cycles always contain a recurrent edge."""
-    names = [p.name for p in lowered.populations if p.kind != "Input"]
-    lags = {lowered.graph.input_name: 0, **{n: 0 for n in names}}
-    for _ in range(len(names) + 1):
-        changed = False
-        for name in names:
-            for p in lowered.into(name):
-                need = lags[p.source] + _chip_delay(lowered, p) - (1 if p.delayed else 0)
-                if need > lags[name]:
-                    lags[name], changed = need, True
-        if not changed:
-            break
-    return lags
+    return lowered.longest_lags(0, lambda p: _chip_delay(lowered, p) - (1 if p.delayed else 0))[0]
 
 
 def _chip_delay(lowered: Lowered, proj) -> int:
