@@ -186,6 +186,20 @@ def test_time_stepped_latency_takes_the_busiest_core_of_every_step():
     assert result["latency_status"] == "partial" and result["missing_constants"] == ["chip.b"]
 
 
+def test_spinnaker_real_time_latency_follows_the_exports_machine_timestep():
+    """The PyNN script runs sim.setup(timestep=dt): 16 steps of 50 ms take 0.8 s of wall clock,
+    not 16 ms; a user-supplied timestep still wins."""
+    from nrf_deploy.profile import load_profiles
+
+    (profile,) = [p for p in load_profiles("spinnaker") if p.chip == "spinnaker1"]
+    counts = {"timesteps": 16, "dt": 0.05, "effective_sops": 1000.0}
+    result = profile.evaluate(counts, {"chips": 2})
+    assert result["latency_s"] == pytest.approx(16 * 0.05)
+    assert result["info"]["peak_power_bound"]["value"] == pytest.approx(2 * 1.0 * 16 * 0.05)
+    user = profile.with_overrides({"timestep_ms": 1.0}).evaluate(counts, {"chips": 2})
+    assert user["latency_s"] == pytest.approx(16e-3)
+
+
 def test_user_constants_are_used_and_labelled_and_bad_ones_refused(exports, tmp_path, capsys):
     from nrf_deploy.cli import main
 
