@@ -9,6 +9,11 @@ norse#411, scalar parameter shapes fail ``nir.read``), so the graph is built nod
 Every neuron parameter is a per-neuron array (time constants in **seconds**); the graph metadata
 records ``dt`` (seconds per timestep), the host-side decoder (``"dsnt"``) and the input
 ``image_size`` (pixels); spiking nodes carry ``metadata["reset"] = "zero"`` (norse's reset).
+
+The sparse spiking gesture CNN (:func:`export_gesture_cnn`, docs/gesture.md) is written the same
+way: ``input -> conv1 -> if1 -> ... -> convN -> ifN -> flatten -> fc (Affine) -> if_out -> output``
+(IF, or LIF for ``--neuron lif``; zero biases; reset to zero), metadata ``decoder`` =
+``"spike-count argmax"``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_path
+from nrf_deploy.models.gesture import GestureCNN
 from nrf_deploy.models.rf_snn import RFSNN
 
 
@@ -112,7 +118,77 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
 
 def write_rf_snn(model: torch.nn.Module, path: str | os.PathLike) -> nir.NIRGraph:
     """Export `model` and write it to `path` atomically; returns the graph."""
-    graph = export_rf_snn(model)
+    return write_graph(export_rf_snn(model), path)
+
+
+def gesture_node_order(layers: int) -> tuple[str, ...]:
+    """Node names of the gesture CNN's graph, input to output."""
+    convs = [name for i in range(1, layers + 1) for name in (f"conv{i}", f"if{i}")]
+    return ("input", *convs, "flatten", "fc", "if_out", "output")
+
+
+def export_gesture_cnn(model: GestureCNN) -> nir.NIRGraph:
+    """The deployable NIR graph of a :class:`GestureCNN`: Conv2d/IF (or LIF) pairs, Flatten,
+    Affine (zero bias) and an IF (LIF) output layer whose spike counts are the class scores.
+    Every spiking node resets to zero; thresholds and time constants (seconds) per neuron."""
+    if not isinstance(model, GestureCNN):
+        raise NrfError(
+            f"{type(model).__name__} is not a gesture CNN",
+            "export_gesture_cnn",
+            "pass the model `nrf-deploy train --config gesture` trained",
+        )
+    cfg = model.cfg
+    order = gesture_node_order(len(model.convs))
+    nodes: dict[str, nir.NIRNode] = {
+        "input": nir.Input({"input": np.array([2, cfg.size, cfg.size])})
+    }
+    side = cfg.size
+    for i, (conv, out_side) in enumerate(zip(model.convs, cfg.map_sizes), start=1):
+        weight = _np(conv.weight)
+        nodes[f"conv{i}"] = nir.Conv2d(
+            input_shape=(side, side),
+            weight=weight,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=1,
+            groups=1,
+            bias=np.zeros(weight.shape[0]),
+        )
+        nodes[f"if{i}"] = _gesture_neuron(model, (weight.shape[0], out_side, out_side))
+        side = out_side
+    flat = (cfg.channels[-1], side, side)
+    nodes["flatten"] = nir.Flatten(input_type={"input": np.array(flat)}, start_dim=0, end_dim=-1)
+    nodes["fc"] = nir.Affine(weight=_np(model.fc.weight), bias=np.zeros(cfg.classes))
+    nodes["if_out"] = _gesture_neuron(model, (cfg.classes,))
+    nodes["output"] = nir.Output({"output": np.array([cfg.classes])})
+    metadata = {
+        "dt": float(cfg.dt),
+        "name": f"gesture-cnn-{cfg.neuron}",
+        "decoder": "spike-count argmax",
+        "image_size": int(cfg.size),
+        "outputs": "motion-class spike counts (IF spikes; argmax over the summed counts)",
+        "source": "nrf-deploy gesture CNN (exporters/nir.py)",
+        "gesture_config": json.dumps(cfg.to_dict(), sort_keys=True),
+    }
+    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)), metadata=metadata)
+
+
+def _gesture_neuron(model: GestureCNN, shape: tuple[int, ...]) -> nir.NIRNode:
+    """An IF (r = 1) or LIF (r = 1, v_leak = 0, tau in seconds) population resetting to zero."""
+    threshold = np.full(shape, float(model.threshold))
+    if model.cfg.neuron == "if":
+        return nir.IF(r=np.ones(shape), v_threshold=threshold, metadata={"reset": "zero"})
+    return nir.LIF(
+        tau=np.full(shape, float(model.tau)),
+        r=np.ones(shape),
+        v_leak=np.zeros(shape),
+        v_threshold=threshold,
+        metadata={"reset": "zero"},
+    )
+
+
+def write_graph(graph: nir.NIRGraph, path: str | os.PathLike) -> nir.NIRGraph:
+    """Write `graph` to `path` atomically; returns it."""
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
     return graph

@@ -16,6 +16,11 @@ pixels on the held-out data, and writes the run directory atomically:
 
 Metric: median over held-out samples, frames ``>= warmup`` and the three shapes of the l2 distance
 (pixels) between the DSNT-decoded and the true centre.
+
+The sparse spiking gesture CNN (``train --config gesture``, docs/gesture.md) has its own path:
+:func:`train_gesture` (generated gestures or DVS128 Gesture recordings, cross-entropy on output
+spike counts, accuracy on held-out samples, ``model.nir`` checked by :func:`gesture_nir_check`)
+and :func:`gesture_export_accuracy` (an export's backend classifying held-out samples).
 """
 
 from __future__ import annotations
@@ -30,9 +35,17 @@ import numpy as np
 import torch
 
 from nrf_deploy.data import ShapesConfig, generate
+from nrf_deploy.data.gestures import GestureConfig, generate_gestures
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_dir, dumps_json
 from nrf_deploy.models import CONFIGS, KINDS, NEURONS, RFSNN, RFConfig, build_model, dsnt
+from nrf_deploy.models.gesture import (
+    GESTURE_NEURONS,
+    GestureCNN,
+    GestureNetConfig,
+    predict_class,
+    spike_count_loss,
+)
 from nrf_deploy.progress import progress_bar
 
 
@@ -348,8 +361,10 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
         path = path / "model.pt"
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        rf = RFConfig.from_dict(ckpt["rf_config"])
-        model = build_model(ckpt["kind"], rf)
+        if ckpt["kind"] == "gesture":
+            model = GestureCNN(GestureNetConfig.from_dict(ckpt["gesture_config"]))
+        else:
+            model = build_model(ckpt["kind"], RFConfig.from_dict(ckpt["rf_config"]))
         model.load_state_dict(ckpt["state_dict"])
     except (OSError, KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise NrfError(
@@ -358,3 +373,321 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
             "pass the model.pt (or run directory) written by `nrf-deploy train`",
         ) from None
     return model.eval(), ckpt
+
+
+# --- the sparse spiking gesture CNN (docs/gesture.md) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class GestureTrainConfig:
+    """One gesture-CNN run: ``net`` names a :data:`GESTURE_NETS` entry (architecture + generated
+    data); ``dataset`` a folder of DVS128 Gesture recordings in tonic's layout used instead of
+    generated data (``train_samples``/``test_samples`` then cap the recordings read).
+    ``max_minutes`` stops training (not evaluation or export); ``threads`` torch threads."""
+
+    net: str = "gesture"
+    neuron: str = "if"
+    train_samples: int = 2048
+    test_samples: int = 256
+    epochs: int = 8
+    batch: int = 16
+    lr: float = 2e-3
+    seed: int = 0
+    max_minutes: float | None = None
+    threads: int = 1
+    dataset: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GestureTrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+GESTURE_NETS: dict[str, tuple[GestureNetConfig, GestureConfig]] = {
+    # DVS128 size: 2x128x128 -> 8x32x32 -> 16x16x16 -> 16x8x8 -> 6 (13.3 k neurons)
+    "gesture": (GestureNetConfig(), GestureConfig()),
+    # tests: 2x32x32 -> 4x16x16 -> 8x8x8 -> 6 (1.5 k neurons), 8 frames
+    "tiny": (
+        GestureNetConfig(size=32, channels=(4, 8), kernels=(4, 3), strides=(2, 2), paddings=(1, 1)),
+        GestureConfig(size=32, frames=8, radius=(2.5, 3.5), speed=(1.0, 1.5), orbit=(4.0, 6.0)),
+    ),
+}
+GESTURE_PRESETS: dict[str, GestureTrainConfig] = {
+    "gesture": GestureTrainConfig(),
+    "gesture-tiny": GestureTrainConfig(net="tiny", train_samples=96, test_samples=24, epochs=2),
+}
+
+
+def gesture_train_config(preset: str, **overrides: Any) -> GestureTrainConfig:
+    """The named gesture preset with the given fields replaced (``None`` values are ignored)."""
+    if preset not in GESTURE_PRESETS:
+        raise NrfError(
+            f"unknown gesture preset '{preset}'",
+            "--config",
+            f"choose one of {', '.join(GESTURE_PRESETS)}",
+        )
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return replace(GESTURE_PRESETS[preset], **values)
+
+
+def check_gesture_config(config: GestureTrainConfig) -> tuple[GestureNetConfig, GestureConfig]:
+    """The network and data configurations of a run (:class:`NrfError` for bad settings)."""
+    if config.net not in GESTURE_NETS:
+        raise NrfError(
+            f"unknown gesture network '{config.net}'",
+            "GestureTrainConfig.net",
+            f"choose one of {', '.join(GESTURE_NETS)}",
+        )
+    if config.neuron not in GESTURE_NEURONS:
+        raise NrfError(
+            f"unknown neuron '{config.neuron}' for the gesture CNN",
+            "--neuron",
+            f"choose one of {', '.join(GESTURE_NEURONS)}",
+        )
+    if config.train_samples < 1 or config.test_samples < 1 or config.batch < 1 or config.epochs < 0:
+        raise NrfError(
+            "samples and batch must be >= 1, epochs >= 0", "GestureTrainConfig", "fix the numbers"
+        )
+    if config.max_minutes is not None and config.max_minutes <= 0:
+        raise NrfError("max_minutes must be positive", "--max-minutes", "give a positive budget")
+    net, data = GESTURE_NETS[config.net]
+    net = replace(net, neuron=config.neuron)
+    if config.dataset is not None:
+        from nrf_deploy.data.dvs_gesture import CLASSES, SENSOR_SIZE
+
+        if net.size != SENSOR_SIZE[0]:
+            raise NrfError(
+                f"network '{config.net}' takes {net.size}x{net.size} events, the recordings are "
+                f"{SENSOR_SIZE[0]}x{SENSOR_SIZE[1]}",
+                "--dataset",
+                "use --config gesture with recorded data",
+            )
+        net = replace(net, classes=CLASSES)
+    net.validate()
+    data.validate()
+    return net, data
+
+
+@dataclass
+class GestureData:
+    """Where a run's samples come from: generated on demand per batch (`train_seed`) or held in
+    arrays (recordings); the held-out set is always in memory. Events uint8 sample-major."""
+
+    data: GestureConfig
+    train_seed: int
+    test_events: np.ndarray
+    test_labels: np.ndarray
+    train_events: np.ndarray | None = None
+    train_labels: np.ndarray | None = None
+
+    def train_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.train_events is not None and self.train_labels is not None:
+            return self.train_events[indices], self.train_labels[indices]
+        return generate_gestures(indices, self.data, seed=self.train_seed)
+
+
+def make_gesture_data(config: GestureTrainConfig, net: GestureNetConfig) -> GestureData:
+    """Generated data (held-out seed differs from training) or the recordings of `dataset`."""
+    _, data = GESTURE_NETS[config.net]
+    if config.dataset is None:
+        test_e, test_l = generate_gestures(config.test_samples, data, seed=config.seed + 1_000_003)
+        return GestureData(data, config.seed, test_e, test_l)
+    from nrf_deploy.data.dvs_gesture import read_dvs_gesture
+
+    args = (config.dataset, data.frames, net.dt)
+    train_e, train_l = read_dvs_gesture(args[0], True, *args[1:], limit=config.train_samples)
+    test_e, test_l = read_dvs_gesture(args[0], False, *args[1:], limit=config.test_samples)
+    return GestureData(data, config.seed, test_e, test_l, train_e, train_l)
+
+
+def _time_major(events: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(events.swapaxes(0, 1))).float()
+
+
+def gesture_outputs(model: GestureCNN, events: np.ndarray, batch: int = 32) -> torch.Tensor:
+    """Output spikes ``[T, N, classes]`` of `model` for sample-major events ``[N, T, 2, H, W]``."""
+    model.eval()
+    with torch.no_grad():
+        outs = [model(_time_major(events[i : i + batch])) for i in range(0, len(events), batch)]
+    return torch.cat(outs, dim=1)
+
+
+def train_gesture(
+    config: GestureTrainConfig, out_dir: str | Path | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """Train the gesture CNN; return its metrics and, with `out_dir`, write the run directory
+    (``model.pt``, ``metrics.json``, ``test_data.npz`` with ``events`` uint8 ``[T, N, 2, H, W]``
+    and ``labels`` int64 ``[N]``, ``model.nir`` checked against the float executor)."""
+    net, _ = check_gesture_config(config)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, config.threads))
+    try:
+        return _train_gesture(config, net, out_dir, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train_gesture(config: GestureTrainConfig, net: GestureNetConfig, out_dir, progress: bool):
+    start = time.perf_counter()
+    data = make_gesture_data(config, net)
+    n_train = config.train_samples
+    if data.train_labels is not None:
+        n_train = len(data.train_labels)
+    torch.manual_seed(config.seed)
+    model = GestureCNN(net)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    total = config.epochs * math.ceil(n_train / config.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
+    )
+    order_gen = torch.Generator().manual_seed(config.seed)
+    budget = None if config.max_minutes is None else 60.0 * config.max_minutes
+    bar = progress_bar(total, f"train gesture-{net.neuron}", "batch", enabled=progress, leave=False)
+    losses: list[float] = []
+    stopped_early = False
+    train_start = time.perf_counter()
+    for _epoch in range(config.epochs):
+        model.train()
+        order = torch.randperm(n_train, generator=order_gen).numpy()
+        for i in range(0, n_train, config.batch):
+            events, labels = data.train_batch(np.sort(order[i : i + config.batch]))
+            loss = spike_count_loss(model(_time_major(events)), torch.from_numpy(labels))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.detach().item())
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            bar.update()
+            if budget is not None and time.perf_counter() - train_start > budget:
+                stopped_early = True
+                break
+        if stopped_early:
+            break
+    bar.close()
+    train_seconds = time.perf_counter() - train_start
+    out = gesture_outputs(model, data.test_events)
+    predicted = predict_class(out).numpy()
+    metrics: dict[str, Any] = {
+        "kind": "gesture",
+        "neuron": net.neuron,
+        "net": config.net,
+        "accuracy": float((predicted == data.test_labels).mean()),
+        "chance": float(np.bincount(data.test_labels).max() / len(data.test_labels)),
+        "silent_samples": int((out.sum((0, 2)) == 0).sum()),
+        "output_spikes_per_sample": float(out.sum() / out.shape[1]),
+        "train_seconds": round(train_seconds, 1),
+        "batches": len(losses),
+        "stopped_early": stopped_early,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "neurons": net.neurons,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "train": asdict(config),
+        "gesture_net": net.to_dict(),
+        "gesture_data": asdict(data.data),
+        "data": "recordings" if config.dataset else "generated",
+        "train_samples": n_train,
+        "test_samples": len(data.test_labels),
+    }
+    if out_dir is not None:
+        _write_gesture_run(Path(out_dir), model, config, metrics, data)
+    metrics["total_seconds"] = round(time.perf_counter() - start, 1)
+    return metrics
+
+
+def gesture_nir_check(
+    model: GestureCNN, path: str | Path, events: np.ndarray, batch: int = 32
+) -> dict[str, Any]:
+    """Run the written ``model.nir`` in the float executor on sample-major `events` (in batches)
+    and compare every spiking layer with the torch model: spike mismatches and spike count."""
+    from nrf_deploy.exporters.nir import gesture_node_order
+    from nrf_deploy.ir import load_graph, run_float
+
+    graph = load_graph(path)
+    names = [n for n in gesture_node_order(len(model.convs)) if n.startswith("if")]
+    mismatches = spikes = 0
+    model.eval()
+    for i in range(0, len(events), batch):
+        x = _time_major(events[i : i + batch])
+        with torch.no_grad():
+            out, hidden = model(x, record=True)
+        trace = run_float(graph, x)
+        for name, mine in zip(names, [*hidden, out]):
+            mismatches += int((np.asarray(trace.outputs[name]) != mine.numpy()).sum())
+            spikes += int(mine.sum())
+    return {
+        "samples": len(events),
+        "timesteps": int(events.shape[1]),
+        "spike_mismatches": mismatches,
+        "spikes": spikes,
+    }
+
+
+def _write_gesture_run(
+    out_dir: Path,
+    model: GestureCNN,
+    config: GestureTrainConfig,
+    metrics: dict[str, Any],
+    data: GestureData,
+) -> None:
+    from nrf_deploy.exporters.nir import export_gesture_cnn, write_graph
+
+    with atomic_dir(out_dir, is_previous_run) as tmp:
+        write_graph(export_gesture_cnn(model), tmp / "model.nir")
+        check = gesture_nir_check(model, tmp / "model.nir", data.test_events)
+        metrics["nir_check"] = check
+        if check["spike_mismatches"]:
+            raise RuntimeError(
+                f"the exported model.nir does not reproduce the trained model: {check}"
+            )
+        torch.save(
+            {
+                "state_dict": model.state_dict(),
+                "gesture_config": model.cfg.to_dict(),
+                "train_config": asdict(config),
+                "kind": "gesture",
+                "metrics": metrics,
+            },
+            tmp / "model.pt",
+        )
+        (tmp / "metrics.json").write_text(dumps_json(metrics))
+        np.savez_compressed(
+            tmp / "test_data.npz",
+            events=np.ascontiguousarray(data.test_events.swapaxes(0, 1)),
+            labels=data.test_labels,
+        )
+
+
+def gesture_export_accuracy(
+    export_dir: str | Path,
+    events: np.ndarray,
+    labels: np.ndarray,
+    backend: str | None = None,
+    batch: int = 16,
+) -> dict[str, Any]:
+    """Classify sample-major `events` ``[N, T, 2, H, W]`` with one backend of an export (default:
+    its reference) and score it against `labels`. The input is followed by as many empty frames
+    as the export's largest population delay (Loihi and SpiNNaker lag one step per synapse), so
+    every spike the chip sends for the sample is counted; the float model, fed the same frames,
+    gives the same counts as without them (IF and LIF neurons cannot fire without input)."""
+    from nrf_deploy.api import load_export
+
+    target, deployment = load_export(export_dir)
+    name = backend or target.backend_names(deployment)[0]
+    pad = max(deployment.record.delays.values(), default=0)
+    predicted = []
+    for i in range(0, len(events), batch):
+        x = _time_major(events[i : i + batch]).numpy()
+        x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+        out = target.run(deployment, name, x).output()
+        predicted.append(predict_class(out).numpy())
+    predicted_all = np.concatenate(predicted)
+    return {
+        "target": deployment.record.target,
+        "backend": name,
+        "samples": len(events),
+        "timesteps": int(events.shape[1]) + pad,
+        "accuracy": float((predicted_all == labels).mean()),
+        "predicted": predicted_all.tolist(),
+    }

@@ -22,7 +22,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; sys.exit(
 fi
 echo "bootstrap: installing nrf-deploy and its pinned dependencies into $venv (the first time downloads torch, ~4.7 GB)"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "pip<25" 2>/dev/null || true
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,ray,witness]"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,ray,witness,gesture]"
 "$venv/bin/python" -m pip check
 
 # The HTML report test renders in headless Chromium (Debian's package). Install it when missing and

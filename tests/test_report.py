@@ -116,9 +116,17 @@ def test_every_energy_and_latency_figure_names_its_constant_and_source(report):
     loihi, l1 = hardware["loihi1"]
     syn = next(t for t in l1["energy_terms"] if t["count_name"] == "effective_sops")
     assert syn["value"] == pytest.approx(loihi["counts"]["effective_sops"] * 23.6e-12)
-    assert (
-        l1["energy_status"] == "complete" and l1["latency_status"] == "partial"
-    )  # update time, barrier unset
+    assert l1["energy_status"] == "complete" and l1["latency_status"] == "complete"
+    # update time and barrier from SANA-FE 2.2.9's loihi.yaml: 6.0 ns per neuron, and the
+    # latency_sync entry for 4-28 tiles (1.4 us) for the fixture's 19 cores = 5 tiles of 4
+    barrier = next(t for t in l1["latency_terms"] if t["constant"] == "loihi1.barrier_ns")
+    assert loihi["resources"]["cores_used"] == 19
+    assert barrier["constant_value"] == 1400.0 and barrier["kind"] == "derived"
+    assert "sanafe/examples/loihi.yaml, sanafe 2.2.9" in barrier["source"]
+    update = next(t for t in l1["latency_terms"] if t["constant"] == "loihi1.update_ns")
+    assert update["constant_value"] == 6.0 and update["value"] == pytest.approx(
+        update["count"] * 6e-9
+    )
     _, l2 = hardware["loihi2"]
     assert l2["energy_j"] is None and "loihi2.sop_pj" in l2["missing_constants"]  # never invented
     _, cpu = hardware["cpu"]
@@ -178,6 +186,20 @@ def test_time_stepped_latency_takes_the_busiest_core_of_every_step():
     assert result["latency_status"] == "partial" and result["missing_constants"] == ["chip.b"]
 
 
+def test_spinnaker_real_time_latency_follows_the_exports_machine_timestep():
+    """The PyNN script runs sim.setup(timestep=dt): 16 steps of 50 ms take 0.8 s of wall clock,
+    not 16 ms; a user-supplied timestep still wins."""
+    from nrf_deploy.profile import load_profiles
+
+    (profile,) = [p for p in load_profiles("spinnaker") if p.chip == "spinnaker1"]
+    counts = {"timesteps": 16, "dt": 0.05, "effective_sops": 1000.0}
+    result = profile.evaluate(counts, {"chips": 2})
+    assert result["latency_s"] == pytest.approx(16 * 0.05)
+    assert result["info"]["peak_power_bound"]["value"] == pytest.approx(2 * 1.0 * 16 * 0.05)
+    user = profile.with_overrides({"timestep_ms": 1.0}).evaluate(counts, {"chips": 2})
+    assert user["latency_s"] == pytest.approx(16e-3)
+
+
 def test_user_constants_are_used_and_labelled_and_bad_ones_refused(exports, tmp_path, capsys):
     from nrf_deploy.cli import main
 
@@ -214,6 +236,8 @@ def test_user_constants_are_used_and_labelled_and_bad_ones_refused(exports, tmp_
         counts["effective_sops"] * 10e-12 + counts["neuron_updates"] * 20e-12
     )
     assert hw["loihi1"]["latency_s"] >= 8 * 1000e-9  # one barrier per step, as supplied
+    barrier = hw["loihi1"]["constants"]["loihi1.barrier_ns"]
+    assert barrier["value"] == 1000.0 and barrier["kind"] == "user"  # not SANA-FE's table
     for bad, message in (
         ("loihi1.nope=1", "unknown constant"),
         ("nochip.sop_pj=1", "unknown chip"),

@@ -18,6 +18,7 @@ from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
 from nrf_deploy.ir import DEFAULT_DT
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.opinions import SecondOpinion
 from nrf_deploy.qnir import write_annotated_nir
 from nrf_deploy.target import Backend, Capabilities, Deployment, Target
 
@@ -50,6 +51,14 @@ class LoihiTarget(Target):
             "nrf_deploy.targets.loihi.chip_files:run_lava",
             "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt) built from lava_network.*",
             reads="chip_files",
+        ),
+    )
+    second_opinions = (
+        SecondOpinion(
+            "SANA-FE",
+            "nrf_deploy.targets.loihi.sanafe_witness:sanafe_opinion",
+            requires=("sanafe",),
+            summary="SANA-FE 2.2.9's Loihi description: energy and latency per inference",
         ),
     )
     chip_file_names = NETWORK_FILES

@@ -10,19 +10,34 @@ Counts (per inference, NeuroBench definitions, see nrf_deploy/report/metrics.py)
 effective synaptic ops, neuron updates split into active (the neuron received a synaptic event or
 spiked in that step) and inactive ones, spikes sent. Assumption stated in docs/energy.md: Davies et
 al.'s "active"/"inactive" neuron update is read as "had input or fired this step" / "did not".
+
+Loihi 1's time per neuron update and barrier synchronisation, which Davies et al. do not give, are
+taken from SANA-FE's Loihi description (``sanafe/examples/loihi.yaml`` in sanafe 2.2.9, Boyle et
+al., IEEE TCAD 2025; the file credits Davies et al. 2018, "from SPICE simulations"), hence
+``derived``: ``latency_access_neuron`` (6.0 ns, charged for every compartment every step, which is
+what the latency model's per-core neuron count counts; SANA-FE adds ``latency_update_neuron``
+3.7 ns for an active one, which the per-core counts do not split) and the ``latency_sync`` table
+(seconds per step by number of tiles of 4 cores in use: 1: 0.6 us, 2: 1.0, 4: 1.4, 29: 1.8; the
+largest key not above the tile count applies).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from nrf_deploy.profile import Constant, HardwareProfile, Ledger, timestepped_latency
 
-_DAVIES = "Davies et al., IEEE Micro 38(1), 2018, Table 2 (pre-silicon circuit simulation)"
-_UNSET = (
-    "not among the figures nrf-deploy has taken from a primary source (docs/energy.md); "
-    "supply one with --energy-constant loihi1.{key}=VALUE"
+_SANAFE = (
+    "sanafe/examples/loihi.yaml, sanafe 2.2.9 (SANA-FE, Boyle et al., IEEE TCAD 2025; the file "
+    "credits Davies et al. 2018, SPICE simulations)"
 )
+SANAFE_SYNC_NS = {1: 600.0, 2: 1000.0, 4: 1400.0, 29: 1800.0}
+"""SANA-FE's ``latency_sync`` table: barrier time per step (ns) by tiles in use (largest key <=)."""
+CORES_PER_TILE = 4
+"""Loihi cores per mesh tile (``loihi_core[0..3]`` in SANA-FE's description)."""
+
+_DAVIES = "Davies et al., IEEE Micro 38(1), 2018, Table 2 (pre-silicon circuit simulation)"
 _LOIHI2 = (
     "Intel has published no per-operation figure for Loihi 2; "
     "supply one with --energy-constant loihi2.{key}=VALUE"
@@ -35,10 +50,15 @@ LOIHI1 = {
     "update_inactive_pj": Constant(52.0, "pJ", "neuron update, inactive", _DAVIES, "simulated"),
     "spike_pj": Constant(1.7, "pJ", "spike delivered within a tile", _DAVIES, "simulated"),
     "update_ns": Constant(
-        None, "ns", "time per neuron update", _UNSET.format(key="update_ns"), "unset"
+        6.0, "ns", "time per neuron update (latency_access_neuron)", _SANAFE, "derived"
     ),
     "barrier_ns": Constant(
-        None, "ns", "barrier synchronisation per timestep", _UNSET.format(key="barrier_ns"), "unset"
+        SANAFE_SYNC_NS[29],
+        "ns",
+        "barrier synchronisation per timestep (latency_sync; 29+ tiles: the table entry for the "
+        "tiles in use replaces it)",
+        _SANAFE,
+        "derived",
     ),
 }
 
@@ -67,8 +87,9 @@ LOIHI2 = {
 
 def loihi1_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:
     """Energy: SOPs x 23.6 pJ + active/inactive neuron updates x 81/52 pJ + spikes x 1.7 pJ.
-    Latency: per step, the busiest core's SOPs x 3.5 ns (+ update time, barrier sync if
-    supplied)."""
+    Latency: per step, the busiest core's SOPs x 3.5 ns + its neurons x 6 ns, + the barrier
+    synchronisation of the tiles in use (SANA-FE's table, unless the user supplied one)."""
+    _sync_for_tiles(ledger, resources)
     updates, active = counts["neuron_updates"], counts["active_updates"]
     ledger.energy("synaptic ops", "effective_sops", counts["effective_sops"], "sop_pj")
     ledger.energy("neuron updates, active", "active_updates", active, "update_active_pj")
@@ -82,6 +103,27 @@ def loihi1_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, An
         "spike_pj",
     )
     timestepped_latency(ledger, counts, "sop_ns", "update_ns", "barrier_ns")
+
+
+def _sync_for_tiles(ledger: Ledger, resources: dict[str, Any]) -> None:
+    """Replace the derived barrier time by SANA-FE's table entry for the tiles the export uses."""
+    barrier = ledger.constants["barrier_ns"]
+    cores = resources.get("cores_used")
+    if barrier.kind != "derived" or not cores:
+        return
+    tiles = math.ceil(int(cores) / CORES_PER_TILE)
+    key = max((k for k in SANAFE_SYNC_NS if k <= tiles), default=min(SANAFE_SYNC_NS))
+    ledger.add_constant(
+        "barrier_ns",
+        Constant(
+            SANAFE_SYNC_NS[key],
+            "ns",
+            f"barrier synchronisation per timestep ({tiles} tiles of {CORES_PER_TILE} cores in "
+            f"use; latency_sync entry {key})",
+            barrier.source,
+            "derived",
+        ),
+    )
 
 
 def loihi2_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:

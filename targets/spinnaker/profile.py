@@ -46,9 +46,31 @@ SPINNAKER2 = {
 }
 
 
+def _machine_timestep(ledger: Ledger, counts: dict[str, Any]) -> None:
+    """The export's PyNN script sets the machine timestep to the model's dt
+    (``sim.setup(timestep=dt)``) and the machine runs it in real time: one dt of wall clock per
+    timestep. sPyNNaker's 1 ms default stands only when the export records no dt; a user value
+    (``--energy-constant spinnaker1.timestep_ms=...``) always wins."""
+    dt = counts.get("dt")
+    if ledger.constants["timestep_ms"].kind == "user" or not dt:
+        return
+    ledger.add_constant(
+        "timestep_ms",
+        Constant(
+            float(dt) * 1e3,
+            "ms",
+            "wall-clock time per timestep: the export's machine timestep run in real time",
+            "the export's dt, which its PyNN script passes to sim.setup(timestep=...); real "
+            "time as in Rhodes et al. 2019",
+            "derived",
+        ),
+    )
+
+
 def spinnaker1_model(ledger: Ledger, counts: dict[str, Any], resources: dict[str, Any]) -> None:
-    """Energy: synaptic events x 0.6 uJ (all-in; no other term). Latency: T x 1 ms (real time).
-    Info only: the peak-power bound chips x 1 W x T x 1 ms."""
+    """Energy: synaptic events x 0.6 uJ (all-in; no other term). Latency: T x the export's
+    machine timestep (its dt, real time). Info only: the peak-power bound chips x 1 W x T x dt."""
+    _machine_timestep(ledger, counts)
     ledger.energy(
         "synaptic events (all-in system figure)",
         "effective_sops",
