@@ -61,7 +61,7 @@ def _regions(sdram: Any, steps: int) -> dict[str, int]:
     """Planned bytes per memory region of a vertex (pacman's MultiRegionSDRAM), by name."""
     regions = getattr(sdram, "regions", None) or {}
     return {
-        str(getattr(key, "name", f"region {key}")): int(value.get_total_sdram(steps))
+        str(getattr(key, "name", f"region_{key}")): int(value.get_total_sdram(steps))
         for key, value in regions.items()
     }
 
