@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,57 @@ def train(
         torch.set_num_threads(previous_threads)
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What a training loop did: the loss of every batch, whether the time budget stopped it,
+    and its wall-clock seconds."""
+
+    losses: list[float]
+    stopped_early: bool
+    seconds: float
+
+
+def fit(
+    model: torch.nn.Module,
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    n_train: int,
+    config: TrainConfig | GestureTrainConfig,
+    label: str,
+    progress: bool,
+) -> Fitted:
+    """Adam (``config.lr``) with a cosine learning-rate decay over every batch; each epoch visits
+    the `n_train` samples in an order shuffled by ``config.seed``, ``config.batch`` at a time
+    (sorted indices, passed to `batch_loss`). Stops after the batch that spends
+    ``config.max_minutes``."""
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    total = config.epochs * math.ceil(n_train / config.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
+    )
+    order_gen = torch.Generator().manual_seed(config.seed)
+    budget = None if config.max_minutes is None else 60.0 * config.max_minutes
+    bar = progress_bar(total, label, "batch", enabled=progress, leave=False)
+    losses: list[float] = []
+    start = time.perf_counter()
+    for _epoch in range(config.epochs):
+        model.train()
+        order = torch.randperm(n_train, generator=order_gen).numpy()
+        for i in range(0, n_train, config.batch):
+            loss = batch_loss(np.sort(order[i : i + config.batch]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.detach().item())
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            bar.update()
+            if budget is not None and time.perf_counter() - start > budget:
+                bar.close()
+                return Fitted(losses, True, time.perf_counter() - start)
+    bar.close()
+    return Fitted(losses, False, time.perf_counter() - start)
+
+
 def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> dict[str, Any]:
     start = time.perf_counter()
     if data is None:
@@ -200,48 +252,16 @@ def _train(config: TrainConfig, rf: RFConfig, out_dir, progress: bool, data) -> 
     data_seconds = time.perf_counter() - start
     torch.manual_seed(config.seed)
     model = build_model(config.kind, rf)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    per_epoch = math.ceil(config.train_samples / config.batch)
-    total = config.epochs * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
-    )
-    order_gen = torch.Generator().manual_seed(config.seed)
-    budget = None if config.max_minutes is None else 60.0 * config.max_minutes
-    bar = progress_bar(
-        total,
-        f"train {config.kind}-{config.neuron if config.kind != 'ann' else 'relu'}",
-        "batch",
-        enabled=progress,
-        leave=False,
-    )
-    losses: list[float] = []
-    steps_done, stopped_early = 0, False
-    train_start = time.perf_counter()
-    model.train()
-    for _epoch in range(config.epochs):
-        order = torch.randperm(config.train_samples, generator=order_gen).numpy()
-        for i in range(0, config.train_samples, config.batch):
-            x, y = _batch(
-                data["train_events"], data["train_centres"], np.sort(order[i : i + config.batch])
-            )
-            pred = dsnt(model(x), rf.size)
-            loss = ((pred[config.warmup :] - y[config.warmup :]) / rf.size).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.detach().item())
-            steps_done += 1
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
-            bar.update()
-            if budget is not None and time.perf_counter() - train_start > budget:
-                stopped_early = True
-                break
-        if stopped_early:
-            break
-    bar.close()
-    train_seconds = time.perf_counter() - train_start
+
+    def batch_loss(indices: np.ndarray) -> torch.Tensor:
+        x, y = _batch(data["train_events"], data["train_centres"], indices)
+        pred = dsnt(model(x), rf.size)
+        return ((pred[config.warmup :] - y[config.warmup :]) / rf.size).pow(2).mean()
+
+    label = f"train {config.kind}-{config.neuron if config.kind != 'ann' else 'relu'}"
+    fitted = fit(model, batch_loss, config.train_samples, config, label, progress)
+    losses, train_seconds = fitted.losses, fitted.seconds
+    steps_done, stopped_early = len(losses), fitted.stopped_early
     test_c = torch.from_numpy(data["test_centres"].swapaxes(0, 1).copy())
     pred = predict(model, data["test_events"])
     errors = torch.linalg.norm(
@@ -535,37 +555,13 @@ def _train_gesture(config: GestureTrainConfig, net: GestureNetConfig, out_dir, p
         n_train = len(data.train_labels)
     torch.manual_seed(config.seed)
     model = GestureCNN(net)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    total = config.epochs * math.ceil(n_train / config.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1)))
-    )
-    order_gen = torch.Generator().manual_seed(config.seed)
-    budget = None if config.max_minutes is None else 60.0 * config.max_minutes
-    bar = progress_bar(total, f"train gesture-{net.neuron}", "batch", enabled=progress, leave=False)
-    losses: list[float] = []
-    stopped_early = False
-    train_start = time.perf_counter()
-    for _epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(n_train, generator=order_gen).numpy()
-        for i in range(0, n_train, config.batch):
-            events, labels = data.train_batch(np.sort(order[i : i + config.batch]))
-            loss = spike_count_loss(model(_time_major(events)), torch.from_numpy(labels))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.detach().item())
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            bar.update()
-            if budget is not None and time.perf_counter() - train_start > budget:
-                stopped_early = True
-                break
-        if stopped_early:
-            break
-    bar.close()
-    train_seconds = time.perf_counter() - train_start
+
+    def batch_loss(indices: np.ndarray) -> torch.Tensor:
+        events, labels = data.train_batch(indices)
+        return spike_count_loss(model(_time_major(events)), torch.from_numpy(labels))
+
+    fitted = fit(model, batch_loss, n_train, config, f"train gesture-{net.neuron}", progress)
+    losses, train_seconds, stopped_early = fitted.losses, fitted.seconds, fitted.stopped_early
     out = gesture_outputs(model, data.test_events)
     predicted = predict_class(out).numpy()
     metrics: dict[str, Any] = {
