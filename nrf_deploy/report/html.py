@@ -564,16 +564,23 @@ def _neurobench_line(nb: Any) -> str:
     )
 
 
-def _opinion_value(value: float | None, unit: str) -> str:
+def _opinion_value(value: float | None, unit: str, kind: str = "ratio") -> str:
+    """A figure in its unit: SI prefixes for J, s, B, W; an agreement share as a percentage; a
+    correlation (unit ``r``) as itself."""
+    if value is None:
+        return NOT_AVAILABLE
+    if kind == "agreement":
+        return f"r = {value:.4g}" if unit == "r" else percent(value)
+    unit = "B" if unit == "bytes" else unit
     if unit in ("J", "s", "B", "W"):
         return si(value, unit)
-    return count(value) if unit == "" or value is None else f"{count(value)} {unit}"
+    return count(value) if unit == "" else f"{count(value)} {unit}"
 
 
 def _opinion_cell(row: dict[str, Any]) -> str:
     """Theirs vs ours: ``"1.3× more"`` for a ratio, the agreement itself otherwise."""
     if row.get("kind") == "agreement":
-        return f"agree on {percent(row.get('theirs'))}"
+        return "agreement " + _opinion_value(row.get("theirs"), row.get("unit", ""), "agreement")
     return ratio(row.get("theirs"), row.get("ours"))
 
 
@@ -588,16 +595,9 @@ def _second_opinions_section(opinions: list[dict[str, Any]]) -> str:
             rows.append([tool, "-", "-", "-", "-", o.get("reason", NOT_AVAILABLE)])
             continue
         for r in o.get("rows") or []:
-            theirs = (
-                percent(r.get("theirs"))
-                if r.get("kind") == "agreement"
-                else _opinion_value(r.get("theirs"), r.get("unit", ""))
-            )
-            ours = (
-                percent(r.get("ours"))
-                if r.get("kind") == "agreement"
-                else _opinion_value(r.get("ours"), r.get("unit", ""))
-            )
+            kind, unit = r.get("kind", "ratio"), r.get("unit", "")
+            theirs = _opinion_value(r.get("theirs"), unit, kind)
+            ours = _opinion_value(r.get("ours"), unit, kind)
             rows.append([tool, r["quantity"], ours, theirs, _opinion_cell(r), r.get("note", "")])
         notes += [f"{o['tool']}: {n}" for n in o.get("notes") or []]
     header = ["tool", "quantity", "nrf-deploy", "tool's figure", "tool vs nrf-deploy", "note"]
