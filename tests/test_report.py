@@ -311,3 +311,23 @@ def test_reset_flag_follows_the_targets_exact_reset_rules():
     assert not model_flags(graph, sidecar, frozenset({"zero", "value"}))
     (flag,) = model_flags(graph, sidecar, frozenset({"subtract"}))
     assert flag["kind"] == "approximation" and "resets by zero" in flag["note"]
+
+
+def test_second_opinion_figures_are_readable():
+    from nrf_deploy.report.html import _second_opinions_section
+
+    rows = [
+        {"quantity": "SDRAM", "unit": "bytes", "ours": 37_426_048, "theirs": 191_589_776},
+        {"quantity": "correlation", "unit": "r", "ours": 1.0, "theirs": 0.5, "kind": "agreement"},
+        {"quantity": "equal spikes", "unit": "share", "ours": 1.0, "theirs": 0.25},
+    ]
+    rows[2]["kind"] = "agreement"
+    page = _second_opinions_section(
+        [
+            {"tool": "T", "version": "1", "available": True, "rows": rows, "notes": ["n1"]},
+            {"tool": "U", "available": False, "reason": "not available (install X)"},
+        ]
+    )
+    assert "37.4 MB" in page and "192 MB" in page and "5.1× more" in page
+    assert "r = 0.5" in page and "25 %" in page and "T: n1" in page
+    assert "not available (install X)" in page
