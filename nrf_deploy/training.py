@@ -50,8 +50,34 @@ from nrf_deploy.models.gesture import (
 from nrf_deploy.progress import progress_bar
 
 
+class _Loadable:
+    """``from_dict`` for the run configurations: fields a newer version wrote are ignored."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _preset(presets: dict[str, Any], name: str, what: str, overrides: dict[str, Any]) -> Any:
+    """Preset `name` of `presets` with the given fields replaced (``None`` values are ignored)."""
+    if name not in presets:
+        raise NrfError(
+            f"unknown {what} '{name}'", "--config", f"choose one of {', '.join(presets)}"
+        )
+    return replace(presets[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _check_run_numbers(config: Any, where: str) -> None:
+    """Samples, batch, epochs and the time budget of a training run."""
+    if config.train_samples < 1 or config.test_samples < 1 or config.batch < 1 or config.epochs < 0:
+        raise NrfError("samples and batch must be >= 1, epochs >= 0", where, "fix the numbers")
+    if config.max_minutes is not None and config.max_minutes <= 0:
+        raise NrfError("max_minutes must be positive", "--max-minutes", "give a positive budget")
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Loadable):
     """One training run. Frames are timesteps (``dt`` of the model config each); ``warmup`` frames
     are left out of loss and metric; ``max_minutes`` stops training (not evaluation or export) once
     the budget is spent; ``threads`` torch threads while training."""
@@ -70,11 +96,6 @@ class TrainConfig:
     max_minutes: float | None = None
     threads: int = 1
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 PRESETS: dict[str, TrainConfig] = {
     # seconds: tests and smoke runs
@@ -92,11 +113,7 @@ PRESETS: dict[str, TrainConfig] = {
 
 def train_config(preset: str, **overrides: Any) -> TrainConfig:
     """The named preset with the given fields replaced (``None`` values are ignored)."""
-    if preset not in PRESETS:
-        raise NrfError(
-            f"unknown training preset '{preset}'", "--config", f"choose one of {', '.join(PRESETS)}"
-        )
-    return replace(PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    return _preset(PRESETS, preset, "training preset", overrides)
 
 
 def check_config(config: TrainConfig) -> RFConfig:
@@ -118,12 +135,7 @@ def check_config(config: TrainConfig) -> RFConfig:
         raise NrfError(
             f"warmup {config.warmup} must be in [0, frames={config.frames})", "--warmup", "lower it"
         )
-    if config.train_samples < 1 or config.test_samples < 1 or config.batch < 1 or config.epochs < 0:
-        raise NrfError(
-            "samples and batch must be >= 1, epochs >= 0", "TrainConfig", "fix the numbers"
-        )
-    if config.max_minutes is not None and config.max_minutes <= 0:
-        raise NrfError("max_minutes must be positive", "--max-minutes", "give a positive budget")
+    _check_run_numbers(config, "TrainConfig")
     rf = replace(CONFIGS[config.model], neuron=config.neuron)
     rf.validate()
     return rf
@@ -399,7 +411,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class GestureTrainConfig:
+class GestureTrainConfig(_Loadable):
     """One gesture-CNN run: ``net`` names a :data:`GESTURE_NETS` entry (architecture + generated
     data); ``dataset`` a folder of DVS128 Gesture recordings in tonic's layout used instead of
     generated data (``train_samples``/``test_samples`` then cap the recordings read).
@@ -416,11 +428,6 @@ class GestureTrainConfig:
     max_minutes: float | None = None
     threads: int = 1
     dataset: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GestureTrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 GESTURE_NETS: dict[str, tuple[GestureNetConfig, GestureConfig]] = {
@@ -440,14 +447,7 @@ GESTURE_PRESETS: dict[str, GestureTrainConfig] = {
 
 def gesture_train_config(preset: str, **overrides: Any) -> GestureTrainConfig:
     """The named gesture preset with the given fields replaced (``None`` values are ignored)."""
-    if preset not in GESTURE_PRESETS:
-        raise NrfError(
-            f"unknown gesture preset '{preset}'",
-            "--config",
-            f"choose one of {', '.join(GESTURE_PRESETS)}",
-        )
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return replace(GESTURE_PRESETS[preset], **values)
+    return _preset(GESTURE_PRESETS, preset, "gesture preset", overrides)
 
 
 def check_gesture_config(config: GestureTrainConfig) -> tuple[GestureNetConfig, GestureConfig]:
@@ -464,12 +464,7 @@ def check_gesture_config(config: GestureTrainConfig) -> tuple[GestureNetConfig, 
             "--neuron",
             f"choose one of {', '.join(GESTURE_NEURONS)}",
         )
-    if config.train_samples < 1 or config.test_samples < 1 or config.batch < 1 or config.epochs < 0:
-        raise NrfError(
-            "samples and batch must be >= 1, epochs >= 0", "GestureTrainConfig", "fix the numbers"
-        )
-    if config.max_minutes is not None and config.max_minutes <= 0:
-        raise NrfError("max_minutes must be positive", "--max-minutes", "give a positive budget")
+    _check_run_numbers(config, "GestureTrainConfig")
     net, data = GESTURE_NETS[config.net]
     net = replace(net, neuron=config.neuron)
     if config.dataset is not None:
