@@ -206,21 +206,26 @@ def test_a_fractional_voltage_is_not_rounded_into_agreement(setup):
 THETA, TAU, DT, W = 1.0, 0.01, 1e-3, 5.0
 
 
-def _single_lif() -> nir.NIRGraph:
-    lif = nir.LIF(
-        tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1), v_threshold=np.array([THETA])
-    )
+def _single_neuron(name: str, neuron: nir.NIRNode) -> nir.NIRGraph:
+    """Input -> Affine (weight W) -> one neuron `name` -> Output, dt = DT."""
     graph = nir.NIRGraph(
         nodes={
             "in": nir.Input({"input": np.array([1])}),
             "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
-            "lif": lif,
+            name: neuron,
             "out": nir.Output({"output": np.array([1])}),
         },
-        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
+        edges=[("in", "fc"), ("fc", name), (name, "out")],
     )
     graph.metadata = {"dt": DT}
     return graph
+
+
+def _single_lif() -> nir.NIRGraph:
+    lif = nir.LIF(
+        tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1), v_threshold=np.array([THETA])
+    )
+    return _single_neuron("lif", lif)
 
 
 def _other_tool_recording(x: np.ndarray, scale: float) -> list[tuple[int, int, int, int]]:
@@ -344,16 +349,7 @@ def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
 
 
 def test_a_pinned_scale_that_overflows_a_readout_is_refused(tmp_path, capsys):
-    li = nir.LI(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1))
-    graph = nir.NIRGraph(
-        nodes={
-            "in": nir.Input({"input": np.array([1])}),
-            "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
-            "li": li,
-            "out": nir.Output({"output": np.array([1])}),
-        },
-        edges=[("in", "fc"), ("fc", "li"), ("li", "out")],
-    )
+    graph = _single_neuron("li", nir.LI(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1)))
     path = tmp_path / "li.nir"
     nir.write(path, graph)
     assert (
