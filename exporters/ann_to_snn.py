@@ -31,7 +31,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import nir
 import numpy as np
 from nrf_deploy.exporters.onnx_reader import (
     AvgPool,
@@ -44,6 +43,7 @@ from nrf_deploy.exporters.onnx_reader import (
 )
 
 from nrf_deploy.errors import GraphError, NrfError
+from nrf_deploy.ir import nodes as ir_nodes
 
 CODINGS = ("poisson", "deterministic", "direct")
 """Input coding: rate coding with Bernoulli (Poisson) or evenly spaced spikes, or the analog value
@@ -68,7 +68,7 @@ class ConvertOptions:
 class Conversion:
     """The converted graph and what was measured to build it."""
 
-    graph: nir.NIRGraph
+    graph: ir_nodes.NIRGraph
     scales: dict[str, float]  # λ per IF population (and "input")
     ann_check: float  # max |ours - onnxruntime| on the checked samples
     samples: int  # calibration samples used
@@ -249,9 +249,9 @@ def _scales(chain: Chain, x: np.ndarray, options: ConvertOptions) -> dict[str, f
 
 def build_graph(
     chain: Chain, scales: dict[str, float], options: ConvertOptions, source: str = "model.onnx"
-) -> nir.NIRGraph:
+) -> ir_nodes.NIRGraph:
     """The IF NIR graph of `chain` with the layer scales `scales` (from :func:`_scales`)."""
-    nodes: dict[str, nir.NIRNode] = {"input": nir.Input({"input": np.array(chain.input_shape)})}
+    nodes: dict[str, ir_nodes.NIRNode] = {"input": ir_nodes.Input({"input": np.array(chain.input_shape)})}
     order, origin = ["input"], {}
     shape = chain.input_shape
     prev_scale, layer, pending = scales["input"], 0, None
@@ -271,7 +271,7 @@ def build_graph(
                     )
                 name = "readout_conv" if op.conv else "readout_fc"
                 nodes[name] = _linear_node(op.scaled(prev_scale, 1.0), pending[1])
-                nodes["readout"] = nir.I(r=np.ones(shape))
+                nodes["readout"] = ir_nodes.I(r=np.ones(shape))
                 order += [name, "readout"]
                 origin[name] = op.node
                 decoding = "readout membrane / timesteps = ANN output"
@@ -282,7 +282,7 @@ def build_graph(
             lam = scales[str(i)]
             name = f"{'conv' if lin.conv else 'fc'}{layer}"
             nodes[name] = _linear_node(lin.scaled(prev_scale / lam, 1.0 / lam), in_shape)
-            nodes[f"if{layer}"] = nir.IF(
+            nodes[f"if{layer}"] = ir_nodes.IF(
                 r=np.ones(shape), v_threshold=np.ones(shape), metadata={"reset": options.reset}
             )
             order += [name, f"if{layer}"]
@@ -291,7 +291,7 @@ def build_graph(
             decoding = f"{lam!r} * spikes of if{layer} / timesteps = ANN output"
         elif isinstance(op, AvgPool):
             name = f"pool{layer}"
-            nodes[name] = nir.AvgPool2d(
+            nodes[name] = ir_nodes.AvgPool2d(
                 kernel_size=np.array(op.kernel),
                 stride=np.array(op.stride),
                 padding=np.array(op.padding),
@@ -306,12 +306,12 @@ def build_graph(
             )
         else:
             name = f"flatten{layer}"
-            nodes[name] = nir.Flatten(
+            nodes[name] = ir_nodes.Flatten(
                 input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1
             )
             order.append(name)
             shape = (int(np.prod(shape)),)
-    nodes["output"] = nir.Output({"output": np.array(shape)})
+    nodes["output"] = ir_nodes.Output({"output": np.array(shape)})
     order.append("output")
     metadata = {
         "dt": float(options.dt),
@@ -325,7 +325,7 @@ def build_graph(
         "layer_scales": json.dumps({k: v for k, v in scales.items()}, sort_keys=True),
         "onnx_nodes": json.dumps(origin, sort_keys=True),
     }
-    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)), metadata=metadata)
+    return ir_nodes.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)), metadata=metadata)
 
 
 def _linear_shape(op: Linear, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -340,9 +340,9 @@ def _linear_shape(op: Linear, shape: tuple[int, ...]) -> tuple[int, ...]:
     return (op.weight.shape[0], *out)
 
 
-def _linear_node(op: Linear, in_shape: tuple[int, ...]) -> nir.NIRNode:
+def _linear_node(op: Linear, in_shape: tuple[int, ...]) -> ir_nodes.NIRNode:
     if op.conv:
-        return nir.Conv2d(
+        return ir_nodes.Conv2d(
             input_shape=tuple(int(s) for s in in_shape[1:]),
             weight=op.weight,
             stride=op.stride,
@@ -351,15 +351,16 @@ def _linear_node(op: Linear, in_shape: tuple[int, ...]) -> nir.NIRNode:
             groups=op.groups,
             bias=op.bias,
         )
-    return nir.Affine(weight=op.weight, bias=op.bias)
+    return ir_nodes.Affine(weight=op.weight, bias=op.bias)
 
 
 def write_converted(conversion: Conversion, path: str | Path) -> None:
     """Write the converted graph to `path` atomically."""
     from nrf_deploy.fileio import atomic_path
+    from nrf_deploy.ir.write import write_nir
 
     with atomic_path(path) as tmp:
-        nir.write(tmp, conversion.graph)
+        write_nir(tmp, conversion.graph)
 
 
 def encode(

@@ -22,12 +22,25 @@ import itertools
 import json
 import os
 
-import nir
 import numpy as np
 import torch
 
 from nrf_deploy.errors import NrfError
 from nrf_deploy.fileio import atomic_path
+from nrf_deploy.ir.nodes import (
+    IF,
+    LI,
+    LIF,
+    Affine,
+    Conv2d,
+    Flatten,
+    Input,
+    NIRGraph,
+    NIRNode,
+    Output,
+    SumPool2d,
+)
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.models.gesture import GestureCNN
 from nrf_deploy.models.rf_snn import RFSNN
 
@@ -41,7 +54,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy()
 
 
-def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
+def export_rf_snn(model: torch.nn.Module) -> NIRGraph:
     """The deployable NIR graph of an :class:`RFSNN` (LIF or LI hidden layer).
 
     Raises :class:`NrfError` for models with operations NIR cannot express (the ReLU baseline)."""
@@ -58,7 +71,7 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
     maps = (3, cfg.map_size, cfg.map_size)
     tau = np.broadcast_to(_np(model.tau), hidden).copy()
     if cfg.neuron == "lif":
-        neuron = nir.LIF(
+        neuron = LIF(
             tau=tau,
             r=np.ones(hidden),
             v_leak=np.zeros(hidden),
@@ -66,20 +79,18 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
             metadata={"reset": "zero"},
         )
     else:
-        neuron = nir.LI(tau=tau, r=np.ones(hidden), v_leak=np.zeros(hidden))
-    readout = nir.LI(
+        neuron = LI(tau=tau, r=np.ones(hidden), v_leak=np.zeros(hidden))
+    readout = LI(
         tau=np.full(maps, float(model.tau_readout)), r=np.ones(maps), v_leak=np.zeros(maps)
     )
-    pool = nir.SumPool2d(
+    pool = SumPool2d(
         kernel_size=np.array([cfg.pool] * 2),
         stride=np.array([cfg.pool] * 2),
         padding=np.array([0, 0]),
     )
-    pool.input_type = {"input": np.array(hidden)}
-    pool.output_type = {"output": np.array((cfg.hidden_channels, cfg.map_size, cfg.map_size))}
     nodes = {
-        "input": nir.Input({"input": np.array([2, cfg.size, cfg.size])}),
-        "conv": nir.Conv2d(
+        "input": Input({"input": np.array([2, cfg.size, cfg.size])}),
+        "conv": Conv2d(
             input_shape=(cfg.size, cfg.size),
             weight=_np(w1),
             stride=cfg.stride,
@@ -90,7 +101,7 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
         ),
         cfg.neuron: neuron,
         "pool": pool,
-        "readout_conv": nir.Conv2d(
+        "readout_conv": Conv2d(
             input_shape=(cfg.map_size, cfg.map_size),
             weight=_np(w2),
             stride=1,
@@ -100,7 +111,7 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
             bias=_np(b2),
         ),
         "readout": readout,
-        "output": nir.Output({"output": np.array(maps)}),
+        "output": Output({"output": np.array(maps)}),
     }
     order = node_order(cfg.neuron)
     edges = list(itertools.pairwise(order))
@@ -113,10 +124,10 @@ def export_rf_snn(model: torch.nn.Module) -> nir.NIRGraph:
         "source": "nrf-deploy RF-SNN (exporters/nir.py)",
         "rf_config": json.dumps(cfg.to_dict(), sort_keys=True),
     }
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    return NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
-def write_rf_snn(model: torch.nn.Module, path: str | os.PathLike) -> nir.NIRGraph:
+def write_rf_snn(model: torch.nn.Module, path: str | os.PathLike) -> NIRGraph:
     """Export `model` and write it to `path` atomically; returns the graph."""
     return write_graph(export_rf_snn(model), path)
 
@@ -127,7 +138,7 @@ def gesture_node_order(layers: int) -> tuple[str, ...]:
     return ("input", *convs, "flatten", "fc", "if_out", "output")
 
 
-def export_gesture_cnn(model: GestureCNN) -> nir.NIRGraph:
+def export_gesture_cnn(model: GestureCNN) -> NIRGraph:
     """The deployable NIR graph of a :class:`GestureCNN`: Conv2d/IF (or LIF) pairs, Flatten,
     Affine (zero bias) and an IF (LIF) output layer whose spike counts are the class scores.
     Every spiking node resets to zero; thresholds and time constants (seconds) per neuron."""
@@ -139,13 +150,13 @@ def export_gesture_cnn(model: GestureCNN) -> nir.NIRGraph:
         )
     cfg = model.cfg
     order = gesture_node_order(len(model.convs))
-    nodes: dict[str, nir.NIRNode] = {
-        "input": nir.Input({"input": np.array([2, cfg.size, cfg.size])})
+    nodes: dict[str, NIRNode] = {
+        "input": Input({"input": np.array([2, cfg.size, cfg.size])})
     }
     side = cfg.size
     for i, (conv, out_side) in enumerate(zip(model.convs, cfg.map_sizes), start=1):
         weight = _np(conv.weight)
-        nodes[f"conv{i}"] = nir.Conv2d(
+        nodes[f"conv{i}"] = Conv2d(
             input_shape=(side, side),
             weight=weight,
             stride=conv.stride,
@@ -157,10 +168,10 @@ def export_gesture_cnn(model: GestureCNN) -> nir.NIRGraph:
         nodes[f"if{i}"] = _gesture_neuron(model, (weight.shape[0], out_side, out_side))
         side = out_side
     flat = (cfg.channels[-1], side, side)
-    nodes["flatten"] = nir.Flatten(input_type={"input": np.array(flat)}, start_dim=0, end_dim=-1)
-    nodes["fc"] = nir.Affine(weight=_np(model.fc.weight), bias=np.zeros(cfg.classes))
+    nodes["flatten"] = Flatten(input_type={"input": np.array(flat)}, start_dim=0, end_dim=-1)
+    nodes["fc"] = Affine(weight=_np(model.fc.weight), bias=np.zeros(cfg.classes))
     nodes["if_out"] = _gesture_neuron(model, (cfg.classes,))
-    nodes["output"] = nir.Output({"output": np.array([cfg.classes])})
+    nodes["output"] = Output({"output": np.array([cfg.classes])})
     metadata = {
         "dt": float(cfg.dt),
         "name": f"gesture-cnn-{cfg.neuron}",
@@ -170,15 +181,15 @@ def export_gesture_cnn(model: GestureCNN) -> nir.NIRGraph:
         "source": "nrf-deploy gesture CNN (exporters/nir.py)",
         "gesture_config": json.dumps(cfg.to_dict(), sort_keys=True),
     }
-    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)), metadata=metadata)
+    return NIRGraph(nodes=nodes, edges=list(itertools.pairwise(order)), metadata=metadata)
 
 
-def _gesture_neuron(model: GestureCNN, shape: tuple[int, ...]) -> nir.NIRNode:
+def _gesture_neuron(model: GestureCNN, shape: tuple[int, ...]) -> NIRNode:
     """An IF (r = 1) or LIF (r = 1, v_leak = 0, tau in seconds) population resetting to zero."""
     threshold = np.full(shape, float(model.threshold))
     if model.cfg.neuron == "if":
-        return nir.IF(r=np.ones(shape), v_threshold=threshold, metadata={"reset": "zero"})
-    return nir.LIF(
+        return IF(r=np.ones(shape), v_threshold=threshold, metadata={"reset": "zero"})
+    return LIF(
         tau=np.full(shape, float(model.tau)),
         r=np.ones(shape),
         v_leak=np.zeros(shape),
@@ -187,8 +198,8 @@ def _gesture_neuron(model: GestureCNN, shape: tuple[int, ...]) -> nir.NIRNode:
     )
 
 
-def write_graph(graph: nir.NIRGraph, path: str | os.PathLike) -> nir.NIRGraph:
+def write_graph(graph: NIRGraph, path: str | os.PathLike) -> NIRGraph:
     """Write `graph` to `path` atomically; returns it."""
     with atomic_path(path) as tmp:
-        nir.write(tmp, graph)
+        write_nir(tmp, graph)
     return graph

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike
 
 
-def load(model: PathLike) -> Graph:
-    """Read, validate and normalise a ``.nir`` file (any writer) into a :class:`Graph`."""
+def load(model: PathLike | Any) -> Graph:
+    """Read, validate and normalise a ``.nir`` file (any writer), or an in-memory graph
+    (nrf-deploy's ``NIRGraph`` or a ``nir.NIRGraph`` of the installed nir), into a
+    :class:`Graph`."""
     from nrf_deploy.ir import load_graph
 
     return load_graph(model)
@@ -45,7 +47,7 @@ def targets() -> list[str]:
     return target_names()
 
 
-def export(model: PathLike, target: str, out_dir: PathLike, **options: Any) -> Deployment:
+def export(model: PathLike | Any, target: str, out_dir: PathLike, **options: Any) -> Deployment:
     """Quantise `model` for `target` and write the export to `out_dir` (it appears complete or not
     at all). `options` are the target's export flags with underscores, e.g. ``loihi_chips=2``,
     plus ``dt`` (seconds) and ``timesteps`` (default length of generated inputs)."""
@@ -85,7 +87,7 @@ def verify(
 
 
 def run(
-    model: PathLike,
+    model: PathLike | Any,
     x: np.ndarray,
     backend: str | None = None,
     dt: float | None = None,
@@ -97,7 +99,7 @@ def run(
     (default: its reference)."""
     from nrf_deploy.inputs import check_input_shape
 
-    if Path(model).is_dir():
+    if isinstance(model, (str, os.PathLike)) and Path(model).is_dir():
         target, deployment = load_export(model)
         name = backend or target.backend_names(deployment)[0]
         x = check_input_shape(x, deployment.input_shape, "x")

@@ -6,24 +6,23 @@ the target only through the registry."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import nir
-
 from nrf_deploy.errors import NrfError
-from nrf_deploy.fileio import atomic_dir, write_nir
+from nrf_deploy.fileio import atomic_dir
+from nrf_deploy.ir.interop import graph_file_bytes
 from nrf_deploy.targets import get_target
 
 SOURCE_FILE = "source.nir"
 
 
-def export(
-    model: str | nir.NIRGraph, target_name: str, out_dir: str | Path, options: dict | None = None
-):
-    """Library entry: export `model` to `target_name` into `out_dir` atomically and seal it
-    (:mod:`nrf_deploy.seal`); return the Deployment."""
+def export(model: Any, target_name: str, out_dir: str | Path, options: dict | None = None):
+    """Library entry: export `model` (a .nir path, or an in-memory graph: nrf-deploy's
+    ``NIRGraph`` or a nir package ``nir.NIRGraph``) to `target_name` into `out_dir` atomically
+    and seal it (:mod:`nrf_deploy.seal`); return the Deployment."""
     from nrf_deploy.deployment import is_previous_export
     from nrf_deploy.fileio import check_output_dir
     from nrf_deploy.ir import load_graph
@@ -40,10 +39,10 @@ def export(
         deployment = target.build(graph, options)
     with atomic_dir(out_dir, is_previous_export) as tmp:
         target.write(deployment, Path(tmp))
-        if not isinstance(model, nir.NIRGraph):
+        if isinstance(model, (str, os.PathLike)):
             shutil.copyfile(model, Path(tmp) / SOURCE_FILE)  # the float model, for reports
         else:
-            write_nir(Path(tmp) / SOURCE_FILE, model)
+            (Path(tmp) / SOURCE_FILE).write_bytes(graph_file_bytes(model))
         seal_export(Path(tmp), sha256_file(Path(tmp) / SOURCE_FILE), options)
     deployment.out_dir = Path(out_dir)
     return deployment

@@ -221,52 +221,6 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
         np.savez_compressed(fh, **arrays)
 
 
-def write_nir(path: str | os.PathLike, graph: Any) -> None:
-    """``nir.write`` without its copies: nir 1.0.4's ``to_dict`` runs ``dataclasses.asdict``,
-    which deep-copies every weight (twice for a graph). This walks the nodes' fields shallowly and
-    writes the same HDF5 layout (same keys, order and dtypes) straight from the arrays."""
-    import h5py
-    import nir
-
-    def write_group(group: Any, node: dict) -> None:
-        for key, value in node.items():
-            if key == "metadata":
-                if value != {}:
-                    write_group(group.create_group(key), value)
-            elif isinstance(value, str):
-                group.create_dataset(key, data=value, dtype=h5py.string_dtype())
-            elif isinstance(value, np.ndarray):
-                group.create_dataset(key, data=value, dtype=value.dtype)
-            elif isinstance(value, dict):
-                write_group(group.create_group(str(key)), value)
-            else:
-                group.create_dataset(key, data=value)
-
-    with h5py.File(path, "w") as fh:
-        fh.create_dataset("version", data=nir.version)
-        write_group(fh.create_group("node"), _node_fields(graph))
-
-
-def _node_fields(node: Any) -> dict:
-    """``node.to_dict()`` of nir 1.0.4 without copying arrays (nested NIR nodes recursed)."""
-    import dataclasses
-
-    import nir
-
-    if not isinstance(node, nir.NIRGraph) and type(node).to_dict is not nir.NIRNode.to_dict:
-        return node.to_dict()  # Input, Output, Flatten: own to_dict, no large arrays
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(node):
-        if f.name in ("input_type", "output_type"):
-            continue
-        value = getattr(node, f.name)
-        if f.name == "nodes" and isinstance(node, nir.NIRGraph):
-            value = {k: _node_fields(n) for k, n in value.items()}
-        out[f.name] = value
-    out["type"] = type(node).__name__
-    return out
-
-
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """An .npz numpy reads, with fixed zip timestamps (np.savez stamps the current time) and
     sorted keys: the same arrays give the same bytes."""

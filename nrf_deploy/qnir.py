@@ -10,17 +10,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import nir
-
-from nrf_deploy.fileio import write_nir
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.ir.nodes import NIRGraph
+from nrf_deploy.ir.write import write_nir
 
 QNIR_FILE = "model.q.nir"
 
 
 def annotated_nir(
     graph: Graph, annotations: Mapping[str, Mapping[str, Any]], metadata: Mapping[str, Any]
-) -> nir.NIRGraph:
+) -> NIRGraph:
     """`graph` with ``annotations[node]`` added to each node's metadata and `metadata` to the
     graph's (nodes are copied; `graph` is not changed)."""
     nodes = {}
@@ -28,9 +27,7 @@ def annotated_nir(
         copy = dataclasses.replace(node.nir_node)
         copy.metadata = {**(getattr(copy, "metadata", {}) or {}), **annotations.get(name, {})}
         nodes[name] = copy
-    return nir.NIRGraph(
-        nodes=nodes, edges=list(graph.edges), metadata={**graph.metadata, **metadata}
-    )
+    return NIRGraph(nodes=nodes, edges=list(graph.edges), metadata={**graph.metadata, **metadata})
 
 
 def write_annotated_nir(

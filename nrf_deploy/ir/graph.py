@@ -1,6 +1,6 @@
 """The normalised graph every other part of nrf-deploy works on.
 
-A :class:`Graph` is a validated NIR graph: every node is a NIR node dataclass whose parameters are
+A :class:`Graph` is a validated NIR graph: every node is a node dataclass (nodes.py) whose parameters are
 float64 numpy arrays broadcast to the node's shape, with input/output shapes inferred, a
 topological ``schedule`` and the set of ``delayed_edges`` that close recurrent loops.
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import nir
 import numpy as np
 
+from nrf_deploy.ir.nodes import NIRGraph, NIRNode
 from nrf_deploy.ir.spec import SPECS
 
 DEFAULT_DT = 1e-3
@@ -31,10 +31,11 @@ Recorded per node in ``node.metadata["reset"]`` (and ``["v_reset"]``); subtracti
 
 @dataclass(frozen=True)
 class Node:
-    """One normalised node: the NIR dataclass plus its inferred shapes (batch and time excluded)."""
+    """One normalised node: the node dataclass plus its inferred shapes (batch and time
+    excluded)."""
 
     name: str
-    nir_node: nir.NIRNode
+    nir_node: NIRNode
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
 
@@ -145,9 +146,10 @@ class Graph:
             self.nodes[n] for n in self.schedule if self.nodes[n].kind not in ("Input", "Output")
         ]
 
-    def to_nir(self) -> nir.NIRGraph:
-        """The normalised graph as a plain ``nir.NIRGraph`` (metadata kept)."""
-        return nir.NIRGraph(
+    def to_nir(self) -> NIRGraph:
+        """The normalised graph as a plain :class:`~nrf_deploy.ir.nodes.NIRGraph` (metadata
+        kept)."""
+        return NIRGraph(
             nodes={name: node.nir_node for name, node in self.nodes.items()},
             edges=list(self.edges),
             metadata=dict(self.metadata),

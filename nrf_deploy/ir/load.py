@@ -2,8 +2,8 @@
 
 The HDF5 layout is read directly with h5py (gzip-compressed or not, with or without the typing
 fields ``input_type``/``output_type``, scalar or array parameters, nested subgraphs) and turned
-into nir 1.0.4's node classes (the version sinabs 3.1.3 pins), plus :class:`~.spec.CubaLI` for
-nir 1.0.5's node. Fields newer than 1.0.4 are mapped explicitly: ``v_reset`` (nir 1.0.6) becomes
+into nrf-deploy's own node classes (:mod:`nrf_deploy.ir.nodes`; nir 1.0.4's fields, plus nir
+1.0.5's CubaLI). Fields newer than 1.0.4 are mapped explicitly: ``v_reset`` (nir 1.0.6) becomes
 the node's reset record ``metadata["reset"]`` (``"zero"`` or ``"value"`` with
 ``metadata["v_reset"]``). A field or node nrf-deploy does not know is refused naming the node, the
 field and the nir version, never passed on to a constructor.
@@ -11,16 +11,17 @@ field and the nir version, never passed on to a constructor.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import h5py
-import nir
 import numpy as np
 
 from nrf_deploy.errors import GraphError, NrfError
+from nrf_deploy.ir.nodes import NIRGraph, NIRNode
 from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, NEWEST_NIR, SPECS, Primitive, resolve
 
 SUPPORTED_KINDS = tuple(SPECS)
@@ -38,8 +39,9 @@ class _File:
         return f"{self.path}: node '{node}'"
 
 
-def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
-    """Read a NIR file into a ``nir.NIRGraph`` of nir 1.0.4 nodes (raises GraphError/NrfError)."""
+def read_nir_file(path: str | os.PathLike) -> NIRGraph:
+    """Read a NIR file into a :class:`~nrf_deploy.ir.nodes.NIRGraph` (raises
+    GraphError/NrfError)."""
     path = Path(path)
     if not path.exists():
         raise NrfError(f"model file '{path}' does not exist", str(path), "check the path")
@@ -49,8 +51,18 @@ def read_nir_file(path: str | os.PathLike) -> nir.NIRGraph:
             str(path),
             "pass the .nir file (for export directories use verify/run on the directory)",
         )
+    return read_nir(path, path)
+
+
+def read_nir_bytes(data: bytes, name: str) -> NIRGraph:
+    """Read a NIR file held in memory (`name` says where it came from, for messages)."""
+    return read_nir(io.BytesIO(data), Path(name))
+
+
+def read_nir(source: Path | io.IOBase, path: Path) -> NIRGraph:
+    """Read the NIR file at (or in) `source`; `path` names it in messages."""
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(source, "r") as f:
             if "node" not in f:
                 raise GraphError(
                     f"'{path.name}' is HDF5 but not a NIR file (no 'node' group)",
@@ -98,7 +110,7 @@ def _check_declared_size(f: h5py.File, path: Path) -> None:
     )
 
 
-def _read_graph(group: h5py.Group, where: str, file: _File) -> nir.NIRGraph:
+def _read_graph(group: h5py.Group, where: str, file: _File) -> NIRGraph:
     if "nodes" not in group or "edges" not in group:
         raise GraphError(
             f"graph '{where}' lacks 'nodes' or 'edges'",
@@ -109,13 +121,10 @@ def _read_graph(group: h5py.Group, where: str, file: _File) -> nir.NIRGraph:
     for name, child in group["nodes"].items():
         nodes[name] = _read_any(child, name if where == "graph" else f"{where}/{name}", file)
     edges = [(_text(a), _text(b)) for a, b in np.asarray(group["edges"][()]).reshape(-1, 2)]
-    graph = nir.NIRGraph.__new__(nir.NIRGraph)  # no nir 1.0.4 type inference on read
-    graph.nodes, graph.edges, graph.metadata = nodes, edges, _metadata(group)
-    graph.input_type, graph.output_type = None, None
-    return graph
+    return NIRGraph(nodes=nodes, edges=edges, metadata=_metadata(group))
 
 
-def _read_any(group: Any, where: str, file: _File) -> nir.NIRNode:
+def _read_any(group: Any, where: str, file: _File) -> NIRNode:
     if not isinstance(group, h5py.Group) or "type" not in group:
         raise GraphError(
             f"node '{where}' has no 'type' field",
@@ -163,8 +172,8 @@ def _read_any(group: Any, where: str, file: _File) -> nir.NIRNode:
 
 def _build(
     spec: Primitive, values: dict[str, Any], meta: dict[str, Any], where: str, file: _File
-) -> nir.NIRNode:
-    """The nir 1.0.4 (or spec.CubaLI) object for one node, newer fields mapped into metadata:
+) -> NIRNode:
+    """The node object for one node (nodes.py), newer fields mapped into metadata:
     the spec's reader, or the node class called with the file's fields."""
     if spec.resets:
         meta = {**meta, **_reset_record(values.pop("v_reset", None), meta)}
@@ -176,7 +185,7 @@ def _build(
         cls = spec.cls()
         node = resolve(spec.reader)(cls, values) if spec.reader else cls(**values)
         return _with_meta(node, meta)
-    except Exception as exc:  # noqa: BLE001 - a malformed value a nir 1.0.4 constructor rejects
+    except Exception as exc:  # noqa: BLE001 - a malformed value a node constructor rejects
         raise GraphError(
             f"node '{where}' ({spec.kind}) could not be built ({type(exc).__name__}: "
             f"{_short(exc)})",
@@ -188,17 +197,17 @@ def _build(
 # --- readers (``Primitive.reader``): kinds whose file fields are not their class's arguments ---
 
 
-def read_input(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+def read_input(cls: type, values: dict[str, Any]) -> NIRNode:
     shape = values.get("shape", values.get("input_type"))
     return cls(input_type={"input": np.asarray(shape).reshape(-1)})
 
 
-def read_output(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+def read_output(cls: type, values: dict[str, Any]) -> NIRNode:
     shape = values.get("shape", values.get("output_type"))
     return cls(output_type={"output": np.asarray(shape).reshape(-1) if shape is not None else None})
 
 
-def read_flatten(cls: type, values: dict[str, Any]) -> nir.NIRNode:
+def read_flatten(cls: type, values: dict[str, Any]) -> NIRNode:
     given = values.get("input_type")
     return cls(
         input_type={"input": None if given is None else np.asarray(given)},
@@ -207,15 +216,15 @@ def read_flatten(cls: type, values: dict[str, Any]) -> nir.NIRNode:
     )
 
 
-def read_affine(cls: type, values: dict[str, Any]) -> nir.NIRNode:
-    """nir 1.0.4's Affine; a missing bias is zeros."""
+def read_affine(cls: type, values: dict[str, Any]) -> NIRNode:
+    """Affine; a missing bias is zeros."""
     args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
     args.setdefault("bias", np.zeros(np.asarray(args["weight"]).shape[0]))
     return cls(**args)
 
 
-def read_conv(cls: type, values: dict[str, Any]) -> nir.NIRNode:
-    """nir 1.0.4's Conv1d/Conv2d; padding given as text ("same"/"valid") stays text."""
+def read_conv(cls: type, values: dict[str, Any]) -> NIRNode:
+    """Conv1d/Conv2d; padding given as text ("same"/"valid") stays text."""
     args = {k: v for k, v in values.items() if k not in ("input_type", "output_type")}
     args.setdefault("input_shape", None)
     pad = args.get("padding")
@@ -224,8 +233,8 @@ def read_conv(cls: type, values: dict[str, Any]) -> nir.NIRNode:
     return cls(**args)
 
 
-def _with_meta(node: nir.NIRNode, meta: dict[str, Any]) -> nir.NIRNode:
-    """Attach metadata (several nir 1.0.4 constructors do not take it)."""
+def _with_meta(node: NIRNode, meta: dict[str, Any]) -> NIRNode:
+    """Attach the file's metadata to the node."""
     node.metadata = meta
     return node
 
@@ -242,7 +251,8 @@ def _reset_record(v_reset: Any, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _same_shape(args: dict[str, Any], params: tuple[str, ...], where: str) -> dict[str, Any]:
-    """Broadcast scalar and array parameters to one shape (nir 1.0.4 asserts equal shapes)."""
+    """Broadcast scalar and array parameters to one shape (nir's classes assert equal
+    shapes)."""
     present = [p for p in params if p in args]
     try:
         arrays = np.broadcast_arrays(*(np.asarray(args[p], dtype=np.float64) for p in present))

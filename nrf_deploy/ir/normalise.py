@@ -1,4 +1,4 @@
-"""Validate and normalise a ``nir.NIRGraph`` into a :class:`~nrf_deploy.ir.graph.Graph`.
+"""Validate and normalise a :class:`~nrf_deploy.ir.nodes.NIRGraph` into a :class:`~nrf_deploy.ir.graph.Graph`.
 
 Checks: supported node types, edges whose endpoints exist, one Input, at least one Output,
 cycles only through stateful neurons, shapes consistent along every edge, finite parameters,
@@ -14,19 +14,19 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import nir
 import numpy as np
 
 from nrf_deploy.errors import GraphError
+from nrf_deploy.ir.nodes import Flatten, Input, NIRGraph, NIRNode, Output
 from nrf_deploy.ir.graph import RESET_MODES, Graph, Node
 from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, SPECS, TIME_CONSTANTS, Primitive, resolve
 
 Shape = tuple[int, ...]
-ShapeRule = Callable[[nir.NIRNode, "Shape | None", str], tuple[nir.NIRNode, Shape, Shape]]
+ShapeRule = Callable[[NIRNode, "Shape | None", str], tuple[NIRNode, Shape, Shape]]
 """A primitive's ``shape_rule`` (spec.py): node, input shape, where -> node, in, out shape."""
 
 
-def normalise(graph: nir.NIRGraph, source: str = "graph") -> Graph:
+def normalise(graph: NIRGraph, source: str = "graph") -> Graph:
     """Validate `graph` and return the normalised :class:`Graph` (raises GraphError)."""
     nodes, edges = _flatten(graph, source)
     _check_kinds(nodes, source)
@@ -65,19 +65,19 @@ def plain_metadata(meta: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _flatten(
-    graph: nir.NIRGraph, source: str
-) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    graph: NIRGraph, source: str
+) -> tuple[dict[str, NIRNode], list[tuple[str, str]]]:
     """Inline nested NIRGraph nodes (one Input and one Output each) as ``outer.inner`` nodes."""
-    nodes: dict[str, nir.NIRNode] = {}
+    nodes: dict[str, NIRNode] = {}
     edges = [(str(a), str(b)) for a, b in graph.edges]
     for name, node in graph.nodes.items():
         name = str(name)
-        if not isinstance(node, nir.NIRGraph):
+        if not isinstance(node, NIRGraph):
             nodes[name] = node
             continue
         inner_nodes, inner_edges = _flatten(node, f"{source}/{name}")
-        ins = [n for n, v in inner_nodes.items() if isinstance(v, nir.Input)]
-        outs = [n for n, v in inner_nodes.items() if isinstance(v, nir.Output)]
+        ins = [n for n, v in inner_nodes.items() if isinstance(v, Input)]
+        outs = [n for n, v in inner_nodes.items() if isinstance(v, Output)]
         if len(ins) != 1 or len(outs) != 1:
             raise GraphError(
                 f"subgraph '{name}' has {len(ins)} inputs and {len(outs)} outputs",
@@ -103,7 +103,7 @@ def _flatten(
     return nodes, edges
 
 
-def _check_kinds(nodes: dict[str, nir.NIRNode], source: str) -> None:
+def _check_kinds(nodes: dict[str, NIRNode], source: str) -> None:
     for name, node in nodes.items():
         kind = type(node).__name__
         if kind in KNOWN_UNSUPPORTED:
@@ -120,11 +120,11 @@ def _check_kinds(nodes: dict[str, nir.NIRNode], source: str) -> None:
             )
 
 
-def _drop_batch_dims(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> None:
+def _drop_batch_dims(nodes: dict[str, NIRNode], edges: list[tuple[str, str]]) -> None:
     """Writers built on nirtorch (snnTorch, rockpool) record the Input's shape with the sample's
     batch axis (``[B, n]``); when every consumer is a dense layer of ``n`` inputs, drop it."""
     for name, node in list(nodes.items()):
-        if not isinstance(node, nir.Input) or not node.input_type:
+        if not isinstance(node, Input) or not node.input_type:
             continue
         shape = np.asarray(node.input_type.get("input"))
         if shape.dtype == object or shape.ndim != 1 or shape.size < 2:
@@ -132,12 +132,12 @@ def _drop_batch_dims(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]
         users = [nodes[v] for u, v in edges if u == name]
         dense = [type(n).__name__ in ("Affine", "Linear") and np.ndim(n.weight) == 2 for n in users]
         if users and all(dense) and all(np.shape(n.weight)[1] == shape[-1] for n in users):
-            new = nir.Input(input_type={"input": shape[-1:]})
+            new = Input(input_type={"input": shape[-1:]})
             new.metadata = {**getattr(node, "metadata", {}), "batch_dims_dropped": shape[:-1]}
             nodes[name] = new
 
 
-def _check_edges(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], source: str) -> None:
+def _check_edges(nodes: dict[str, NIRNode], edges: list[tuple[str, str]], source: str) -> None:
     for u, v in edges:
         for end, label in ((u, "source"), (v, "target")):
             if end not in nodes:
@@ -157,9 +157,9 @@ def _check_edges(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], so
         seen.add(e)
 
 
-def _find_io(nodes: dict[str, nir.NIRNode], source: str) -> tuple[str, list[str]]:
-    ins = sorted(n for n, v in nodes.items() if isinstance(v, nir.Input))
-    outs = sorted(n for n, v in nodes.items() if isinstance(v, nir.Output))
+def _find_io(nodes: dict[str, NIRNode], source: str) -> tuple[str, list[str]]:
+    ins = sorted(n for n, v in nodes.items() if isinstance(v, Input))
+    outs = sorted(n for n, v in nodes.items() if isinstance(v, Output))
     if len(ins) != 1:
         raise GraphError(
             f"the graph has {len(ins)} Input nodes ({', '.join(ins) or 'none'}); "
@@ -187,7 +187,7 @@ def _reachable(start: str, succ: dict[str, list[str]]) -> set[str]:
 
 
 def _delayed_edges(
-    nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]
+    nodes: dict[str, NIRNode], edges: list[tuple[str, str]]
 ) -> set[tuple[str, str]]:
     """Edges into a stateful node from a node it can reach: they close a loop and deliver the
     previous step's value."""
@@ -199,7 +199,7 @@ def _delayed_edges(
 
 
 def _schedule(
-    nodes: dict[str, nir.NIRNode],
+    nodes: dict[str, NIRNode],
     edges: list[tuple[str, str]],
     delayed: set[tuple[str, str]],
     input_name: str,
@@ -249,7 +249,7 @@ def _schedule(
 
 
 def _infer_shapes(
-    nodes: dict[str, nir.NIRNode],
+    nodes: dict[str, NIRNode],
     edges: list[tuple[str, str]],
     delayed: set[tuple[str, str]],
     schedule: list[str],
@@ -297,8 +297,8 @@ def _arr(value: Any) -> np.ndarray:
 
 
 def neuron_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     """Elementwise kinds: parameters broadcast to the input's shape, which is also the output's."""
     params = {p: _arr(getattr(node, p)) for p in _spec(node).params}
     shaped = [a.shape for a in params.values() if a.size > 1]
@@ -329,7 +329,7 @@ def neuron_shape(
     return new, tuple(target), tuple(target)
 
 
-def _reset_metadata(node: nir.NIRNode, shape: Shape, where: str) -> dict[str, Any]:
+def _reset_metadata(node: NIRNode, shape: Shape, where: str) -> dict[str, Any]:
     """The node's reset record: ``reset`` in subtract/zero/value, ``v_reset`` (float64 array of
     the neuron shape) for ``value``; no record means nir 1.0.4's subtraction."""
     meta = plain_metadata(getattr(node, "metadata", None))
@@ -363,8 +363,8 @@ def _reset_metadata(node: nir.NIRNode, shape: Shape, where: str) -> dict[str, An
 
 
 def dense_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     w = _arr(node.weight)
     if w.ndim != 2:
         raise GraphError(
@@ -414,8 +414,8 @@ def _pairs(value: Any, dims: int, name: str, where: str) -> tuple[int, ...]:
 
 
 def conv_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     dims = 2 if type(node).__name__ == "Conv2d" else 1
     w = _arr(node.weight)
     groups = int(np.asarray(node.groups))
@@ -490,8 +490,8 @@ def _padding(
 
 
 def pool_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     if in_shape is None or len(in_shape) != 3:
         raise GraphError(
             f"pooling needs a [C, H, W] input, receives {in_shape}",
@@ -515,8 +515,8 @@ def pool_shape(
 
 
 def flatten_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     if in_shape is None:
         given = (node.input_type or {}).get("input")
         if given is None:
@@ -532,13 +532,13 @@ def flatten_shape(
             "dimensions count without the batch axis",
         )
     out = in_shape[:start] + (int(np.prod(in_shape[start : end + 1])),) + in_shape[end + 1 :]
-    new = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
+    new = Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
     return new, in_shape, out
 
 
 def input_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     shape = np.asarray(node.input_type.get("input") if node.input_type else None)
     if shape.dtype == object or shape.size == 0 or np.any(shape < 1):
         raise GraphError(
@@ -547,12 +547,12 @@ def input_shape(
             "write nir.Input(input_type={'input': np.array([C, H, W])})",
         )
     s = tuple(int(i) for i in shape.reshape(-1))
-    return nir.Input(input_type={"input": np.array(s)}), s, s
+    return Input(input_type={"input": np.array(s)}), s, s
 
 
 def output_shape(
-    node: nir.NIRNode, in_shape: Shape | None, where: str
-) -> tuple[nir.NIRNode, Shape, Shape]:
+    node: NIRNode, in_shape: Shape | None, where: str
+) -> tuple[NIRNode, Shape, Shape]:
     if in_shape is None:
         raise GraphError("Output node receives nothing", where, "connect a layer to the Output")
     given = (node.output_type or {}).get("output")
@@ -569,14 +569,14 @@ def output_shape(
             f"{where}, field 'output_type'",
             "fix the declared output shape",
         )
-    return nir.Output(output_type={"output": np.array(in_shape)}), in_shape, in_shape
+    return Output(output_type={"output": np.array(in_shape)}), in_shape, in_shape
 
 
-def _spec(node: nir.NIRNode) -> Primitive:
+def _spec(node: NIRNode) -> Primitive:
     return SPECS[type(node).__name__]
 
 
-def _check_finite(node: nir.NIRNode, where: str) -> None:
+def _check_finite(node: NIRNode, where: str) -> None:
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         if (

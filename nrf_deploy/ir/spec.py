@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import nir
-import numpy as np
+from nrf_deploy.ir import nodes
+
 
 NEWEST_NIR = "1.0.8"
 """Newest nir release whose files nrf-deploy reads (fields and nodes checked against it)."""
@@ -62,7 +62,8 @@ class Primitive:
     """``fn(cls, values) -> node`` building the node from a file's fields when the generic
     ``node_class(**fields)`` does not fit (load.py); empty for the generic path."""
     node_class: Ref = ""
-    """``"module:Class"`` of the node object; empty for ``nir.<kind>`` (nir 1.0.4)."""
+    """The class (or ``"module:Class"``) of the node object; empty for
+    ``nrf_deploy.ir.nodes.<kind>``."""
 
     @property
     def stateful(self) -> bool:
@@ -78,7 +79,7 @@ class Primitive:
 
     def cls(self) -> type:
         """The class that holds a node of this kind."""
-        return resolve(self.node_class) if self.node_class else getattr(nir, self.kind)
+        return resolve(self.node_class) if self.node_class else getattr(nodes, self.kind)
 
 
 def resolve(ref: Ref) -> Any:
@@ -175,7 +176,6 @@ SPECS: dict[str, Primitive] = {
             optional=("w_in",),
             states=("i", "v"),
             since="1.0.5",
-            node_class="nrf_deploy.ir.spec:CubaLI",
             **_NEURON,
         ),
         Primitive(
@@ -205,28 +205,6 @@ READOUT_KINDS = frozenset(k for k, p in SPECS.items() if p.stateful and not p.sp
 TIME_CONSTANTS = ("tau", "tau_syn", "tau_mem")
 
 
-@dataclass(eq=False)
-class CubaLI(nir.NIRNode):
-    """nir 1.0.5's current-based leaky integrator (a CubaLIF without spikes), for nir 1.0.4.
-
-    ``tau_syn di/dt = -i + w_in I``; ``tau_mem dv/dt = (v_leak - v) + r i``; output ``v``.
-    Time constants in seconds."""
-
-    tau_syn: np.ndarray
-    tau_mem: np.ndarray
-    r: np.ndarray
-    v_leak: np.ndarray
-    w_in: np.ndarray = 1.0
-    input_type: dict[str, np.ndarray] | None = None
-    output_type: dict[str, np.ndarray] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self):
-        shape = np.asarray(self.r).shape
-        self.input_type = {"input": np.array(shape)}
-        self.output_type = {"output": np.array(shape)}
-
-
 def node_class(kind: str) -> type:
-    """The class that holds a node of `kind`: nir 1.0.4's, or this module's for newer kinds."""
+    """The class that holds a node of `kind` (:mod:`nrf_deploy.ir.nodes`, or the spec's own)."""
     return SPECS[kind].cls()

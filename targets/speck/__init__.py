@@ -136,18 +136,19 @@ class SpeckTarget(Target):
         return deployment
 
     def write(self, deployment: Deployment, out_dir: Path) -> None:
-        import nir
         from nrf_deploy.targets.speck.qnir import quantised_nir
+
+        from nrf_deploy.ir.write import write_nir
 
         program: SpeckProgram = deployment.program
         sidecar = deployment.sidecar
         self.write_program(deployment, out_dir)
         for h, d in zip(program.host, sidecar["host_readout"]):
-            nir.write(out_dir / d["file"], h.nir_graph)
+            write_nir(out_dir / d["file"], h.nir_graph)
         outputs = sidecar["outputs"]
         self.write_chip_files(deployment, out_dir)
         shapes = {d["name"]: tuple(d["shape"]) for d in sidecar["layers"]}
-        nir.write(
+        write_nir(
             out_dir / QNIR_FILE,
             quantised_nir(
                 program, shapes, outputs, {"target": "speck", "dt": sidecar["dt"], "units": "chip"}
@@ -284,13 +285,13 @@ def _output_layers(sidecar: dict) -> dict[str, str]:
 
 
 def _host_from(out_dir: Path, d: dict):
-    import nir
     from nrf_deploy.targets.speck.host import HostReadout
 
+    from nrf_deploy.ir.load import read_nir_file
     from nrf_deploy.seal import file_in_export
 
     path = file_in_export(out_dir, d.get("file"), f"deploy.json host_readout of '{d.get('node')}'")
-    return HostReadout(d["node"], d["source"], nir.read(path))
+    return HostReadout(d["node"], d["source"], read_nir_file(path))
 
 
 def resource_table_md(sidecar: dict) -> str:
@@ -388,10 +389,9 @@ def approximation_cost(
     """Output agreement on random events: float model as given (NIR semantics) vs the deployed
     integer reference (approximation + quantisation + the chip's MultiSpike), and vs the float
     model with the approximation alone (when LIF has no v_leak)."""
-    import nir
-
     from nrf_deploy.inputs import random_events
     from nrf_deploy.ir import load_graph, run_float
+    from nrf_deploy.ir.nodes import IF, NIRGraph
 
     x = random_events(graph.input_shape, deployment.timesteps, COST_SAMPLES, 0.1, seed=0)
     out = graph.output_names[0]
@@ -406,13 +406,13 @@ def approximation_cost(
         nodes = {n: node.nir_node for n, node in graph.nodes.items()}
         for name, node in graph.nodes.items():
             if node.kind == "LIF":
-                nodes[name] = nir.IF(
+                nodes[name] = IF(
                     r=node.param("r") * dt / node.param("tau"),
                     v_threshold=node.param("v_threshold"),
                 )
                 nodes[name].metadata = {"reset": node.reset}
         as_if = load_graph(
-            nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata))
+            NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata))
         )
         cost["float_model_vs_float_if"] = output_agreement(
             floating, run_float(as_if, x, dt=dt), out

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import nir
 import numpy as np
 from nrf_deploy.targets.speck.format import Violation
 
 from nrf_deploy.ir.graph import Graph
+from nrf_deploy.ir.nodes import Input, NIRGraph, Output
 from nrf_deploy.lowering import Lowered
 from nrf_deploy.trace import Trace
 
@@ -30,7 +30,7 @@ class HostReadout:
 
     name: str
     source: str
-    nir_graph: nir.NIRGraph  # Input (the source's spikes) -> stateless ops -> read-out -> Output
+    nir_graph: NIRGraph  # Input (the source's spikes) -> stateless ops -> read-out -> Output
     _graph: Graph | None = field(default=None, repr=False)
 
     @property
@@ -72,16 +72,16 @@ def find_host_readouts(graph: Graph, lowered: Lowered) -> tuple[list[HostReadout
 
 def _subgraph(graph: Graph, name: str, proj) -> HostReadout:
     src = graph.nodes[proj.source]
-    nodes = {"input": nir.Input({"input": np.array(src.out_shape)})}
+    nodes = {"input": Input({"input": np.array(src.out_shape)})}
     chain = ["input"] + [op.name for op in proj.ops] + [name]
     for op in proj.ops:
         nodes[op.name] = op.nir_node
     nodes[name] = graph.nodes[name].nir_node
-    nodes["output"] = nir.Output({"output": np.array(graph.nodes[name].out_shape)})
+    nodes["output"] = Output({"output": np.array(graph.nodes[name].out_shape)})
     edges = list(zip(chain, chain[1:] + ["output"]))
-    # nir.write cannot store dt=None; the export's dt is in deploy.json either way
+    # a NIR file cannot store dt=None; the export's dt is in deploy.json either way
     meta = {} if graph.dt is None else {"dt": float(graph.dt)}
-    return HostReadout(name, proj.source, nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta))
+    return HostReadout(name, proj.source, NIRGraph(nodes=nodes, edges=edges, metadata=meta))
 
 
 def run_host(readout: HostReadout, spikes: np.ndarray, dt: float, record_states: bool) -> Trace:

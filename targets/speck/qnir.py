@@ -11,9 +11,10 @@ saturation: ``nrf-deploy run model.q.nir --semantics sinabs``, or ``sinabs.from_
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 from nrf_deploy.targets.speck.format import SpeckProgram
+
+from nrf_deploy.ir.nodes import IF, Conv2d, Flatten, Input, NIRGraph, NIRNode, Output, SumPool2d
 
 
 def quantised_nir(
@@ -21,14 +22,14 @@ def quantised_nir(
     output_shapes: dict[str, tuple[int, ...]],
     outputs: dict[str, str],
     metadata: dict,
-) -> nir.NIRGraph:
+) -> NIRGraph:
     """`output_shapes`: graph shape per layer; `outputs`: Output node -> layer feeding it."""
     c, h, w = program.input_chw
-    nodes: dict[str, nir.NIRNode] = {program.input_name: nir.Input({"input": np.array([c, h, w])})}
+    nodes: dict[str, NIRNode] = {program.input_name: Input({"input": np.array([c, h, w])})}
     edges: list[tuple[str, str]] = []
     for L in program.layers:
         conv = f"{L.name}.conv"
-        nodes[conv] = nir.Conv2d(
+        nodes[conv] = Conv2d(
             input_shape=L.in_shape[1:],
             weight=L.weight.astype(np.float64),
             stride=L.stride,
@@ -40,7 +41,7 @@ def quantised_nir(
         for s in L.sources:
             if s.pool > 1:
                 pool = f"{s.name}.pool{s.pool}"
-                nodes[pool] = nir.SumPool2d(
+                nodes[pool] = SumPool2d(
                     kernel_size=np.array([s.pool] * 2),
                     stride=np.array([s.pool] * 2),
                     padding=np.array([0, 0]),
@@ -50,7 +51,7 @@ def quantised_nir(
             else:
                 edges.append((s.name, conv))
         shape = L.out_shape
-        neuron = nir.IF(r=np.ones(shape), v_threshold=np.full(shape, float(L.threshold_high)))
+        neuron = IF(r=np.ones(shape), v_threshold=np.full(shape, float(L.threshold_high)))
         neuron.metadata = {
             "reset": "zero" if L.return_to_zero else "subtract",
             "speck_threshold_low": int(L.threshold_low),
@@ -61,11 +62,11 @@ def quantised_nir(
         edges.append((conv, L.name))
     for out, layer in outputs.items():
         shape = output_shapes[layer]
-        nodes[out] = nir.Output({"output": np.array(shape)})
+        nodes[out] = Output({"output": np.array(shape)})
         if len(shape) == 1:
             flat = f"{layer}.flatten"
-            nodes[flat] = nir.Flatten({"input": np.array(program.layer(layer).out_shape)}, 0, -1)
+            nodes[flat] = Flatten({"input": np.array(program.layer(layer).out_shape)}, 0, -1)
             edges += [(layer, flat), (flat, out)]
         else:
             edges.append((layer, out))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+    return NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
