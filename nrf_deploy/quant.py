@@ -45,6 +45,41 @@ def check_range(
         )
 
 
+def canonical(m: sp.spmatrix) -> sp.csr_matrix:
+    """`m` as CSR with each row's column indices sorted (a copy if they were not). scipy >= 1.16
+    returns some products (``sp.diags(g) @ m``) with unsorted rows, where older releases sorted
+    them; the order of a row's entries is the order :func:`row_sums` adds them in."""
+    m = sp.csr_matrix(m)
+    return m if m.has_sorted_indices else m.sorted_indices()
+
+
+def sign_parts(m: sp.spmatrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``(max(m, 0), max(-m, 0))`` of a sparse matrix, both with `m`'s stored pattern (rows
+    sorted, :func:`canonical`): an entry of the other sign stays as an explicit zero. scipy < 1.16's
+    ``m.maximum(0)`` kept those zeros and later releases drop them, which changes the order of
+    :func:`row_sums` and so the last bit of a sum that can decide a quantised value; keeping them
+    gives every scipy the same result."""
+    m = sp.csr_matrix(canonical(m), dtype=np.float64, copy=True)
+    negative = m.copy()
+    m.data = np.maximum(m.data, 0.0)
+    negative.data = np.maximum(-negative.data, 0.0)
+    return m, negative
+
+
+def row_sums(m: sp.spmatrix) -> np.ndarray:
+    """The sum of each row's stored entries in one fixed order: by column within the row
+    (:func:`canonical`), added as ``np.add.reduceat`` adds a segment (its first entry plus
+    numpy's pairwise sum of the rest; the same in numpy 1.26 and 2.x), which is what scipy's
+    ``sum(axis=1)`` computes on sorted rows. Written out so that a quantiser whose decisions rest
+    on the last bit of a sum does not change with scipy (tests/test_quant.py pins the order)."""
+    m = canonical(m)
+    out = np.zeros(m.shape[0], dtype=m.dtype)
+    rows = np.flatnonzero(np.diff(m.indptr))
+    if rows.size:
+        out[rows] = np.add.reduceat(m.data[: m.indptr[-1]], m.indptr[rows])
+    return out
+
+
 def relative_error(reference: np.ndarray, approx: np.ndarray) -> float:
     """RMS error of `approx` relative to the RMS of `reference` (0 when both are zero)."""
     reference = np.asarray(reference, dtype=np.float64)

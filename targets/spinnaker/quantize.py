@@ -67,7 +67,14 @@ from nrf_deploy.ir.spec import READOUT_KINDS as READOUT
 from nrf_deploy.ir.spec import SPECS
 from nrf_deploy.lowering import Lowered, check_spike_routed, lower
 from nrf_deploy.lowering import Projection as Path
-from nrf_deploy.quant import check_range, check_weights_survive, relative_error
+from nrf_deploy.quant import (
+    canonical,
+    check_range,
+    check_weights_survive,
+    relative_error,
+    row_sums,
+    sign_parts,
+)
 
 SPIKING = {"IF", "LIF", "CubaLIF"}
 CURRENT_BASED = {"CubaLIF", "CubaLI"}
@@ -216,7 +223,7 @@ def _quantise_population(
             bias_gain = gain * p["w_in"]  # a constant input, at its steady state
             gain = gain * p["w_in"] * a_syn / iota
     bias = sum((q.bias.reshape(-1) for q in incoming), np.zeros(n))
-    scaled = [sp.diags(gain) @ q.matrix.tocsr() for q in incoming]
+    scaled = [canonical(sp.diags(gain) @ q.matrix.tocsr()) for q in incoming]
     lam = _scale(node, scaled, bias_gain * bias, v_leak, decay, init)
     if pinned is not None:
         lam = _check_pinned(pinned, lam, where)
@@ -308,8 +315,9 @@ def _scale(
 ) -> float:
     """λ: the largest scale whose worst-case sums stay inside the limits of the module docstring."""
     n = bias.size
-    exc = sum((np.asarray(m.maximum(0).sum(axis=1)).reshape(-1) for m in scaled), np.zeros(n))
-    inh = sum((np.asarray((-m).maximum(0).sum(axis=1)).reshape(-1) for m in scaled), np.zeros(n))
+    parts = [sign_parts(m) for m in scaled]
+    exc = sum((row_sums(pos) for pos, _ in parts), np.zeros(n))
+    inh = sum((row_sums(neg) for _, neg in parts), np.zeros(n))
     if decay is not None:  # an exponential synapse settles at input·init/(1 - decay)
         settle = (init / U032_ONE) / (1.0 - decay / U032_ONE)
         exc, inh = exc * settle, inh * settle
@@ -339,15 +347,15 @@ def _quantise_weights(
 ) -> tuple[list[Projection], tuple[int, int], dict]:
     """Split by sign, pick each synapse type's ring-buffer shift, store uint16 weights."""
     n = int(np.prod(node.out_shape))
-    parts = [(m.maximum(0).tocsr(), (-m).maximum(0).tocsr()) for m in effective]
+    parts = [sign_parts(m) for m in effective]
     shifts, ints = [], []
     for t in (0, 1):
         mats = [pair[t] for pair in parts]
-        summed = sum((np.asarray(m.sum(axis=1)).reshape(-1) for m in mats), np.zeros(n))
+        summed = sum((row_sums(m) for m in mats), np.zeros(n))
         shift = ring_buffer_shift(float(summed.max(initial=0.0)))
         while True:
             q = [_to_uint16(m, shift) for m in mats]
-            rows = sum((np.asarray(m.sum(axis=1)).reshape(-1) for m in q), np.zeros(n, np.int64))
+            rows = sum((row_sums(m) for m in q), np.zeros(n, np.int64))
             if rows.max(initial=0) <= WEIGHT_MAX or shift >= MAX_LEFT_SHIFT:
                 break
             shift += 1  # rounding pushed a row past 0xFFFF: one more bit of headroom

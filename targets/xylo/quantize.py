@@ -44,7 +44,7 @@ from nrf_deploy.targets.xylo.mapper import READOUT, Plan, plan
 
 from nrf_deploy.ir.graph import Graph, Node
 from nrf_deploy.lowering import Lowered, lower
-from nrf_deploy.quant import check_weights_survive, relative_error
+from nrf_deploy.quant import canonical, check_weights_survive, relative_error, row_sums
 
 THRESHOLD_TARGET = 2.0**12
 READOUT_LIMIT = 2.0**14
@@ -133,8 +133,8 @@ def _projections(lowered: Lowered, group: Group, p: dict, placed: Plan) -> dict:
     for proj in lowered.into(group.name):
         layer = _layer_of(lowered, proj, group)
         source = None if layer == "in" else placed.group(proj.source)
-        weights = sp.diags(p["gain"]) @ proj.matrix.tocsr()
-        out["parts"].append((layer, source, weights.tocsr(), proj))
+        weights = canonical(sp.diags(p["gain"]) @ proj.matrix.tocsr())
+        out["parts"].append((layer, source, weights, proj))
         out["bias"] = out["bias"] + p["dc"] * proj.bias.reshape(-1)
     return out
 
@@ -152,7 +152,7 @@ def _lambda_cap(group: Group, p: dict, gain: dict) -> float:
         return THRESHOLD_TARGET / theta if theta > 0 else THRESHOLD_TARGET
     drive = np.abs(gain["bias"]).copy()
     for _, _, w, _ in gain["parts"]:
-        drive += np.asarray(abs(w).sum(axis=1)).reshape(-1)
+        drive += row_sums(abs(w))
     worst = float(np.max(drive / p["alpha_m"])) if drive.size else 0.0
     return READOUT_LIMIT / worst if worst > 0 else 1.0
 
