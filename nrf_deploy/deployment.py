@@ -17,8 +17,9 @@ from nrf_deploy.ir.graph import Graph
 
 SIDECAR = "deploy.json"
 FORMAT = "nrf-deploy/1"
-CORE_PACKAGES = ("torch", "numpy", "nir", "norse")
-"""Distributions the core's own results depend on; each target adds its ``Target.packages``."""
+CORE_PACKAGES = ("torch", "numpy", "h5py", "norse")
+"""Distributions the core's own results depend on (h5py writes the ``.nir`` files; the core reads
+and writes NIR itself, so no ``nir``); each target adds its ``Target.packages``."""
 
 
 def target_packages() -> tuple[str, ...]:

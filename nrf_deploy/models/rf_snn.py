@@ -28,13 +28,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from norse.torch.functional.receptive_field import (
-    spatial_parameters,
-    spatial_receptive_fields_with_derivatives,
-    temporal_scale_distribution,
-)
 
 from nrf_deploy.errors import NrfError
+
+# norse is imported where its receptive-field functions are used: importing norse imports nir and
+# nirtorch, which nothing but building the RF kernels needs.
 
 NEURONS = ("lif", "li")
 INITS = ("rf", "uniform")
@@ -103,6 +101,8 @@ class RFConfig:
         ``spatial_parameters``, without repeats: a combination whose kernel equals an earlier one
         (isotropic zeroth-order kernels at other angles; isotropic first-order kernels along one
         axis at angle a+pi/2 and across it at a) is kept once."""
+        from norse.torch.functional.receptive_field import spatial_parameters
+
         angles = torch.arange(self.angles, dtype=torch.float32) * math.pi / self.angles
         table = spatial_parameters(
             torch.tensor(self.scales, dtype=torch.float32),
@@ -149,6 +149,8 @@ class RFConfig:
         Lindeberg's temporal scales are variances ``tau_k = c^(2k) tau_0`` (time^2); norse's
         ``temporal_scale_distribution`` returns their square roots, ``sqrt(tau_0) * c^k``, which we
         use as time constants: ``tau_min_steps * tau_ratio**k``, log-spaced."""
+        from norse.torch.functional.receptive_field import temporal_scale_distribution
+
         scales = temporal_scale_distribution(
             self.temporal_channels, min_scale=self.tau_min_steps**2, c=self.tau_ratio
         )
@@ -211,6 +213,8 @@ def _sample_fields(table: torch.Tensor, kernel: int) -> torch.Tensor:
     """norse's affine Gaussian derivative fields ``[C, k, k]`` sampled on the pixel grid (``domain``
     = half the kernel width, so scales are variances in px^2), each scaled to a largest magnitude
     of 1."""
+    from norse.torch.functional.receptive_field import spatial_receptive_fields_with_derivatives
+
     fields_ = spatial_receptive_fields_with_derivatives(
         table, kernel, domain=(kernel - 1) / 2
     ).float()

@@ -662,7 +662,7 @@ def versions() -> dict[str, str]:
     from nrf_deploy.deployment import target_packages
 
     out = {"nrf_deploy": __version__, "python": platform.python_version()}
-    for package in ("nir", "numpy", "torch", "scipy", *target_packages(), "matplotlib"):
+    for package in ("h5py", "numpy", "torch", "scipy", *target_packages(), "matplotlib"):
         try:
             out[package.replace("-", "_").lower()] = metadata.version(package)
         except metadata.PackageNotFoundError:
