@@ -1,8 +1,8 @@
 """The normalised graph every other part of nrf-deploy works on.
 
-A :class:`Graph` is a validated NIR graph: every node is a node dataclass (nodes.py) whose parameters are
-float64 numpy arrays broadcast to the node's shape, with input/output shapes inferred, a
-topological ``schedule`` and the set of ``delayed_edges`` that close recurrent loops.
+A :class:`Graph` is a validated NIR graph: every node is a node dataclass (nodes.py) whose
+parameters are float64 numpy arrays broadcast to the node's shape, with input/output shapes
+inferred, a topological ``schedule`` and the set of ``delayed_edges`` that close recurrent loops.
 
 Time-step semantics (see docs/semantics.md): at step ``t`` nodes run in ``schedule`` order; a
 node's input is the sum of its predecessors' outputs at step ``t``, except over a delayed edge,

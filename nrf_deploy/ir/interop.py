@@ -1,12 +1,13 @@
 """Graph objects of the ``nir`` package (what snnTorch, norse, SpikingJelly hand their users),
-taken without importing nir: such an object is recognised by its class, written into memory by
-the user's own ``nir.write`` (whatever nir version is installed) and read back by nrf-deploy's
-reader (load.py), exactly as a file of that version would be."""
+taken without importing nir: such an object is recognised by its class, written by the user's
+own ``nir.write`` (whatever nir version is installed) to a temporary file and read back by
+nrf-deploy's reader (load.py) from memory, exactly as a file of that version would be."""
 
 from __future__ import annotations
 
 import importlib
-import io
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from nrf_deploy.errors import GraphError
@@ -25,12 +26,15 @@ def is_nir_package_graph(obj: Any) -> bool:
 
 
 def nir_package_bytes(graph: Any) -> bytes:
-    """The ``.nir`` file the user's ``nir.write`` makes of `graph`, in memory."""
+    """The bytes of the ``.nir`` file the user's ``nir.write`` makes of `graph` (written to a
+    temporary file: the same bytes as a file the user writes and passes by path)."""
     nir = importlib.import_module(type(graph).__module__.partition(".")[0])
     version = getattr(nir, "version", "?")
-    buffer = io.BytesIO()
     try:
-        nir.write(buffer, graph)
+        with tempfile.TemporaryDirectory(prefix="nrf-nir-") as tmp:
+            path = Path(tmp) / "graph.nir"
+            nir.write(path, graph)
+            return path.read_bytes()
     except Exception as exc:  # noqa: BLE001 - any failure of the user's nir is one message
         raise GraphError(
             f"nir {version} could not write the graph ({type(exc).__name__}: {exc})"[:300],
@@ -38,7 +42,6 @@ def nir_package_bytes(graph: Any) -> bytes:
             "check the graph with nir.write(path, graph), fix what it reports, "
             "or pass the written .nir file",
         ) from None
-    return buffer.getvalue()
 
 
 def graph_file_bytes(model: NIRGraph | Any) -> bytes:

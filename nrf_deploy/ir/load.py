@@ -267,12 +267,14 @@ def _same_shape(args: dict[str, Any], params: tuple[str, ...], where: str) -> di
 
 
 def _metadata(group: h5py.Group) -> dict[str, Any]:
+    """A node's ``metadata`` group as a dict (nested groups as nested dicts)."""
     if "metadata" not in group or not isinstance(group["metadata"], h5py.Group):
         return {}
-    return {
-        k: (_metadata(v) if isinstance(v, h5py.Group) else v[()])
-        for k, v in group["metadata"].items()
-    }
+    return _values(group["metadata"])
+
+
+def _values(group: h5py.Group) -> dict[str, Any]:
+    return {k: (_values(v) if isinstance(v, h5py.Group) else v[()]) for k, v in group.items()}
 
 
 def _text(value: Any) -> str:

@@ -191,7 +191,7 @@ class AvgPool2d(NIRNode):
 
 
 @dataclass(eq=False)
-class I(NIRNode):  # noqa: E742 - NIR's name for the integrator
+class I(NIRNode):  # NIR names the integrator "I"
     """Integrator: ``dv/dt = r I``; output ``v``."""
 
     r: np.ndarray

@@ -1,4 +1,5 @@
-"""Validate and normalise a :class:`~nrf_deploy.ir.nodes.NIRGraph` into a :class:`~nrf_deploy.ir.graph.Graph`.
+"""Validate and normalise a :class:`~nrf_deploy.ir.nodes.NIRGraph` into a
+:class:`~nrf_deploy.ir.graph.Graph`.
 
 Checks: supported node types, edges whose endpoints exist, one Input, at least one Output,
 cycles only through stateful neurons, shapes consistent along every edge, finite parameters,
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from nrf_deploy.errors import GraphError
-from nrf_deploy.ir.nodes import Flatten, Input, NIRGraph, NIRNode, Output
 from nrf_deploy.ir.graph import RESET_MODES, Graph, Node
+from nrf_deploy.ir.nodes import Flatten, Input, NIRGraph, NIRNode, Output
 from nrf_deploy.ir.spec import KNOWN_UNSUPPORTED, SPECS, TIME_CONSTANTS, Primitive, resolve
 
 Shape = tuple[int, ...]
@@ -64,9 +65,7 @@ def plain_metadata(meta: dict[str, Any] | None) -> dict[str, Any]:
 # --- structure ------------------------------------------------------------------------------
 
 
-def _flatten(
-    graph: NIRGraph, source: str
-) -> tuple[dict[str, NIRNode], list[tuple[str, str]]]:
+def _flatten(graph: NIRGraph, source: str) -> tuple[dict[str, NIRNode], list[tuple[str, str]]]:
     """Inline nested NIRGraph nodes (one Input and one Output each) as ``outer.inner`` nodes."""
     nodes: dict[str, NIRNode] = {}
     edges = [(str(a), str(b)) for a, b in graph.edges]
@@ -186,9 +185,7 @@ def _reachable(start: str, succ: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _delayed_edges(
-    nodes: dict[str, NIRNode], edges: list[tuple[str, str]]
-) -> set[tuple[str, str]]:
+def _delayed_edges(nodes: dict[str, NIRNode], edges: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Edges into a stateful node from a node it can reach: they close a loop and deliver the
     previous step's value."""
     succ: dict[str, list[str]] = {}
@@ -296,9 +293,7 @@ def _arr(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def neuron_shape(
-    node: NIRNode, in_shape: Shape | None, where: str
-) -> tuple[NIRNode, Shape, Shape]:
+def neuron_shape(node: NIRNode, in_shape: Shape | None, where: str) -> tuple[NIRNode, Shape, Shape]:
     """Elementwise kinds: parameters broadcast to the input's shape, which is also the output's."""
     params = {p: _arr(getattr(node, p)) for p in _spec(node).params}
     shaped = [a.shape for a in params.values() if a.size > 1]
@@ -362,9 +357,7 @@ def _reset_metadata(node: NIRNode, shape: Shape, where: str) -> dict[str, Any]:
     return meta
 
 
-def dense_shape(
-    node: NIRNode, in_shape: Shape | None, where: str
-) -> tuple[NIRNode, Shape, Shape]:
+def dense_shape(node: NIRNode, in_shape: Shape | None, where: str) -> tuple[NIRNode, Shape, Shape]:
     w = _arr(node.weight)
     if w.ndim != 2:
         raise GraphError(
@@ -413,9 +406,7 @@ def _pairs(value: Any, dims: int, name: str, where: str) -> tuple[int, ...]:
     return tuple(int(i) for i in a)
 
 
-def conv_shape(
-    node: NIRNode, in_shape: Shape | None, where: str
-) -> tuple[NIRNode, Shape, Shape]:
+def conv_shape(node: NIRNode, in_shape: Shape | None, where: str) -> tuple[NIRNode, Shape, Shape]:
     dims = 2 if type(node).__name__ == "Conv2d" else 1
     w = _arr(node.weight)
     groups = int(np.asarray(node.groups))
@@ -489,9 +480,7 @@ def _padding(
     return _pairs(value, dims, "padding", where)
 
 
-def pool_shape(
-    node: NIRNode, in_shape: Shape | None, where: str
-) -> tuple[NIRNode, Shape, Shape]:
+def pool_shape(node: NIRNode, in_shape: Shape | None, where: str) -> tuple[NIRNode, Shape, Shape]:
     if in_shape is None or len(in_shape) != 3:
         raise GraphError(
             f"pooling needs a [C, H, W] input, receives {in_shape}",
@@ -536,9 +525,7 @@ def flatten_shape(
     return new, in_shape, out
 
 
-def input_shape(
-    node: NIRNode, in_shape: Shape | None, where: str
-) -> tuple[NIRNode, Shape, Shape]:
+def input_shape(node: NIRNode, in_shape: Shape | None, where: str) -> tuple[NIRNode, Shape, Shape]:
     shape = np.asarray(node.input_type.get("input") if node.input_type else None)
     if shape.dtype == object or shape.size == 0 or np.any(shape < 1):
         raise GraphError(
@@ -550,9 +537,7 @@ def input_shape(
     return Input(input_type={"input": np.array(s)}), s, s
 
 
-def output_shape(
-    node: NIRNode, in_shape: Shape | None, where: str
-) -> tuple[NIRNode, Shape, Shape]:
+def output_shape(node: NIRNode, in_shape: Shape | None, where: str) -> tuple[NIRNode, Shape, Shape]:
     if in_shape is None:
         raise GraphError("Output node receives nothing", where, "connect a layer to the Output")
     given = (node.output_type or {}).get("output")

@@ -21,7 +21,6 @@ from typing import Any
 
 from nrf_deploy.ir import nodes
 
-
 NEWEST_NIR = "1.0.8"
 """Newest nir release whose files nrf-deploy reads (fields and nodes checked against it)."""
 

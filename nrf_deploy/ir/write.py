@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import h5py
@@ -67,10 +69,12 @@ def write_nir(target: str | os.PathLike | io.IOBase, graph: n.NIRGraph) -> None:
 
 
 def nir_bytes(graph: n.NIRGraph) -> bytes:
-    """The bytes :func:`write_nir` writes for `graph`."""
-    buffer = io.BytesIO()
-    write_nir(buffer, graph)
-    return buffer.getvalue()
+    """The bytes :func:`write_nir` writes for `graph` into a file (HDF5 lays out a file held in
+    memory, ``io.BytesIO``, differently: valid, but other bytes)."""
+    with tempfile.TemporaryDirectory(prefix="nrf-nir-") as tmp:
+        path = Path(tmp) / "graph.nir"
+        write_nir(path, graph)
+        return path.read_bytes()
 
 
 def node_record(node: n.NIRNode) -> dict[str, Any]:
