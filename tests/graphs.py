@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import nir
 import numpy as np
+
+from nrf_deploy.ir import nodes as ir
 
 
 def lif_chain(
     n_in: int = 3, n_out: int = 4, tau: float = 0.02, reset: str = "zero", seed: int = 0
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     """Input -> Affine -> LIF -> Output."""
     rng = np.random.default_rng(seed)
-    lif = nir.LIF(
+    lif = ir.LIF(
         tau=np.full(n_out, tau),
         r=np.ones(n_out),
         v_leak=np.zeros(n_out),
         v_threshold=np.ones(n_out),
     )
     lif.metadata = {"reset": reset}
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([n_in])}),
-            "fc": nir.Affine(rng.normal(0, 1, (n_out, n_in)), rng.normal(0, 0.1, n_out)),
+            "in": ir.Input({"input": np.array([n_in])}),
+            "fc": ir.Affine(rng.normal(0, 1, (n_out, n_in)), rng.normal(0, 0.1, n_out)),
             "lif": lif,
-            "out": nir.Output({"output": np.array([n_out])}),
+            "out": ir.Output({"output": np.array([n_out])}),
         },
         edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
     )
@@ -39,18 +40,18 @@ def random_neuron(
     syn_floor_steps: float = 1.0,
     w_in: float = 1.0,
     zero_reset: tuple[str, ...] = ("LIF",),
-) -> nir.NIRNode:
+) -> ir.NIRNode:
     """An IF, LIF or CubaLIF layer of `h` neurons: thresholds uniform in [0.3, 2), LIF leaks
     normal(0, 0.2), membrane time constant `tau_steps` x `dt` (CubaLIF synapse: half of it, at
     least `syn_floor_steps`); kinds in `zero_reset` reset to zero, the others subtract."""
     if kind == "IF":
-        neuron = nir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
+        neuron = ir.IF(np.full(h, 1.0), rng.uniform(0.3, 2.0, h))
     elif kind == "LIF":
-        neuron = nir.LIF(
+        neuron = ir.LIF(
             np.full(h, tau_steps * dt), np.ones(h), rng.normal(0, 0.2, h), rng.uniform(0.3, 2.0, h)
         )
     else:
-        neuron = nir.CubaLIF(
+        neuron = ir.CubaLIF(
             np.full(h, max(0.5 * tau_steps, syn_floor_steps) * dt),
             np.full(h, tau_steps * dt),
             np.ones(h),
@@ -63,24 +64,24 @@ def random_neuron(
     return neuron
 
 
-def threshold_chain(n: int = 2) -> nir.NIRGraph:
+def threshold_chain(n: int = 2) -> ir.NIRGraph:
     """Input -> Linear (identity) -> Threshold -> Output: a spiking node no neuromorphic core
     runs (targets that route only neuron spikes refuse it)."""
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([n])}),
-            "fc": nir.Linear(np.eye(n)),
-            "th": nir.Threshold(np.ones(n)),
-            "out": nir.Output({"output": np.array([n])}),
+            "in": ir.Input({"input": np.array([n])}),
+            "fc": ir.Linear(np.eye(n)),
+            "th": ir.Threshold(np.ones(n)),
+            "out": ir.Output({"output": np.array([n])}),
         },
         edges=[("in", "fc"), ("fc", "th"), ("th", "out")],
     )
 
 
-def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
+def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> ir.NIRGraph:
     """Input -> Affine -> CubaLIF, CubaLIF -> Linear(recurrent) -> CubaLIF -> Output."""
     rng = np.random.default_rng(seed)
-    neuron = nir.CubaLIF(
+    neuron = ir.CubaLIF(
         tau_syn=np.full(n, 0.005),
         tau_mem=np.full(n, 0.02),
         r=np.ones(n),
@@ -88,13 +89,13 @@ def recurrent_cubalif(n_in: int = 3, n: int = 5, seed: int = 0) -> nir.NIRGraph:
         v_threshold=np.ones(n),
         w_in=np.full(n, 2.0),
     )
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([n_in])}),
-            "fc": nir.Affine(rng.normal(1.5, 3, (n, n_in)), np.zeros(n)),
+            "in": ir.Input({"input": np.array([n_in])}),
+            "fc": ir.Affine(rng.normal(1.5, 3, (n, n_in)), np.zeros(n)),
             "cuba": neuron,
-            "rec": nir.Linear(rng.normal(0, 0.5, (n, n))),
-            "out": nir.Output({"output": np.array([n])}),
+            "rec": ir.Linear(rng.normal(0, 0.5, (n, n))),
+            "out": ir.Output({"output": np.array([n])}),
         },
         edges=[("in", "fc"), ("fc", "cuba"), ("cuba", "rec"), ("rec", "cuba"), ("cuba", "out")],
     )
@@ -107,13 +108,13 @@ def braille_cubalif(
     n_hidden: int = 38,
     n_out: int = 7,
     dt: float = 1e-4,
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     """The NIR paper's braille network shape: Input(12) -> Affine -> CubaLIF(38) with a recurrent
     Affine -> Affine -> CubaLIF(7) -> Output, dt = 1e-4 s (time constants of a few ms)."""
     rng = np.random.default_rng(seed)
 
-    def cuba(n: int) -> nir.CubaLIF:
-        node = nir.CubaLIF(
+    def cuba(n: int) -> ir.CubaLIF:
+        node = ir.CubaLIF(
             tau_syn=rng.uniform(3e-4, 1.5e-3, n),
             tau_mem=rng.uniform(8e-4, 4e-3, n),
             r=np.ones(n),
@@ -124,17 +125,15 @@ def braille_cubalif(
         node.metadata = {"reset": reset}
         return node
 
-    graph = nir.NIRGraph(
+    graph = ir.NIRGraph(
         nodes={
-            "input": nir.Input({"input": np.array([n_in])}),
-            "fc1": nir.Affine(
-                rng.normal(0.6, 1.2, (n_hidden, n_in)), rng.normal(0, 0.05, n_hidden)
-            ),
+            "input": ir.Input({"input": np.array([n_in])}),
+            "fc1": ir.Affine(rng.normal(0.6, 1.2, (n_hidden, n_in)), rng.normal(0, 0.05, n_hidden)),
             "lif1": cuba(n_hidden),
-            "rec": nir.Affine(rng.normal(0, 0.4, (n_hidden, n_hidden)), np.zeros(n_hidden)),
-            "fc2": nir.Affine(rng.normal(0.5, 1.0, (n_out, n_hidden)), np.zeros(n_out)),
+            "rec": ir.Affine(rng.normal(0, 0.4, (n_hidden, n_hidden)), np.zeros(n_hidden)),
+            "fc2": ir.Affine(rng.normal(0.5, 1.0, (n_out, n_hidden)), np.zeros(n_out)),
             "lif2": cuba(n_out),
-            "output": nir.Output({"output": np.array([n_out])}),
+            "output": ir.Output({"output": np.array([n_out])}),
         },
         edges=[
             ("input", "fc1"),
@@ -157,7 +156,7 @@ def two_recurrent_layers(
     seed: int = 0,
     sizes: tuple[int, int, int, int] = (8, 20, 10, 4),
     dt: float = 1e-3,
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     """Input -> Affine -> A (recurrent Affine) -> Affine -> B (recurrent Linear) -> Affine ->
     read-out (`readout`: LI, I, LIF or CubaLIF) -> Output; A and B are `kind` (CubaLIF/LIF/IF)."""
     rng = np.random.default_rng(seed)
@@ -165,7 +164,7 @@ def two_recurrent_layers(
 
     def neuron(k: str, n: int):
         if k == "CubaLIF":
-            node = nir.CubaLIF(
+            node = ir.CubaLIF(
                 tau_syn=rng.uniform(2, 6, n) * dt,
                 tau_mem=rng.uniform(5, 30, n) * dt,
                 r=np.ones(n),
@@ -174,33 +173,33 @@ def two_recurrent_layers(
                 w_in=rng.uniform(0.8, 1.5, n),
             )
         elif k == "LIF":
-            node = nir.LIF(
+            node = ir.LIF(
                 tau=rng.uniform(5, 30, n) * dt,
                 r=np.ones(n),
                 v_leak=np.zeros(n),
                 v_threshold=rng.uniform(0.5, 1.5, n),
             )
         elif k == "IF":
-            node = nir.IF(r=np.ones(n), v_threshold=rng.uniform(0.5, 1.5, n))
+            node = ir.IF(r=np.ones(n), v_threshold=rng.uniform(0.5, 1.5, n))
         elif k == "LI":
-            return nir.LI(tau=rng.uniform(5, 20, n) * dt, r=np.ones(n), v_leak=np.zeros(n))
+            return ir.LI(tau=rng.uniform(5, 20, n) * dt, r=np.ones(n), v_leak=np.zeros(n))
         else:
-            return nir.I(r=np.ones(n))
+            return ir.I(r=np.ones(n))
         node.metadata = {"reset": reset}
         return node
 
-    graph = nir.NIRGraph(
+    graph = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([n_in])}),
-            "fc_a": nir.Affine(rng.normal(0.8, 1.5, (n_a, n_in)), rng.normal(0, 0.05, n_a)),
+            "in": ir.Input({"input": np.array([n_in])}),
+            "fc_a": ir.Affine(rng.normal(0.8, 1.5, (n_a, n_in)), rng.normal(0, 0.05, n_a)),
             "a": neuron(kind, n_a),
-            "rec_a": nir.Affine(rng.normal(0, 0.3, (n_a, n_a)), np.zeros(n_a)),
-            "fc_b": nir.Affine(rng.normal(0.5, 1.0, (n_b, n_a)), np.zeros(n_b)),
+            "rec_a": ir.Affine(rng.normal(0, 0.3, (n_a, n_a)), np.zeros(n_a)),
+            "fc_b": ir.Affine(rng.normal(0.5, 1.0, (n_b, n_a)), np.zeros(n_b)),
             "b": neuron(kind, n_b),
-            "rec_b": nir.Linear(rng.normal(0, 0.3, (n_b, n_b))),
-            "fc_out": nir.Affine(rng.normal(0.3, 1.0, (n_out, n_b)), np.zeros(n_out)),
+            "rec_b": ir.Linear(rng.normal(0, 0.3, (n_b, n_b))),
+            "fc_out": ir.Affine(rng.normal(0.3, 1.0, (n_out, n_b)), np.zeros(n_out)),
             "readout": neuron(readout, n_out),
-            "out": nir.Output({"output": np.array([n_out])}),
+            "out": ir.Output({"output": np.array([n_out])}),
         },
         edges=[
             ("in", "fc_a"),

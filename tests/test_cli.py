@@ -10,6 +10,7 @@ import pytest
 from conftest import CLI
 
 from nrf_deploy.cli import COMMANDS, build_parser
+from nrf_deploy.ir.load import read_nir_file
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
@@ -27,9 +28,8 @@ def test_every_registered_command_has_help():
 
 
 def test_inspect_table_and_json_agree_with_the_file(fixture_path):
-    import nir
 
-    raw = nir.read(fixture_path)
+    raw = read_nir_file(fixture_path)
     proc = _cli("inspect", fixture_path)
     assert proc.returncode == 0 and "graph check: OK" in proc.stdout
     info = json.loads(_cli("inspect", fixture_path, "--json").stdout)

@@ -3,7 +3,6 @@ the flag fails cleanly where it cannot apply."""
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 import pytest
 import torch
@@ -14,6 +13,8 @@ from nrf_deploy.cli import main
 from nrf_deploy.device import on_device
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputs import random_events
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -21,7 +22,7 @@ HAS_CUDA = torch.cuda.is_available()
 @pytest.fixture(scope="module")
 def chain_export(tmp_path_factory):
     d = tmp_path_factory.mktemp("device")
-    nir.write(d / "chain.nir", lif_chain(6, 5))
+    write_nir(d / "chain.nir", lif_chain(6, 5))
     assert main(["export", str(d / "chain.nir"), "--target", "spinnaker", "-o", str(d / "sp")]) == 0
     np.save(d / "x.npy", random_events((6,), 8, 3, 0.3, seed=1))
     return d
@@ -57,23 +58,23 @@ def test_cpu_only_backend_refuses_the_gpu(chain_export, capsys):
     assert not (chain_export / "o.npz").exists()
 
 
-def two_layer(n_in: int = 6, n_hid: int = 8, n_out: int = 3) -> nir.NIRGraph:
+def two_layer(n_in: int = 6, n_hid: int = 8, n_out: int = 3) -> ir.NIRGraph:
     """Input -> Affine -> LIF -> Affine -> LIF -> Output (small enough for Xylo)."""
     rng = np.random.default_rng(0)
 
     def lif(n):
-        return nir.LIF(
+        return ir.LIF(
             tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n)
         )
 
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([n_in])}),
-            "fc1": nir.Affine(rng.normal(1, 1, (n_hid, n_in)), np.zeros(n_hid)),
+            "in": ir.Input({"input": np.array([n_in])}),
+            "fc1": ir.Affine(rng.normal(1, 1, (n_hid, n_in)), np.zeros(n_hid)),
             "lif1": lif(n_hid),
-            "fc2": nir.Affine(rng.normal(1, 1, (n_out, n_hid)), np.zeros(n_out)),
+            "fc2": ir.Affine(rng.normal(1, 1, (n_out, n_hid)), np.zeros(n_out)),
             "lif2": lif(n_out),
-            "out": nir.Output({"output": np.array([n_out])}),
+            "out": ir.Output({"output": np.array([n_out])}),
         },
         edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")],
     )
@@ -86,7 +87,7 @@ def test_reference_on_gpu_is_bit_identical_to_cpu(target_name, fixture_path, tmp
     model = fixture_path
     if target_name == "xylo":
         model = tmp_path / "two_layer.nir"
-        nir.write(model, two_layer())
+        write_nir(model, two_layer())
     out = tmp_path / target_name
     assert main(["export", str(model), "--target", target_name, "-o", str(out)]) == 0
     target = get_target(target_name)

@@ -9,7 +9,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import nir
 import numpy as np
 import pytest
 import torch
@@ -20,6 +19,8 @@ from nrf_deploy.cli import main
 from nrf_deploy.data.dvs_gesture import read_dvs_gesture, write_dvs_gesture_recording
 from nrf_deploy.data.gestures import MOTIONS, GestureConfig, generate_gestures
 from nrf_deploy.errors import NrfError
+from nrf_deploy.ir.load import read_nir_file
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.models.gesture import GestureCNN
 from nrf_deploy.training import (
     GESTURE_NETS,
@@ -67,7 +68,8 @@ def test_motion_classes_are_seen_in_the_events():
             assert np.sign(big) == sum(expected) and abs(big) > 15 and abs(small) < 4, motion
         else:
             steps = np.diff(c, axis=0)
-            turning = np.cross(steps[:-1], steps[1:])  # > 0: clockwise on screen (y down)
+            a, b = steps[:-1], steps[1:]  # the 2-d cross product (numpy 2's np.cross is 3-d only)
+            turning = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]  # > 0: clockwise on screen (y down)
             assert np.sign(np.median(turning)) == (1 if motion == "clockwise" else -1), motion
     assert seen == set(MOTIONS)
 
@@ -84,7 +86,7 @@ def test_tiny_training_writes_a_graph_equal_to_the_torch_model(tiny_run):
     check = metrics["nir_check"]
     assert check["spike_mismatches"] == 0 and check["spikes"] > 100
     assert metrics["neuron"] == "if" and metrics["neurons"] == TINY_NET.neurons
-    graph = nir.read(tiny_run / "model.nir")
+    graph = read_nir_file(tiny_run / "model.nir")
     assert all(graph.nodes[n].metadata["reset"] == "zero" for n in ("if1", "if2", "if_out"))
     model, _ = load_checkpoint(tiny_run)
     data = np.load(tiny_run / "test_data.npz")
@@ -92,7 +94,7 @@ def test_tiny_training_writes_a_graph_equal_to_the_torch_model(tiny_run):
     assert gesture_nir_check(model, tiny_run / "model.nir", events)["spike_mismatches"] == 0
     # the check can fail: a graph whose first kernel differs gives other spikes
     graph.nodes["conv1"].weight[0, 0] += 0.5
-    nir.write(tiny_run.parent / "tampered.nir", graph)
+    write_nir(tiny_run.parent / "tampered.nir", graph)
     tampered = gesture_nir_check(model, tiny_run.parent / "tampered.nir", events)
     assert tampered["spike_mismatches"] > 0
 

@@ -19,12 +19,13 @@ import time
 from pathlib import Path
 
 import h5py
-import nir
 import numpy as np
 import pytest
 from graphs import lif_chain
 
 from nrf_deploy.cli import main
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_VERIFY = ["--samples", "3", "--witness-samples", "0", "--timesteps", "5"]
@@ -62,7 +63,7 @@ def refused(capsys, argv: list[str], *needles: str, code: int = 2) -> str:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "chain.nir"
-    nir.write(path, lif_chain(3, 4))
+    write_nir(path, lif_chain(3, 4))
     return path
 
 
@@ -158,7 +159,7 @@ def test_editing_a_chip_file_of_any_target_is_refused(target, chip_file, tmp_pat
     from test_speck_graphs import chain
 
     graph = chain([{"out": 2}], in_shape=(1, 6, 6)) if target == "speck" else lif_chain(3, 4)
-    nir.write(tmp_path / "m.nir", graph)
+    write_nir(tmp_path / "m.nir", graph)
     out = tmp_path / target
     assert main(["export", str(tmp_path / "m.nir"), "--target", target, "-o", str(out)]) == 0
     path = out / chip_file
@@ -232,7 +233,7 @@ def test_speck_host_readout_pointing_outside_is_refused_even_when_allowed(tmp_pa
     graph = export_rf_snn(RFSNN(CONFIGS["tiny"]))
     graph.metadata = {k: v for k, v in (graph.metadata or {}).items() if k != "dt"}
     path = tmp_path / "nodt.nir"
-    nir.write(path, graph)
+    write_nir(path, graph)
     out = tmp_path / "speck"
     assert (
         main(
@@ -250,7 +251,7 @@ def test_speck_host_readout_pointing_outside_is_refused_even_when_allowed(tmp_pa
         == 0
     )
     capsys.readouterr()
-    nir.write(tmp_path / "evil.nir", graph)
+    write_nir(tmp_path / "evil.nir", graph)
     data = json.loads((out / "deploy.json").read_text())
     data["host_readout"][0]["file"] = "../evil.nir"
     (out / "deploy.json").write_text(json.dumps(data))
@@ -267,7 +268,7 @@ def test_onnx_integer_source_must_be_sealed_and_inside_the_export(tmp_path, caps
     from test_speck_graphs import chain
 
     path = tmp_path / "c.nir"
-    nir.write(path, chain([{"out": 2}], in_shape=(1, 6, 6)))
+    write_nir(path, chain([{"out": 2}], in_shape=(1, 6, 6)))
     speck, onnx_dir = tmp_path / "speck", tmp_path / "onnx"
     assert main(["export", str(path), "--target", "speck", "-o", str(speck)]) == 0
     argv = [
@@ -496,7 +497,7 @@ def test_dt_must_be_finite_and_positive(dt, model, tmp_path, capsys):
 def test_dt_metadata_must_be_finite_and_positive(tmp_path, capsys):
     graph = lif_chain()
     graph.metadata = {"dt": -1.0}
-    nir.write(tmp_path / "m.nir", graph)
+    write_nir(tmp_path / "m.nir", graph)
     refused(
         capsys,
         ["export", str(tmp_path / "m.nir"), "--target", "onnx", "-o", str(tmp_path / "o")],
@@ -556,10 +557,10 @@ def test_weights_that_all_quantise_to_zero_are_refused_unless_allowed(target, tm
     nodes = dict(graph.nodes)
     big = np.zeros((4, 4))
     big[0, 0] = 1.0
-    nodes["fc"] = nir.Affine(np.full((4, 3), 1e-12), np.zeros(4))
-    nodes["rec"] = nir.Linear(big)  # keeps the threshold scale large
-    graph = nir.NIRGraph(nodes=nodes, edges=graph.edges + [("lif", "rec"), ("rec", "lif")])
-    nir.write(tmp_path / "tiny.nir", graph)
+    nodes["fc"] = ir.Affine(np.full((4, 3), 1e-12), np.zeros(4))
+    nodes["rec"] = ir.Linear(big)  # keeps the threshold scale large
+    graph = ir.NIRGraph(nodes=nodes, edges=graph.edges + [("lif", "rec"), ("rec", "lif")])
+    write_nir(tmp_path / "tiny.nir", graph)
     argv = ["export", str(tmp_path / "tiny.nir"), "--target", target, "-o", str(tmp_path / "o")]
     refused(capsys, argv, "every weight of this projection into 0", "--allow-zero-weights")
     assert not (tmp_path / "o").exists()
@@ -568,7 +569,7 @@ def test_weights_that_all_quantise_to_zero_are_refused_unless_allowed(target, tm
 
 def test_declared_sizes_beyond_memory_are_refused_before_reading(tmp_path, capsys):
     path = tmp_path / "huge.nir"
-    nir.write(path, lif_chain(3, 4))
+    write_nir(path, lif_chain(3, 4))
     with h5py.File(path, "r+") as f:  # a Linear of 100000 x 100000, never written
         group = f["node/nodes/fc"]
         del group["weight"]

@@ -3,7 +3,6 @@ must be reported at the exact step, node and neuron; pinned scales reproduce ano
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 import pytest
 from nrf_deploy.targets import get_target
@@ -11,19 +10,21 @@ from nrf_deploy.targets import get_target
 from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
 from nrf_deploy.hwtrace import Recording, verify_recording
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 
 T, B = 30, 2
 
 
-def _lif_graph() -> nir.NIRGraph:
+def _lif_graph() -> ir.NIRGraph:
     rng = np.random.default_rng(7)
-    lif = nir.LIF(tau=np.full(4, 0.01), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4))
-    return nir.NIRGraph(
+    lif = ir.LIF(tau=np.full(4, 0.01), r=np.ones(4), v_leak=np.zeros(4), v_threshold=np.ones(4))
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([3])}),
-            "fc": nir.Affine(rng.uniform(2.0, 6.0, (4, 3)), np.zeros(4)),
+            "in": ir.Input({"input": np.array([3])}),
+            "fc": ir.Affine(rng.uniform(2.0, 6.0, (4, 3)), np.zeros(4)),
             "lif": lif,
-            "out": nir.Output({"output": np.array([4])}),
+            "out": ir.Output({"output": np.array([4])}),
         },
         edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
     )
@@ -206,14 +207,14 @@ def test_a_fractional_voltage_is_not_rounded_into_agreement(setup):
 THETA, TAU, DT, W = 1.0, 0.01, 1e-3, 5.0
 
 
-def _single_neuron(name: str, neuron: nir.NIRNode) -> nir.NIRGraph:
+def _single_neuron(name: str, neuron: ir.NIRNode) -> ir.NIRGraph:
     """Input -> Affine (weight W) -> one neuron `name` -> Output, dt = DT."""
-    graph = nir.NIRGraph(
+    graph = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([1])}),
-            "fc": nir.Affine(np.array([[W]]), np.zeros(1)),
+            "in": ir.Input({"input": np.array([1])}),
+            "fc": ir.Affine(np.array([[W]]), np.zeros(1)),
             name: neuron,
-            "out": nir.Output({"output": np.array([1])}),
+            "out": ir.Output({"output": np.array([1])}),
         },
         edges=[("in", "fc"), ("fc", name), (name, "out")],
     )
@@ -221,8 +222,8 @@ def _single_neuron(name: str, neuron: nir.NIRNode) -> nir.NIRGraph:
     return graph
 
 
-def _single_lif() -> nir.NIRGraph:
-    lif = nir.LIF(
+def _single_lif() -> ir.NIRGraph:
+    lif = ir.LIF(
         tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1), v_threshold=np.array([THETA])
     )
     return _single_neuron("lif", lif)
@@ -281,7 +282,7 @@ def test_single_lif_with_pinned_scale_verifies_spike_and_voltage(tmp_path, capsy
 def _save(tmp_path) -> str:
     path = tmp_path / "single.nir"
     if not path.exists():
-        nir.write(path, _single_lif())
+        write_nir(path, _single_lif())
     return str(path)
 
 
@@ -349,9 +350,9 @@ def test_spinnaker_scale_is_pinned_or_refused(tmp_path, capsys):
 
 
 def test_a_pinned_scale_that_overflows_a_readout_is_refused(tmp_path, capsys):
-    graph = _single_neuron("li", nir.LI(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1)))
+    graph = _single_neuron("li", ir.LI(tau=np.array([TAU]), r=np.ones(1), v_leak=np.zeros(1)))
     path = tmp_path / "li.nir"
-    nir.write(path, graph)
+    write_nir(path, graph)
     assert (
         main(
             [

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import h5py
-import nir
 import numpy as np
 import pytest
 import torch
@@ -20,6 +19,7 @@ from nrf_deploy.errors import GraphError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import Semantics, load_graph, run_float
 from nrf_deploy.ir.load import read_nir_file
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.verify import verify_deployment
 
 HERE = Path(__file__).parent / "fixtures" / "interop"
@@ -105,8 +105,11 @@ def test_writer_preset_gives_the_writers_own_spikes(name):
     out = _writer_output(graph, trace, name)
     assert data["spikes"].sum() > 0
     np.testing.assert_array_equal(out, data["spikes"])
-    if "li_out" in data:  # norse: the LI read-out's membrane, value for value
-        np.testing.assert_array_equal(trace.outputs[graph.output_names[0]], data["li_out"])
+    if "li_out" in data:  # norse: the LI read-out's membrane, to float32 rounding (a matmul's
+        # last bit depends on the CPU's vector kernels)
+        np.testing.assert_allclose(
+            trace.outputs[graph.output_names[0]], data["li_out"], rtol=1e-5, atol=1e-6
+        )
 
 
 def test_preset_check_can_fail():
@@ -199,7 +202,7 @@ def test_typing_fields_are_accepted(tmp_path):
 
 def test_reset_record_and_cubali_survive_a_nir_write(tmp_path):
     graph = load_graph(HERE / "nir108_lif_vreset_cubali.nir")
-    nir.write(tmp_path / "again.nir", graph.to_nir())
+    write_nir(tmp_path / "again.nir", graph.to_nir())
     again = load_graph(tmp_path / "again.nir")
     assert again.nodes["lif"].reset == "value"
     np.testing.assert_array_equal(again.nodes["lif"].v_reset, graph.nodes["lif"].v_reset)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -19,6 +18,7 @@ from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError, RangeError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import load_graph
+from nrf_deploy.ir import nodes as ir
 from nrf_deploy.quant import zero_weight_policy
 from nrf_deploy.verify import compare
 
@@ -36,28 +36,28 @@ def _random_graph(
     weight_scale: float,
     tau_steps: float,
     readout: bool,
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     rng = np.random.default_rng(seed)
     dt = 1e-3
     h = n_hidden
     neuron = random_neuron(kind, h, tau_steps, rng, dt=dt)
     nodes = {
-        "in": nir.Input({"input": np.array([n_in])}),
-        "fc": nir.Affine(
+        "in": ir.Input({"input": np.array([n_in])}),
+        "fc": ir.Affine(
             rng.normal(0, weight_scale, (h, n_in)), rng.normal(0, 0.1 * weight_scale, h)
         ),
         "hidden": neuron,
     }
     edges = [("in", "fc"), ("fc", "hidden")]
     if readout:
-        nodes["fc2"] = nir.Affine(rng.normal(0, 1, (3, h)), np.zeros(3))
-        nodes["ro"] = nir.LI(np.full(3, 2 * tau_steps * dt), np.ones(3), np.zeros(3))
+        nodes["fc2"] = ir.Affine(rng.normal(0, 1, (3, h)), np.zeros(3))
+        nodes["ro"] = ir.LI(np.full(3, 2 * tau_steps * dt), np.ones(3), np.zeros(3))
         edges += [("hidden", "fc2"), ("fc2", "ro"), ("ro", "out")]
-        nodes["out"] = nir.Output({"output": np.array([3])})
+        nodes["out"] = ir.Output({"output": np.array([3])})
     else:
-        nodes["out"] = nir.Output({"output": np.array([h])})
+        nodes["out"] = ir.Output({"output": np.array([h])})
         edges.append(("hidden", "out"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt})
+    return ir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt})
 
 
 graph_params = st.tuples(

@@ -24,6 +24,7 @@ from nrf_deploy.targets.loihi.format import (
 from nrf_deploy.targets.loihi.mapper import map_cores
 
 from nrf_deploy.errors import DoesNotFitError
+from nrf_deploy.ir import nodes as ir
 
 
 def _program(sizes: list[int], densities: list[float], seed: int) -> LoihiProgram:
@@ -134,20 +135,19 @@ def test_sparse_rows_share_a_core_until_their_union_of_axons_is_full():
 
 def test_fan_in_above_the_axon_limit_is_refused_before_quantising():
     """The export refuses a 4097-input dense layer from the float graph (no program built)."""
-    import nir
     from nrf_deploy.targets.loihi import LoihiTarget
 
     from nrf_deploy.ir import load_graph
 
     n_in, n = FAN_IN_AXONS_PER_CORE + 1, 3
-    g = nir.NIRGraph(
+    g = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([n_in])}),
-            "fc": nir.Linear(np.full((n, n_in), 0.01)),
-            "lif": nir.LIF(
+            "in": ir.Input({"input": np.array([n_in])}),
+            "fc": ir.Linear(np.full((n, n_in), 0.01)),
+            "lif": ir.LIF(
                 tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n)
             ),
-            "out": nir.Output({"output": np.array([n])}),
+            "out": ir.Output({"output": np.array([n])}),
         },
         edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")],
     )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 from graphs import recurrent_cubalif
 
 from nrf_deploy.ir import load_graph
+from nrf_deploy.ir import nodes as ir
 from nrf_deploy.lowering import lower
 
 
@@ -42,13 +42,13 @@ def test_fixture_projections_reproduce_the_chain(fixture_path, rng):
 
 
 def test_bias_is_separated_from_the_matrix():
-    g = nir.NIRGraph(
+    g = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([2])}),
-            "fc": nir.Affine(np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, -0.25])),
-            "s": nir.Scale(np.array([2.0, 4.0])),
-            "li": nir.LI(np.full(2, 0.01), np.ones(2), np.zeros(2)),
-            "out": nir.Output({"output": np.array([2])}),
+            "in": ir.Input({"input": np.array([2])}),
+            "fc": ir.Affine(np.array([[1.0, 2.0], [3.0, -1.0]]), np.array([0.5, -0.25])),
+            "s": ir.Scale(np.array([2.0, 4.0])),
+            "li": ir.LI(np.full(2, 0.01), np.ones(2), np.zeros(2)),
+            "out": ir.Output({"output": np.array([2])}),
         },
         edges=[("in", "fc"), ("fc", "s"), ("s", "li"), ("li", "out")],
     )

@@ -4,7 +4,6 @@ a corrupted model is caught; the CPU baseline figures."""
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 import onnx
 import pytest
@@ -17,6 +16,8 @@ from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import Semantics, load_graph, run_float
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.models import CONFIGS, RFSNN
 from nrf_deploy.verify import verify_deployment
 
@@ -33,23 +34,23 @@ def _verify(deployment, x, target=None):
     return result.traces["float"], result.traces["onnxruntime"]
 
 
-def _mixed_graph() -> nir.NIRGraph:
+def _mixed_graph() -> ir.NIRGraph:
     """Every float node type the exporter maps, with a recurrent LIF and two inputs into one
     node."""
     rng = np.random.default_rng(3)
-    lif = nir.LIF(
+    lif = ir.LIF(
         tau=rng.uniform(0.003, 0.03, 6),
         r=np.full(6, 1.2),
         v_leak=np.full(6, 0.05),
         v_threshold=np.full(6, 0.8),
     )
     lif.metadata = {"reset": "subtract"}
-    ifn = nir.IF(r=np.ones((2, 4, 4)), v_threshold=np.full((2, 4, 4), 1.5))
+    ifn = ir.IF(r=np.ones((2, 4, 4)), v_threshold=np.full((2, 4, 4), 1.5))
     ifn.metadata = {"reset": "zero"}
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([1, 8, 8])}),
-            "conv": nir.Conv2d(
+            "in": ir.Input({"input": np.array([1, 8, 8])}),
+            "conv": ir.Conv2d(
                 input_shape=(8, 8),
                 weight=rng.normal(0.4, 0.5, (2, 1, 3, 3)),
                 stride=1,
@@ -58,20 +59,20 @@ def _mixed_graph() -> nir.NIRGraph:
                 groups=1,
                 bias=rng.normal(0, 0.1, 2),
             ),
-            "avg": nir.AvgPool2d(
+            "avg": ir.AvgPool2d(
                 kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
             ),
-            "scale": nir.Scale(np.full((2, 4, 4), 1.7)),
+            "scale": ir.Scale(np.full((2, 4, 4), 1.7)),
             "if": ifn,
-            "flat": nir.Flatten({"input": np.array([2, 4, 4])}, start_dim=0, end_dim=-1),
-            "fc": nir.Affine(rng.normal(0.2, 0.4, (6, 32)), rng.normal(0, 0.1, 6)),
+            "flat": ir.Flatten({"input": np.array([2, 4, 4])}, start_dim=0, end_dim=-1),
+            "fc": ir.Affine(rng.normal(0.2, 0.4, (6, 32)), rng.normal(0, 0.1, 6)),
             "lif": lif,
-            "rec": nir.Linear(rng.normal(0, 0.4, (6, 6))),
-            "integ": nir.I(r=np.full(6, 0.5)),
-            "li": nir.LI(tau=np.full(6, 0.01), r=np.ones(6), v_leak=np.zeros(6)),
-            "thr": nir.Threshold(np.full(6, 0.3)),
-            "out": nir.Output({"output": np.array([6])}),
-            "out2": nir.Output({"output": np.array([6])}),
+            "rec": ir.Linear(rng.normal(0, 0.4, (6, 6))),
+            "integ": ir.I(r=np.full(6, 0.5)),
+            "li": ir.LI(tau=np.full(6, 0.01), r=np.ones(6), v_leak=np.zeros(6)),
+            "thr": ir.Threshold(np.full(6, 0.3)),
+            "out": ir.Output({"output": np.array([6])}),
+            "out2": ir.Output({"output": np.array([6])}),
         },
         edges=[
             ("in", "conv"),
@@ -198,7 +199,7 @@ def _perturb(path, name: str, delta: float) -> None:
 
 def test_verify_cli_passes_then_catches_a_perturbed_weight(tmp_path, capsys):
     graph = tmp_path / "lif.nir"
-    nir.write(graph, lif_chain(n_in=4, n_out=6, reset="zero"))
+    write_nir(graph, lif_chain(n_in=4, n_out=6, reset="zero"))
     out = tmp_path / "o"
     assert (
         main(["export", str(graph), "--target", "onnx", "-o", str(out), "--onnx-unroll", "3"]) == 0
@@ -216,7 +217,7 @@ def test_verify_cli_passes_then_catches_a_perturbed_weight(tmp_path, capsys):
 
 def test_cli_runs_the_onnxruntime_backend(tmp_path, capsys):
     graph, x_path, out = tmp_path / "g.nir", tmp_path / "x.npy", tmp_path / "o"
-    nir.write(graph, recurrent_cubalif(n_in=3, n=6))
+    write_nir(graph, recurrent_cubalif(n_in=3, n=6))
     x = random_events((3,), 15, 2, 0.5, 9)
     np.save(x_path, x)
     assert main(["export", str(graph), "--target", "onnx", "-o", str(out)]) == 0

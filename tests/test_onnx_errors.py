@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 
-import nir
 import numpy as np
 import onnx
 import pytest
@@ -17,12 +16,13 @@ from nrf_deploy.cli import main
 from nrf_deploy.cli.export import export
 from nrf_deploy.errors import NrfError
 from nrf_deploy.ir import load_graph
+from nrf_deploy.ir.write import write_nir
 
 
 @pytest.fixture
 def lif_nir(tmp_path):
     path = tmp_path / "lif.nir"
-    nir.write(path, lif_chain())
+    write_nir(path, lif_chain())
     return path
 
 
@@ -47,7 +47,7 @@ def test_damaged_and_mismatched_models_are_refused(lif_nir, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     export(lif_nir, "onnx", a)
     other = tmp_path / "rec.nir"
-    nir.write(other, recurrent_cubalif())
+    write_nir(other, recurrent_cubalif())
     export(other, "onnx", b)
     shutil.copy(b / "model.onnx", a / "model.onnx")  # a model of another graph
     with pytest.raises(NrfError, match="does not match deploy.json"):

@@ -6,27 +6,24 @@ monkeypatched ``SPECS`` entry and goes through the file reader, normalisation, t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import nir
 import numpy as np
 import pytest
 
 from nrf_deploy.errors import GraphError
 from nrf_deploy.ir import load_graph, run_float
+from nrf_deploy.ir import nodes as ir
 from nrf_deploy.ir.spec import SPECS, Primitive
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.lowering import lower
 
 
 @dataclass(eq=False)
-class Decay(nir.NIRNode):
+class Decay(ir.NIRNode):
     """Toy primitive: ``v = a * v + I`` per step, output ``v``."""
 
     a: np.ndarray
-    input_type: dict[str, np.ndarray] | None = None
-    output_type: dict[str, np.ndarray] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def decay_shape(node: Decay, in_shape: tuple[int, ...] | None, where: str):
@@ -48,28 +45,28 @@ DECAY = Primitive(
 A = np.array([0.5, 0.25])
 
 
-def _graph(recurrent: bool) -> nir.NIRGraph:
+def _graph(recurrent: bool) -> ir.NIRGraph:
     nodes = {
-        "in": nir.Input({"input": np.array([2])}),
+        "in": ir.Input({"input": np.array([2])}),
         "decay": Decay(a=A),
-        "out": nir.Output({"output": np.array([2])}),
+        "out": ir.Output({"output": np.array([2])}),
     }
     edges = [("in", "decay"), ("decay", "out")]
     if recurrent:
-        nodes["rec"] = nir.Linear(np.eye(2))
+        nodes["rec"] = ir.Linear(np.eye(2))
         edges += [("decay", "rec"), ("rec", "decay")]
-    return nir.NIRGraph(nodes=nodes, edges=edges)
+    return ir.NIRGraph(nodes=nodes, edges=edges)
 
 
 def test_unregistered_primitive_is_refused(tmp_path):
-    nir.write(tmp_path / "toy.nir", _graph(recurrent=False))
+    write_nir(tmp_path / "toy.nir", _graph(recurrent=False))
     with pytest.raises(GraphError, match="unknown type 'Decay'"):
         load_graph(tmp_path / "toy.nir")
 
 
 def test_one_spec_entry_runs_a_new_primitive(tmp_path, monkeypatch):
     monkeypatch.setitem(SPECS, "Decay", DECAY)
-    nir.write(tmp_path / "toy.nir", _graph(recurrent=False))
+    write_nir(tmp_path / "toy.nir", _graph(recurrent=False))
     graph = load_graph(tmp_path / "toy.nir")
     node = graph.nodes["decay"]
     assert (node.kind, node.in_shape, node.out_shape, node.stateful) == ("Decay", (2,), (2,), True)

@@ -16,7 +16,6 @@ import re
 import subprocess
 from html.parser import HTMLParser
 
-import nir
 import numpy as np
 import pytest
 import torch
@@ -25,6 +24,7 @@ from nrf_deploy.exporters.nir import export_rf_snn
 
 from nrf_deploy.cli.export import export
 from nrf_deploy.data import generate
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.models import CONFIGS, RFSNN
 from nrf_deploy.report import build_report, summary_table
 from nrf_deploy.training import shapes_config
@@ -47,7 +47,7 @@ def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("glance")
     cfg = CONFIGS["tiny"]
     torch.manual_seed(0)
-    nir.write(root / "model.nir", export_rf_snn(RFSNN(cfg)))
+    write_nir(root / "model.nir", export_rf_snn(RFSNN(cfg)))
     events, centres = generate(2, shapes_config(cfg.size, 12), seed=5)
     x = events.swapaxes(0, 1).astype(np.int64)  # [T, B, 2, H, W]
     labels = centres.swapaxes(0, 1)  # [T, B, 3, 2] pixels

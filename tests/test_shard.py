@@ -7,7 +7,6 @@ import itertools
 import random
 import sys
 
-import nir
 import numpy as np
 import pytest
 from faulty_target import FAULT_STEP, FaultySpiNNaker
@@ -16,6 +15,7 @@ from graphs import lif_chain
 from nrf_deploy.cli import main
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputset import InputSet
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.shard import (
     Plan,
     make_plan,
@@ -52,7 +52,7 @@ def sharded_inputs(folder, rng, sizes=(10, 14, 8), timesteps=12, n_in=6):
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("shard")
-    nir.write(d / "chain.nir", lif_chain(6, 5))
+    write_nir(d / "chain.nir", lif_chain(6, 5))
     assert main(["export", str(d / "chain.nir"), "--target", "spinnaker", "-o", str(d / "sp")]) == 0
     return d / "sp"
 

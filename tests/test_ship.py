@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import nir
 import numpy as np
 import pytest
 from conftest import CLI
@@ -19,27 +18,30 @@ from test_speck_graphs import branchy
 from nrf_deploy.cli.export import export
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import load_graph
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.load import read_nir_file
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.verify import verify_deployment
 
 
-def mixed_taus(seed: int = 0) -> nir.NIRGraph:
+def mixed_taus(seed: int = 0) -> ir.NIRGraph:
     """in -> fc1 -> lif1 (two time constants: two Lava LIF processes) -> fc2 -> lif2 -> out."""
     rng = np.random.default_rng(seed)
 
-    def lif(taus: np.ndarray) -> nir.LIF:
+    def lif(taus: np.ndarray) -> ir.LIF:
         n = taus.size
-        node = nir.LIF(tau=taus, r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n))
+        node = ir.LIF(tau=taus, r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n))
         node.metadata = {"reset": "zero"}
         return node
 
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([5])}),
-            "fc1": nir.Affine(rng.normal(1.0, 1.5, (6, 5)), np.zeros(6)),
+            "in": ir.Input({"input": np.array([5])}),
+            "fc1": ir.Affine(rng.normal(1.0, 1.5, (6, 5)), np.zeros(6)),
             "lif1": lif(np.repeat([0.01, 0.03], 3)),
-            "fc2": nir.Linear(rng.normal(0.5, 1.5, (4, 6))),
+            "fc2": ir.Linear(rng.normal(0.5, 1.5, (4, 6))),
             "lif2": lif(np.full(4, 0.02)),
-            "out": nir.Output({"output": np.array([4])}),
+            "out": ir.Output({"output": np.array([4])}),
         },
         edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "out")],
         metadata={"dt": 1e-3},
@@ -289,7 +291,7 @@ def onnx_export(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("ship_onnx") / "onnx"
     src = out.parent / "model.nir"
-    nir.write(src, lif_chain(n_in=4, n_out=5))
+    write_nir(src, lif_chain(n_in=4, n_out=5))
     export(str(src), "onnx", out)
     return out
 
@@ -315,9 +317,9 @@ def test_onnx_backends_read_model_onnx_and_source_nir(onnx_export, tmp_path):
     assert _onnx_mismatches(out) > 0
     out = tmp_path / "s"
     shutil.copytree(onnx_export, out)
-    graph = nir.read(out / "source.nir")
+    graph = read_nir_file(out / "source.nir")
     graph.nodes["fc"].weight = graph.nodes["fc"].weight * 2
-    nir.write(out / "source.nir", graph)
+    write_nir(out / "source.nir", graph)
     assert _onnx_mismatches(out) > 0
 
 

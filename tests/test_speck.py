@@ -15,6 +15,7 @@ from test_speck_graphs import branchy
 
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import Semantics, load_graph, run_float
+from nrf_deploy.ir import nodes as ir
 from nrf_deploy.verify import compare
 
 TARGET = SpeckTarget()
@@ -111,36 +112,35 @@ def test_folded_structures_agree():
     """Flat input with Affine/Linear; odd map sizes, stride (1, 2), asymmetric padding, AvgPool2d
     and
     a per-channel Scale folded into a grouped, dilated convolution: all three backends agree."""
-    import nir
     from test_speck_graphs import neuron
 
     rng = np.random.default_rng(0)
-    flat = nir.NIRGraph(
+    flat = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([20])}),
-            "a": nir.Affine(rng.normal(0.2, 1, (8, 20)), rng.normal(0, 0.2, 8)),
+            "in": ir.Input({"input": np.array([20])}),
+            "a": ir.Affine(rng.normal(0.2, 1, (8, 20)), rng.normal(0, 0.2, 8)),
             "n": neuron((8,)),
-            "b": nir.Linear(rng.normal(0, 1, (4, 8))),
+            "b": ir.Linear(rng.normal(0, 1, (4, 8))),
             "m": neuron((4,), 0.5, "zero"),
-            "out": nir.Output({"output": np.array([4])}),
+            "out": ir.Output({"output": np.array([4])}),
         },
         edges=[("in", "a"), ("a", "n"), ("n", "b"), ("b", "m"), ("m", "out")],
     )
     h1, w1 = 9, 5  # (9 + 2 - 3) // 1 + 1, (11 - 3) // 2 + 1
-    folded = nir.NIRGraph(
+    folded = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([2, 9, 11])}),
-            "c1": nir.Conv2d(
+            "in": ir.Input({"input": np.array([2, 9, 11])}),
+            "c1": ir.Conv2d(
                 (9, 11), rng.normal(0.2, 1, (4, 2, 3, 3)), (1, 2), (1, 0), 1, 1, np.zeros(4)
             ),
             "n1": neuron((4, h1, w1)),
-            "p": nir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
-            "s": nir.Scale(np.array([1.0, 2.0, 0.5, 1.0])[:, None, None] * np.ones((4, 4, 2))),
-            "c2": nir.Conv2d(
+            "p": ir.AvgPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+            "s": ir.Scale(np.array([1.0, 2.0, 0.5, 1.0])[:, None, None] * np.ones((4, 4, 2))),
+            "c2": ir.Conv2d(
                 (4, 2), rng.normal(0, 1, (4, 2, 3, 3)), 1, (2, 2), (2, 2), 2, np.zeros(4)
             ),
             "n2": neuron((4, 4, 2)),
-            "out": nir.Output({"output": np.array([4, 4, 2])}),
+            "out": ir.Output({"output": np.array([4, 4, 2])}),
         },
         edges=[
             ("in", "c1"),

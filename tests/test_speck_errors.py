@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 import pytest
 from nrf_deploy.targets.speck import SpeckTarget
@@ -11,11 +10,13 @@ from test_speck_graphs import branchy, chain, neuron
 from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import load_graph
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 
 TARGET = SpeckTarget()
 
 
-def _build(graph: nir.NIRGraph, **options):
+def _build(graph: ir.NIRGraph, **options):
     return TARGET.build(load_graph(graph), options)
 
 
@@ -58,12 +59,12 @@ def test_output_map_fan_out_and_layer_count_limits():
         _build(deep)
     g = branchy(0, 2, 8, 3)  # n1 feeds n2, n3 and now n5
     nodes, edges = dict(g.nodes), list(g.edges)
-    nodes["c5"] = nir.Conv2d((8, 8), np.ones((2, 2, 1, 1)), 1, 0, 1, 1, np.zeros(2))
+    nodes["c5"] = ir.Conv2d((8, 8), np.ones((2, 2, 1, 1)), 1, 0, 1, 1, np.zeros(2))
     nodes["n5"] = neuron((2, 8, 8))
-    nodes["out5"] = nir.Output({"output": np.array([2, 8, 8])})
+    nodes["out5"] = ir.Output({"output": np.array([2, 8, 8])})
     edges += [("n1", "c5"), ("c5", "n5"), ("n5", "out5")]
     with pytest.raises(DoesNotFitError, match=r"layer 'n1': destinations \(fan-out\) is 3"):
-        _build(nir.NIRGraph(nodes=nodes, edges=edges))
+        _build(ir.NIRGraph(nodes=nodes, edges=edges))
 
 
 def test_cores_too_few_large_ones_are_explained():
@@ -105,7 +106,7 @@ def test_approximation_is_stated_by_verify(tmp_path, capsys):
     from nrf_deploy.cli import main
 
     path = tmp_path / "lif.nir"
-    nir.write(path, branchy(2, 2, 8, 3, lif_tau=0.004))
+    write_nir(path, branchy(2, 2, 8, 3, lif_tau=0.004))
     out = str(tmp_path / "e")
     assert main(["export", str(path), "--target", "speck", "-o", out, "--speck-lif-as-if"]) == 0
     assert (
@@ -167,15 +168,15 @@ def test_rf_snn_is_refused_with_the_exact_reasons_or_deploys_with_both_opt_ins(t
 def test_structures_speck_cannot_run():
     base = branchy(0, 2, 8, 3)
     nodes, edges = dict(base.nodes), list(base.edges)
-    nodes["c1"] = nir.Conv2d(
+    nodes["c1"] = ir.Conv2d(
         (8, 8), np.ones((2, 2, 3, 5)), 1, (1, 2), 1, 1, np.zeros(2)
     )  # 3x5 kernel
-    nodes["p"] = nir.SumPool2d(np.array([4, 4]), np.array([2, 2]), np.array([1, 1]))  # overlapping
-    nodes["n1"] = nir.IF(
+    nodes["p"] = ir.SumPool2d(np.array([4, 4]), np.array([2, 2]), np.array([1, 1]))  # overlapping
+    nodes["n1"] = ir.IF(
         np.ones((2, 8, 8)), np.linspace(0.5, 1.0, 128).reshape(2, 8, 8)
     )  # thresholds vary
     with pytest.raises(NrfError) as info:
-        _build(nir.NIRGraph(nodes=nodes, edges=edges))
+        _build(ir.NIRGraph(nodes=nodes, edges=edges))
     text = info.value.format()
     assert "kernel is 3x5" in text and "pooling" in text and "v_threshold" in text
 
@@ -183,18 +184,18 @@ def test_structures_speck_cannot_run():
 def test_conv_pool_before_neuron_and_recurrence_are_refused():
     g = chain([{"out": 2, "kernel": 3, "padding": 1}])
     nodes, edges = dict(g.nodes), [e for e in g.edges if e != ("c0", "n0")]
-    nodes["pp"] = nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
+    nodes["pp"] = ir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0]))
     nodes["n0"] = neuron((2, 4, 4))
-    nodes["out"] = nir.Output({"output": np.array([2, 4, 4])})
+    nodes["out"] = ir.Output({"output": np.array([2, 4, 4])})
     edges += [("c0", "pp"), ("pp", "n0")]
     with pytest.raises(GraphError, match="pool after the neurons"):
-        _build(nir.NIRGraph(nodes=nodes, edges=edges))
+        _build(ir.NIRGraph(nodes=nodes, edges=edges))
     g = chain([{"out": 2, "kernel": 1}])
     nodes, edges = dict(g.nodes), list(g.edges)
-    nodes["rec"] = nir.Conv2d((8, 8), np.ones((2, 2, 1, 1)), 1, 0, 1, 1, np.zeros(2))
+    nodes["rec"] = ir.Conv2d((8, 8), np.ones((2, 2, 1, 1)), 1, 0, 1, 1, np.zeros(2))
     edges += [("n0", "rec"), ("rec", "c0")]
     with pytest.raises(NrfError, match="recurrent"):
-        _build(nir.NIRGraph(nodes=nodes, edges=edges))
+        _build(ir.NIRGraph(nodes=nodes, edges=edges))
 
 
 def test_bad_inputs_and_corrupt_exports(fixture_path, tmp_path, capsys):

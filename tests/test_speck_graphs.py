@@ -3,8 +3,9 @@ test), and a check that their hand-computed shapes are right."""
 
 from __future__ import annotations
 
-import nir
 import numpy as np
+
+from nrf_deploy.ir import nodes as ir
 
 
 def neuron(
@@ -15,9 +16,9 @@ def neuron(
 ):
     """IF (or LIF with time constant `lif_tau` in seconds) with one threshold and a reset mode."""
     if lif_tau is None:
-        n = nir.IF(np.ones(shape), np.full(shape, threshold))
+        n = ir.IF(np.ones(shape), np.full(shape, threshold))
     else:
-        n = nir.LIF(
+        n = ir.LIF(
             np.full(shape, lif_tau), np.ones(shape), np.zeros(shape), np.full(shape, threshold)
         )
     n.metadata = {"reset": reset}
@@ -35,7 +36,7 @@ def branchy(
     reset: str = "subtract",
     pool: int = 2,
     lif_tau: float | None = None,
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     """in -> c1 -> n1; n1 -> SumPool(pool) -> c2 -> n2; n1 -> c3 (stride pool) -> n3;
     n2 + n3 -> Flatten -> Affine -> n4 -> out. Fan-out 2 (n1), fan-in 2 (n4), pooling, strides,
     biases, a linear layer, negative weights."""
@@ -51,8 +52,8 @@ def branchy(
         return neuron(shape, thr, reset, lif_tau)
 
     nodes = {
-        "in": nir.Input({"input": np.array([2, size, size])}),
-        "c1": nir.Conv2d(
+        "in": ir.Input({"input": np.array([2, size, size])}),
+        "c1": ir.Conv2d(
             (size, size),
             rng.normal(weight_mean, weight_scale, (c, 2, k, k)),
             1,
@@ -62,12 +63,12 @@ def branchy(
             rng.normal(0, bias, c),
         ),
         "n1": nrn((c, h1, h1)),
-        "p": nir.SumPool2d(np.array([pool, pool]), np.array([pool, pool]), np.array([0, 0])),
-        "c2": nir.Conv2d(
+        "p": ir.SumPool2d(np.array([pool, pool]), np.array([pool, pool]), np.array([0, 0])),
+        "c2": ir.Conv2d(
             (h2, h2), rng.normal(0, weight_scale, (c, c, 3, 3)), 1, 1, 1, 1, np.zeros(c)
         ),
         "n2": nrn((c, h2, h2)),
-        "c3": nir.Conv2d(
+        "c3": ir.Conv2d(
             (h1, h1),
             rng.normal(0, weight_scale, (c, c, pool + 1, pool + 1)),
             pool,
@@ -77,10 +78,10 @@ def branchy(
             rng.normal(0, bias, c),
         ),
         "n3": nrn((c, h2, h2), 0.8),
-        "f": nir.Flatten({"input": np.array([c, h2, h2])}, 0, -1),
-        "fc": nir.Affine(rng.normal(0, weight_scale, (4, c * h2 * h2)), rng.normal(0, bias, 4)),
+        "f": ir.Flatten({"input": np.array([c, h2, h2])}, 0, -1),
+        "fc": ir.Affine(rng.normal(0, weight_scale, (4, c * h2 * h2)), rng.normal(0, bias, 4)),
         "n4": nrn((4,), 0.7),
-        "out": nir.Output({"output": np.array([4])}),
+        "out": ir.Output({"output": np.array([4])}),
     }
     edges = [
         ("in", "c1"),
@@ -96,23 +97,23 @@ def branchy(
         ("fc", "n4"),
         ("n4", "out"),
     ]
-    return nir.NIRGraph(nodes=nodes, edges=edges)
+    return ir.NIRGraph(nodes=nodes, edges=edges)
 
 
 def chain(
     layers: list[dict], in_shape: tuple[int, int, int] = (2, 8, 8), seed: int = 0
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     """A feed-forward chain: each entry {"out": channels, "kernel", "stride", "padding",
     "pool_before"}
     becomes [SumPool2d] -> Conv2d -> IF. Shapes are computed here, independently of the code under
     test."""
     rng = np.random.default_rng(seed)
-    nodes: dict = {"in": nir.Input({"input": np.array(in_shape)})}
+    nodes: dict = {"in": ir.Input({"input": np.array(in_shape)})}
     edges, prev, (c, h, w) = [], "in", in_shape
     for i, spec in enumerate(layers):
         if spec.get("pool_before", 1) > 1:
             p = spec["pool_before"]
-            nodes[f"p{i}"] = nir.SumPool2d(np.array([p, p]), np.array([p, p]), np.array([0, 0]))
+            nodes[f"p{i}"] = ir.SumPool2d(np.array([p, p]), np.array([p, p]), np.array([0, 0]))
             edges.append((prev, f"p{i}"))
             prev, h, w = f"p{i}", h // p, w // p
         k, s, pad, f = (
@@ -121,16 +122,16 @@ def chain(
             spec.get("padding", 0),
             spec["out"],
         )
-        nodes[f"c{i}"] = nir.Conv2d(
+        nodes[f"c{i}"] = ir.Conv2d(
             (h, w), rng.normal(0.1, 0.5, (f, c, k, k)), s, pad, 1, 1, np.zeros(f)
         )
         h, w, c = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1, f
         nodes[f"n{i}"] = neuron((c, h, w))
         edges += [(prev, f"c{i}"), (f"c{i}", f"n{i}")]
         prev = f"n{i}"
-    nodes["out"] = nir.Output({"output": np.array([c, h, w])})
+    nodes["out"] = ir.Output({"output": np.array([c, h, w])})
     edges.append((prev, "out"))
-    return nir.NIRGraph(nodes=nodes, edges=edges)
+    return ir.NIRGraph(nodes=nodes, edges=edges)
 
 
 def test_builders_give_valid_graphs():

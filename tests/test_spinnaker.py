@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 
-import nir
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -22,6 +21,8 @@ from nrf_deploy.targets.spinnaker.mapper import partition
 from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError, RangeError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import Semantics, load_graph, run_float
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.target import Deployment
 from nrf_deploy.verify import compare
 
@@ -47,15 +48,15 @@ def _random_graph(
     readout: bool,
     recurrent: bool,
     skip: bool,
-) -> nir.NIRGraph:
+) -> ir.NIRGraph:
     """Input -> Affine -> hidden (-> Linear -> hidden, recurrent) [-> Affine -> second <- Affine <-
     Input
     (a skip path: delay 2)] [-> Affine -> LI read-out]."""
     rng = np.random.default_rng(seed)
     h = n_hidden
     nodes = {
-        "in": nir.Input({"input": np.array([n_in])}),
-        "fc": nir.Affine(
+        "in": ir.Input({"input": np.array([n_in])}),
+        "fc": ir.Affine(
             rng.normal(0.2, weight_scale, (h, n_in)), rng.normal(0, 0.1 * weight_scale, h)
         ),
         "hidden": _neuron(kind, h, tau_steps, rng),
@@ -63,26 +64,26 @@ def _random_graph(
     edges = [("in", "fc"), ("fc", "hidden")]
     last, size = "hidden", h
     if recurrent:
-        nodes["rec"] = nir.Linear(rng.normal(0, 0.5, (h, h)))
+        nodes["rec"] = ir.Linear(rng.normal(0, 0.5, (h, h)))
         edges += [("hidden", "rec"), ("rec", "hidden")]
     if skip:
         nodes |= {
-            "fc2": nir.Affine(rng.normal(0.3, 1, (4, h)), np.zeros(4)),
-            "skip": nir.Affine(rng.normal(0.3, 1, (4, n_in)), np.zeros(4)),
+            "fc2": ir.Affine(rng.normal(0.3, 1, (4, h)), np.zeros(4)),
+            "skip": ir.Affine(rng.normal(0.3, 1, (4, n_in)), np.zeros(4)),
             "second": _neuron("LIF", 4, 4.0, rng),
         }
         edges += [("hidden", "fc2"), ("fc2", "second"), ("in", "skip"), ("skip", "second")]
         last, size = "second", 4
     if readout:
         nodes |= {
-            "fc3": nir.Affine(rng.normal(0, 1, (3, size)), np.zeros(3)),
-            "ro": nir.LI(np.full(3, 2 * tau_steps * 1e-3), np.ones(3), np.zeros(3)),
+            "fc3": ir.Affine(rng.normal(0, 1, (3, size)), np.zeros(3)),
+            "ro": ir.LI(np.full(3, 2 * tau_steps * 1e-3), np.ones(3), np.zeros(3)),
         }
         edges += [(last, "fc3"), ("fc3", "ro")]
         last, size = "ro", 3
-    nodes["out"] = nir.Output({"output": np.array([size])})
+    nodes["out"] = ir.Output({"output": np.array([size])})
     edges.append((last, "out"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3})
+    return ir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3})
 
 
 graph_params = st.tuples(
@@ -129,10 +130,10 @@ def test_a_loop_through_two_populations_gets_consistent_lags():
     """in -> a <-> y (a loop of two populations) and in -> x -> y: y lags 2 steps, so a must lag 2
     as well for y's recurrent synapse onto a to keep its one-step delay."""
     rng = np.random.default_rng(0)
-    lin = lambda: nir.Linear(rng.normal(0.5, 1.0, (3, 3)))
+    lin = lambda: ir.Linear(rng.normal(0.5, 1.0, (3, 3)))
     nodes = {
-        "in": nir.Input({"input": np.array([3])}),
-        "out": nir.Output({"output": np.array([3])}),
+        "in": ir.Input({"input": np.array([3])}),
+        "out": ir.Output({"output": np.array([3])}),
     }
     nodes |= {f: lin() for f in ("f1", "f2", "f3", "f4", "f5")}
     nodes |= {n: _neuron("CubaLIF", 3, 4.0, rng) for n in ("a", "x", "y")}
@@ -149,7 +150,7 @@ def test_a_loop_through_two_populations_gets_consistent_lags():
         ("f5", "y"),
         ("y", "out"),
     ]
-    deployment = TARGET.build(load_graph(nir.NIRGraph(nodes=nodes, edges=edges)), {})
+    deployment = TARGET.build(load_graph(ir.NIRGraph(nodes=nodes, edges=edges)), {})
     assert deployment.sidecar["delays"] == {"a": 2, "x": 1, "y": 2}
     assert {p.name: p.delay for p in deployment.program.projections} == {
         "in->a": 2,
@@ -271,17 +272,17 @@ def test_a_corrupted_weight_is_detected():
     assert not c.ok and c.first.variable == "v"
 
 
-def _single_layer(kind: str, seed: int) -> nir.NIRGraph:
+def _single_layer(kind: str, seed: int) -> ir.NIRGraph:
     rng = np.random.default_rng(seed)
     neuron = _neuron(kind, 8, 5.0, rng)
     if kind == "LIF":
         neuron.v_leak = np.zeros(8)
-    return nir.NIRGraph(
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([6])}),
-            "fc": nir.Affine(rng.normal(0.3, 0.5, (8, 6)), np.zeros(8)),
+            "in": ir.Input({"input": np.array([6])}),
+            "fc": ir.Affine(rng.normal(0.3, 0.5, (8, 6)), np.zeros(8)),
             "n": neuron,
-            "out": nir.Output({"output": np.array([8])}),
+            "out": ir.Output({"output": np.array([8])}),
         },
         edges=[("in", "fc"), ("fc", "n"), ("n", "out")],
         metadata={"dt": 1e-3},
@@ -361,7 +362,7 @@ def test_rf_snn_exports_and_verifies(tmp_path):
 def test_exports_are_byte_identical(tmp_path):
     from nrf_deploy.cli.export import export
 
-    nir.write(tmp_path / "g.nir", _random_graph(8, "CubaLIF", 5, 9, 1.0, 4.0, True, True, True))
+    write_nir(tmp_path / "g.nir", _random_graph(8, "CubaLIF", 5, 9, 1.0, 4.0, True, True, True))
     for name in ("a", "b"):
         export(tmp_path / "g.nir", "spinnaker", tmp_path / name, {"spinnaker_neurons_per_core": 4})
     assert_same_files(tmp_path / "a", tmp_path / "b")
@@ -374,16 +375,16 @@ def test_unrepresentable_models_are_refused():
         TARGET.build(load_graph(threshold_chain()), {})
     rng = np.random.default_rng(0)
     nodes = {
-        "in": nir.Input({"input": np.array([2])}),
-        "out": nir.Output({"output": np.array([2])}),
-        "skip": nir.Linear(np.eye(2)),
+        "in": ir.Input({"input": np.array([2])}),
+        "out": ir.Output({"output": np.array([2])}),
+        "skip": ir.Linear(np.eye(2)),
     }
     edges = [("in", "skip"), ("skip", "n16"), ("n16", "out")]
     for i in range(1, 17):
-        nodes |= {f"f{i}": nir.Linear(np.eye(2)), f"n{i}": _neuron("LIF", 2, 4.0, rng)}
+        nodes |= {f"f{i}": ir.Linear(np.eye(2)), f"n{i}": _neuron("LIF", 2, 4.0, rng)}
         edges += [("in" if i == 1 else f"n{i - 1}", f"f{i}"), (f"f{i}", f"n{i}")]
     with pytest.raises(GraphError, match="delay of 16 steps"):
-        TARGET.build(load_graph(nir.NIRGraph(nodes=nodes, edges=edges)), {})
+        TARGET.build(load_graph(ir.NIRGraph(nodes=nodes, edges=edges)), {})
     with pytest.raises(RangeError, match="refractory"):
         TARGET.build(load_graph(_single_layer("LIF", 1)), {"spinnaker_t_refrac": -1.0})
 
@@ -422,7 +423,7 @@ def test_bad_inputs_and_exports_are_refused(tmp_path):
         "0",
     )
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
-    nir.write(tmp_path / "g.nir", _single_layer("LIF", 2))
+    write_nir(tmp_path / "g.nir", _single_layer("LIF", 2))
     proc = cli(
         "export",
         tmp_path / "g.nir",

@@ -10,7 +10,6 @@ import runpy
 import sys
 import types
 
-import nir
 import numpy as np
 import pytest
 from graphs import recurrent_cubalif
@@ -18,6 +17,7 @@ from nrf_deploy.targets.spinnaker.format import ONE, U032_ONE, ring_buffer_shift
 
 from nrf_deploy.cli.export import export
 from nrf_deploy.inputs import random_events
+from nrf_deploy.ir import nodes as ir
 
 # PyNN 0.9+ API (pyNN.spiNNaker) names a user's script may take from the simulator module
 PYNN_NAMES = {
@@ -48,21 +48,21 @@ PYNN_NAMES = {
 }
 
 
-def _readout_graph() -> nir.NIRGraph:
+def _readout_graph() -> ir.NIRGraph:
     g = recurrent_cubalif(n_in=4, n=6, seed=3)
     rng = np.random.default_rng(3)
     nodes = dict(g.nodes)
     nodes |= {
-        "fc2": nir.Affine(rng.normal(0, 1, (2, 6)), np.array([0.1, -0.2])),
-        "ro": nir.LI(np.array([0.004, 0.008]), np.ones(2), np.zeros(2)),
-        "out": nir.Output({"output": np.array([2])}),
+        "fc2": ir.Affine(rng.normal(0, 1, (2, 6)), np.array([0.1, -0.2])),
+        "ro": ir.LI(np.array([0.004, 0.008]), np.ones(2), np.zeros(2)),
+        "out": ir.Output({"output": np.array([2])}),
     }
     edges = [e for e in g.edges if e != ("cuba", "out")] + [
         ("cuba", "fc2"),
         ("fc2", "ro"),
         ("ro", "out"),
     ]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3})
+    return ir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3})
 
 
 @pytest.fixture(scope="module")

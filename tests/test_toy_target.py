@@ -7,12 +7,13 @@ import json
 import sys
 import textwrap
 
-import nir
 import numpy as np
 import pytest
 from nrf_deploy.targets import REGISTRY
 
 from nrf_deploy.cli import main
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 
 TOY = '''
 """Toy chip: Input -> Affine -> IF, weights in units of 1/16, reset to zero."""
@@ -93,16 +94,16 @@ def run_events(program, x, record_states=True):
 
 def _if_graph(path):
     rng = np.random.default_rng(3)
-    graph = nir.NIRGraph(
+    graph = ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([6])}),
-            "fc": nir.Affine(rng.normal(0.6, 0.8, (4, 6)), np.zeros(4)),
-            "if": nir.IF(r=np.ones(4), v_threshold=np.ones(4)),
-            "out": nir.Output({"output": np.array([4])}),
+            "in": ir.Input({"input": np.array([6])}),
+            "fc": ir.Affine(rng.normal(0.6, 0.8, (4, 6)), np.zeros(4)),
+            "if": ir.IF(r=np.ones(4), v_threshold=np.ones(4)),
+            "out": ir.Output({"output": np.array([4])}),
         },
         edges=[("in", "fc"), ("fc", "if"), ("if", "out")],
     )
-    nir.write(path, graph)
+    write_nir(path, graph)
     return path
 
 

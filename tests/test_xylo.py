@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 
-import nir
 import numpy as np
 import pytest
 from graphs import braille_cubalif, recurrent_cubalif, two_recurrent_layers
@@ -20,6 +19,8 @@ from nrf_deploy.cli import main
 from nrf_deploy.errors import NrfError
 from nrf_deploy.inputs import random_events
 from nrf_deploy.ir import load_graph, run_float
+from nrf_deploy.ir import nodes as ir
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.quant import zero_weight_policy
 from nrf_deploy.verify import compare, verify_deployment
 
@@ -44,9 +45,9 @@ def _agree(deployment, x) -> list:
     return out
 
 
-def _written(graph: nir.NIRGraph, tmp_path, name: str = "model.nir"):
+def _written(graph: ir.NIRGraph, tmp_path, name: str = "model.nir"):
     path = tmp_path / name
-    nir.write(path, graph)
+    write_nir(path, graph)
     return path
 
 
@@ -228,10 +229,10 @@ def recurrent_graphs(draw):
         kind, readout, reset, seed=int(rng.integers(1 << 30)), sizes=(n_in, n_hid, 1, n_out)
     )
     graph.nodes.pop("b"), graph.nodes.pop("rec_b"), graph.nodes.pop("fc_b")
-    graph.nodes["fc_out"] = nir.Affine(
+    graph.nodes["fc_out"] = ir.Affine(
         rng.normal(0.3, scale, (n_out, n_hid)), rng.normal(0, 0.1, n_out)
     )
-    graph.nodes["rec_a"] = nir.Affine(
+    graph.nodes["rec_a"] = ir.Affine(
         rng.normal(0, 0.3 * scale, (n_hid, n_hid)) * (rng.random((n_hid, n_hid)) < 0.5),
         np.zeros(n_hid),
     )
@@ -605,7 +606,7 @@ def test_malformed_spec_exits_2_through_the_cli(shipped, tmp_path, capsys):
     assert "chip file xylo_spec.npz is missing" in capsys.readouterr().err
 
 
-def _refused(graph: nir.NIRGraph, tmp_path, capsys, *messages: str) -> None:
+def _refused(graph: ir.NIRGraph, tmp_path, capsys, *messages: str) -> None:
     code = main(
         ["export", str(_written(graph, tmp_path)), "--target", "xylo", "-o", str(tmp_path / "o")]
     )
@@ -637,7 +638,7 @@ def test_unsupported_structure_lists_every_violation(tmp_path, capsys):
         "'cuba' feeds Output and population 'cuba'",
     )
     graph = braille_cubalif()
-    graph.nodes["lif2"] = nir.Threshold(np.ones(7))
+    graph.nodes["lif2"] = ir.Threshold(np.ones(7))
     (tmp_path / "t").mkdir()
     _refused(graph, tmp_path / "t", capsys, "'lif2' is a Threshold")
 
