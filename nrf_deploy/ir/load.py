@@ -274,7 +274,12 @@ def _metadata(group: h5py.Group) -> dict[str, Any]:
 
 
 def _values(group: h5py.Group) -> dict[str, Any]:
-    return {k: (_values(v) if isinstance(v, h5py.Group) else v[()]) for k, v in group.items()}
+    """Datasets as values (text decoded, as nir's reader does), subgroups as dicts."""
+    out: dict[str, Any] = {}
+    for key, item in group.items():
+        value = _values(item) if isinstance(item, h5py.Group) else item[()]
+        out[key] = value.decode("utf8") if isinstance(value, bytes) else value
+    return out
 
 
 def _text(value: Any) -> str:

@@ -157,7 +157,8 @@ class XyloProgram:
             sidecar["input_name"],
             tuple(sidecar["input_shape"]),
             *(integer_array(arrays[k], k) for k in SPEC_ARRAYS),
-            *(int(integer_array(arrays[k], k)) for k in WEIGHT_SHIFTS),
+            # one value each; npz_bytes stores a 0-d array as shape (1,) (np.ascontiguousarray)
+            *(int(integer_array(arrays[k], k).reshape(())) for k in WEIGHT_SHIFTS),
             aliases=[[] for _ in range(int(np.shape(arrays["weights_rec"])[0]))],
             groups=[group_from(d) for d in sidecar["groups"]],
             dt=float(sidecar["dt"]),
