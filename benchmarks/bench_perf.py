@@ -226,18 +226,19 @@ def threads_table(model: str, batches: list[int], steps: int, rounds: int) -> No
 # -- N scaling ---------------------------------------------------------------------------------
 
 _MAKE_GRAPH = """
-import sys, numpy as np, nir
+import sys, numpy as np
+from nrf_deploy.ir import nodes as ir   # nrf-deploy's node classes (nir's fields)
+from nrf_deploy.ir.write import write_nir   # writes from the arrays, no copies
 n = int(sys.argv[1]); rng = np.random.default_rng(0)
-nodes = {"in": nir.Input({"input": np.array([n])})}; edges, prev = [], "in"
+nodes = {"in": ir.Input({"input": np.array([n])})}; edges, prev = [], "in"
 for k in range(3):
     w = rng.standard_normal((n, n), dtype=np.float32) * np.float32(1.5 / np.sqrt(n))
-    nodes[f"fc{k}"] = nir.Affine(w, np.zeros(n, np.float32))
-    nodes[f"lif{k}"] = nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
+    nodes[f"fc{k}"] = ir.Affine(w, np.zeros(n, np.float32))
+    nodes[f"lif{k}"] = ir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),
                                v_threshold=np.ones(n))
     edges += [(prev, f"fc{k}"), (f"fc{k}", f"lif{k}")]; prev = f"lif{k}"
-nodes["out"] = nir.Output({"output": np.array([n])}); edges.append((prev, "out"))
-from nrf_deploy.fileio import write_nir   # nir.write would deep-copy every weight twice
-write_nir(sys.argv[2], nir.NIRGraph(nodes=nodes, edges=edges))
+nodes["out"] = ir.Output({"output": np.array([n])}); edges.append((prev, "out"))
+write_nir(sys.argv[2], ir.NIRGraph(nodes=nodes, edges=edges))
 """
 
 _THROUGHPUT = """

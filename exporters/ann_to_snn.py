@@ -251,7 +251,9 @@ def build_graph(
     chain: Chain, scales: dict[str, float], options: ConvertOptions, source: str = "model.onnx"
 ) -> ir_nodes.NIRGraph:
     """The IF NIR graph of `chain` with the layer scales `scales` (from :func:`_scales`)."""
-    nodes: dict[str, ir_nodes.NIRNode] = {"input": ir_nodes.Input({"input": np.array(chain.input_shape)})}
+    nodes: dict[str, ir_nodes.NIRNode] = {
+        "input": ir_nodes.Input({"input": np.array(chain.input_shape)})
+    }
     order, origin = ["input"], {}
     shape = chain.input_shape
     prev_scale, layer, pending = scales["input"], 0, None

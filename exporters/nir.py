@@ -150,9 +150,7 @@ def export_gesture_cnn(model: GestureCNN) -> NIRGraph:
         )
     cfg = model.cfg
     order = gesture_node_order(len(model.convs))
-    nodes: dict[str, NIRNode] = {
-        "input": Input({"input": np.array([2, cfg.size, cfg.size])})
-    }
+    nodes: dict[str, NIRNode] = {"input": Input({"input": np.array([2, cfg.size, cfg.size])})}
     side = cfg.size
     for i, (conv, out_side) in enumerate(zip(model.convs, cfg.map_sizes), start=1):
         weight = _np(conv.weight)
