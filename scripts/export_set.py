@@ -2,15 +2,16 @@
 this script, so that two stacks (e.g. the retired Python 3.10 / numpy 1 / nir 1.0.4 one and the
 current one) can be compared file by file with scripts/compare_exports.py.
 
-    python scripts/export_set.py OUT_DIR --fixture cnn_sinabs.nir --model model.nir \\
-        [--interop tests/fixtures/interop] [--onnx cnn.onnx --calibration cal.npy]
+    python scripts/export_set.py OUT_DIR [--fixture cnn_sinabs.nir] [--model model.nir]
+        [--gesture model.nir] [--interop tests/fixtures/interop]
+        [--onnx cnn.onnx --calibration cal.npy]
 
 Writes under OUT_DIR (every path relative to it, so the two sets record the same option values):
 ``fixture/<target>`` (the fixture on every target; ``onnx-integer`` = the ONNX integer model of
-the Speck export), ``model/<target>[-<options>]`` (the model with each of its target's demo
-options), ``interop/<fixture>/<target>`` (each interop fixture on Loihi and on Xylo),
-``convert/cnn.nir`` + its exports, and ``refusals.txt`` (exit code and message of every export
-a target refused).
+the Speck export), ``model/<target>[-<options>]`` and ``gesture/<target>[-<options>]`` (a
+trained RF-SNN and gesture CNN with each of the target's demo options),
+``interop/<fixture>/<target>`` (each interop fixture on Loihi and on Xylo), ``convert/cnn.nir`` +
+its exports, and ``refusals.txt`` (exit code and message of every export a target refused).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def suffix(flags: tuple[str, ...]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
-    p.add_argument("--fixture", type=Path, required=True)
-    p.add_argument("--model", type=Path, required=True, help="a trained RF-SNN's model.nir")
+    p.add_argument("--fixture", type=Path, help="the shared fixture cnn_sinabs.nir")
+    p.add_argument("--model", type=Path, help="a trained RF-SNN's model.nir")
+    p.add_argument("--gesture", type=Path, help="a trained gesture CNN's model.nir")
     p.add_argument("--interop", type=Path, help="folder of interop .nir fixtures (Loihi, Xylo)")
     p.add_argument("--onnx", type=Path, help="a ReLU CNN for `convert`")
     p.add_argument("--calibration", type=Path, help="calibration inputs for `convert`")
@@ -69,15 +71,16 @@ def main() -> int:
     out = a.out.resolve()
     out.mkdir(parents=True, exist_ok=False)
     log: list[str] = []
-    fixture, model = a.fixture.resolve(), a.model.resolve()
-    for t in TARGETS:
-        export(fixture, t, f"fixture/{t}", (), out, log)
-    if (out / "fixture/speck").is_dir():
-        flags = ("--onnx-integer-from", "fixture/speck")
-        export(fixture, "onnx", "fixture/onnx-integer", flags, out, log)
-    for t in TARGETS:
-        for flags in DEMO_OPTIONS.get(t, ((),)):
-            export(model, t, f"model/{t}{suffix(flags)}", flags, out, log)
+    if a.fixture:
+        for t in TARGETS:
+            export(a.fixture.resolve(), t, f"fixture/{t}", (), out, log)
+        if (out / "fixture/speck").is_dir():
+            flags = ("--onnx-integer-from", "fixture/speck")
+            export(a.fixture.resolve(), "onnx", "fixture/onnx-integer", flags, out, log)
+    for model, folder in ((a.model, "model"), (a.gesture, "gesture")):
+        for t in TARGETS if model else ():
+            for flags in DEMO_OPTIONS.get(t, ((),)):
+                export(model.resolve(), t, f"{folder}/{t}{suffix(flags)}", flags, out, log)
     if a.interop:
         for f in sorted(a.interop.resolve().glob("*.nir")):
             for t in ("loihi", "xylo"):
