@@ -71,7 +71,7 @@ def test_screenshot_is_not_blank(page):
 
     image = Image.open(shot).convert("L")
     assert image.size == (1280, 1600)
-    pixels = list(image.getdata())
+    pixels = list(image.tobytes())  # mode "L": one byte per pixel (getdata is deprecated)
     dark = sum(1 for p in pixels if p < 128)
     assert 0.01 < dark / len(pixels) < 0.5, (
         "the page should show text and plots on a light background"

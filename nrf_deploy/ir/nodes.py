@@ -30,14 +30,9 @@ Shape = np.ndarray | Sequence[int] | None
 @dataclass(eq=False)
 class NIRNode:
     """Base of every node: nodes compare by identity (as nir's do) and carry free-form
-    ``metadata`` (plain values, nested dicts, arrays)."""
+    ``metadata`` (plain values, nested dicts, arrays). The class name is the NIR type name."""
 
     metadata: dict[str, Any] = field(default_factory=dict, kw_only=True)
-
-    @property
-    def kind(self) -> str:
-        """The NIR type name written to files, e.g. ``"Conv2d"``."""
-        return type(self).__name__
 
 
 def _typed(value: Any, key: str) -> dict[str, np.ndarray | None]:
