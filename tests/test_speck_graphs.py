@@ -1,5 +1,5 @@
-"""Small NIR graphs for the Speck tests, built directly with nir (independent of the code under
-test), and a check that their hand-computed shapes are right."""
+"""Small NIR graphs for the Speck tests, built node by node with nrf_deploy.ir.nodes (independent
+of the Speck code under test), and a check that their hand-computed shapes are right."""
 
 from __future__ import annotations
 
