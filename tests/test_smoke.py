@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import CLI, FIXTURES, REPO
 
 pytestmark = pytest.mark.smoke
