@@ -13,6 +13,9 @@ common=(--quiet --extra dev --extra ray --extra gesture --python-platform x86_64
 for py in 3.12 3.13; do
   "$uv" pip compile pyproject.toml "${common[@]}" --python-version "$py" -o "requirements/core-py$py.txt"
 done
+# lowest-direct lowers only direct dependencies: norse's unpinned torchvision (transitive) would pull
+# torch up to its newest, so torch's floor is held by a constraint equal to pyproject's floor.
+floor=$(sed -n 's/.*"torch>=\([0-9.]*\),.*/\1/p' pyproject.toml)
 "$uv" pip compile pyproject.toml "${common[@]}" --python-version 3.11 --resolution lowest-direct \
-  -o requirements/core-py3.11.txt
+  --constraint <(echo "torch==$floor") -o requirements/core-py3.11.txt
 echo "locked: $(ls requirements/core-py*.txt | tr '\n' ' ')"
