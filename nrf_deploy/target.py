@@ -24,6 +24,7 @@ from nrf_deploy.trace import Trace
 
 if TYPE_CHECKING:
     from nrf_deploy.deployment import DeploymentRecord
+    from nrf_deploy.witness.envs import WitnessEnv
 
 
 @dataclass
@@ -149,6 +150,9 @@ class Target(abc.ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     """Distributions (PyPI names) its export and backends depend on: their versions are recorded
     in every ``deploy.json`` (:func:`nrf_deploy.deployment.package_versions`) and in reports."""
+    witness_envs: ClassVar[tuple[WitnessEnv, ...]] = ()
+    """Environments its vendor backends and second opinions run in (:mod:`nrf_deploy.witness`):
+    ``nrf-deploy witnesses`` lists them, ``witnesses install`` creates them."""
     chip_file_names: ClassVar[tuple[str, ...]] = ()
     """Files of an export that the chip (or its vendor toolchain) loads; backends with
     ``reads="chip_files"`` run what these files say."""
