@@ -18,6 +18,9 @@ from nrf_deploy.witness.run import (
     WitnessNotInstalled,
     WitnessRefused,
     call,
+    call_many,
+    missing,
+    provenance,
     ready,
 )
 
@@ -28,7 +31,10 @@ __all__ = [
     "WitnessNotInstalled",
     "WitnessRefused",
     "call",
+    "call_many",
     "environments",
     "get_env",
+    "missing",
+    "provenance",
     "ready",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class InstallStep:
     such a step always runs with the environment's own pip)."""
     build_isolation: bool = True
     """False: build source distributions against what earlier steps installed (e.g. pybind11)."""
+    tools: tuple[str, ...] = ()
+    """Programs the step needs on PATH, e.g. ``("g++",)`` to build a C++ extension from source;
+    the installer checks them before it creates anything and names the package to install."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,15 @@ class WitnessEnv:
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the environment's contents: a changed pin, step or
-        patch makes an installed environment stale."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        patch makes an installed environment stale; the words shown about it (summary, serves,
+        notes) do not. The check's runner counts by file name, not by its absolute path, so two
+        checkouts of nrf-deploy share one installed environment."""
+        declared = asdict(self)
+        for words in ("summary", "serves", "notes"):
+            declared.pop(words)
+        if self.check is not None:
+            declared["check"] = [Path(self.check[0]).name, self.check[1]]
+        text = json.dumps(declared, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

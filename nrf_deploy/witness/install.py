@@ -174,6 +174,7 @@ def install(spec: WitnessEnv, force: bool = False, log=print) -> InstalledEnv:
         with open(logfile, "w") as out:
             runner = _Runner(out, log, spec.name)
             python = find_python(spec.python)
+            check_tools(spec)
             shutil.rmtree(env.path, ignore_errors=True)
             installer = runner.create(python, env.path, spec)
             for step in spec.steps:
@@ -200,6 +201,39 @@ def install(spec: WitnessEnv, force: bool = False, log=print) -> InstalledEnv:
             f"{manifest['size_bytes'] / 1e6:,.0f} MB ({env.path})"
         )
         return env
+
+
+TOOL_PACKAGES: dict[str, str] = {
+    "g++": "a C++ compiler: 'apt-get install g++' (Debian/Ubuntu), 'dnf install gcc-c++' "
+    "(Fedora), 'xcode-select --install' (macOS)",
+    "gcc": "a C compiler: 'apt-get install gcc' (Debian/Ubuntu), 'dnf install gcc' (Fedora), "
+    "'xcode-select --install' (macOS)",
+}
+"""How to get each program an install step may need (:attr:`InstallStep.tools`)."""
+
+
+def check_tools(spec: WitnessEnv) -> None:
+    """NrfError naming what to install when a program a step needs is not on PATH (before
+    anything is created)."""
+    for step in spec.steps:
+        missing = [t for t in step.tools if shutil.which(_tool_command(t)) is None]
+        if missing:
+            tool = missing[0]
+            raise NrfError(
+                f"witness environment '{spec.name}' needs {tool} to install "
+                f"{' '.join(step.requirements)} (no binary wheel fits Python {spec.python}), "
+                f"and {tool} was not found",
+                "PATH",
+                f"install {TOOL_PACKAGES.get(tool, tool)}; then re-run "
+                f"'{install_hint(spec.name)}'",
+            )
+
+
+def _tool_command(tool: str) -> str:
+    """The program to look for: ``$CXX`` / ``$CC`` when set (the build uses them), else `tool`."""
+    variable = {"g++": "CXX", "gcc": "CC"}.get(tool)
+    chosen = os.environ.get(variable, "") if variable else ""
+    return chosen.split()[0] if chosen.strip() else tool
 
 
 @contextlib.contextmanager

@@ -12,7 +12,9 @@ lists, dicts of those). Arrays are stored under their key; JSON values together 
 
 A runner is a plain ``.py`` file defining ``FUNCTION(request: dict) -> dict``. It must import only
 the standard library, numpy and its vendor tool (inside the function), never ``nrf_deploy``: it
-runs where nrf-deploy is not installed. It refuses what the tool cannot run by raising
+runs where nrf-deploy is not installed. With ``--many`` the request file holds several requests
+(:func:`pack_many`) and the function answers each in turn in the same process (many small cases,
+one interpreter start). It refuses what the tool cannot run by raising
 :class:`Refusal` (or any exception whose class is named ``Refusal``); the core then reports the
 message as the witness's answer instead of a crash.
 """
@@ -66,6 +68,25 @@ def unpack(path: str | os.PathLike) -> dict[str, Any]:
     return message
 
 
+def pack_many(messages: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Write several messages to one file (arrays under ``<index>/<key>``; used by
+    :func:`nrf_deploy.witness.run.call_many`: many requests, one process)."""
+    flat: dict[str, Any] = {"__count__": len(messages)}
+    for i, message in enumerate(messages):
+        flat.update({f"{i}/{k}": v for k, v in message.items()})
+    pack(flat, path)
+
+
+def unpack_many(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read the messages written by :func:`pack_many`, in order."""
+    flat = unpack(path)
+    messages: list[dict[str, Any]] = [{} for _ in range(int(flat.pop("__count__")))]
+    for key, value in flat.items():
+        index, name = key.split("/", 1)
+        messages[int(index)][name] = value
+    return messages
+
+
 def _load_runner(path: str):
     spec = importlib.util.spec_from_file_location("nrf_witness_runner", path)
     if spec is None or spec.loader is None:
@@ -76,13 +97,21 @@ def _load_runner(path: str):
 
 
 def main(argv: list[str]) -> int:
+    many = argv[-1:] == ["--many"]
+    argv = argv[:-1] if many else argv
     if len(argv) != 4:
-        print("usage: launch.py RUNNER.py FUNCTION REQUEST.npz RESPONSE.npz", file=sys.stderr)
+        print(
+            "usage: launch.py RUNNER.py FUNCTION REQUEST.npz RESPONSE.npz [--many]",
+            file=sys.stderr,
+        )
         return 2
     runner, function, request, response = argv
     try:
         fn = getattr(_load_runner(runner), function)
-        pack(fn(unpack(request)), response)
+        if many:
+            pack_many([fn(message) for message in unpack_many(request)], response)
+        else:
+            pack(fn(unpack(request)), response)
     except Exception as exc:  # noqa: BLE001 — reported to the core through stderr and the code
         if type(exc).__name__ == "Refusal":
             print(f"refused: {exc}", file=sys.stderr)

@@ -66,6 +66,32 @@ def ready(name: str) -> InstalledEnv:
     return env
 
 
+def missing(name: str) -> str | None:
+    """None when environment `name` is installed and current; else what verify prints in place of
+    the comparison (:attr:`WitnessNotInstalled.short`, e.g. ``not installed: nrf-deploy witnesses
+    install lava``)."""
+    try:
+        ready(name)
+    except WitnessNotInstalled as exc:
+        return exc.short
+    return None
+
+
+def provenance(name: str) -> dict[str, Any]:
+    """What a verification records about the installed environment `name` it ran a witness in
+    (from the environment's manifest): Python, installer, recorded versions, patches, the
+    declaration's fingerprint."""
+    manifest = ready(name).manifest() or {}
+    return {
+        "environment": name,
+        "python": manifest.get("python", "unknown"),
+        "installer": manifest.get("installer", "unknown"),
+        "versions": manifest.get("versions", {}),
+        "prepared": manifest.get("prepared", {}),
+        "fingerprint": manifest.get("fingerprint", ""),
+    }
+
+
 def call(
     name: str,
     runner: str | os.PathLike,
@@ -91,23 +117,46 @@ def call(
     )
 
 
+def call_many(
+    name: str,
+    runner: str | os.PathLike,
+    function: str,
+    requests: list[dict[str, Any]],
+    *,
+    what: str = "",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> list[dict[str, Any]]:
+    """:func:`call` for several requests in one process of environment `name` (the function runs
+    once per request, in order): many small cases pay for one interpreter start and one import of
+    the tool. A refusal or crash of any request fails the whole call."""
+    if not requests:
+        return []
+    return call_env(
+        ready(name), runner, function, requests, what=what, timeout_s=timeout_s, many=True
+    )
+
+
 def call_env(
     env: InstalledEnv,
     runner: str | os.PathLike,
     function: str,
-    request: dict[str, Any],
+    request: dict[str, Any] | list[dict[str, Any]],
     *,
     what: str = "",
     timeout_s: float = DEFAULT_TIMEOUT_S,
     cwd: str | os.PathLike | None = None,
     env_vars: dict[str, str] | None = None,
-) -> dict[str, Any]:
+    many: bool = False,
+) -> Any:
     """:func:`call` on an environment already located (the installer's check uses it before
-    the environment counts as installed)."""
+    the environment counts as installed); with `many`, `request` is a list (:func:`call_many`)."""
     what = what or f"{env.spec.name} witness"
     with tempfile.TemporaryDirectory(prefix="nrf-witness-") as tmp:
         req, resp = Path(tmp) / "request.npz", Path(tmp) / "answer.npz"
-        launch.pack(request, req)
+        if many:
+            launch.pack_many(list(request), req)  # type: ignore[arg-type]
+        else:
+            launch.pack(request, req)  # type: ignore[arg-type]
         command = [
             str(env.python),
             "-I",
@@ -116,6 +165,7 @@ def call_env(
             function,
             str(req),
             str(resp),
+            *(["--many"] if many else []),
         ]
         done = _run_with_heartbeat(command, what, timeout_s, cwd or tmp, env_vars)
         if done.returncode == launch.REFUSAL_EXIT:
@@ -127,7 +177,7 @@ def call_env(
                 f"re-run with NRF_DEBUG=1 for the tool's output; '{install_hint(env.spec.name)} "
                 "--force' rebuilds the environment",
             )
-        return launch.unpack(resp)
+        return launch.unpack_many(resp) if many else launch.unpack(resp)
 
 
 def _run_with_heartbeat(
