@@ -38,3 +38,42 @@ from hypothesis import settings as _hypothesis_settings
 
 _hypothesis_settings.register_profile("nrf", derandomize=True, database=None)
 _hypothesis_settings.load_profile("nrf")
+
+
+# --- vendor tools: witnesses in environments of their own (nrf_deploy.witness) -------------------
+
+
+def in_ci() -> bool:
+    """True when the environment variable CI is set (GitHub, GitLab and .ci/run set CI=true)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def need_witness(name: str) -> None:
+    """Return when witness environment `name` is installed and current. Otherwise skip the test
+    with the install command — or, in CI, fail it: CI must really run the witnesses."""
+    from nrf_deploy.witness.run import missing
+
+    reason = missing(name)
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"CI needs witness environment '{name}' ({reason}; 'make witnesses')")
+    pytest.skip(f"witness environment '{name}' {reason}")
+
+
+@pytest.fixture(scope="session")
+def lava_env() -> None:
+    """The ``lava`` witness environment (skip locally, fail in CI when it is missing)."""
+    need_witness("lava")
+
+
+@pytest.fixture(scope="session")
+def sinabs_env() -> None:
+    """The ``sinabs`` witness environment (skip locally, fail in CI when it is missing)."""
+    need_witness("sinabs")
+
+
+@pytest.fixture(scope="session")
+def xylosim_env() -> None:
+    """The ``xylosim`` witness environment (skip locally, fail in CI when it is missing)."""
+    need_witness("xylosim")

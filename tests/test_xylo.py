@@ -51,7 +51,7 @@ def _written(graph: nir.NIRGraph, tmp_path, name: str = "model.nir"):
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_braille_graph_verifies_with_zero_mismatches(reset, tmp_path, capsys):
+def test_braille_graph_verifies_with_zero_mismatches(xylosim_env, reset, tmp_path, capsys):
     """The NIR paper's braille shape exported and verified through the CLI: 16 samples on every
     backend, outputs, Vmem and Isyn of both populations compared."""
     out = tmp_path / "xylo"
@@ -108,7 +108,7 @@ def test_braille_graph_verifies_with_zero_mismatches(reset, tmp_path, capsys):
         ("IF", "LIF", "subtract"),
     ],
 )
-def test_recurrent_graphs_agree_on_every_backend(kind, readout, reset):
+def test_recurrent_graphs_agree_on_every_backend(xylosim_env, kind, readout, reset):
     graph = load_graph(two_recurrent_layers(kind, readout, reset, seed=len(kind) + len(readout)))
     with zero_weight_policy(True):  # agreement is tested on any program, degenerate ones too
         deployment = TARGET.build(graph, {})
@@ -210,7 +210,7 @@ def _traces_equal(prog: XyloProgram, x: np.ndarray) -> None:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
-def test_random_programs_reference_emulator_xylosim_agree(case):
+def test_random_programs_reference_emulator_xylosim_agree(xylosim_env, case):
     _traces_equal(*case)
 
 
@@ -242,7 +242,7 @@ def recurrent_graphs(draw):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recurrent_graphs())
-def test_random_recurrent_graphs_agree_on_every_backend(case):
+def test_random_recurrent_graphs_agree_on_every_backend(xylosim_env, case):
     graph, rate = case
     with zero_weight_policy(True):  # random graphs may quantise a projection to all zeros
         deployment = TARGET.build(load_graph(graph), {})
@@ -484,7 +484,7 @@ def _active_recurrent_weight(shipped):
     return edit
 
 
-def test_untampered_export_verifies_and_build_gives_the_written_bytes(shipped):
+def test_untampered_export_verifies_and_build_gives_the_written_bytes(xylosim_env, shipped):
     assert _mismatches(shipped) == {"emulator": 0, "xylosim": 0}
     built, loaded = TARGET.build(load_graph(braille_cubalif()), {}), TARGET.load(shipped)
     assert TARGET.chip_files_of(built) == loaded.chip_files  # in memory == on disk
@@ -503,7 +503,9 @@ def test_untampered_export_verifies_and_build_gives_the_written_bytes(shipped):
         ("dash_syn_out", _other_dash),
     ],
 )
-def test_spec_npz_edit_is_a_mismatch_on_emulator_and_xylosim(shipped, tmp_path, key, edit):
+def test_spec_npz_edit_is_a_mismatch_on_emulator_and_xylosim(
+    xylosim_env, shipped, tmp_path, key, edit
+):
     out = _copy(shipped, tmp_path)
     _edit_npz(
         out / "xylo_spec.npz", key, edit(shipped) if edit is _active_recurrent_weight else edit
@@ -512,14 +514,16 @@ def test_spec_npz_edit_is_a_mismatch_on_emulator_and_xylosim(shipped, tmp_path, 
     assert found["emulator"] > 0 and found["xylosim"] > 0, found
 
 
-def test_spec_json_shift_edit_is_a_mismatch_on_emulator_and_xylosim(shipped, tmp_path):
+def test_spec_json_shift_edit_is_a_mismatch_on_emulator_and_xylosim(xylosim_env, shipped, tmp_path):
     out = _copy(shipped, tmp_path)
     _edit_json(out / "xylo_spec.json", lambda s: s.update(weight_shift_in=s["weight_shift_in"] - 1))
     found = _mismatches(out)
     assert found["emulator"] > 0 and found["xylosim"] > 0, found
 
 
-def test_program_npz_edit_is_a_mismatch_and_the_cli_exits_1(shipped, tmp_path, capsys):
+def test_program_npz_edit_is_a_mismatch_and_the_cli_exits_1(
+    xylosim_env, shipped, tmp_path, capsys
+):
     out = _copy(shipped, tmp_path)
     _edit_npz(out / "program.npz", "weights_in", _negate_largest)
     found = _mismatches(out)
@@ -663,8 +667,9 @@ def test_non_binary_input_is_refused(tmp_path, capsys):
     assert "Xylo inputs are binary spikes" in err and "Traceback" not in err
 
 
-def test_rockpool_devices_and_samna_never_imported():
-    """rockpool.devices imports samna at package import: nrf-deploy drives xylosim directly."""
+def test_rockpool_devices_and_samna_never_imported(xylosim_env):
+    """rockpool.devices imports samna at package import: nrf-deploy drives xylosim directly, in
+    its own environment (the core imports neither xylosim nor rockpool nor samna)."""
     script = r"""
 import importlib, pkgutil, sys
 import numpy as np
@@ -680,7 +685,7 @@ prog = XyloProgram("in", (1,), one, 0 * one, one[0], *[np.ones(1, np.int64)] * 9
                    aliases=[[]])
 assert run_xylosim(prog, np.ones((3, 1, 1), np.int64)).outputs["h"].shape == (3, 1, 1)
 bad = sorted(m for m in sys.modules
-             if m.startswith("rockpool.devices") or m.split(".")[0] == "samna")
+             if m.startswith("rockpool.devices") or m.split(".")[0] in ("samna", "xylosim"))
 print("IMPORTED:", bad)
 """
     proc = subprocess.run(
