@@ -90,6 +90,7 @@ def describe(spec) -> dict:
         "python": manifest.get("python") or f"{spec.python} (wanted)",
         "versions": manifest.get("versions") or {n: "-" for n in spec.recorded_names()},
         "size_bytes": manifest.get("size_bytes"),
+        "own_bytes": manifest.get("own_bytes"),
         "path": str(env.path),
         "serves": list(spec.serves),
         "notes": list(spec.notes),
@@ -107,6 +108,8 @@ def _list(specs: list, as_json: bool) -> int:
     width = min(shutil.get_terminal_size((80, 24)).columns, 100)
     for row in rows:
         size = f", {row['size_bytes'] / 1e6:,.0f} MB" if row["size_bytes"] else ""
+        if row["size_bytes"] and row["own_bytes"] is not None:
+            size += f", {row['own_bytes'] / 1e6:,.0f} MB not shared with uv's cache"
         print(f"{row['name']}: {row['status']} (Python {row['python']}{size})")
         wrap = textwrap.TextWrapper(width=width, initial_indent="    ", subsequent_indent="    ")
         print(wrap.fill(row["summary"]))

@@ -192,13 +192,15 @@ def install(spec: WitnessEnv, force: bool = False, log=print) -> InstalledEnv:
                 "prepared": notes,
                 "install_seconds": round(time.monotonic() - started, 1),
                 "size_bytes": folder_size(env.path),
+                "own_bytes": folder_size(env.path, own=True),
             }
             if spec.check is not None:
                 manifest["check"] = _run_check(spec, env)
             env.manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         log(
             f"{spec.name}: installed in {manifest['install_seconds']:.0f} s, "
-            f"{manifest['size_bytes'] / 1e6:,.0f} MB ({env.path})"
+            f"{manifest['size_bytes'] / 1e6:,.0f} MB, {manifest['own_bytes'] / 1e6:,.0f} MB not "
+            f"shared with uv's cache ({env.path})"
         )
         return env
 
@@ -361,14 +363,15 @@ def _uv_version(uv: str) -> str:
     return done.stdout.split()[1] if done is not None and done.returncode == 0 else "?"
 
 
-def folder_size(path: Path) -> int:
-    """Bytes of the regular files under `path` (hard links to uv's cache counted in full)."""
+def folder_size(path: Path, own: bool = False) -> int:
+    """Bytes of the regular files under `path`: all of them (hard links to uv's cache counted in
+    full), or with `own` only those with a single link (what this environment adds on disk)."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
                 st = os.lstat(os.path.join(root, name))
-                if not os.path.islink(os.path.join(root, name)):
+                if not os.path.islink(os.path.join(root, name)) and (not own or st.st_nlink == 1):
                     total += st.st_size
     return total
 
