@@ -18,6 +18,7 @@ from nrf_deploy.witness.envs import InstallStep, WitnessEnv
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 RUNNER = textwrap.dedent(
     '''
+    import os
     import sys
     import numpy as np
 
@@ -26,6 +27,7 @@ RUNNER = textwrap.dedent(
 
     def double(request):
         return {"y": request["x"] * 2, "n": int(request["n"]) + 1, "where": sys.prefix,
+                "pid": os.getpid(),
                 "core": "nrf_deploy" in sys.modules or any("nrf_deploy" in p for p in sys.path)}
 
     def refuse(request):
@@ -154,3 +156,18 @@ def test_without_uv_venv_and_pip_install_the_same(tmp_path, monkeypatch):
     manifest = json.loads(env.manifest_path.read_text())
     assert manifest["installer"] == "pip"
     assert manifest["versions"]["numpy"] not in ("not installed", "unknown")
+
+
+def test_many_requests_in_one_process(tiny):
+    """call_many: each request answered in order by one process of the environment."""
+    _, _, runner, _ = tiny
+    requests = [{"x": np.arange(k, dtype=np.int32), "n": k} for k in range(3)]
+    answers = run.call_many("tiny", runner, "double", requests)
+    assert [a["n"] for a in answers] == [1, 2, 3]
+    for k, a in enumerate(answers):
+        np.testing.assert_array_equal(a["y"], 2 * np.arange(k, dtype=np.int32))
+        assert a["y"].dtype == np.int32
+    assert len({a["pid"] for a in answers}) == 1  # one process
+    assert run.call_many("tiny", runner, "double", []) == []
+    with pytest.raises(run.WitnessRefused):
+        run.call_many("tiny", runner, "refuse", requests)
