@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,13 @@ from nrf_deploy.device import on_device
 from nrf_deploy.inputset import InputSet
 from nrf_deploy.target import Deployment, Target
 from nrf_deploy.trace import Trace
-from nrf_deploy.verify import Comparison, VerifyResult, compare_with_reference, run_batched
+from nrf_deploy.verify import (
+    Comparison,
+    VerifyResult,
+    compare_with_reference,
+    run_batched,
+    witness_environments,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -52,6 +59,18 @@ class Plan:
     witness_samples: int
     batch_size: int
     device: str = "cpu"
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Backends not run because their witness environment is missing, with what to do."""
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The witness environments the other backends run in (their provenance)."""
+
+    def runs(self, name: str, shard: Shard) -> int:
+        """Samples of `shard` that backend `name` runs (0: none; a skipped backend runs none)."""
+        if name in self.skipped:
+            return 0
+        if name == self.witness:
+            return max(0, min(shard.stop, self.witness_samples) - shard.start)
+        return shard.size
 
 
 def plan_shards(samples: int, shard_size: int) -> list[Shard]:
@@ -68,12 +87,16 @@ def make_plan(
     batch_size: int,
     device: str = "cpu",
 ) -> Plan:
+    names = target.backend_names(deployment)
+    skipped, environments = witness_environments(target, deployment, names[1:])
     return Plan(
-        target.backend_names(deployment),
+        names,
         target.witness_for(deployment),
         witness_samples,
         batch_size,
         device,
+        skipped,
+        environments,
     )
 
 
@@ -88,9 +111,7 @@ def verify_shard(
         ref = run_batched(target, deployment, ref_name, x, plan.batch_size)
     comparisons = []
     for name in others:
-        n = shard.size
-        if name == plan.witness:
-            n = max(0, min(shard.stop, plan.witness_samples) - shard.start)
+        n = plan.runs(name, shard)
         if n <= 0:
             continue
         trace = run_batched(target, deployment, name, x[:, :n], plan.batch_size)
@@ -130,13 +151,22 @@ def merge_comparisons(parts: Iterable[Comparison]) -> Comparison:
 
 
 def merge(target_name: str, plan: Plan, per_shard: dict[Shard, list[Comparison]]) -> VerifyResult:
-    """The verdict over all shards, in the plan's backend order, whatever order they finished."""
+    """The verdict over all shards, in the plan's backend order, whatever order they finished; a
+    backend the plan skips (its witness environment is missing) is a skipped comparison where it
+    would have run."""
     comparisons = []
+    steps = next((c.timesteps for cs in per_shard.values() for c in cs), 0)
     for name in plan.backends[1:]:
         parts = [c for shard in sorted(per_shard) for c in per_shard[shard] if c.other == name]
         if parts:
             comparisons.append(merge_comparisons(parts))
-    return VerifyResult(target_name, comparisons)
+        elif name in plan.skipped and (name != plan.witness or plan.witness_samples > 0):
+            comparisons.append(
+                Comparison(plan.backends[0], name, 0, steps, skipped=plan.skipped[name])
+            )
+    ran = {c.other for c in comparisons if not c.skipped}
+    environments = {k: v for k, v in plan.environments.items() if k in ran}
+    return VerifyResult(target_name, comparisons, environments=environments)
 
 
 Progress = Callable[[int, int, float], None]

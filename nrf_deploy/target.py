@@ -24,6 +24,7 @@ from nrf_deploy.trace import Trace
 
 if TYPE_CHECKING:
     from nrf_deploy.deployment import DeploymentRecord
+    from nrf_deploy.witness.envs import WitnessEnv
 
 
 @dataclass
@@ -99,6 +100,11 @@ class Backend:
     """What it runs: ``program`` (the quantised program, program.npz) or ``chip_files`` (the
     files loaded onto the chip, parsed back by :meth:`Target.read_chip_files`). With the reference
     on one and the emulator on the other, an edit to either side is a mismatch."""
+    env: str = ""
+    """The witness environment it runs in (:mod:`nrf_deploy.witness`, e.g. ``"lava"``); empty: the
+    core's own interpreter. Such a backend's runner sends its request to a runner file in that
+    environment; ``verify`` skips it, saying how to install it, when the environment is not
+    installed, and records the environment's versions when it ran."""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -149,6 +155,9 @@ class Target(abc.ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     """Distributions (PyPI names) its export and backends depend on: their versions are recorded
     in every ``deploy.json`` (:func:`nrf_deploy.deployment.package_versions`) and in reports."""
+    witness_envs: ClassVar[tuple[WitnessEnv, ...]] = ()
+    """Environments its vendor backends and second opinions run in (:mod:`nrf_deploy.witness`):
+    ``nrf-deploy witnesses`` lists them, ``witnesses install`` creates them."""
     chip_file_names: ClassVar[tuple[str, ...]] = ()
     """Files of an export that the chip (or its vendor toolchain) loads; backends with
     ``reads="chip_files"`` run what these files say."""
@@ -215,6 +224,10 @@ class Target(abc.ABC):
         from nrf_deploy.threads import apply_threads
 
         spec = self.backend(deployment, backend)
+        if spec.env:
+            from nrf_deploy.witness.run import ready
+
+            ready(spec.env)  # WitnessNotInstalled (exit 2, with the install command) before work
         program = self.program_for(deployment, spec)
         runner = spec.load()
         apply_threads(int(np.shape(x)[1]) if np.ndim(x) > 1 else 1)  # docs/performance.md

@@ -52,6 +52,9 @@ class Comparison:
     max_abs_error: float = 0.0
     per_variable: dict[str, int] = field(default_factory=dict)
     first: Divergence | None = None
+    skipped: str = ""
+    """Why `other` did not run (e.g. ``not installed: nrf-deploy witnesses install lava``); empty
+    when it ran. A skipped comparison proves nothing and fails nothing."""
 
     @property
     def ok(self) -> bool:
@@ -61,7 +64,9 @@ class Comparison:
         d = asdict(self)
         if d["first"] is not None:
             d["first"].pop("rank")
-        d["ok"] = self.ok
+        d["ok"] = None if self.skipped else self.ok
+        if not self.skipped:
+            d.pop("skipped")
         return d
 
 
@@ -160,17 +165,23 @@ class VerifyResult:
     target: str
     comparisons: list[Comparison]
     traces: dict[str, Trace] = field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per backend that ran in a witness environment: the environment, its Python and versions
+    (:func:`nrf_deploy.witness.provenance`)."""
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.comparisons)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "target": self.target,
             "ok": self.ok,
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
+        if self.environments:
+            d["witness_environments"] = self.environments
+        return d
 
     def record(
         self,
@@ -195,6 +206,9 @@ class VerifyResult:
     def summary(self) -> str:
         lines = []
         for c in self.comparisons:
+            if c.skipped:
+                lines.append(f"{c.other:>12} vs {c.reference}: SKIPPED  {c.skipped}")
+                continue
             verdict = "OK" if c.ok else "MISMATCH"
             lines.append(
                 f"{c.other:>12} vs {c.reference}: {verdict}  {_n(c.samples, 'sample')} x "
@@ -244,6 +258,7 @@ def verify_deployment(
     names = backends or target.backend_names(deployment)
     witness = target.witness_for(deployment)
     ref_name, others = names[0], [b for b in names[1:]]
+    skipped, environments = witness_environments(target, deployment, others)
 
     def tick(name: str) -> Callable[[int], None] | None:
         return (lambda n: progress(name, n)) if progress else None
@@ -251,14 +266,43 @@ def verify_deployment(
     ref = run_batched(target, deployment, ref_name, x, batch_size, tick(ref_name))
     traces = {ref_name: ref}
     comparisons = []
+    used = {}
     for name in others:
         n = witness_samples if name == witness else x.shape[1]
         if n <= 0:
             continue
+        if name in skipped:
+            comparisons.append(Comparison(ref_name, name, 0, x.shape[0], skipped=skipped[name]))
+            continue
         trace = run_batched(target, deployment, name, x[:, :n], batch_size, tick(name))
         traces[name] = trace
         comparisons.append(compare_with_reference(target, deployment, ref, trace, ref_name, name))
-    return VerifyResult(target.name, comparisons, traces)
+        if name in environments:
+            used[name] = environments[name]
+    return VerifyResult(target.name, comparisons, traces, used)
+
+
+def witness_environments(
+    target: Target, deployment: Deployment, names: Iterable[str]
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """For the backends `names` that run in a witness environment (``Backend.env``): those whose
+    environment is missing or stale, with what to do (``{backend: "not installed: nrf-deploy
+    witnesses install lava"}``), and the installed ones' provenance (``{backend: {environment,
+    python, versions, ...}}``)."""
+    from nrf_deploy.witness.run import missing, provenance
+
+    skipped: dict[str, str] = {}
+    environments: dict[str, dict[str, Any]] = {}
+    for name in names:
+        env = target.backend(deployment, name).env
+        if not env:
+            continue
+        reason = missing(env)
+        if reason:
+            skipped[name] = reason
+        else:
+            environments[name] = provenance(env)
+    return skipped, environments
 
 
 def compare_with_reference(

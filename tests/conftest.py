@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -42,31 +40,40 @@ _hypothesis_settings.register_profile("nrf", derandomize=True, database=None)
 _hypothesis_settings.load_profile("nrf")
 
 
-# Vendor simulators (Lava, sinabs, xylosim, SANA-FE, PyNN/NEST, sPyNNaker, NeuroBench) are not
-# packages of the core: they run as witnesses in their own environments. Where one is not
-# installed beside the core, a test that reaches it (directly, or through `verify` running the
-# witness) is reported as skipped, naming the package, instead of failed.
-VENDOR_PACKAGES = ("lava", "sinabs", "xylosim", "sanafe", "pyNN", "nest", "spynnaker", "neurobench")
-_NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+# --- vendor tools: witnesses in environments of their own (nrf_deploy.witness) -------------------
 
 
-def _missing_vendor(text: str) -> str | None:
-    for name in _NO_MODULE.findall(text):
-        root = name.split(".")[0]
-        if root in VENDOR_PACKAGES and importlib.util.find_spec(root) is None:
-            return root
-    return None
+def in_ci() -> bool:
+    """True when the environment variable CI is set (GitHub, GitLab and .ci/run set CI=true)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if not report.failed or call.when not in ("setup", "call"):
+def need_witness(name: str) -> None:
+    """Return when witness environment `name` is installed and current. Otherwise skip the test
+    with the install command — or, in CI, fail it: CI must really run the witnesses."""
+    from nrf_deploy.witness.run import missing
+
+    reason = missing(name)
+    if reason is None:
         return
-    text = report.longreprtext + "".join(content for _, content in report.sections)
-    missing = _missing_vendor(text)
-    if missing:
-        report.outcome = "skipped"
-        reason = f"needs {missing}, a vendor simulator that runs in its witness environment"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
+    if in_ci():
+        pytest.fail(f"CI needs witness environment '{name}' ({reason}; 'make witnesses')")
+    pytest.skip(f"witness environment '{name}' {reason}")
+
+
+@pytest.fixture(scope="session")
+def lava_env() -> None:
+    """The ``lava`` witness environment (skip locally, fail in CI when it is missing)."""
+    need_witness("lava")
+
+
+@pytest.fixture(scope="session")
+def sinabs_env() -> None:
+    """The ``sinabs`` witness environment (skip locally, fail in CI when it is missing)."""
+    need_witness("sinabs")
+
+
+@pytest.fixture(scope="session")
+def xylosim_env() -> None:
+    """The ``xylosim`` witness environment (skip locally, fail in CI when it is missing)."""
+    need_witness("xylosim")

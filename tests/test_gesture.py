@@ -106,7 +106,8 @@ def test_gesture_cnn_verifies_on_every_chip(tiny_run, tmp_path, target):
     result = nd.verify_export(tmp_path / target, x=x, witness_samples=1)
     assert result.ok, result.summary()
     assert result.comparisons and sum(c.mismatches for c in result.comparisons) == 0
-    assert all(c.samples >= 1 and c.timesteps == 8 for c in result.comparisons)
+    ran = [c for c in result.comparisons if not c.skipped]  # a missing witness: skipped
+    assert ran and all(c.samples >= 1 and c.timesteps == 8 for c in ran)
     sidecar = json.loads((tmp_path / target / "deploy.json").read_text())
     if target == "speck":  # the IF network as it is: no --speck-lif-as-if, no host read-out
         assert sidecar["approximations"] == [] and sidecar["options"] == {}

@@ -84,7 +84,7 @@ def test_reference_equals_emulator_on_random_graphs(params, rate, steps):
 @given(params=graph_params, rate=st.sampled_from([0.2, 1.0]))
 # every weight into the LIF quantises to zero: Lava ran no process unconnected to the source
 @example(params=(0, "CubaLIF", 1, 1, 0.05, 3000.0, False), rate=0.2)
-def test_lava_equals_reference_on_random_graphs(params, rate):
+def test_lava_equals_reference_on_random_graphs(lava_env, params, rate):
     with zero_weight_policy(True):  # random graphs may quantise a projection to all zeros
         deployment = TARGET.build(load_graph(_random_graph(*params)), {})
     x = random_events(deployment.input_shape, 12, 1, rate, seed=params[0])
@@ -118,7 +118,7 @@ def _extreme_program(
     "du,dv,weight,weight_exp,bias",
     [(0, 0, 254, 7, 4095), (0, 4095, -256, 7, -4096), (4095, 1, 254, -8, 0), (17, 0, 254, 7, 0)],
 )
-def test_wrap_and_saturation_agree_with_lava(du, dv, weight, weight_exp, bias):
+def test_wrap_and_saturation_agree_with_lava(lava_env, du, dv, weight, weight_exp, bias):
     from nrf_deploy.target import Deployment
 
     program = _extreme_program(du, dv, weight, weight_exp, bias)
@@ -130,13 +130,13 @@ def test_wrap_and_saturation_agree_with_lava(du, dv, weight, weight_exp, bias):
     _agree(deployment, x, ("emulator", "lava"))
 
 
-def test_recurrent_cubalif_graph_agrees():
+def test_recurrent_cubalif_graph_agrees(lava_env):
     deployment = TARGET.build(load_graph(recurrent_cubalif(n_in=3, n=5)), {"dt": 1e-3})
     x = random_events(deployment.input_shape, 30, 2, 0.4, seed=1)
     _agree(deployment, x, ("emulator", "lava"))
 
 
-def test_lava_run_in_one_call_equals_the_reference():
+def test_lava_run_in_one_call_equals_the_reference(lava_env):
     """Without recorded states Lava runs every step in one call (the benchmark's path)."""
     deployment = TARGET.build(load_graph(_random_graph(11, "CubaLIF", 5, 7, 1.0, 4.0, False)), {})
     x = random_events(deployment.input_shape, 25, 1, 0.5, seed=11)
@@ -161,7 +161,7 @@ def test_a_corrupted_emulator_is_detected(monkeypatch):
     assert not c.ok and c.first is not None and c.first.variable in ("u", "v", "out")
 
 
-def test_fixture_exports_and_verifies_with_zero_mismatches(fixture_path, tmp_path):
+def test_fixture_exports_and_verifies_with_zero_mismatches(lava_env, fixture_path, tmp_path):
     out = tmp_path / "loihi"
     proc = cli("export", fixture_path, "--target", "loihi", "-o", out)
     assert proc.returncode == 0, proc.stderr

@@ -105,7 +105,7 @@ def test_untampered_exports_verify(exports, target):
     )
 
 
-def test_witnesses_read_the_chip_files(exports, tmp_path):
+def test_witnesses_read_the_chip_files(lava_env, sinabs_env, exports, tmp_path):
     """sinabs and Lava run the chip files: an edit there shows in their comparison too."""
     out = _copy(exports, "speck", tmp_path)
     assert _mismatches("speck", out, witness=2)["sinabs"] == 0

@@ -14,7 +14,18 @@ import warnings
 from nrf_deploy import __version__
 from nrf_deploy.errors import NrfError
 
-COMMANDS = ["demo", "train", "convert", "inspect", "run", "export", "verify", "report", "targets"]
+COMMANDS = [
+    "demo",
+    "train",
+    "convert",
+    "inspect",
+    "run",
+    "export",
+    "verify",
+    "report",
+    "targets",
+    "witnesses",
+]
 
 
 QUIET_HELP = "no progress bars or progress lines (results and errors still print)"

@@ -63,7 +63,10 @@ def describe(name: str, width: int) -> list[str]:
     lines.append("  backends:")
     col = max(len(b.name) for b in target.backend_table) + 2
     for b in target.backend_table:
-        lines += _wrap(f"({b.role}) {b.summary}", 4 + col, width, first=f"    {b.name:<{col}}")
+        where = f" [witness environment '{b.env}': {_env_status(b.env)}]" if b.env else ""
+        lines += _wrap(
+            f"({b.role}) {b.summary}{where}", 4 + col, width, first=f"    {b.name:<{col}}"
+        )
     parser = argparse.ArgumentParser(add_help=False)
     target.add_export_arguments(parser)
     options = option_lines(parser, width)
@@ -83,3 +86,10 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(describe(name, width)))
         print()
     return 0
+
+
+def _env_status(name: str) -> str:
+    """``installed``, or what to do (``not installed: nrf-deploy witnesses install lava``)."""
+    from nrf_deploy.witness.run import missing
+
+    return missing(name) or "installed"

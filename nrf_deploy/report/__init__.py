@@ -349,6 +349,7 @@ def _verification(export_dir: Path, seal) -> dict[str, Any]:
                     "compared_values",
                     "mismatches",
                     "ok",
+                    "skipped",
                 )
             }
             for c in data["comparisons"]
@@ -357,10 +358,13 @@ def _verification(export_dir: Path, seal) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError, AttributeError):
         return {"status": "not verified", "ok": None, "detail": "verify-report.json is unreadable"}
     out = {"ok": None, "inputs": data.get("inputs", {}), "comparisons": comparisons}
+    ran = [c for c in comparisons if not c["skipped"]]
     consistent = (
         isinstance(ok, bool)
-        and comparisons
-        and ok == all(c["ok"] is True and c["mismatches"] == 0 for c in comparisons)
+        and ran
+        and ok == all(c["ok"] is True and c["mismatches"] == 0 for c in ran)
+        and all(c["ok"] is None and isinstance(c["skipped"], str) for c in comparisons
+                if c["skipped"])
     )
     if not consistent or data.get("modified"):
         return {

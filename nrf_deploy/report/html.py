@@ -676,7 +676,9 @@ def _verification(v: dict[str, Any] | None) -> str:
     if v.get("error"):
         return head + " " + _e(v["error"])
     parts = [
-        f"{_e(c['other'])} vs {_e(c['reference'])}: {'same' if c['ok'] else 'DIFFERENT'} — "
+        f"{_e(c['other'])} vs {_e(c['reference'])}: not run — {_e(c['skipped'])}"
+        if c.get("skipped")
+        else f"{_e(c['other'])} vs {_e(c['reference'])}: {'same' if c['ok'] else 'DIFFERENT'} — "
         f"{_e(plural(c['mismatches'] or 0, 'mismatch', 'mismatches'))} in "
         f"{_e(plural(c['compared_values'] or 0, 'value'))} "
         f"({_e(plural(c['samples'] or 0, 'sample'))} × {_e(plural(c['timesteps'] or 0, 'step'))})"

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from nrf_deploy.targets.loihi.format import POPULATION_FIELDS, Compartments, LoihiProgram, Synapses
+from nrf_deploy.targets.loihi.lava_env import LAVA_ENV
 from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.targets.loihi.quantize import PinnedScale, quantise, reset_approximations
@@ -51,6 +52,7 @@ class LoihiTarget(Target):
             "nrf_deploy.targets.loihi.chip_files:run_lava",
             "Lava 0.10 PyLifModelBitAcc / PyDenseModelBitAcc (fixed_pt) built from lava_network.*",
             reads="chip_files",
+            env="lava",
         ),
     )
     second_opinions = (
@@ -63,7 +65,7 @@ class LoihiTarget(Target):
     )
     chip_file_names = NETWORK_FILES
     program_type = LoihiProgram
-    packages = ("lava-nc",)
+    witness_envs = (LAVA_ENV,)
     capabilities = Capabilities(
         frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
         recurrence=True,
@@ -237,7 +239,8 @@ _README = """# Loihi export
 * `model.q.nir` — the source graph, each population annotated with its Loihi integers.
 
 Run on Lava (bit-accurate fixed point): `nrf-deploy run THIS_DIR --backend lava --input x.npy -o
-out.npz`,
-or build the processes in your own code with `nrf_deploy.targets.loihi.lava_network.build_network`.
+out.npz` (Lava runs in its own environment: `nrf-deploy witnesses install lava`),
+or build the processes in your own Lava code with `build_network` of nrf-deploy's
+`targets/loihi/lava_runner.py`.
 Check: `nrf-deploy verify THIS_DIR`.
 """

@@ -14,12 +14,14 @@ The description is the export's chip file, written as two files:
   ``connection/<j>/{data,indices,indptr,shape}`` (CSR, ``[target process neurons, source
   neurons]``).
 
-The Lava witness builds its processes from it and the emulator its cores (chip_files.py), while
-the integer reference reads program.npz. Use it from your own Lava code::
+The Lava witness builds its processes from it (lava_runner.py, in the ``lava`` witness
+environment) and the emulator its cores (chip_files.py), while the integer reference reads
+program.npz. Use it from your own Lava code (lava_runner.py imports only numpy and lava)::
 
-    from nrf_deploy.targets.loihi.lava_network import build_network, read_network
-    net = read_network({name: open(f"build/loihi/{name}", "rb").read() for name in NETWORK_FILES})
-    source, groups, denses = build_network(net, x)   # x: [T, n_inputs] binary spikes
+    import json, numpy as np, lava_runner        # targets/loihi/lava_runner.py
+    d = json.load(open("build/loihi/lava_network.json"))
+    a = dict(np.load("build/loihi/lava_network.npz"))
+    source, groups, denses = lava_runner.build_network(d, a, x)   # x: [T, n_inputs] spikes
     source.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
 
 or run it directly: ``nrf-deploy run build/loihi --backend lava --input x.npy -o out.npz``.
@@ -173,6 +175,14 @@ def lava_network(program) -> LavaNetwork:
 
 def network_files(net: LavaNetwork) -> dict[str, bytes]:
     """``lava_network.json`` and ``lava_network.npz`` (deterministic bytes)."""
+    description, arrays = describe_network(net)
+    return {NETWORK_JSON: dumps_json(description).encode(), NETWORK_NPZ: npz_bytes(arrays)}
+
+
+def describe_network(net: LavaNetwork) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The network as the two chip files hold it: the JSON description (plain types) and the
+    int64 arrays by name (``process/<i>/...``, ``connection/<j>/...``). The Lava witness's request
+    carries exactly these (lava_runner.py builds its processes from them)."""
     description = {
         "format": FORMAT,
         "dt": net.dt,
@@ -225,7 +235,7 @@ def network_files(net: LavaNetwork) -> dict[str, bytes]:
             f"connection/{j}/indptr": c.weights.indptr.astype(np.int64),
             f"connection/{j}/shape": np.asarray(c.weights.shape, np.int64),
         }
-    return {NETWORK_JSON: dumps_json(description).encode(), NETWORK_NPZ: npz_bytes(arrays)}
+    return description, arrays
 
 
 def read_network(files: Mapping[str, bytes]) -> LavaNetwork:
@@ -279,76 +289,3 @@ def _network(d: dict[str, Any], a: dict[str, np.ndarray]) -> LavaNetwork:
         processes,
         connections,
     )
-
-
-def build_network(net: LavaNetwork, x: np.ndarray):
-    """Lava processes for one sample ``x [T, n_in]``: (source, {population: [(neuron indices, LIF,
-    sink)]}, connection processes), one LIF per described process, one Dense/Sparse per
-    connection."""
-    from lava.proc.dense.process import Dense
-    from lava.proc.io.sink import RingBuffer as Sink
-    from lava.proc.io.source import RingBuffer as Source
-    from lava.proc.lif.process import LIF
-    from lava.proc.sparse.process import Sparse
-    from lava.utils.weightutils import SignMode
-
-    steps = x.shape[0]
-    source = Source(data=x.T.astype(np.int32))
-    groups: dict[str, list] = {name: [] for name in net.populations}
-    lifs = []
-    for p in net.processes:
-        lif = LIF(
-            shape=(p.neurons.size,),
-            du=p.du,
-            dv=p.dv,
-            vth=p.vth,
-            bias_mant=p.bias_mant.astype(np.int32),
-            bias_exp=p.bias_exp.astype(np.int32),
-            name=f"{p.population}[{p.neurons[0]}]",
-        )
-        sink = Sink(shape=(p.neurons.size,), buffer=steps)
-        lif.s_out.connect(sink.a_in)
-        groups[p.population].append((p.neurons, lif, sink))
-        lifs.append(lif)
-    denses = []
-    for c in net.connections:
-        block = c.weights
-        # Sparse (same bit-accurate arithmetic) keeps big convolutions affordable
-        kind = Sparse if block.nnz < 0.25 * block.shape[0] * block.shape[1] else Dense
-        w = block.astype(np.int32) if kind is Sparse else block.toarray().astype(np.int32)
-        dense = kind(
-            weights=w,
-            weight_exp=c.weight_exp,
-            num_message_bits=0,
-            sign_mode=SignMode[c.sign_mode.upper()],
-        )
-        (source if c.source == INPUT else lifs[c.source]).s_out.connect(dense.s_in)
-        dense.a_out.connect(lifs[c.target].a_in)
-        denses.append(dense)
-    denses += _tie_to_source(net, source, lifs, x.shape[1])
-    return source, groups, denses
-
-
-def _tie_to_source(net: LavaNetwork, source, lifs: list, n_in: int) -> list:
-    """Lava compiles and runs only the processes connected to the one whose ``run`` is called (the
-    source). A LIF process that no connection reaches from the input (e.g. every weight into it
-    quantised to zero) would silently never run, so its bias would never integrate. Give each such
-    process an all-zero Dense from the source: it adds nothing to ``a_in`` and makes Lava run it."""
-    from lava.proc.dense.process import Dense
-
-    reached, frontier = set(), {INPUT}
-    while frontier:
-        nxt = {c.target for c in net.connections if c.source in frontier} - reached
-        reached |= nxt
-        frontier = nxt
-    ties = []
-    for i, lif in enumerate(lifs):
-        if i not in reached:
-            tie = Dense(
-                weights=np.zeros((net.processes[i].neurons.size, n_in), np.int32),
-                num_message_bits=0,
-            )
-            source.s_out.connect(tie.s_in)
-            tie.a_out.connect(lif.a_in)
-            ties.append(tie)
-    return ties

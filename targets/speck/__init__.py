@@ -18,6 +18,7 @@ import numpy as np
 from nrf_deploy.targets.speck.format import SpeckLayer, SpeckProgram, Violation
 from nrf_deploy.targets.speck.mapper import assign_cores
 from nrf_deploy.targets.speck.quantize import THRESHOLD_LOW_MODES, QuantOptions, quantise
+from nrf_deploy.targets.speck.sinabs_env import SINABS_ENV
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import DoesNotFitError, GraphError, NrfError
@@ -57,11 +58,12 @@ class SpeckTarget(Target):
             "nrf_deploy.targets.speck.sinabs_witness:run_sinabs",
             "sinabs 3.1.3 IAF layers with chip_config.json's integer weights",
             reads="chip_files",
+            env="sinabs",
         ),
     )
     chip_file_names = (CONFIG_FILE,)
     program_type = SpeckProgram
-    packages = ("sinabs",)
+    witness_envs = (SINABS_ENV,)
     capabilities = Capabilities(frozenset({"IF"}), recurrence=False)
     # documented opt-ins for leaky models, least approximate first; the report states the cost
     demo_options = (

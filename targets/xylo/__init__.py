@@ -24,6 +24,7 @@ from nrf_deploy.targets.xylo.format import (
     describe_group,
 )
 from nrf_deploy.targets.xylo.quantize import quantise
+from nrf_deploy.targets.xylo.xylosim_env import XYLOSIM_ENV
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import DoesNotFitError, NrfError
@@ -60,6 +61,7 @@ class XyloTarget(Target):
             "SynSense's bit-exact C++ simulator xylosim 0.1.3 (xylosim.v2.XyloLayer) "
             "configured from xylo_spec.npz + xylo_spec.json",
             reads="chip_files",
+            env="xylosim",
         ),
     )
     capabilities = Capabilities(
@@ -68,6 +70,7 @@ class XyloTarget(Target):
         reset_rules=frozenset({"subtract"}),
     )
     demo_options = ({},)
+    witness_envs = (XYLOSIM_ENV,)
     chip_file_names = CHIP_FILES
     program_type = XyloProgram
 
@@ -92,7 +95,6 @@ class XyloTarget(Target):
                 "saturating synaptic currents and membranes, bit-shift decays 1 - 2^-dash, "
                 "int16 thresholds (fire on >=, subtract) and biases",
                 "chip": "Xylo Audio 2 (SYNS61201), as xylosim.v2 simulates it",
-                "witness_package": {"xylosim": _version("xylosim")},
                 "approximations": approximations,
                 "quantisation": report,
                 "groups": [describe_group(g) for g in program.groups],
@@ -137,15 +139,6 @@ class XyloTarget(Target):
         from nrf_deploy.targets.xylo.reference import check_binary_input
 
         return check_binary_input(x)
-
-
-def _version(package: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _resources(program: XyloProgram) -> dict:
