@@ -3,21 +3,21 @@ implementations)."""
 
 from __future__ import annotations
 
-import nir
 import numpy as np
 import pytest
 import torch
 from graphs import lif_chain, recurrent_cubalif
 
 from nrf_deploy.ir import Semantics, load_graph, run_float
+from nrf_deploy.ir import nodes as ir
 
 
-def _single_neuron(node: nir.NIRNode) -> nir.NIRGraph:
-    return nir.NIRGraph(
+def _single_neuron(node: ir.NIRNode) -> ir.NIRGraph:
+    return ir.NIRGraph(
         nodes={
-            "in": nir.Input({"input": np.array([1])}),
+            "in": ir.Input({"input": np.array([1])}),
             "n": node,
-            "out": nir.Output({"output": np.array([1])}),
+            "out": ir.Output({"output": np.array([1])}),
         },
         edges=[("in", "n"), ("n", "out")],
     )
@@ -25,7 +25,7 @@ def _single_neuron(node: nir.NIRNode) -> nir.NIRGraph:
 
 def test_li_matches_exact_solution_of_its_difference_equation_and_the_ode():
     tau, dt, r, v_leak, current, steps = 0.02, 1e-4, 2.0, 0.1, 0.7, 400
-    g = load_graph(_single_neuron(nir.LI(np.array([tau]), np.array([r]), np.array([v_leak]))))
+    g = load_graph(_single_neuron(ir.LI(np.array([tau]), np.array([r]), np.array([v_leak]))))
     x = np.full((steps, 1, 1), current)
     v = run_float(g, x, dt=dt, dtype=torch.float64).output()[:, 0, 0]
     t = np.arange(1, steps + 1)
@@ -39,7 +39,7 @@ def test_li_matches_exact_solution_of_its_difference_equation_and_the_ode():
 def test_single_lif_spike_times_match_the_analytic_solution():
     """Constant drive: spike every time the closed-form membrane crosses threshold."""
     tau, dt, current, thr = 0.01, 1e-3, 1.5, 1.0
-    node = nir.LIF(np.array([tau]), np.array([1.0]), np.array([0.0]), np.array([thr]))
+    node = ir.LIF(np.array([tau]), np.array([1.0]), np.array([0.0]), np.array([thr]))
     node.metadata = {"reset": "zero"}
     g = load_graph(_single_neuron(node))
     spikes = run_float(g, np.full((60, 1, 1), current), dt=dt, dtype=torch.float64).output()[
@@ -57,7 +57,7 @@ def test_single_lif_spike_times_match_the_analytic_solution():
 
 def test_subtract_and_zero_reset_differ_as_defined():
     for reset, expected_after in (("zero", 0.0), ("subtract", 0.5)):
-        node = nir.IF(np.array([1.0]), np.array([1.0]))
+        node = ir.IF(np.array([1.0]), np.array([1.0]))
         node.metadata = {"reset": reset}
         trace = run_float(load_graph(_single_neuron(node)), np.array([[[1.5]]]), record_states=True)
         assert trace.output()[0, 0, 0] == 1

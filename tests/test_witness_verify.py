@@ -8,7 +8,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import nir
 import numpy as np
 import pytest
 from conftest import CLI
@@ -16,6 +15,7 @@ from graphs import lif_chain
 from helpers import cli
 
 from nrf_deploy.errors import NrfError
+from nrf_deploy.ir.write import write_nir
 from nrf_deploy.witness import install, run
 from nrf_deploy.witness.envs import InstallStep, WitnessEnv
 
@@ -26,7 +26,7 @@ HINT = "not installed: nrf-deploy witnesses install lava"
 def loihi_export(tmp_path_factory) -> Path:
     """A small Loihi export (Input -> Affine -> LIF)."""
     root = tmp_path_factory.mktemp("wv")
-    nir.write(root / "m.nir", lif_chain(3, 4, seed=2))
+    write_nir(root / "m.nir", lif_chain(3, 4, seed=2))
     proc = cli("export", root / "m.nir", "--target", "loihi", "-o", root / "loihi")
     assert proc.returncode == 0, proc.stderr
     return root / "loihi"
