@@ -63,14 +63,14 @@ class SpiNNakerTarget(Target):
         SecondOpinion(
             "PyNN on NEST",
             "nrf_deploy.targets.spinnaker.witnesses:nest_opinion",
-            requires=("pyNN", "nest"),
+            env="pynn",
             summary="run_pynn.py unmodified under pyNN.nest: spike agreement with the reference "
             "and the float model",
         ),
         SecondOpinion(
             "sPyNNaker mapping",
             "nrf_deploy.targets.spinnaker.witnesses:spynnaker_mapping_opinion",
-            requires=("pyNN", "spynnaker"),
+            env="pynn",
             summary="run_pynn.py through sPyNNaker's mapper on a virtual SpiNN-5 board: cores, "
             "chips, SDRAM",
         ),
