@@ -13,6 +13,7 @@ from nrf_deploy.targets.loihi.format import POPULATION_FIELDS, Compartments, Loi
 from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.targets.loihi.quantize import PinnedScale, quantise, reset_approximations
+from nrf_deploy.targets.loihi.sanafe_witness import SANAFE_ENV
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
@@ -57,10 +58,11 @@ class LoihiTarget(Target):
         SecondOpinion(
             "SANA-FE",
             "nrf_deploy.targets.loihi.sanafe_witness:sanafe_opinion",
-            requires=("sanafe",),
+            env="sanafe",
             summary="SANA-FE 2.2.9's Loihi description: energy and latency per inference",
         ),
     )
+    witness_envs = (SANAFE_ENV,)
     chip_file_names = NETWORK_FILES
     program_type = LoihiProgram
     packages = ("lava-nc",)
