@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ class WitnessEnv:
     def fingerprint(self) -> str:
         """Hash of everything that decides the environment's contents: a changed pin, step or
         patch makes an installed environment stale."""
-        text = json.dumps(asdict(self), sort_keys=True, default=str)
+        declared = asdict(self)
+        if self.check is not None:  # the runner's file name, not where this checkout lives
+            declared["check"] = [Path(self.check[0]).name, self.check[1]]
+        text = json.dumps(declared, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -89,7 +93,31 @@ def _requirement_name(requirement: str) -> str:
     return requirement.strip()
 
 
-CORE_ENVS: tuple[WitnessEnv, ...] = ()
+NEUROBENCH_ENV = WitnessEnv(
+    "neurobench",
+    "NeuroBench 2.3.0: synaptic operations, activation sparsity, footprint (report counts)",
+    "3.12",
+    (
+        # torch 2.15.0: the core's own, so uv links it from its cache (no second download)
+        InstallStep(("torch==2.15.0", "numpy==2.5.5", "snntorch==1.0.0", "tqdm==4.70.1")),
+        InstallStep(("neurobench==2.3.0",), no_deps=True),
+    ),
+    imports=("neurobench.metrics.workload", "neurobench.models", "torch"),
+    versions_of=("neurobench", "torch", "snntorch", "numpy"),
+    check=(str(Path(__file__).resolve().parents[1] / "report" / "neurobench_runner.py"), "check"),
+    serves=("every target: NeuroBench counts of the float model (report)",),
+    notes=(
+        (
+            "neurobench is installed without its declared dependencies: the metric code the "
+            "report uses imports torch, snntorch, numpy and tqdm only; tonic, numba, llvmlite "
+            "and torchaudio (whose registry builds stop at torch 2.11) serve its datasets"
+        ),
+    ),
+)
+"""NeuroBench's environment: the report counts every target's float model with it
+(:mod:`nrf_deploy.report.neurobench`, runner ``nrf_deploy/report/neurobench_runner.py``)."""
+
+CORE_ENVS: tuple[WitnessEnv, ...] = (NEUROBENCH_ENV,)
 """Environments the core itself uses (not tied to one target)."""
 
 
