@@ -33,6 +33,8 @@ from nrf_deploy.inputs import random_events
 
 REPORT_FORMAT = "nrf-deploy-report/1"
 BASELINE_CHIP = "cpu"
+SKIPPED = "skipped (--no-second-opinions)"
+"""What report.json says for NeuroBench's counts when second opinions are off."""
 
 
 def analyse_export(
@@ -58,7 +60,8 @@ def analyse_export(
     `traces` ({backend: Trace}) are runs already made on `x` (e.g. by verification); backends
     found there are not run again. `semantics` names the float model's conventions ("nir" or
     "sinabs", :class:`nrf_deploy.ir.Semantics`). `second_opinions`: run the target's declared
-    second-opinion tools (:mod:`nrf_deploy.opinions`; they can take minutes)."""
+    second-opinion tools (:mod:`nrf_deploy.opinions`; they can take minutes) and NeuroBench's
+    counts, each in its own witness environment."""
     from nrf_deploy.deployment import read_sidecar
     from nrf_deploy.seal import load_export
 
@@ -163,13 +166,15 @@ def analyse_export(
     entry["seconds"]["float_model"] = round(time.perf_counter() - started, 3)
     counts = activity_counts(graph, reference, x, record)
     entry["counts"] = counts
-    from nrf_deploy.report.neurobench import report_figures
+    entry["neurobench"] = SKIPPED
+    if second_opinions:
+        from nrf_deploy.report.neurobench import report_figures
 
-    entry["neurobench"] = _optional(
-        entry,
-        "NeuroBench counts",
-        lambda: report_figures(graph, x, sidecar.get("dt"), Semantics.named(semantics)),
-    )
+        entry["neurobench"] = _optional(
+            entry,
+            "NeuroBench counts",
+            lambda: report_figures(graph, x, sidecar.get("dt"), Semantics.named(semantics)),
+        )
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(
         entry["target"], counts, entry["resources"], overrides or {}, entry
