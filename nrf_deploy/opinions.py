@@ -30,6 +30,17 @@ if TYPE_CHECKING:
     from nrf_deploy.target import Deployment
     from nrf_deploy.trace import Trace
 
+WITNESS_MEMORY_BYTES = 1.2e9
+"""The memory a second opinion's process may use by default (``report --witness-memory GB``):
+each tool bounds what it is given by it (SANA-FE simulates a sample of a larger network's cores,
+NEST does not run a network it would need more for). The report itself holds about 2.8 GB on the
+demo's RF-SNN; 1.2 GB beside it keeps the demo under 4 GB."""
+
+
+class NotRun(Exception):
+    """A tool that does not run on this deployment, and why (e.g. beyond its memory bound); the
+    report shows the reason as it is."""
+
 
 @dataclass(frozen=True)
 class SecondOpinion:
@@ -84,6 +95,8 @@ class OpinionContext:
     floating: Trace
     """The float model's run on `x`."""
     export_dir: Path
+    memory_bytes: float = WITNESS_MEMORY_BYTES
+    """What a tool's process may use (bytes); each tool bounds what it is given by it."""
 
 
 @dataclass
@@ -160,6 +173,8 @@ def gather(
             entries.append(tool.load()(deployment, context).to_json())
         except WitnessNotInstalled as exc:
             entries.append(unavailable(tool.name, exc.short))
+        except NotRun as exc:
+            entries.append(unavailable(tool.name, str(exc)))
         except NrfError as exc:
             entries.append(unavailable(tool.name, exc.format().splitlines()[0]))
         except Exception as exc:  # noqa: BLE001 — a failing tool must not stop the report

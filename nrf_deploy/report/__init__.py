@@ -53,6 +53,7 @@ def analyse_export(
     semantics: str = "nir",
     allow_modified: bool = False,
     second_opinions: bool = True,
+    witness_memory: float | None = None,
 ) -> dict[str, Any]:
     """Everything the report says about one export directory (plain JSON types except
     ``counts["cores"]``, which :func:`to_json` summarises).
@@ -61,7 +62,8 @@ def analyse_export(
     found there are not run again. `semantics` names the float model's conventions ("nir" or
     "sinabs", :class:`nrf_deploy.ir.Semantics`). `second_opinions`: run the target's declared
     second-opinion tools (:mod:`nrf_deploy.opinions`; they can take minutes) and NeuroBench's
-    counts, each in its own witness environment."""
+    counts, each in its own witness environment; `witness_memory`: bytes each tool's process may
+    use (default :data:`nrf_deploy.opinions.WITNESS_MEMORY_BYTES`)."""
     from nrf_deploy.deployment import read_sidecar
     from nrf_deploy.seal import load_export
 
@@ -199,7 +201,15 @@ def analyse_export(
     )
     if second_opinions and target.second_opinions:
         entry["second_opinions"] = _second_opinions(
-            target, deployment, entry, x, sidecar.get("dt"), reference, floating, export_dir
+            target,
+            deployment,
+            entry,
+            x,
+            sidecar.get("dt"),
+            reference,
+            floating,
+            export_dir,
+            witness_memory,
         )
     entry["verification"] = _verification(export_dir, seal)
     if seal.modified:
@@ -272,10 +282,10 @@ def _optional(entry: dict[str, Any], what: str, fn):
 
 
 def _second_opinions(
-    target, deployment, entry, x, dt, reference, floating, export_dir
+    target, deployment, entry, x, dt, reference, floating, export_dir, witness_memory=None
 ) -> list[dict[str, Any]]:
     """Each declared tool's figures beside nrf-deploy's (or why it gave none)."""
-    from nrf_deploy.opinions import OpinionContext, gather
+    from nrf_deploy.opinions import WITNESS_MEMORY_BYTES, OpinionContext, gather
 
     started = time.perf_counter()
     context = OpinionContext(
@@ -286,6 +296,7 @@ def _second_opinions(
         reference=reference,
         floating=floating,
         export_dir=Path(export_dir),
+        memory_bytes=float(witness_memory or WITNESS_MEMORY_BYTES),
     )
     opinions = gather(target.second_opinions, deployment, context)
     entry["seconds"]["second_opinions"] = round(time.perf_counter() - started, 3)
@@ -587,6 +598,7 @@ def build_report(
     seed: int = 0,
     allow_modified: bool = False,
     second_opinions: bool = True,
+    witness_memory: float | None = None,
 ) -> dict[str, Any]:
     """Analyse every export, write ``out_html`` and ``NAME.json`` beside it (atomically; NAME
     from ``out_html``), and return the report. `failures` lists targets that refused the model
@@ -621,6 +633,7 @@ def build_report(
                 semantics=semantics,
                 allow_modified=allow_modified,
                 second_opinions=second_opinions,
+                witness_memory=witness_memory,
             )
         )
         if progress is not None:
