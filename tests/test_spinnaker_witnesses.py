@@ -267,3 +267,13 @@ def test_missing_environment_says_how_to_install_it(small_export, tmp_path, monk
     opinions = _opinions_after_report(small_export, tmp_path)
     for tool in ("PyNN on NEST", "sPyNNaker mapping"):
         assert opinions[tool]["reason"] == "not installed: nrf-deploy witnesses install pynn"
+
+
+def test_a_network_beyond_the_memory_bound_is_not_run_and_says_why(pynn, small_export, tmp_path):
+    """report --witness-memory bounds every second opinion's process: below NEST's and
+    sPyNNaker's base needs, neither runs, and each says why."""
+    opinions = _opinions_after_report(small_export, tmp_path, "--witness-memory", "0.1")
+    for tool, what in (("PyNN on NEST", "NEST"), ("sPyNNaker mapping", "sPyNNaker's mapping")):
+        reason = opinions[tool]["reason"]
+        assert reason.startswith(f"not run: {what} would need about 0.2 GB"), reason
+        assert "more than the 0.1 GB a second opinion may use" in reason

@@ -21,10 +21,12 @@ builds and simulates it there, in a fresh process whose memory is returned when 
   (``loihi_inputs[k]``, 1024 per core), on the cores after the export's last one, fed the report's
   events (nonzero -> a spike).
 
-**Bounded.** SANA-FE holds about 1 kB per synapse while it builds and loads a network (plus its
-architecture), so a network whose synapses exceed :data:`MAX_SYNAPSES` is *sampled*: whole cores
-of every population, evenly spread, are simulated, and the neurons outside the sample that feed
-them are replayed (input-model neurons on their own cores, firing the integer reference's spikes).
+**Bounded.** SANA-FE holds about 1 kB per synapse and 24 kB per input-model neuron while it
+builds and loads a network (:func:`estimate_bytes`), so a network it would need more memory for
+than a second opinion may use (``OpinionContext.memory_bytes``, ``report --witness-memory``) is
+*sampled*: whole cores of every population, evenly spread, are simulated, and the neurons outside
+the sample that feed them are replayed (input-model neurons on their own cores, firing the integer
+reference's spikes).
 The comparison is then on those cores: SANA-FE's figures against nrf-deploy's ``loihi1`` cost
 model evaluated on the same cores. At most :data:`MAX_SAMPLES` input samples and
 :data:`SIMULATION_BUDGET_S` of simulation. The opinion's notes say what was sampled.
@@ -75,11 +77,13 @@ MAX_SAMPLES = 8
 are recomputed on the same samples."""
 SIMULATION_BUDGET_S = 60.0
 """No further sample starts after this many seconds of simulation (the first always runs)."""
-MAX_SYNAPSES = 1_200_000
-"""Synapses SANA-FE is given at most; a larger network is sampled by cores (module docstring).
-Measured peak of SANA-FE's process (docs/report.md): 1.1 GB for the fixture's 1.09 M synapses
-(simulated whole), 1.8 GB for a 1 M-synapse sample of the RF-SNN (its replayed sources included),
-4.7 GB for the whole RF-SNN (4.9 M); the bound keeps the demo under 4 GB."""
+BYTES_BASE, BYTES_PER_SYNAPSE, BYTES_PER_SOURCE = 60e6, 1.0e3, 24e3
+"""SANA-FE's peak memory (its process) ≈ base + per synapse + per input-model neuron (input or
+replayed: each holds its own soma unit and spike train), fitted to measurements here
+(docs/report.md): fixture whole 1.14 GB (1.09 M synapses, 2 312 inputs); RF-SNN samples 1.08,
+1.47, 1.99 GB (0.38, 0.67, 1.20 M synapses; 26 500, 33 200, 33 100 input-model neurons)."""
+MEMORY_MARGIN = 1.1
+"""Estimates are multiplied by this before they are held against the budget."""
 INPUTS_PER_CORE = 1024
 """Input soma units per core in the description (``loihi_inputs[0..1023]``)."""
 MESH_WIDTH, PACKAGED_ROWS = 8, 4
@@ -97,6 +101,10 @@ class Sample:
     total_synapses: int
     per_population: dict[str, tuple[int, int]]
     """Population -> (cores simulated, cores it has)."""
+    estimate: float = 0.0
+    """SANA-FE's estimated peak memory for it (bytes, :func:`estimate_bytes`)."""
+    bound: float = 0.0
+    """The memory bound it was chosen under (bytes)."""
 
     @property
     def whole(self) -> bool:
@@ -105,11 +113,11 @@ class Sample:
 
 def sanafe_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     """SANA-FE's energy and latency per inference on the report's first samples (and, for a
-    network beyond :data:`MAX_SYNAPSES`, a sample of its cores), beside nrf-deploy's Loihi 1 cost
+    network beyond the memory bound, a sample of its cores), beside nrf-deploy's Loihi 1 cost
     model on the same samples and cores."""
     program: LoihiProgram = deployment.program
     x = np.asarray(context.x)
-    sample = sample_cores(program, MAX_SYNAPSES)
+    sample = sample_cores(program, context.memory_bytes)
     answer = simulate(
         program, x[:, :MAX_SAMPLES], SIMULATION_BUDGET_S, sample, context.reference.outputs
     )
@@ -130,6 +138,8 @@ def sanafe_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
         "sampled_cores": None if sample.whole else list(sample.cores),
         "synapses_simulated": sample.synapses,
         "synapses": sample.total_synapses,
+        "memory_bound_bytes": float(context.memory_bytes),
+        "memory_estimate_bytes": sample.estimate,
         "sanafe_per_inference": theirs,
         "ours_per_inference": ours,
     }
@@ -222,8 +232,10 @@ def _sample_note(sample: Sample) -> str:
     parts = ", ".join(f"{p} {k} of {n}" for p, (k, n) in sample.per_population.items())
     return (
         f"sampled to bound SANA-FE's memory: {len(sample.cores)} cores ({parts}) with "
-        f"{sample.synapses:,} of the export's {sample.total_synapses:,} synapses (at most "
-        f"{MAX_SYNAPSES:,}); the neurons outside the sample that feed it fire the integer "
+        f"{sample.synapses:,} of the export's {sample.total_synapses:,} synapses (about "
+        f"{sample.estimate / 1e9:.1f} GB; a second opinion may use "
+        f"{sample.bound / 1e9:.1f} GB, report --witness-memory); the neurons outside the sample "
+        "that feed it fire the integer "
         "reference's spikes from their own cores (input-model neurons: their messages are "
         "costed, their updates are not); left out: the other cores' synapses, neuron updates "
         "and spikes, and messages to them. nrf-deploy's figures are its loihi1 cost model on "
@@ -246,29 +258,56 @@ def synapses_per_core(program: LoihiProgram) -> dict[int, int]:
     return out
 
 
-def sample_cores(program: LoihiProgram, max_synapses: int) -> Sample:
-    """Every core when the export's synapses fit `max_synapses`; otherwise the largest even
-    sample of every population's cores (at least one each) whose synapses fit."""
+def estimate_bytes(synapses: int, sources: int) -> float:
+    """SANA-FE's peak memory (bytes) for a network of `synapses` synapses and `sources`
+    input-model neurons (inputs and replayed neurons), margin included."""
+    return MEMORY_MARGIN * (BYTES_BASE + BYTES_PER_SYNAPSE * synapses + BYTES_PER_SOURCE * sources)
+
+
+def sample_cores(program: LoihiProgram, memory_bytes: float) -> Sample:
+    """Every core when SANA-FE's estimated memory for the whole export fits `memory_bytes`;
+    otherwise the largest even sample of every population's cores (at least one each) that fits.
+    NotRun when not even that does."""
+    from nrf_deploy.opinions import NotRun
+
     _require_cores(program)
     per_core = synapses_per_core(program)
     total = sum(per_core.values())
     cores = {name: [c for c, _a, _b in slices] for name, slices in program.cores.items()}
-    whole = {name: (len(c), len(c)) for name, c in cores.items()}
-    if total <= max_synapses:
-        return Sample(None, total, total, whole)
+    whole_estimate = estimate_bytes(total, program.input_size)
+    if whole_estimate <= memory_bytes:
+        whole = {name: (len(c), len(c)) for name, c in cores.items()}
+        return Sample(None, total, total, whole, whole_estimate, memory_bytes)
+
+    def cost(chosen: list[int]) -> tuple[float, int]:
+        synapses = sum(per_core[c] for c in chosen)
+        return estimate_bytes(synapses, _sources_needed(program, chosen)), synapses
+
     best = _spread(cores, 0.0)
+    if cost(best)[0] > memory_bytes:
+        raise NotRun(
+            f"not run: even one core of each population would need about "
+            f"{cost(best)[0] / 1e9:.1f} GB in SANA-FE, more than the {memory_bytes / 1e9:.1f} GB a "
+            "second opinion may use (report --witness-memory GB)"
+        )
     low, high = 0.0, 1.0
-    for _ in range(30):  # bisect the share of each population's cores
+    for _ in range(12):  # bisect the share of each population's cores
         mid = (low + high) / 2
         chosen = _spread(cores, mid)
-        if sum(per_core[c] for c in chosen) <= max_synapses:
+        if cost(chosen)[0] <= memory_bytes:
             best, low = chosen, mid
         else:
             high = mid
     taken = set(best)
     per_population = {name: (len(taken & set(c)), len(c)) for name, c in cores.items()}
-    kept = sum(per_core[c] for c in best)
-    return Sample(tuple(sorted(best)), kept, total, per_population)
+    estimate, kept = cost(best)
+    return Sample(tuple(sorted(best)), kept, total, per_population, estimate, memory_bytes)
+
+
+def _sources_needed(program: LoihiProgram, chosen: list[int]) -> int:
+    """Input-model neurons a sample on `chosen` cores needs: the inputs and the replayed ones."""
+    keep = {n: np.isin(_core_of(program, n), chosen) for n in program.populations}
+    return program.input_size + sum(int(u.sum()) for u in _replayed_sources(program, keep).values())
 
 
 def _spread(cores: dict[str, list[int]], share: float) -> list[int]:
@@ -325,7 +364,7 @@ def translate(
             "second opinion input",
             "report with an input of the export's shape",
         )
-    sample = sample or sample_cores(program, np.iinfo(np.int64).max)
+    sample = sample or sample_cores(program, float("inf"))
     chosen = None if sample.whole else set(sample.cores)
     keep = {
         n: np.ones(c.size, bool) if chosen is None else np.isin(_core_of(program, n), list(chosen))

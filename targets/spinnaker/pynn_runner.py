@@ -95,7 +95,7 @@ def nest(request: dict) -> dict:
     _spikes_without_v()
     _run_script("nest", int(request.get("sample", 0)))
     with np.load(OUTPUT) as recorded:
-        return {k: recorded[k] for k in recorded.files}
+        return {**{k: recorded[k] for k in recorded.files}, "peak_rss_bytes": peak_rss_bytes()}
 
 
 def mapping(request: dict) -> dict:
@@ -111,7 +111,16 @@ def mapping(request: dict) -> dict:
     except SystemExit as stop:
         if stop.code not in (0, None) or not found:
             raise
-    return {"placements": found}
+    return {"placements": found, "peak_rss_bytes": peak_rss_bytes()}
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (``VmHWM`` of its own address space)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _stop_after_mapping(found: list) -> None:

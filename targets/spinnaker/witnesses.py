@@ -116,6 +116,30 @@ NEST_BUDGET_S = 60.0
 """No further NEST sample starts after this many seconds (the first always runs): PyNN connects
 the RF-SNN's 3.8 M synapses neuron by neuron, about 2 minutes per sample here."""
 RUN_TIMEOUT_S = 600
+NEST_BYTES = (0.22e9, 400.0)
+"""NEST's process (base, per synapse): PyNN builds every connection in Python before NEST stores
+it. Measured peaks: 0.67 GB for the fixture's 1.12 M synapses, 2.27 GB for the RF-SNN's 5.08 M."""
+MAPPING_BYTES = (0.2e9, 155.0)
+"""sPyNNaker's mapping process (base, per synapse): 0.33 GB for the fixture, 0.99 GB for the
+RF-SNN."""
+MEMORY_MARGIN = 1.1
+
+
+def _within_memory(what: str, model: tuple[float, float], synapses: int, bound: float) -> None:
+    """NotRun when `what` would need more memory than a second opinion may use (`bound`)."""
+    from nrf_deploy.opinions import NotRun
+
+    need = MEMORY_MARGIN * (model[0] + model[1] * synapses)
+    if need > bound:
+        raise NotRun(
+            f"not run: {what} would need about {need / 1e9:.1f} GB for the export's "
+            f"{synapses:,} synapses, more than the {bound / 1e9:.1f} GB a second opinion may use "
+            "(report --witness-memory GB)"
+        )
+
+
+def _synapses(network: str) -> int:
+    return sum(int(q["n_connections"]) for q in json.loads(network)["projections"])
 
 
 def generated_script(deployment: Deployment, export_dir: Path | None) -> dict[str, Any]:
@@ -204,10 +228,11 @@ def _recorded_populations(network: str, variable: str) -> dict[str, dict[str, An
 
 def _run_nest(
     files: dict[str, Any], x: np.ndarray, samples: int, steps: int, keys: list[str]
-) -> tuple[dict[str, np.ndarray], float]:
+) -> tuple[dict[str, np.ndarray], float, int]:
     """``{key: [steps, samples, n]}`` of `keys` (``out/<label>``, ``state/<label>/v``) from one
-    NEST run of the generated script per sample; seconds in all."""
-    runs, seconds = [], 0.0
+    NEST run of the generated script per sample; seconds in all; the largest NEST process's peak
+    memory (bytes)."""
+    runs, seconds, peak = [], 0.0, 0
     spikes = (np.asarray(x)[:steps, :samples] > 0).astype(np.uint8)
     for b in range(samples):
         if b and seconds > NEST_BUDGET_S:
@@ -215,8 +240,9 @@ def _run_nest(
         recorded, took = _run_pynn("nest", files, spikes, b, f"PyNN on NEST, sample {b + 1}")
         seconds += took
         runs.append({k: np.asarray(recorded[k])[:steps] for k in keys})
+        peak = max(peak, int(recorded.get("peak_rss_bytes", 0)))
     stacked = {k: np.stack([r[k] for r in runs], axis=1).astype(np.float64) for k in keys}
-    return stacked, seconds
+    return stacked, seconds, peak
 
 
 def _readout_rows(
@@ -266,11 +292,12 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     x = np.asarray(context.x)
     samples = min(int(x.shape[1]), NEST_MAX_SAMPLES)
     files = generated_script(deployment, context.export_dir)
+    _within_memory("NEST", NEST_BYTES, _synapses(files["network"]), context.memory_bytes)
     populations = _recorded_populations(files["network"], "spikes")
     readouts = list(_recorded_populations(files["network"], "v"))
     steps = min(int(x.shape[0]), int(deployment.sidecar.get("timesteps") or x.shape[0]))
     keys = [f"out/{k}" for k in populations] + [f"state/{k}/v" for k in readouts]
-    recorded, seconds = _run_nest(files, x, samples, steps, keys)
+    recorded, seconds, peak = _run_nest(files, x, samples, steps, keys)
     samples = next(iter(recorded.values())).shape[1] if recorded else samples
     nest = {k: recorded[f"out/{k}"] for k in populations}
     reference = {k: _flat(context.reference.outputs[k], samples, steps) for k in populations}
@@ -287,6 +314,7 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     details = {
         "samples": samples,
         "of_samples": int(x.shape[1]),
+        "peak_memory_bytes": peak,
         "steps": steps,
         "seconds": round(seconds, 2),
         **readout_details,
@@ -426,9 +454,12 @@ def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -
     x = np.asarray(context.x)
     steps = int(deployment.sidecar.get("timesteps") or x.shape[0])
     files = generated_script(deployment, context.export_dir)
+    synapses = _synapses(files["network"])
+    _within_memory("sPyNNaker's mapping", MAPPING_BYTES, synapses, context.memory_bytes)
     spikes = (x[:steps, :1] > 0).astype(np.uint8)
     answer, seconds = _run_pynn("mapping", files, spikes, 0, "sPyNNaker mapping")
     placed = answer["placements"]
+    peak = int(answer.get("peak_rss_bytes", 0))
     theirs = _placement_summary(placed)
     ours = _partition_summary(deployment, context.resources)
     rows = [
@@ -468,6 +499,7 @@ def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -
         "per_population": _per_population(placed, deployment),
         "sdram_by_region": theirs["sdram_by_region"],
         "seconds": round(seconds, 2),
+        "peak_memory_bytes": peak,
     }
     return Opinion("sPyNNaker mapping", _versions("sPyNNaker"), rows, notes, details)
 
