@@ -18,7 +18,7 @@ RUNNERS = [
     REPO / "targets" / "spinnaker" / "pynn_runner.py",
     REPO / "nrf_deploy" / "report" / "neurobench_runner.py",
 ]
-TOOLS = {"sanafe", "pyNN", "spynnaker", "torch", "neurobench"}
+TOOLS = {"sanafe", "pyNN", "spynnaker", "spinn_front_end_common", "torch", "neurobench"}
 
 
 def _imports(tree: ast.AST) -> list[tuple[str, bool]]:
