@@ -4,17 +4,20 @@ nrf-deploy computes every energy, latency, placement and activity figure itself.
 declare :class:`SecondOpinion` tools (an architecture simulator, a reference simulator, the
 vendor's mapper) that compute the same quantities their own way; the report runs each one and shows
 its figures beside nrf-deploy's (:class:`Comparison` rows: a ratio for costs and placements, an
-agreement share for spikes). A tool that is not installed is reported as "not available (install
-nrf-deploy[witness])"; a tool that fails is reported with its reason; neither stops the report.
+agreement share for spikes). Every tool runs in a witness environment of its own
+(:mod:`nrf_deploy.witness`), never in the core's: a tool whose environment is not installed is
+reported as "not installed: nrf-deploy witnesses install ENV"; a tool that refuses or fails is
+reported with its reason; neither stops the report.
 
-A declaration names its runner as ``"module:function"`` (imported only when it runs) with the
-signature ``fn(deployment, context: OpinionContext) -> Opinion``.
+A declaration names its runner as ``"module:function"`` (imported only when it runs, in the core)
+with the signature ``fn(deployment, context: OpinionContext) -> Opinion``: it prepares a
+declarative request (arrays, JSON) from the deployment, asks the environment
+(:func:`nrf_deploy.witness.call`) and turns the answer into :class:`Comparison` rows.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,7 +30,16 @@ if TYPE_CHECKING:
     from nrf_deploy.target import Deployment
     from nrf_deploy.trace import Trace
 
-INSTALL_HINT = "install nrf-deploy[witness]"
+WITNESS_MEMORY_BYTES = 1.2e9
+"""The memory a second opinion's process may use by default (``report --witness-memory GB``):
+each tool bounds what it is given by it (SANA-FE simulates a sample of a larger network's cores,
+NEST does not run a network it would need more for). The report itself holds about 2.8 GB on the
+demo's RF-SNN; 1.2 GB beside it keeps the demo under 4 GB."""
+
+
+class NotRun(Exception):
+    """A tool that does not run on this deployment, and why (e.g. beyond its memory bound); the
+    report shows the reason as it is."""
 
 
 @dataclass(frozen=True)
@@ -37,14 +49,27 @@ class SecondOpinion:
     name: str
     """Shown in the report, e.g. ``"SANA-FE"``."""
     runner: str
-    """``"module:function"``: ``fn(deployment, context) -> Opinion``."""
-    requires: tuple[str, ...] = ()
-    """Import names the runner needs; any missing -> "not available (install ...)"."""
+    """``"module:function"``: ``fn(deployment, context) -> Opinion`` (runs in the core)."""
+    env: str = ""
+    """The witness environment the tool runs in (``nrf-deploy witnesses install ENV``); empty:
+    none (the runner needs nothing beyond the core)."""
     summary: str = ""
 
-    def missing(self) -> list[str]:
-        """The required modules that cannot be imported here."""
-        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+    def missing(self) -> str | None:
+        """Why the tool cannot run here — ``"not installed: nrf-deploy witnesses install ENV"``
+        (or ``"stale: ... --force"``) — or None when its environment is ready."""
+        if not self.env:
+            return None
+        from nrf_deploy.errors import NrfError
+        from nrf_deploy.witness import WitnessNotInstalled, ready
+
+        try:
+            ready(self.env)
+        except WitnessNotInstalled as exc:
+            return exc.short
+        except NrfError as exc:  # an environment no target declares
+            return exc.format().splitlines()[0]
+        return None
 
     def load(self) -> Callable[..., Opinion]:
         module, function = self.runner.split(":")
@@ -70,6 +95,8 @@ class OpinionContext:
     floating: Trace
     """The float model's run on `x`."""
     export_dir: Path
+    memory_bytes: float = WITNESS_MEMORY_BYTES
+    """What a tool's process may use (bytes); each tool bounds what it is given by it."""
 
 
 @dataclass
@@ -134,17 +161,20 @@ def gather(
 ) -> list[dict[str, Any]]:
     """Run every declared tool on `deployment`; one report.json entry each, never raising."""
     from nrf_deploy.errors import NrfError
+    from nrf_deploy.witness import WitnessNotInstalled
 
     entries = []
     for tool in declared:
         missing = tool.missing()
         if missing:
-            entries.append(
-                unavailable(tool.name, f"not available ({INSTALL_HINT}: {', '.join(missing)})")
-            )
+            entries.append(unavailable(tool.name, missing))
             continue
         try:
             entries.append(tool.load()(deployment, context).to_json())
+        except WitnessNotInstalled as exc:
+            entries.append(unavailable(tool.name, exc.short))
+        except NotRun as exc:
+            entries.append(unavailable(tool.name, str(exc)))
         except NrfError as exc:
             entries.append(unavailable(tool.name, exc.format().splitlines()[0]))
         except Exception as exc:  # noqa: BLE001 — a failing tool must not stop the report

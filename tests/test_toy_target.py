@@ -163,17 +163,24 @@ def broken_tool(deployment, context):
     raise RuntimeError("the tool's own bug")
 
 
-def test_second_opinions_are_reported_beside_ours_or_say_why_not(tmp_path, toy_registered):
+def test_second_opinions_are_reported_beside_ours_or_say_why_not(
+    tmp_path, toy_registered, monkeypatch
+):
     from nrf_deploy.opinions import SecondOpinion
+    from nrf_deploy.witness import InstallStep, WitnessEnv
+    from nrf_deploy.witness.install import HOME_VARIABLE
 
     model = _if_graph(tmp_path / "model.nir")
     out = tmp_path / "toy"
     assert main(["export", str(model), "--target", "toy", "-o", str(out)]) == 0
     toy = sys.modules["toychip"].ToyTarget
     here = __name__
+    monkeypatch.setenv(HOME_VARIABLE, str(tmp_path / "witnesses"))
+    never = WitnessEnv("toy-tool", "a tool never installed", "3.12", (InstallStep(("six",)),))
+    monkeypatch.setattr(toy, "witness_envs", (never,), raising=False)
     toy.second_opinions = (
         SecondOpinion("spike counter", f"{here}:count_spikes_again"),
-        SecondOpinion("absent tool", f"{here}:broken_tool", requires=("no_such_module_xyz",)),
+        SecondOpinion("absent tool", f"{here}:broken_tool", env="toy-tool"),
         SecondOpinion("broken tool", f"{here}:broken_tool"),
     )
     html = tmp_path / "r.html"
@@ -183,8 +190,8 @@ def test_second_opinions_are_reported_beside_ours_or_say_why_not(tmp_path, toy_r
     row = counter["rows"][0]
     assert counter["available"] and row["ours"] > 0 and row["theirs"] is not None
     assert row["ratio"] == pytest.approx(row["theirs"] / row["ours"])
-    assert not absent["available"] and "install nrf-deploy[witness]" in absent["reason"]
-    assert "no_such_module_xyz" in absent["reason"]
+    assert not absent["available"]
+    assert absent["reason"] == "not installed: nrf-deploy witnesses install toy-tool"
     assert not broken["available"] and "the tool's own bug" in broken["reason"]
     page = html.read_text()
     assert "Second opinions" in page and "spike counter 0.1" in page and "a toy note" in page

@@ -76,7 +76,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         dest="second_opinions",
         action="store_false",
         help="skip the field's own tools that recompute each target's figures (SANA-FE, NEST, "
-        "sPyNNaker's mapper, ...; they can take minutes)",
+        "sPyNNaker's mapper, NeuroBench; they can take minutes)",
+    )
+    p.add_argument(
+        "--witness-memory",
+        type=float,
+        default=None,
+        metavar="GB",
+        help="memory each second opinion's process may use (default 1): SANA-FE simulates a "
+        "sample of a larger network's cores, NEST skips a network that needs more",
     )
     p.set_defaults(func=run)
 
@@ -103,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
     check_count(args.timesteps, "--timesteps")
     check_count(args.seed, "--seed", 0)
     check_count(args.emulator_samples, "--emulator-samples", 0)
+    if args.witness_memory is not None and not 0 < args.witness_memory < float("inf"):
+        raise NrfError(
+            f"--witness-memory {args.witness_memory} is not a positive number of GB",
+            "--witness-memory",
+            "give the memory a second opinion may use, e.g. --witness-memory 2",
+        )
     out = Path(args.output)
     for path in (out, out.with_name("report.json")):
         refuse_output_among_inputs(path, [*args.exports, args.input, args.labels], "-o")
@@ -131,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda _target: bar.update(),
             allow_modified=args.allow_modified,
             second_opinions=args.second_opinions,
+            witness_memory=None if args.witness_memory is None else args.witness_memory * 1e9,
         )
     print(summary_table(report))
     print(f"wrote {args.output} and {json_path(args.output)}")

@@ -33,6 +33,8 @@ from nrf_deploy.inputs import random_events
 
 REPORT_FORMAT = "nrf-deploy-report/1"
 BASELINE_CHIP = "cpu"
+SKIPPED = "skipped (--no-second-opinions)"
+"""What report.json says for NeuroBench's counts when second opinions are off."""
 
 
 def analyse_export(
@@ -51,6 +53,7 @@ def analyse_export(
     semantics: str = "nir",
     allow_modified: bool = False,
     second_opinions: bool = True,
+    witness_memory: float | None = None,
 ) -> dict[str, Any]:
     """Everything the report says about one export directory (plain JSON types except
     ``counts["cores"]``, which :func:`to_json` summarises).
@@ -58,7 +61,9 @@ def analyse_export(
     `traces` ({backend: Trace}) are runs already made on `x` (e.g. by verification); backends
     found there are not run again. `semantics` names the float model's conventions ("nir" or
     "sinabs", :class:`nrf_deploy.ir.Semantics`). `second_opinions`: run the target's declared
-    second-opinion tools (:mod:`nrf_deploy.opinions`; they can take minutes)."""
+    second-opinion tools (:mod:`nrf_deploy.opinions`; they can take minutes) and NeuroBench's
+    counts, each in its own witness environment; `witness_memory`: bytes each tool's process may
+    use (default :data:`nrf_deploy.opinions.WITNESS_MEMORY_BYTES`)."""
     from nrf_deploy.deployment import read_sidecar
     from nrf_deploy.seal import load_export
 
@@ -163,13 +168,15 @@ def analyse_export(
     entry["seconds"]["float_model"] = round(time.perf_counter() - started, 3)
     counts = activity_counts(graph, reference, x, record)
     entry["counts"] = counts
-    from nrf_deploy.report.neurobench import report_figures
+    entry["neurobench"] = SKIPPED
+    if second_opinions:
+        from nrf_deploy.report.neurobench import report_figures
 
-    entry["neurobench"] = _optional(
-        entry,
-        "NeuroBench counts",
-        lambda: report_figures(graph, x, sidecar.get("dt"), Semantics.named(semantics)),
-    )
+        entry["neurobench"] = _optional(
+            entry,
+            "NeuroBench counts",
+            lambda: report_figures(graph, x, sidecar.get("dt"), Semantics.named(semantics)),
+        )
     entry["resources"] = _optional(entry, "resources", lambda: target.resources(deployment)) or {}
     entry["hardware"] = _hardware(
         entry["target"], counts, entry["resources"], overrides or {}, entry
@@ -194,7 +201,15 @@ def analyse_export(
     )
     if second_opinions and target.second_opinions:
         entry["second_opinions"] = _second_opinions(
-            target, deployment, entry, x, sidecar.get("dt"), reference, floating, export_dir
+            target,
+            deployment,
+            entry,
+            x,
+            sidecar.get("dt"),
+            reference,
+            floating,
+            export_dir,
+            witness_memory,
         )
     entry["verification"] = _verification(export_dir, seal)
     if seal.modified:
@@ -267,10 +282,10 @@ def _optional(entry: dict[str, Any], what: str, fn):
 
 
 def _second_opinions(
-    target, deployment, entry, x, dt, reference, floating, export_dir
+    target, deployment, entry, x, dt, reference, floating, export_dir, witness_memory=None
 ) -> list[dict[str, Any]]:
     """Each declared tool's figures beside nrf-deploy's (or why it gave none)."""
-    from nrf_deploy.opinions import OpinionContext, gather
+    from nrf_deploy.opinions import WITNESS_MEMORY_BYTES, OpinionContext, gather
 
     started = time.perf_counter()
     context = OpinionContext(
@@ -281,6 +296,7 @@ def _second_opinions(
         reference=reference,
         floating=floating,
         export_dir=Path(export_dir),
+        memory_bytes=float(witness_memory or WITNESS_MEMORY_BYTES),
     )
     opinions = gather(target.second_opinions, deployment, context)
     entry["seconds"]["second_opinions"] = round(time.perf_counter() - started, 3)
@@ -586,6 +602,7 @@ def build_report(
     seed: int = 0,
     allow_modified: bool = False,
     second_opinions: bool = True,
+    witness_memory: float | None = None,
 ) -> dict[str, Any]:
     """Analyse every export, write ``out_html`` and ``NAME.json`` beside it (atomically; NAME
     from ``out_html``), and return the report. `failures` lists targets that refused the model
@@ -620,6 +637,7 @@ def build_report(
                 semantics=semantics,
                 allow_modified=allow_modified,
                 second_opinions=second_opinions,
+                witness_memory=witness_memory,
             )
         )
         if progress is not None:

@@ -557,10 +557,16 @@ def _neurobench_line(nb: Any) -> str:
     not."""
     if not isinstance(nb, dict):
         return str(nb or "not available")
+    sampled = ""
+    if "samples" in nb:
+        sampled = (
+            f" (on {nb['samples']} of {nb['of_samples']} samples, {nb['timesteps']} steps, in "
+            "its own environment)"
+        )
     return (
         f"neurobench {nb['version']}: {count(nb['effective_acs'])} ACs, "
         f"{count(nb['effective_macs'])} MACs, {count(nb['dense_sops'])} dense; activation "
-        f"sparsity {percent(nb['activation_sparsity'])}; {si(nb['footprint_bytes'], 'B')}"
+        f"sparsity {percent(nb['activation_sparsity'])}; {si(nb['footprint_bytes'], 'B')}{sampled}"
     )
 
 

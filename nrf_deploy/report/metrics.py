@@ -129,7 +129,7 @@ def activity_counts(
         else None,
         "parameters": params,
         "footprint_bytes": 4 * floats,
-        "cores": core_loads(layers, incoming, record, steps, batch),
+        "cores": core_loads(layers, incoming, record, steps, batch, acts),
     }
 
 
@@ -185,8 +185,12 @@ def core_loads(
     record: DeploymentRecord,
     steps: int,
     batch: int,
+    acts: dict[str, np.ndarray | None] | None = None,
 ) -> dict[str, Any]:
-    """Synaptic events arriving at each core per step (``sops`` [T, B, C]) and neurons per core.
+    """Synaptic events arriving at each core per step (``sops`` [T, B, C]) and neurons per core;
+    with the populations' activity `acts`, also the spikes sent (``spikes``) and the active neuron
+    updates (``active``: received an event or fired, as ``_layer`` counts them) per core and step
+    ([T, B, C] each), so that a cost model can be evaluated on a subset of cores.
 
     The core of each neuron comes from ``record.core_slices`` (``[core, first, stop)`` neuron
     slices, e.g. Loihi; or one population per core, e.g. Speck), else one core per population
@@ -207,11 +211,23 @@ def core_loads(
     index = {c: i for i, c in enumerate(core_ids)}
     sops = np.zeros((steps, batch, len(core_ids)))
     neurons = np.zeros(len(core_ids))
+    spikes, active = np.zeros_like(sops), np.zeros_like(sops)
     for pop, core, first, stop in slices:
-        neurons[index[core]] += stop - first
-        if pop in incoming:
-            sops[:, :, index[core]] += incoming[pop][:, :, first:stop].sum(axis=2)
-    return {"sops": sops, "neurons": neurons, "ids": core_ids, "mapping": mapping}
+        c = index[core]
+        neurons[c] += stop - first
+        arriving = incoming[pop][:, :, first:stop] if pop in incoming else None
+        if arriving is not None:
+            sops[:, :, c] += arriving.sum(axis=2)
+        act = (acts or {}).get(pop) if layers[pop]["spikes"] is not None else None
+        fired = act[:, :, first:stop] if act is not None else None
+        if fired is not None:
+            spikes[:, :, c] += np.abs(fired).sum(axis=2)
+        busy = fired != 0 if fired is not None else np.zeros((steps, batch, stop - first), bool)
+        if arriving is not None:
+            busy = busy | (arriving > 0)
+        active[:, :, c] += busy.sum(axis=2)
+    out = {"sops": sops, "neurons": neurons, "ids": core_ids, "mapping": mapping}
+    return out | ({"spikes": spikes, "active": active} if acts is not None else {})
 
 
 NOT_PARAMETERS = (

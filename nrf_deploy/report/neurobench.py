@@ -1,18 +1,24 @@
-"""NeuroBench's own counts on the float model (optional extra ``witness``: neurobench 2.3.0).
+"""NeuroBench's own counts on the float model (witness environment ``neurobench``: neurobench
+2.3.0 on torch, ``nrf-deploy witnesses install neurobench``).
 
 The graph becomes a torch module whose synaptic layers are ``nn.Conv2d`` / ``nn.Linear`` (the
 layers NeuroBench's ``SynapticOperations`` hooks count: ``neurobench.blocks.layer.STATELESS_LAYERS``
 in neurobench 2.3.0) and whose neuron layers are small activation modules running the float
-executor's update (:mod:`nrf_deploy.ir.executor`), registered with NeuroBench as activation
-layers. Pooling and Flatten stay plain torch ops: NeuroBench counts no operation for them.
-NeuroBench's metrics then run on that module: ``SynapticOperations`` (effective ACs/MACs, dense),
-``ActivationSparsity``, ``Footprint``, ``ParameterCount``. docs/report.md states where its
-definitions differ from :mod:`nrf_deploy.report.metrics`.
+executor's update (:mod:`nrf_deploy.ir.executor`). Pooling and Flatten stay plain torch ops:
+NeuroBench counts no operation for them. The module runs here, in the core, recording what
+enters each synaptic layer and what leaves each neuron layer at every step; NeuroBench runs in
+its own environment (``neurobench_runner.py``), where the same module is rebuilt from those
+arrays — synaptic layers with their weights, neuron layers that give back their recorded outputs
+and hold their constants — and its metrics run on it: ``SynapticOperations`` (effective ACs/MACs,
+dense), ``ActivationSparsity``, ``Footprint``, ``ParameterCount``. Its hooks see exactly the
+tensors they would see in-process. docs/report.md states where its definitions differ from
+:mod:`nrf_deploy.report.metrics`.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,16 +33,15 @@ from nrf_deploy.ir.executor import (
     float_update,
 )
 from nrf_deploy.ir.graph import Graph, Node
+from nrf_deploy.witness import call
+from nrf_deploy.witness.envs import NEUROBENCH_ENV
 
 VERSION = "2.3.0"
-"""The neurobench release these definitions were read from (extra ``witness`` pins it)."""
-UNAVAILABLE = "not available (install nrf-deploy[witness])"
+"""The neurobench release these definitions were read from (its environment pins it)."""
+RUNNER = Path(__file__).with_name("neurobench_runner.py")
+MAX_SAMPLES = 8
+"""Samples of the report's input NeuroBench measures (the report's default is 8)."""
 NIR_SEMANTICS = Semantics()
-
-
-def available() -> bool:
-    """Whether the ``neurobench`` package can be imported here."""
-    return importlib.util.find_spec("neurobench") is not None
 
 
 class NeuronLayer(nn.Module):
@@ -189,61 +194,110 @@ def neurobench_counts(
     """NeuroBench's figures for the float model on ``x [T, B, *input_shape]`` (event counts),
     per sample: ``effective_acs``, ``effective_macs``, ``dense_sops`` (over all T steps),
     ``per_layer`` (``{connection node: {"effective", "dense", "op": "AC"|"MAC"}}``),
-    ``activation_sparsity``, ``footprint_bytes``, ``parameters``, ``version``, and ``readout`` (the
-    module's read-out
-    ``[T, B, ...]``, which must equal the float executor's). With `fold_pooling`, a pooling
-    layer is folded into the next connection layer's weights (nrf-deploy's composed matrix), so
-    NeuroBench counts its ops per presynaptic spike as nrf-deploy does. Raises ImportError without
-    neurobench."""
-    from neurobench.metrics.static import Footprint, ParameterCount
-    from neurobench.metrics.utils.layers import single_layer_MACs
-    from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
-    from neurobench.models import TorchModel
+    ``activation_sparsity``, ``footprint_bytes``, ``parameters``, ``version``, ``seconds``, and
+    ``readout`` (the module's read-out ``[T, B, ...]``, which must equal the float executor's).
+    With `fold_pooling`, a pooling layer is folded into the next connection layer's weights
+    (nrf-deploy's composed matrix), so NeuroBench counts its ops per presynaptic spike as
+    nrf-deploy does. Raises WitnessNotInstalled without the ``neurobench`` environment."""
+    from nrf_deploy.witness import ready
 
+    ready(NEUROBENCH_ENV.name)
+    request, readout = describe(graph, x, dt, semantics, fold_pooling)
+    started = time.perf_counter()
+    answer = call(NEUROBENCH_ENV.name, RUNNER, "counts", request, what="NeuroBench")
+    return {**answer, "seconds": time.perf_counter() - started, "readout": readout}
+
+
+def describe(
+    graph: Graph,
+    x: np.ndarray,
+    dt: float | None = None,
+    semantics: Semantics = NIR_SEMANTICS,
+    fold_pooling: bool = False,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The request ``neurobench_runner.counts`` rebuilds the measured module from (its module
+    docstring), and the module's read-out ``[T, B, ...]``: the float model run here as
+    :class:`GraphNet`, with every synaptic layer's input and every neuron layer's output
+    recorded at each step."""
     xt = torch.as_tensor(np.asarray(x), dtype=torch.float32).transpose(0, 1)  # [B, T, ...]
     net = GraphNet(graph, int(xt.shape[0]), dt, semantics, fold_pooling)
-    model = TorchModel(net)
-    model.add_activation_module(NeuronLayer)
-    model.register_hooks()
-    layer_of = {id(m): name for name, m in net.synapses.items()}
+    seen: dict[str, list[torch.Tensor]] = {}
+    calls: list[str] = []
+    hooks = [
+        m.register_forward_pre_hook(_recorder(name, seen, calls, lambda i, o: i[0]))
+        for name, m in net.synapses.items()
+    ] + [
+        m.register_forward_hook(_recorder(name, seen, calls, lambda i, o: o))
+        for name, m in net.neurons.items()
+    ]
     with torch.no_grad():
-        preds = model(xt)
-        per_layer = {}
-        for hook in model.connection_hooks:
-            ops = dense = 0
-            spiking = True
-            for inputs in hook.inputs:
-                spikes = inputs[0] if len(inputs) == 1 else inputs
-                n, s = single_layer_MACs(spikes, hook.layer)
-                dense += single_layer_MACs(spikes, hook.layer, total=True)[0]
-                ops, spiking = ops + n, spiking and s
-            per_layer[layer_of[id(hook.layer)]] = {
-                "effective": ops / xt.shape[0],
-                "dense": dense / xt.shape[0],
-                "op": "AC" if spiking else "MAC",
-            }
-        data = (xt, None)
-        synops = SynapticOperations()(model, preds, data)
-        sparsity = ActivationSparsity()(model, preds, data)
-    result = {
-        "version": VERSION,
-        "effective_acs": float(synops["Effective_ACs"]),
-        "effective_macs": float(synops["Effective_MACs"]),
-        "dense_sops": float(synops["Dense"]),
-        "per_layer": per_layer,
-        "activation_sparsity": float(sparsity),
-        "footprint_bytes": int(Footprint()(model)),
-        "parameters": int(ParameterCount()(model)),
-        "readout": preds.transpose(0, 1).numpy(),
+        readout = net(xt).transpose(0, 1).numpy()
+    for hook in hooks:
+        hook.remove()
+    steps = int(xt.shape[1])
+    request: dict[str, Any] = {
+        "layers": [],
+        "calls": calls[: len(calls) // steps] if steps else [],
+        "samples": int(xt.shape[0]),
+        "steps": steps,
     }
-    model.cleanup_hooks()
-    return result
+    for name, layer in net.synapses.items():
+        request["layers"].append(_synapse_spec(name, layer))
+        request[f"w/{name}"] = layer.weight.detach().numpy()
+        if layer.bias is not None:
+            request[f"b/{name}"] = layer.bias.detach().numpy()
+        request[f"in/{name}"] = _compact(torch.stack(seen[name]).numpy())
+    for name, layer in net.neurons.items():
+        buffers = dict(layer.named_buffers())
+        request["layers"].append({"name": name, "kind": "neurons", "buffers": list(buffers)})
+        request.update({f"buf/{name}/{k}": v.numpy() for k, v in buffers.items()})
+        request[f"out/{name}"] = _compact(torch.stack(seen[name]).numpy())
+    return request, readout
 
 
-def report_figures(graph: Graph, x: np.ndarray, dt: float | None, semantics: Semantics) -> Any:
-    """NeuroBench's figures for the report (JSON-ready), or :data:`UNAVAILABLE` without it."""
-    if not available():
-        return UNAVAILABLE
-    counts = neurobench_counts(graph, x, dt, semantics)
+def _recorder(name: str, seen: dict, calls: list, pick):
+    def hook(module, inputs, outputs=None):
+        seen.setdefault(name, []).append(pick(inputs, outputs).detach().clone())
+        calls.append(name)
+
+    return hook
+
+
+def _synapse_spec(name: str, layer: nn.Module) -> dict[str, Any]:
+    if isinstance(layer, nn.Conv2d):
+        return {
+            "name": name,
+            "kind": "Conv2d",
+            "stride": list(layer.stride),
+            "padding": list(layer.padding),
+            "dilation": list(layer.dilation),
+            "groups": int(layer.groups),
+        }
+    return {"name": name, "kind": "Linear"}
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """`values` as int8 when every one is a small integer (spikes, pooled counts), else float32:
+    exact either way, a quarter of the bytes for spikes."""
+    small = values.astype(np.int8)
+    return small if np.array_equal(small, values) else values.astype(np.float32)
+
+
+def report_figures(
+    graph: Graph, x: np.ndarray, dt: float | None, semantics: Semantics
+) -> dict[str, Any] | str:
+    """NeuroBench's figures for the report (JSON-ready) on at most :data:`MAX_SAMPLES` samples
+    of `x`, or why there are none (``"not installed: nrf-deploy witnesses install
+    neurobench"``)."""
+    from nrf_deploy.witness import WitnessNotInstalled
+
+    used = np.asarray(x)[:, :MAX_SAMPLES]
+    try:
+        counts = neurobench_counts(graph, used, dt, semantics)
+    except WitnessNotInstalled as exc:
+        return exc.short
     counts.pop("readout")
+    counts["seconds"] = round(float(counts["seconds"]), 3)
+    counts |= {"samples": int(used.shape[1]), "of_samples": int(x.shape[1])}
+    counts["timesteps"] = int(x.shape[0])
     return counts

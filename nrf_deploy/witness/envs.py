@@ -100,7 +100,31 @@ def _requirement_name(requirement: str) -> str:
     return requirement.strip()
 
 
-CORE_ENVS: tuple[WitnessEnv, ...] = ()
+NEUROBENCH_ENV = WitnessEnv(
+    "neurobench",
+    "NeuroBench 2.3.0: synaptic operations, activation sparsity, footprint (report counts)",
+    "3.12",
+    (
+        # torch 2.15.0: the core's own, so uv links it from its cache (no second download)
+        InstallStep(("torch==2.15.0", "numpy==2.5.5", "snntorch==1.0.0", "tqdm==4.70.1")),
+        InstallStep(("neurobench==2.3.0",), no_deps=True),
+    ),
+    imports=("neurobench.metrics.workload", "neurobench.models", "torch"),
+    versions_of=("neurobench", "torch", "snntorch", "numpy"),
+    check=(str(Path(__file__).resolve().parents[1] / "report" / "neurobench_runner.py"), "check"),
+    serves=("every target: NeuroBench counts of the float model (report)",),
+    notes=(
+        (
+            "neurobench is installed without its declared dependencies: the metric code the "
+            "report uses imports torch, snntorch, numpy and tqdm only; tonic, numba, llvmlite "
+            "and torchaudio (whose registry builds stop at torch 2.11) serve its datasets"
+        ),
+    ),
+)
+"""NeuroBench's environment: the report counts every target's float model with it
+(:mod:`nrf_deploy.report.neurobench`, runner ``nrf_deploy/report/neurobench_runner.py``)."""
+
+CORE_ENVS: tuple[WitnessEnv, ...] = (NEUROBENCH_ENV,)
 """Environments the core itself uses (not tied to one target)."""
 
 

@@ -14,6 +14,7 @@ from nrf_deploy.targets.loihi.lava_env import LAVA_ENV
 from nrf_deploy.targets.loihi.lava_network import NETWORK_FILES, lava_network, network_files
 from nrf_deploy.targets.loihi.mapper import map_cores
 from nrf_deploy.targets.loihi.quantize import PinnedScale, quantise, reset_approximations
+from nrf_deploy.targets.loihi.sanafe_witness import SANAFE_ENV
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.errors import NrfError
@@ -59,13 +60,13 @@ class LoihiTarget(Target):
         SecondOpinion(
             "SANA-FE",
             "nrf_deploy.targets.loihi.sanafe_witness:sanafe_opinion",
-            requires=("sanafe",),
+            env="sanafe",
             summary="SANA-FE 2.2.9's Loihi description: energy and latency per inference",
         ),
     )
     chip_file_names = NETWORK_FILES
     program_type = LoihiProgram
-    witness_envs = (LAVA_ENV,)
+    witness_envs = (LAVA_ENV, SANAFE_ENV)
     capabilities = Capabilities(
         frozenset({"IF", "LIF", "CubaLIF", "CubaLI", "LI", "I"}),
         recurrence=True,

@@ -23,6 +23,7 @@ from nrf_deploy.targets.spinnaker.format import (
 )
 from nrf_deploy.targets.spinnaker.mapper import partition
 from nrf_deploy.targets.spinnaker.quantize import quantise
+from nrf_deploy.targets.spinnaker.witnesses import PYNN_ENV
 
 from nrf_deploy.deployment import base_sidecar
 from nrf_deploy.fileio import dumps_json, npz_bytes
@@ -63,18 +64,19 @@ class SpiNNakerTarget(Target):
         SecondOpinion(
             "PyNN on NEST",
             "nrf_deploy.targets.spinnaker.witnesses:nest_opinion",
-            requires=("pyNN", "nest"),
-            summary="run_pynn.py unmodified under pyNN.nest: spike agreement with the reference "
-            "and the float model",
+            env="pynn",
+            summary="nrf-deploy's PyNN script for the export's network under pyNN.nest: spike "
+            "agreement with the reference and the float model",
         ),
         SecondOpinion(
             "sPyNNaker mapping",
             "nrf_deploy.targets.spinnaker.witnesses:spynnaker_mapping_opinion",
-            requires=("pyNN", "spynnaker"),
-            summary="run_pynn.py through sPyNNaker's mapper on a virtual SpiNN-5 board: cores, "
-            "chips, SDRAM",
+            env="pynn",
+            summary="the same script through sPyNNaker's mapper on a virtual SpiNN-5 board: "
+            "cores, chips, SDRAM",
         ),
     )
+    witness_envs = (PYNN_ENV,)
     chip_file_names = ("network.json", "connections.npz")
     program_type = SpiNNakerProgram
     capabilities = Capabilities(

@@ -19,16 +19,25 @@ expk(−dt/tau_m)``
 ``pynn_script`` writes Python that names only the PyNN (``pyNN.spiNNaker``) API: ``setup``,
 ``Population``, ``Projection``, cell types, ``FromListConnector``, ``StaticSynapse``, ``run``,
 ``end``,
-plus sPyNNaker's ``set_number_of_neurons_per_core``.
+plus sPyNNaker's ``set_number_of_neurons_per_core``. The second opinions run the script this
+function generates from an export's ``network.json`` (never the export's own ``run_pynn.py``), so it
+accepts only a description whose every value that reaches the code is of its declared kind
+(:func:`check_description`): a cell class of the three above, integer sizes, a numeric timestep,
+labels and names as string literals; the source name in the docstring is reduced to plain
+characters.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import numpy as np
 from nrf_deploy.targets.spinnaker.format import (
     FRAC_BITS,
+    MODEL_DELTA,
+    MODEL_EXP,
     MODEL_SOURCE,
     ONE,
     SYNAPSE_TYPES,
@@ -36,6 +45,8 @@ from nrf_deploy.targets.spinnaker.format import (
     Population,
     SpiNNakerProgram,
 )
+
+from nrf_deploy.errors import NrfError
 
 DESCRIPTION_FORMAT = "nrf-deploy/pynn-1"
 NETWORK_FILE, CONNECTIONS_FILE, SCRIPT_FILE = "network.json", "connections.npz", "run_pynn.py"
@@ -197,8 +208,68 @@ def network_description(
     }
 
 
+CELL_CLASSES = (MODEL_SOURCE, MODEL_DELTA, MODEL_EXP)
+_CONNECTIONS_KEY = re.compile(rf"{re.escape(CONNECTIONS_FILE)}:p[0-9]+_(excitatory|inhibitory)")
+
+
+def check_description(description: Any) -> None:
+    """Refuse (NrfError naming the field) a description whose values would reach the generated
+    code as anything but what :func:`network_description` writes: integers, a finite timestep,
+    string labels, known cell classes, receptor types and connection keys."""
+
+    def need(ok: bool, field: str) -> None:
+        if not ok:
+            raise NrfError(
+                f"{NETWORK_FILE}: {field} is not what nrf-deploy writes there",
+                NETWORK_FILE,
+                "re-export the model with nrf-deploy export --target spinnaker",
+            )
+
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    need(isinstance(description, dict), "the file")
+    step = description.get("timestep_ms")
+    need(isinstance(step, (int, float)) and math.isfinite(step) and step > 0, "timestep_ms")
+    need(integer(description.get("neurons_per_core")), "neurons_per_core")
+    need(isinstance(description.get("source", ""), str), "source")
+    pops = description.get("populations")
+    need(
+        isinstance(pops, list) and bool(pops) and all(isinstance(p, dict) for p in pops),
+        "populations",
+    )
+    for i, p in enumerate(pops):
+        need(isinstance(p.get("label"), str), f"populations[{i}].label")
+        need(p.get("cellclass") in CELL_CLASSES, f"populations[{i}].cellclass")
+        need(integer(p.get("size")), f"populations[{i}].size")
+        record = p.get("record", [])
+        need(
+            isinstance(record, list) and set(record) <= {"spikes", "v"}, f"populations[{i}].record"
+        )
+    projections = description.get("projections")
+    need(isinstance(projections, list), "projections")
+    for i, q in enumerate(projections):
+        need(isinstance(q, dict), f"projections[{i}]")
+        for key in ("pre", "post"):
+            need(isinstance(q.get(key), str), f"projections[{i}].{key}")
+        need(q.get("receptor_type") in SYNAPSE_TYPES, f"projections[{i}].receptor_type")
+        key = q.get("connections")
+        need(
+            isinstance(key, str) and _CONNECTIONS_KEY.fullmatch(key) is not None,
+            f"projections[{i}].connections",
+        )
+
+
+def _plain(text: str) -> str:
+    """`text` with every character outside letters, digits and ``. _ - + / ( ) , :`` and spaces
+    replaced by ``?`` (it lands in the script's docstring)."""
+    return re.sub(r"[^A-Za-z0-9._+/(),: -]", "?", text)
+
+
 def pynn_script(description: dict[str, Any]) -> str:
-    """A runnable PyNN script for `description` (it reads network.json and connections.npz)."""
+    """A runnable PyNN script for `description` (it reads network.json and connections.npz);
+    NrfError if the description is not one nrf-deploy writes (:func:`check_description`)."""
+    check_description(description)
     body = [
         (
             f"    sim.setup(timestep={description['timestep_ms']!r}, "
@@ -256,7 +327,7 @@ def pynn_script(description: dict[str, Any]) -> str:
         "    sim.end()",
     ]
     return (
-        _SCRIPT_HEAD.format(source=description.get("source") or "a NIR model")
+        _SCRIPT_HEAD.format(source=_plain(description.get("source") or "a NIR model"))
         + "\n".join(body)
         + "\n"
         + _SCRIPT_TAIL

@@ -1,83 +1,222 @@
 """Second opinions on a SpiNNaker export from the field's own tools (docs/report.md, "Witnesses").
 
-* :func:`nest_opinion` — the export's ``run_pynn.py``, unmodified, under PyNN 0.13's NEST 3.10
-  backend (``--simulator nest``) on the report's input; its spikes against the integer reference
-  and the float model. NEST integrates in double precision, so this is agreement, not bit-exactness.
-* :func:`spynnaker_mapping_opinion` — the same script through sPyNNaker 7.4.1 on a virtual
+* :func:`nest_opinion` — the network under PyNN 0.13's NEST 3.10 backend (``--simulator nest``)
+  on the report's input; its spikes against the integer reference and the float model. NEST
+  integrates in double precision, so this is agreement, not bit-exactness.
+* :func:`spynnaker_mapping_opinion` — the same network through sPyNNaker 7.4.1 on a virtual
   SpiNN-5 board, stopped after mapping; its placement (application cores, chips, planned SDRAM)
   against nrf-deploy's partition (``mapper.py``).
 
-Both start ``pynn_run.py`` in a fresh interpreter inside a temporary folder that is always removed
-(NEST's kernel and sPyNNaker's data view are process-wide; sPyNNaker writes its report folders and
-reads ``~/.spynnaker.cfg``, so HOME points there too).
+**An export is data, never code.** Both run the PyNN script nrf-deploy generates itself, at run
+time, from the export's chip data (``network.json`` + ``connections.npz`` as the deployment holds
+them, checked against the seal): :func:`generated_script` (``pynn.py:pynn_script``, the generator
+``export`` uses). The export's own ``run_pynn.py`` is read and compared with it, never executed;
+when it differs the opinions refuse with the first differing line.
+
+Both run in the witness environment ``pynn`` (``nrf-deploy witnesses install pynn``: PyNN, NEST and
+sPyNNaker co-install on Python 3.12), one fresh process per run (NEST's kernel and sPyNNaker's data
+view are process-wide) inside a temporary folder that is also its HOME (sPyNNaker reads
+``~/.spynnaker.cfg`` and writes report folders there), always removed: ``pynn_runner.py``.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from nrf_deploy.targets.spinnaker.format import MODEL_SOURCE, ONE
-from nrf_deploy.targets.spinnaker.pynn import NETWORK_FILE, SCRIPT_FILE
+from nrf_deploy.targets.spinnaker.pynn import (
+    CONNECTIONS_FILE,
+    NETWORK_FILE,
+    SCRIPT_FILE,
+    pynn_script,
+)
 
 from nrf_deploy.errors import NrfError
 from nrf_deploy.opinions import Comparison, Opinion, OpinionContext, pearson, spike_agreement
 from nrf_deploy.target import Deployment
+from nrf_deploy.witness import InstallStep, WitnessEnv, call
 
+RUNNER = Path(__file__).with_name("pynn_runner.py")
+PYNN_PINS = (
+    "PyNN==0.13.0",
+    "nest-simulator==3.10.0",
+    "sPyNNaker==1!7.4.1",
+    "numpy==2.5.5",
+    # what they resolve to on Python 3.12 (uv pip compile), pinned for a reproducible environment
+    "appdirs==1.4.4",
+    "attrs==26.1.0",
+    "certifi==2026.10.19.post1",
+    "charset-normalizer==3.5.3",
+    "contourpy==1.4.0",
+    "csa==0.1.13",
+    "cycler==0.12.1",
+    "cython==3.3.2",
+    "deprecated==3.0.1",
+    "docstring-parser==0.18.0",
+    "ebrains-drive==0.7.0",
+    "fonttools==4.69.1",
+    "idna==3.21",
+    "jsonschema==4.26.0",
+    "jsonschema-specifications==2025.9.1",
+    "kiwisolver==1.5.1",
+    "lazyarray==0.7.0",
+    "matplotlib==3.11.2",
+    "neo==0.14.6",
+    "packaging==26.4",
+    "pillow==13.0.0",
+    "pyparsing==3.3.3",
+    "python-dateutil==4.0.0",
+    "pyyaml==6.0.4",
+    "quantities==0.16.4",
+    "referencing==0.37.0",
+    "requests==2.34.2",
+    "rpds-py==2026.9.1",
+    "scipy==1.18.1",
+    "spalloc==1!7.4.1",
+    "SpiNNaker_PACMAN==1!7.4.1",
+    "SpiNNFrontEndCommon==1!7.4.1",
+    "SpiNNMachine==1!7.4.1",
+    "SpiNNMan==1!7.4.1",
+    "SpiNNUtilities==1!7.4.1",
+    "tqdm==4.70.1",
+    "typing-extensions==4.16.0",
+    "tzdata==2026.6",
+    "urllib3==2.8.0",
+    "websocket-client==1.9.2",
+    "wrapt==2.5.2",
+)
+PYNN_ENV = WitnessEnv(
+    "pynn",
+    "PyNN 0.13 on NEST 3.10 and sPyNNaker 7.4.1's mapper (SpiNNaker second opinions)",
+    "3.12",
+    (InstallStep(PYNN_PINS),),
+    imports=("pyNN.nest", "pyNN.spiNNaker", "spynnaker.pyNN.data", "numpy"),
+    versions_of=("PyNN", "nest-simulator", "sPyNNaker", "numpy"),
+    check=(str(RUNNER), "check"),
+    serves=("spinnaker: PyNN on NEST, sPyNNaker mapping (report)",),
+    notes=(
+        (
+            "one environment: sPyNNaker 7.4.1 requires pynn>=0.11,!=0.12.0 and co-installs with "
+            "PyNN 0.13.0 and nest-simulator 3.10.0 (all wheels, nothing compiled)"
+        ),
+    ),
+)
+"""PyNN, NEST and sPyNNaker in one environment (their pins agree)."""
 NEST_MAX_SAMPLES = 2
 """Samples of the report's input run under NEST: one NEST process each (it builds the whole
 network, ~20 s for the 1.1 M synapses of the fixture on one core)."""
+NEST_BUDGET_S = 60.0
+"""No further NEST sample starts after this many seconds (the first always runs): PyNN connects
+the RF-SNN's 3.8 M synapses neuron by neuron, about 2 minutes per sample here."""
 RUN_TIMEOUT_S = 600
-VIRTUAL_BOARD_CFG = """[Machine]
-version = 5
-virtual_board = True
-
-[Buffers]
-use_auto_pause_and_resume = False
-"""
-"""sPyNNaker's configuration: one virtual SpiNN-5 board (48 chips), no hardware; recording planned
-for the run's own timesteps, as nrf-deploy's mapper counts it (by default sPyNNaker plans
-``minimum_auto_time_steps`` = 1000 steps of recording for its auto pause-and-resume)."""
+NEST_BYTES = (0.22e9, 400.0)
+"""NEST's process (base, per synapse): PyNN builds every connection in Python before NEST stores
+it. Measured peaks: 0.67 GB for the fixture's 1.12 M synapses, 2.27 GB for the RF-SNN's 5.08 M."""
+MAPPING_BYTES = (0.2e9, 155.0)
+"""sPyNNaker's mapping process (base, per synapse): 0.33 GB for the fixture, 0.99 GB for the
+RF-SNN."""
+MEMORY_MARGIN = 1.1
 
 
-def _run_pynn(mode: str, export_dir: Path, workdir: Path, args: list[str]) -> float:
-    """Run ``pynn_run.py MODE <export>/run_pynn.py ARGS`` in `workdir`; seconds it took."""
-    script = Path(export_dir) / SCRIPT_FILE
-    if not script.is_file():
-        raise NrfError(
-            f"no {SCRIPT_FILE} in the export", str(export_dir), "re-export with nrf-deploy export"
+def _within_memory(what: str, model: tuple[float, float], synapses: int, bound: float) -> None:
+    """NotRun when `what` would need more memory than a second opinion may use (`bound`)."""
+    from nrf_deploy.opinions import NotRun
+
+    need = MEMORY_MARGIN * (model[0] + model[1] * synapses)
+    if need > bound:
+        raise NotRun(
+            f"not run: {what} would need about {need / 1e9:.1f} GB for the export's "
+            f"{synapses:,} synapses, more than the {bound / 1e9:.1f} GB a second opinion may use "
+            "(report --witness-memory GB)"
         )
-    env = {**os.environ, "HOME": str(workdir), "XDG_CONFIG_HOME": str(workdir / ".config")}
-    started = time.perf_counter()
-    command = [sys.executable, "-m", "nrf_deploy.targets.spinnaker.pynn_run", mode, str(script)]
-    done = subprocess.run(
-        [*command, *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
+
+
+def _synapses(network: str) -> int:
+    return sum(int(q["n_connections"]) for q in json.loads(network)["projections"])
+
+
+def generated_script(deployment: Deployment, export_dir: Path | None) -> dict[str, Any]:
+    """What the witnesses run: the PyNN script generated from the deployment's ``network.json``
+    (with that file's text and the bytes of ``connections.npz``). NrfError when the export's own
+    ``run_pynn.py`` differs from it — the toolchain never runs a file from an export, and says
+    where the shipped one differs."""
+    from nrf_deploy.targets import get_target
+
+    files = get_target("spinnaker").chip_files_of(deployment)
+    text = files[NETWORK_FILE].decode()
+    try:
+        description = json.loads(text)
+    except ValueError as exc:
+        raise NrfError(f"{NETWORK_FILE} is not JSON ({exc})", NETWORK_FILE, "re-export") from None
+    script = pynn_script(description)
+    if export_dir is not None:
+        _same_as_shipped(script, Path(export_dir) / SCRIPT_FILE)
+    connections = np.frombuffer(files[CONNECTIONS_FILE], dtype=np.uint8)
+    return {"script": script, "network": text, "connections": connections}
+
+
+def _same_as_shipped(script: str, shipped: Path) -> None:
+    try:
+        theirs = shipped.read_text(errors="replace")
+    except OSError:
+        theirs = None
+    if theirs == script:
+        return
+    ours_lines, their_lines = script.splitlines(), (theirs or "").splitlines()
+    diff = difflib.unified_diff(ours_lines, their_lines, lineterm="", n=0)
+    changed = sum(1 for ln in diff if ln[:1] in "+-" and not ln.startswith(("+++", "---")))
+    first = next(
+        (i for i, (a, b) in enumerate(zip(ours_lines, their_lines)) if a != b),
+        min(len(ours_lines), len(their_lines)),
     )
-    if done.returncode != 0:
-        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
-        raise NrfError(f"{SCRIPT_FILE} failed under {mode}: {last}", str(script))
-    return time.perf_counter() - started
+    found = their_lines[first] if first < len(their_lines) else "(end of file)"
+    what = (
+        "is missing"
+        if theirs is None
+        else f"differs from the script nrf-deploy generates from its {NETWORK_FILE} (line "
+        f"{first + 1}: {found.strip()[:200]!r}; {changed} line(s) differ)"
+    )
+    raise NrfError(
+        f"the export's {SCRIPT_FILE} {what}: second opinions run only nrf-deploy's own script, "
+        "never a file from an export",
+        str(shipped),
+        "re-export the model, or restore run_pynn.py as nrf-deploy wrote it",
+    )
 
 
-def _recorded_populations(export_dir: Path, variable: str) -> dict[str, dict[str, Any]]:
+def _run_pynn(
+    mode: str, files: dict[str, Any], x: np.ndarray, sample: int, what: str
+) -> tuple[dict[str, Any], float]:
+    """The generated script in the ``pynn`` environment (`mode` ``nest`` or ``mapping``) on
+    sample `sample` of `x` (binary spikes ``[T, B, *shape]``); its answer and seconds."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="nrf-pynn-") as tmp:
+        request = {**files, "x": x, "sample": int(sample)}
+        home = {"HOME": tmp, "XDG_CONFIG_HOME": str(Path(tmp) / ".config")}
+        answer = call(
+            PYNN_ENV.name,
+            RUNNER,
+            mode,
+            request,
+            what=what,
+            timeout_s=RUN_TIMEOUT_S,
+            cwd=tmp,
+            env_vars=home,
+        )
+    return answer, time.perf_counter() - started
+
+
+def _recorded_populations(network: str, variable: str) -> dict[str, dict[str, Any]]:
     """The neuron populations whose `variable` the script records, spikes first: a read-out's
-    ``v`` only where it records no spikes."""
-    net = json.loads((Path(export_dir) / NETWORK_FILE).read_text())
+    ``v`` only where it records no spikes (`network`: network.json's text)."""
+    net = json.loads(network)
     return {
         p["label"]: p
         for p in net["populations"]
@@ -88,22 +227,22 @@ def _recorded_populations(export_dir: Path, variable: str) -> dict[str, dict[str
 
 
 def _run_nest(
-    context: OpinionContext, samples: int, steps: int, keys: list[str]
-) -> tuple[dict[str, np.ndarray], float]:
+    files: dict[str, Any], x: np.ndarray, samples: int, steps: int, keys: list[str]
+) -> tuple[dict[str, np.ndarray], float, int]:
     """``{key: [steps, samples, n]}`` of `keys` (``out/<label>``, ``state/<label>/v``) from one
-    NEST run of the export's script per sample; seconds in all."""
-    runs, seconds = [], 0.0
-    with tempfile.TemporaryDirectory(prefix="nrf-nest-") as tmp:
-        work = Path(tmp)
-        np.save(work / "x.npy", (np.asarray(context.x)[:steps, :samples] > 0).astype(np.uint8))
-        for b in range(samples):
-            out = work / f"nest_{b}.npz"
-            args = ["--input", str(work / "x.npy"), "--sample", str(b), "--output", str(out)]
-            seconds += _run_pynn("nest", context.export_dir, work, args)
-            with np.load(out) as recorded:
-                runs.append({k: recorded[k][:steps] for k in keys})
+    NEST run of the generated script per sample; seconds in all; the largest NEST process's peak
+    memory (bytes)."""
+    runs, seconds, peak = [], 0.0, 0
+    spikes = (np.asarray(x)[:steps, :samples] > 0).astype(np.uint8)
+    for b in range(samples):
+        if b and seconds > NEST_BUDGET_S:
+            break
+        recorded, took = _run_pynn("nest", files, spikes, b, f"PyNN on NEST, sample {b + 1}")
+        seconds += took
+        runs.append({k: np.asarray(recorded[k])[:steps] for k in keys})
+        peak = max(peak, int(recorded.get("peak_rss_bytes", 0)))
     stacked = {k: np.stack([r[k] for r in runs], axis=1).astype(np.float64) for k in keys}
-    return stacked, seconds
+    return stacked, seconds, peak
 
 
 def _readout_rows(
@@ -148,14 +287,18 @@ def _flat(trace_output: np.ndarray, samples: int, steps: int) -> np.ndarray:
 
 
 def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
-    """PyNN on NEST: the export's script on the report's input (<= NEST_MAX_SAMPLES samples)."""
+    """PyNN on NEST: nrf-deploy's script for the export's network on the report's input
+    (<= NEST_MAX_SAMPLES samples)."""
     x = np.asarray(context.x)
     samples = min(int(x.shape[1]), NEST_MAX_SAMPLES)
-    populations = _recorded_populations(context.export_dir, "spikes")
-    readouts = list(_recorded_populations(context.export_dir, "v"))
+    files = generated_script(deployment, context.export_dir)
+    _within_memory("NEST", NEST_BYTES, _synapses(files["network"]), context.memory_bytes)
+    populations = _recorded_populations(files["network"], "spikes")
+    readouts = list(_recorded_populations(files["network"], "v"))
     steps = min(int(x.shape[0]), int(deployment.sidecar.get("timesteps") or x.shape[0]))
     keys = [f"out/{k}" for k in populations] + [f"state/{k}/v" for k in readouts]
-    recorded, seconds = _run_nest(context, samples, steps, keys)
+    recorded, seconds, peak = _run_nest(files, x, samples, steps, keys)
+    samples = next(iter(recorded.values())).shape[1] if recorded else samples
     nest = {k: recorded[f"out/{k}"] for k in populations}
     reference = {k: _flat(context.reference.outputs[k], samples, steps) for k in populations}
     floating = {k: _flat(context.floating.outputs[k], samples, steps) for k in populations}
@@ -167,9 +310,11 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
     rows = _spike_rows(vs_reference, vs_float, reference_vs_float)
     readout_rows, readout_details = _readout_rows(recorded, context.reference, readouts, samples)
     rows += readout_rows
-    notes = _nest_notes(samples, steps, seconds, nest_lag, populations)
+    notes = _nest_notes(samples, int(x.shape[1]), steps, seconds, nest_lag, populations)
     details = {
         "samples": samples,
+        "of_samples": int(x.shape[1]),
+        "peak_memory_bytes": peak,
         "steps": steps,
         "seconds": round(seconds, 2),
         **readout_details,
@@ -186,6 +331,15 @@ def nest_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
         },
     }
     return Opinion("PyNN on NEST", _versions("PyNN", "nest-simulator"), rows, notes, details)
+
+
+def _versions(*packages: str) -> str:
+    """``"PyNN 0.13.0 / nest-simulator 3.10.0"`` as the ``pynn`` environment records them."""
+    from nrf_deploy.witness import ready
+
+    manifest = ready(PYNN_ENV.name).manifest() or {}
+    versions = manifest.get("versions") or {}
+    return " / ".join(f"{p} {versions.get(p, '?')}" for p in packages)
 
 
 def _spike_rows(
@@ -230,6 +384,7 @@ def _spike_rows(
 
 def _nest_notes(
     samples: int,
+    of_samples: int,
     steps: int,
     seconds: float,
     nest_lag: dict[str, int],
@@ -237,8 +392,11 @@ def _nest_notes(
 ) -> list[str]:
     notes = [
         (
-            f"{samples} sample(s) × {steps} steps of the report's input (cap {NEST_MAX_SAMPLES} "
-            f"samples: one NEST run each, {seconds:.1f} s in all)"
+            f"ran on {samples} of {of_samples} samples, {steps} steps of the report's input (at "
+            f"most {NEST_MAX_SAMPLES}, none started after {NEST_BUDGET_S:.0f} s: one NEST "
+            f"process each, {seconds:.1f} s in all), with "
+            f"the PyNN script nrf-deploy generates from the export's {NETWORK_FILE} (equal to "
+            f"its {SCRIPT_FILE}, which is never run)"
         ),
         (
             "NEST integrates iaf_psc_delta / iaf_psc_exp in double precision on the PyNN values of "
@@ -290,22 +448,18 @@ def _agreement(
     return spike_agreement(pairs)
 
 
-def _versions(*packages: str) -> str:
-    return " / ".join(f"{p} {version(p)}" for p in packages)
-
-
 def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -> Opinion:
-    """sPyNNaker's own mapping of the export's script on a virtual SpiNN-5 board."""
+    """sPyNNaker's own mapping of nrf-deploy's script for the export's network on a virtual
+    SpiNN-5 board."""
     x = np.asarray(context.x)
     steps = int(deployment.sidecar.get("timesteps") or x.shape[0])
-    with tempfile.TemporaryDirectory(prefix="nrf-spynnaker-") as tmp:
-        work = Path(tmp)
-        (work / ".spynnaker.cfg").write_text(VIRTUAL_BOARD_CFG)
-        np.save(work / "x.npy", (x[:steps, :1] > 0).astype(np.uint8))
-        placements_file = work / "placements.json"
-        args = [str(placements_file), "--input", str(work / "x.npy"), "--sample", "0"]
-        seconds = _run_pynn("spinnaker-mapping", context.export_dir, work, args)
-        placed = json.loads(placements_file.read_text())
+    files = generated_script(deployment, context.export_dir)
+    synapses = _synapses(files["network"])
+    _within_memory("sPyNNaker's mapping", MAPPING_BYTES, synapses, context.memory_bytes)
+    spikes = (x[:steps, :1] > 0).astype(np.uint8)
+    answer, seconds = _run_pynn("mapping", files, spikes, 0, "sPyNNaker mapping")
+    placed = answer["placements"]
+    peak = int(answer.get("peak_rss_bytes", 0))
     theirs = _placement_summary(placed)
     ours = _partition_summary(deployment, context.resources)
     rows = [
@@ -319,7 +473,9 @@ def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -
     notes = [
         (
             f"virtual SpiNN-5 board (48 chips), mapping only ({seconds:.1f} s); placement of the "
-            f"network of {steps} steps with sample 0 of the report's input as spike source"
+            f"network of {steps} steps with sample 0 of the report's input as spike source (the "
+            f"PyNN script nrf-deploy generates from the export's {NETWORK_FILE}; the export's "
+            f"{SCRIPT_FILE} is never run)"
         ),
         f"sPyNNaker adds {theirs['system_cores']} system cores ("
         + ", ".join(f"{n} {v}" for v, n in theirs["system"].items())
@@ -343,6 +499,7 @@ def spynnaker_mapping_opinion(deployment: Deployment, context: OpinionContext) -
         "per_population": _per_population(placed, deployment),
         "sdram_by_region": theirs["sdram_by_region"],
         "seconds": round(seconds, 2),
+        "peak_memory_bytes": peak,
     }
     return Opinion("sPyNNaker mapping", _versions("sPyNNaker"), rows, notes, details)
 
