@@ -65,6 +65,7 @@ def test_no_core_source_imports_nir():
         str(p.relative_to(repo))
         for folder in ("nrf_deploy", "targets", "exporters")
         for p in (repo / folder).rglob("*.py")
-        if pattern.search(p.read_text())
+        if not p.name.endswith("_runner.py")  # runs in a witness environment (its own nir)
+        and pattern.search(p.read_text())
     ]
     assert offenders == []

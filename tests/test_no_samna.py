@@ -95,6 +95,9 @@ RUNNER_VENDOR = {
     "lava_runner.py": {"lava", "scipy"},  # scipy: Lava's own dependency (sparse weights)
     "sinabs_runner.py": {"sinabs", "torch", "nir"},  # torch, nir: sinabs' own dependencies
     "xylosim_runner.py": {"xylosim"},
+    "sanafe_runner.py": {"sanafe"},
+    "pynn_runner.py": {"pyNN", "spynnaker", "spinn_front_end_common"},
+    "neurobench_runner.py": {"neurobench", "torch"},
 }
 """Each known runner's vendor stack (imported inside its functions only)."""
 ALWAYS = set(sys.stdlib_module_names) | {"numpy", "__future__"}
@@ -114,7 +117,8 @@ def _imports(tree: ast.AST) -> list[tuple[str, bool]]:
 
 def _runner_files() -> list[Path]:
     return sorted((REPO / "targets").glob("*/*_runner.py")) + [
-        REPO / "nrf_deploy" / "witness" / "launch.py"
+        REPO / "nrf_deploy" / "report" / "neurobench_runner.py",
+        REPO / "nrf_deploy" / "witness" / "launch.py",
     ]
 
 
@@ -139,7 +143,10 @@ def test_every_declared_environment_checks_itself_with_a_runner_file():
     from nrf_deploy.witness.envs import environments
 
     envs = {e.name: e for e in environments().values()}
-    assert {"lava", "sinabs", "xylosim"} <= set(envs)
-    for name in ("lava", "sinabs", "xylosim"):
-        runner = Path(envs[name].check[0])
-        assert runner.is_file() and runner in _runner_files(), name
+    assert {"lava", "sinabs", "xylosim", "sanafe", "pynn", "neurobench"} <= set(envs)
+    for name, env in envs.items():
+        runner, function = env.check
+        assert Path(runner).is_file() and Path(runner) in _runner_files(), name
+        assert f"def {function}(" in Path(runner).read_text(), name
+        # every requirement pinned: an environment is reproducible
+        assert all("==" in req for step in env.steps for req in step.requirements), name
